@@ -1,0 +1,163 @@
+//! Who is calling the management API, and what they may touch (ORG-04, ORG-05).
+//!
+//! A [`Caller`] is resolved from `Authorization: Bearer <API token>` or from the session cookie
+//! (with its CSRF token on mutations). Every resource belongs to an
+//! organization; a caller who is not a member gets 404 (the resource's existence is not
+//! revealed), a member whose role or token scope is too low gets 403.
+
+use axum::extract::FromRequestParts;
+use axum::http::Method;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use mesher_store::{Project, Role, Scope};
+use time::Duration;
+
+use crate::accounts::{TOKEN_PREFIX, token_digest};
+use crate::error::ApiError;
+use crate::sessions;
+use crate::state::AppState;
+
+/// Last-used times are written at most this often per token (a write per request would be
+/// wasted work).
+const TOUCH_INTERVAL: Duration = Duration::seconds(60);
+
+/// An authenticated user of the API.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user_id: i64,
+    /// What the credential allows, whatever the role.
+    pub scope: Scope,
+    /// The user's organizations and roles.
+    pub memberships: Vec<(i64, Role)>,
+}
+
+impl Caller {
+    /// The caller for a user authenticated some other way (the dashboard's session), with the
+    /// user's current memberships.
+    pub async fn load(state: &AppState, user_id: i64, scope: Scope) -> Result<Caller, ApiError> {
+        let memberships = state
+            .store()
+            .memberships(user_id)
+            .await?
+            .into_iter()
+            .map(|m| (m.org_id, m.role))
+            .collect();
+        Ok(Caller {
+            user_id,
+            scope,
+            memberships,
+        })
+    }
+
+    /// The caller's role in an organization, if a member.
+    pub fn role_in(&self, org_id: i64) -> Option<Role> {
+        self.memberships
+            .iter()
+            .find(|(o, _)| *o == org_id)
+            .map(|(_, r)| *r)
+    }
+
+    /// Checks that the caller may act on `org_id` with `scope` and at least `role`.
+    pub fn require(&self, org_id: i64, scope: Scope, role: Role) -> Result<Role, ApiError> {
+        let Some(have) = self.role_in(org_id) else {
+            return Err(ApiError::NotFound("not found".into()));
+        };
+        if self.scope < scope {
+            return Err(ApiError::Forbidden(format!(
+                "this token's scope does not allow {scope} access"
+            )));
+        }
+        if have < role {
+            return Err(ApiError::Forbidden(format!("this needs the {role} role")));
+        }
+        Ok(have)
+    }
+
+    /// The project, when the caller may act on it with `scope` and `role`; 404 otherwise.
+    pub async fn project(
+        &self,
+        state: &AppState,
+        id: i64,
+        scope: Scope,
+        role: Role,
+    ) -> Result<Project, ApiError> {
+        let project = state
+            .store()
+            .project(id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("project not found".into()))?;
+        self.require(project.org_id, scope, role)
+            .map_err(|e| match e {
+                ApiError::NotFound(_) => ApiError::NotFound("project not found".into()),
+                other => other,
+            })?;
+        Ok(project)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (user_id, scope) = match header {
+            Some(h) => token_user(state, h).await?,
+            None => session_user(state, parts).await?,
+        };
+        Caller::load(state, user_id, scope).await
+    }
+}
+
+/// `Authorization: Bearer <API token>`: the token's user and scope.
+async fn token_user(state: &AppState, header: &str) -> Result<(i64, Scope), ApiError> {
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| t.starts_with(TOKEN_PREFIX))
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be Bearer <API token>".into())
+        })?;
+    let record = state
+        .store()
+        .token_by_hash(&token_digest(token))
+        .await?
+        .filter(|t| t.revoked_at.is_none())
+        .ok_or_else(|| ApiError::Unauthorized("invalid or revoked API token".into()))?;
+    let now = mesher_store::now();
+    if record.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
+        state.store().touch_token(record.id, now).await?;
+    }
+    Ok((record.user_id, record.scope))
+}
+
+/// The session cookie: its user, with every scope the user's roles allow. A request that
+/// changes something must carry the session's CSRF token in `X-CSRF-Token`.
+async fn session_user(state: &AppState, parts: &Parts) -> Result<(i64, Scope), ApiError> {
+    let unauthenticated =
+        || ApiError::Unauthorized("sign in, or send Authorization: Bearer <API token>".into());
+    let token = sessions::cookie_token(&parts.headers).ok_or_else(unauthenticated)?;
+    let session = sessions::session(state, token)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+        if sent != Some(session.csrf_token.as_str()) {
+            return Err(ApiError::Forbidden(
+                "missing or wrong X-CSRF-Token (read it from GET /api/v1/me)".into(),
+            ));
+        }
+    }
+    Ok((session.user_id, Scope::Admin))
+}
+
+/// The header cookie-authenticated API calls echo the CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";

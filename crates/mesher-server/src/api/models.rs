@@ -1,0 +1,675 @@
+//! The API's request and response bodies. They are the contract (documented in the OpenAPI
+//! document), kept apart from the store's rows so that storage can change without breaking
+//! clients.
+
+use mesher_store::{
+    ApiToken, EventSummary, Issue, IssueActivity, IssueStatus, Member, Organization, Project,
+    ProjectKey, Role, Scope, User,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// Every error: `{"error": {"code", "message"}}`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// An error's code and message.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code (`bad_request`, `not_found`, …).
+    pub code: String,
+    /// What a human should know.
+    pub message: String,
+}
+
+/// An organization.
+#[derive(Serialize, ToSchema)]
+pub struct OrgBody {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// URL name.
+    pub slug: String,
+    /// The caller's role in it.
+    #[schema(value_type = Option<String>)]
+    pub role: Option<Role>,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl OrgBody {
+    /// The body of `org` seen by a member with `role`.
+    pub fn new(org: Organization, role: Option<Role>) -> Self {
+        OrgBody {
+            id: org.id,
+            name: org.name,
+            slug: org.slug,
+            role,
+            created_at: org.created_at,
+        }
+    }
+}
+
+/// A new organization.
+#[derive(Deserialize, ToSchema)]
+pub struct NewOrgBody {
+    /// Name.
+    pub name: String,
+    /// URL name; derived from the name when omitted.
+    pub slug: Option<String>,
+}
+
+/// Events and issues a project stores.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectStats {
+    /// Events stored.
+    pub events: i64,
+    /// Issues stored.
+    pub issues: i64,
+}
+
+/// A project.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectBody {
+    /// Id (as in the DSN).
+    pub id: i64,
+    /// Its organization.
+    pub org_id: i64,
+    /// Name.
+    pub name: String,
+    /// URL name, unique in the organization.
+    pub slug: String,
+    /// SDK platform.
+    pub platform: Option<String>,
+    /// Days events are kept.
+    pub retention_days: i32,
+    /// Share of events kept, 0 to 1.
+    pub sample_rate: f64,
+    /// Events accepted per minute; 0 = unlimited.
+    pub rate_limit_per_minute: i64,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// What it stores (on single-project reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stats: Option<ProjectStats>,
+}
+
+impl From<Project> for ProjectBody {
+    fn from(p: Project) -> Self {
+        ProjectBody {
+            id: p.id,
+            org_id: p.org_id,
+            name: p.name,
+            slug: p.slug,
+            platform: p.platform,
+            retention_days: p.retention_days,
+            sample_rate: p.sample_rate,
+            rate_limit_per_minute: p.rate_limit_per_minute,
+            created_at: p.created_at,
+            stats: None,
+        }
+    }
+}
+
+/// A new project.
+#[derive(Deserialize, ToSchema)]
+pub struct NewProjectBody {
+    /// Name.
+    pub name: String,
+    /// URL name; derived from the name when omitted.
+    pub slug: Option<String>,
+    /// SDK platform.
+    pub platform: Option<String>,
+}
+
+/// A change of project settings; omitted fields stay.
+#[derive(Deserialize, ToSchema)]
+pub struct ProjectPatch {
+    /// Name.
+    pub name: Option<String>,
+    /// Platform (`null` is not a change; send `""` to clear).
+    pub platform: Option<String>,
+    /// Days events are kept (1 to 3650).
+    pub retention_days: Option<i32>,
+    /// Share of events kept, 0 to 1.
+    pub sample_rate: Option<f64>,
+    /// Events accepted per minute; 0 = unlimited.
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+/// A DSN key.
+#[derive(Serialize, ToSchema)]
+pub struct KeyBody {
+    /// 32 hex characters.
+    pub public_key: String,
+    /// Label.
+    pub label: String,
+    /// The DSN to give an SDK.
+    pub dsn: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// When it was revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl KeyBody {
+    /// The body of `key`, with its DSN.
+    pub fn new(key: ProjectKey, dsn: String) -> Self {
+        KeyBody {
+            public_key: key.public_key,
+            label: key.label,
+            dsn,
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// A new DSN key.
+#[derive(Deserialize, ToSchema)]
+pub struct NewKeyBody {
+    /// Label.
+    pub label: Option<String>,
+}
+
+/// A user.
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    /// Id.
+    pub id: i64,
+    /// Email (sign-in name).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<User> for UserBody {
+    fn from(u: User) -> Self {
+        UserBody {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// A member of an organization.
+#[derive(Serialize, ToSchema)]
+pub struct MemberBody {
+    /// The user.
+    pub user: UserBody,
+    /// owner, admin or member.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Since when.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub joined_at: OffsetDateTime,
+}
+
+impl From<Member> for MemberBody {
+    fn from(m: Member) -> Self {
+        MemberBody {
+            user: m.user.into(),
+            role: m.role,
+            joined_at: m.joined_at,
+        }
+    }
+}
+
+/// Adding a member: an existing user by email, or a new user when a password is given.
+#[derive(Deserialize, ToSchema)]
+pub struct NewMemberBody {
+    /// Email of the user.
+    pub email: String,
+    /// owner, admin or member.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Creates the user with this password when no user has the email.
+    pub password: Option<String>,
+    /// Display name of a created user.
+    pub name: Option<String>,
+}
+
+/// A role change.
+#[derive(Deserialize, ToSchema)]
+pub struct RoleBody {
+    /// owner, admin or member.
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
+/// The signed-in user.
+#[derive(Serialize, ToSchema)]
+pub struct MeBody {
+    /// The user.
+    pub user: UserBody,
+    /// Organizations and roles.
+    pub organizations: Vec<OrgBody>,
+    /// The CSRF token to send in `X-CSRF-Token` (session authentication only).
+    pub csrf_token: Option<String>,
+}
+
+/// Profile changes.
+#[derive(Deserialize, ToSchema)]
+pub struct MePatch {
+    /// Display name.
+    pub name: Option<String>,
+}
+
+/// A password change.
+#[derive(Deserialize, ToSchema)]
+pub struct PasswordBody {
+    /// The current password.
+    pub current_password: String,
+    /// The new password (at least 8 characters).
+    pub new_password: String,
+}
+
+/// Signing in.
+#[derive(Deserialize, ToSchema)]
+pub struct LoginBody {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A signed-in session.
+#[derive(Serialize, ToSchema)]
+pub struct LoginResult {
+    /// The user.
+    pub user: UserBody,
+    /// The CSRF token to send in `X-CSRF-Token` with changes.
+    pub csrf_token: String,
+}
+
+/// An API token (never its secret).
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    /// Id.
+    pub id: i64,
+    /// Label.
+    pub label: String,
+    /// read, write or admin.
+    #[schema(value_type = String)]
+    pub scope: Scope,
+    /// The first characters, to recognise it.
+    pub prefix: String,
+    /// Creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Last use.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Revocation time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<ApiToken> for TokenBody {
+    fn from(t: ApiToken) -> Self {
+        TokenBody {
+            id: t.id,
+            label: t.label,
+            scope: t.scope,
+            prefix: t.prefix,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// A new API token.
+#[derive(Deserialize, ToSchema)]
+pub struct NewTokenBody {
+    /// Label.
+    pub label: Option<String>,
+    /// read, write or admin (at most the caller's own scope).
+    #[schema(value_type = String)]
+    pub scope: Scope,
+}
+
+/// A created API token: the secret appears here once.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedTokenBody {
+    /// The secret; store it now.
+    pub token: String,
+    /// The token's record.
+    #[serde(flatten)]
+    pub record: TokenBody,
+}
+
+/// An issue.
+#[derive(Serialize, ToSchema)]
+pub struct IssueBody {
+    /// Id.
+    pub id: i64,
+    /// Project.
+    pub project_id: i64,
+    /// Title of the latest event.
+    pub title: String,
+    /// Where it happened.
+    pub culprit: Option<String>,
+    /// Level of the latest event.
+    pub level: String,
+    /// unresolved, resolved, archived or discarded.
+    #[schema(value_type = String)]
+    pub status: IssueStatus,
+    /// new, ongoing, regressed, escalating, archived_until_escalating.
+    pub substatus: Option<String>,
+    /// Earliest event.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen: OffsetDateTime,
+    /// Latest event.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen: OffsetDateTime,
+    /// Events ever.
+    pub count: i64,
+    /// Distinct users (estimated).
+    pub user_count: i64,
+    /// Latest release.
+    pub last_release: Option<String>,
+    /// Latest environment.
+    pub last_environment: Option<String>,
+    /// Assigned member.
+    pub assignee_id: Option<i64>,
+    /// When resolved.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<OffsetDateTime>,
+    /// Set when resolved in the next release.
+    pub resolved_in_release: Option<String>,
+    /// Why events join it (issue reads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub grouping: Option<Value>,
+}
+
+impl IssueBody {
+    /// The body of an issue; with `detail`, its grouping explanation too.
+    pub fn new(i: Issue, detail: bool) -> Self {
+        IssueBody {
+            id: i.id,
+            project_id: i.project_id,
+            title: i.title,
+            culprit: i.culprit,
+            level: i.level,
+            status: i.status,
+            substatus: i.substatus,
+            first_seen: i.first_seen,
+            last_seen: i.last_seen,
+            count: i.event_count,
+            user_count: i.user_count,
+            last_release: i.last_release,
+            last_environment: i.last_environment,
+            assignee_id: i.assignee_id,
+            resolved_at: i.resolved_at,
+            resolved_in_release: i.resolved_in_release,
+            grouping: if detail { i.grouping } else { None },
+        }
+    }
+}
+
+/// A page of issues.
+#[derive(Serialize, ToSchema)]
+pub struct IssuePage {
+    /// The issues.
+    pub data: Vec<IssueBody>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A state change.
+#[derive(Deserialize, ToSchema)]
+pub struct StatusBody {
+    /// resolve, resolve_in_next_release, unresolve, archive, discard — or the state names
+    /// resolved, unresolved, archived, discarded.
+    pub status: String,
+}
+
+/// An assignment (`null` unassigns).
+#[derive(Deserialize, ToSchema)]
+pub struct AssignBody {
+    /// The member's user id.
+    pub user_id: Option<i64>,
+}
+
+/// An activity entry.
+#[derive(Serialize, ToSchema)]
+pub struct ActivityBody {
+    /// Id.
+    pub id: i64,
+    /// What happened.
+    pub kind: String,
+    /// Who did it (`null`: Mesher).
+    pub actor_id: Option<i64>,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub data: Value,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<IssueActivity> for ActivityBody {
+    fn from(a: IssueActivity) -> Self {
+        ActivityBody {
+            id: a.id,
+            kind: a.kind,
+            actor_id: a.actor_id,
+            data: a.data,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// An event in a list.
+#[derive(Serialize, ToSchema)]
+pub struct EventSummaryBody {
+    /// The SDK's id (32 hex).
+    pub event_id: String,
+    /// Its issue.
+    pub issue_id: i64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: OffsetDateTime,
+    /// Level.
+    pub level: String,
+    /// Title.
+    pub title: String,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+}
+
+impl From<EventSummary> for EventSummaryBody {
+    fn from(e: EventSummary) -> Self {
+        EventSummaryBody {
+            event_id: e.event_id,
+            issue_id: e.issue_id,
+            timestamp: e.timestamp,
+            level: e.level,
+            title: e.title,
+            environment: e.environment,
+            release: e.release,
+        }
+    }
+}
+
+/// A page of events.
+#[derive(Serialize, ToSchema)]
+pub struct EventPage {
+    /// The events, newest first.
+    pub data: Vec<EventSummaryBody>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// A tag pair.
+#[derive(Serialize, ToSchema)]
+pub struct TagPair {
+    /// Key.
+    pub key: String,
+    /// Value.
+    pub value: String,
+}
+
+/// One event in full.
+#[derive(Serialize, ToSchema)]
+pub struct EventBody {
+    /// The SDK's id.
+    pub event_id: String,
+    /// Project.
+    pub project_id: i64,
+    /// Issue.
+    pub issue_id: i64,
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub timestamp: OffsetDateTime,
+    /// When it arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub received_at: OffsetDateTime,
+    /// Level.
+    pub level: String,
+    /// Title.
+    pub title: String,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Tags.
+    pub tags: Vec<TagPair>,
+    /// The exception chain with stack frames and context lines (oldest first).
+    #[schema(value_type = Vec<Object>)]
+    pub exception: Value,
+    /// Breadcrumbs, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub breadcrumbs: Value,
+    /// The message.
+    #[schema(value_type = Option<Object>)]
+    pub message: Value,
+    /// The affected user.
+    #[schema(value_type = Option<Object>)]
+    pub user: Value,
+    /// Contexts (os, runtime, browser, …).
+    #[schema(value_type = Object)]
+    pub contexts: Value,
+    /// The HTTP request.
+    #[schema(value_type = Option<Object>)]
+    pub request: Value,
+    /// The previous event of its issue.
+    pub previous_event_id: Option<String>,
+    /// The next event of its issue.
+    pub next_event_id: Option<String>,
+    /// The whole normalized event.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+}
+
+/// Events in a time bucket.
+#[derive(Serialize, ToSchema)]
+pub struct VolumePoint {
+    /// Bucket start.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub time: OffsetDateTime,
+    /// Events.
+    pub count: i64,
+}
+
+/// Events of a level.
+#[derive(Serialize, ToSchema)]
+pub struct LevelCount {
+    /// Level.
+    pub level: String,
+    /// Events.
+    pub count: i64,
+}
+
+/// An issue's events in a range.
+#[derive(Serialize, ToSchema)]
+pub struct TopIssue {
+    /// The issue.
+    pub issue: IssueBody,
+    /// Its events in the range.
+    pub count: i64,
+}
+
+/// A tag value's events.
+#[derive(Serialize, ToSchema)]
+pub struct TagValueCount {
+    /// Value.
+    pub value: String,
+    /// Events.
+    pub count: i64,
+}
+
+/// A tag and its top values.
+#[derive(Serialize, ToSchema)]
+pub struct TagBreakdown {
+    /// Key.
+    pub key: String,
+    /// Most frequent values.
+    pub values: Vec<TagValueCount>,
+}
+
+/// Project health.
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    /// Unresolved issues.
+    pub unresolved_issues: i64,
+    /// Events in the last 24 hours.
+    pub events_24h: i64,
+    /// Issues first seen since midnight UTC.
+    pub new_issues_today: i64,
+}
+
+/// Why an event joined its issue.
+#[derive(Serialize, ToSchema)]
+pub struct GroupingBody {
+    /// The event.
+    pub event_id: String,
+    /// Its issue.
+    pub issue_id: i64,
+    /// The fingerprint computed now: `{config, hash, kind, components, tree}`.
+    #[schema(value_type = Object)]
+    pub grouping: Value,
+    /// The issue's fingerprint.
+    pub issue_fingerprint: Option<String>,
+    /// False only when the grouping rules changed since the event was stored.
+    pub matches_issue: bool,
+    /// The explanation kept on the issue when it was created.
+    #[schema(value_type = Option<Object>)]
+    pub issue_grouping: Option<Value>,
+}

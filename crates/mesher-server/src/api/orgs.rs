@@ -1,0 +1,201 @@
+//! Organizations and their members (ORG-01, ORG-04).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use mesher_store::{Role, Scope};
+
+use super::auth::Caller;
+use super::extract::{Json, Path};
+use super::models::{MemberBody, NewMemberBody, NewOrgBody, OrgBody, RoleBody};
+use super::session::require_scope;
+use crate::accounts;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The organization with this slug, when the caller may act on it with `scope` and `role`.
+pub async fn visible_org(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    scope: Scope,
+    role: Role,
+) -> Result<(mesher_store::Organization, Role), ApiError> {
+    let not_found = || ApiError::NotFound("organization not found".into());
+    let org = state
+        .store()
+        .org_by_slug(slug)
+        .await?
+        .ok_or_else(not_found)?;
+    let have = caller.require(org.id, scope, role).map_err(|e| match e {
+        ApiError::NotFound(_) => not_found(),
+        other => other,
+    })?;
+    Ok((org, have))
+}
+
+/// The caller's organizations.
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "organizations", responses((status = 200, body = Vec<OrgBody>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Vec<OrgBody>>, ApiError> {
+    let mut out = Vec::new();
+    for (org_id, role) in &caller.memberships {
+        if let Some(org) = state.store().org(*org_id).await? {
+            out.push(OrgBody::new(org, Some(*role)));
+        }
+    }
+    Ok(axum::Json(out))
+}
+
+/// Create an organization; the caller becomes its owner.
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "organizations", request_body = NewOrgBody,
+    responses((status = 201, body = OrgBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<NewOrgBody>,
+) -> Result<(StatusCode, axum::Json<OrgBody>), ApiError> {
+    require_scope(&caller, Scope::Admin)?;
+    let org = accounts::create_org(state.store(), &body.name, body.slug.as_deref()).await?;
+    state
+        .store()
+        .add_member(org.id, caller.user_id, Role::Owner)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(OrgBody::new(org, Some(Role::Owner))),
+    ))
+}
+
+/// One organization.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}", tag = "organizations",
+    params(("org" = String, Path, description = "Organization slug")), responses((status = 200, body = OrgBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<axum::Json<OrgBody>, ApiError> {
+    let (org, role) = visible_org(&state, &caller, &slug, Scope::Read, Role::Member).await?;
+    Ok(axum::Json(OrgBody::new(org, Some(role))))
+}
+
+/// The organization's members.
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "organizations",
+    params(("org" = String, Path, description = "Organization slug")), responses((status = 200, body = Vec<MemberBody>)))]
+pub async fn members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<axum::Json<Vec<MemberBody>>, ApiError> {
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Read, Role::Member).await?;
+    let members = state.store().list_members(org.id).await?;
+    Ok(axum::Json(members.into_iter().map(Into::into).collect()))
+}
+
+/// Only owners hand out or take away the owner role.
+fn check_grant(have: Role, granted: Role) -> Result<(), ApiError> {
+    if granted == Role::Owner && have != Role::Owner {
+        return Err(ApiError::Forbidden("only owners can make owners".into()));
+    }
+    Ok(())
+}
+
+/// Add a member: an existing user by email, or a new user when a password is given.
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/members", tag = "organizations", request_body = NewMemberBody,
+    params(("org" = String, Path, description = "Organization slug")), responses((status = 201, body = MemberBody)))]
+pub async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+    Json(body): Json<NewMemberBody>,
+) -> Result<(StatusCode, axum::Json<MemberBody>), ApiError> {
+    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
+    check_grant(have, body.role)?;
+    let user = match state.store().user_by_email(&body.email).await? {
+        Some(u) => {
+            state.store().add_member(org.id, u.id, body.role).await?;
+            u
+        }
+        None => {
+            let password = body.password.as_deref().ok_or_else(|| {
+                ApiError::NotFound("no user has this email; send a password to create one".into())
+            })?;
+            accounts::create_user(
+                state.store(),
+                &body.email,
+                body.name.as_deref(),
+                password,
+                Some((org.id, body.role)),
+            )
+            .await?
+        }
+    };
+    let member = state
+        .store()
+        .list_members(org.id)
+        .await?
+        .into_iter()
+        .find(|m| m.user.id == user.id)
+        .ok_or_else(|| ApiError::Internal("the new member is missing".into()))?;
+    Ok((StatusCode::CREATED, axum::Json(member.into())))
+}
+
+/// Change a member's role (the last owner stays owner).
+#[utoipa::path(patch, path = "/api/v1/orgs/{org}/members/{user_id}", tag = "organizations", request_body = RoleBody,
+    params(("org" = String, Path, description = "Organization slug"), ("user_id" = i64, Path, description = "The member")),
+    responses((status = 200, body = MemberBody)))]
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, user_id)): Path<(String, i64)>,
+    Json(body): Json<RoleBody>,
+) -> Result<axum::Json<MemberBody>, ApiError> {
+    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
+    let members = state.store().list_members(org.id).await?;
+    let current = members
+        .iter()
+        .find(|m| m.user.id == user_id)
+        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
+    check_grant(have, body.role)?;
+    check_grant(have, current.role)?;
+    state
+        .store()
+        .set_member_role(org.id, user_id, body.role)
+        .await?;
+    let member = state
+        .store()
+        .list_members(org.id)
+        .await?
+        .into_iter()
+        .find(|m| m.user.id == user_id)
+        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
+    Ok(axum::Json(member.into()))
+}
+
+/// Remove a member (not the last owner). Members may remove themselves.
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/members/{user_id}", tag = "organizations",
+    params(("org" = String, Path, description = "Organization slug"), ("user_id" = i64, Path, description = "The member")),
+    responses((status = 204, description = "Removed")))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, user_id)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    let needed = if user_id == caller.user_id {
+        Role::Member
+    } else {
+        Role::Admin
+    };
+    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, needed).await?;
+    let members = state.store().list_members(org.id).await?;
+    let current = members
+        .iter()
+        .find(|m| m.user.id == user_id)
+        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
+    if user_id != caller.user_id {
+        check_grant(have, current.role)?;
+    }
+    state.store().remove_member(org.id, user_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

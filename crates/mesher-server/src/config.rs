@@ -1,0 +1,493 @@
+//! Configuration: the raw, layered [`Config`] and the validated [`Settings`] the server runs on.
+//!
+//! The binary merges built-in defaults, an optional TOML file, `MESHER_*` environment variables
+//! and command-line flags into one [`Config`] (see the README for every key), then calls
+//! [`Config::validate`], which reports every problem at once.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use mesher_store::DatabaseUrl;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use url::Url;
+
+/// Every configuration key, with its default. Unknown keys in a file are rejected.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port of the HTTP server.
+    pub listen: String,
+    /// Directory for the SQLite database and other local state; created on first run.
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://…`; default SQLite at `<data_dir>/mesher.db`.
+    pub database_url: Option<String>,
+    /// The URL SDKs and browsers reach Mesher at; used to print DSNs and links.
+    /// Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Email of the admin user created on first start.
+    pub admin_email: String,
+    /// Password of that admin; generated and printed once when unset.
+    pub admin_password: Option<String>,
+    /// `text` or `json` logs.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax (`info`, `mesher_server=debug,info`, …).
+    pub log_level: String,
+    /// Largest request body accepted as sent (compressed), in bytes.
+    pub max_request_bytes: u64,
+    /// Largest envelope or bulk body after decompression, in bytes.
+    pub max_envelope_bytes: u64,
+    /// Largest single event after decompression, in bytes.
+    pub max_event_bytes: u64,
+    /// Most events in one `POST /api/v1/events/bulk`.
+    pub max_bulk_events: u64,
+    /// Events waiting in the pipeline before ingest answers 503.
+    pub queue_max_events: u64,
+    /// Bytes of events waiting in the pipeline before ingest answers 503.
+    pub queue_max_bytes: u64,
+    /// A write batch closes after this many events…
+    pub batch_max_events: u64,
+    /// …or this many milliseconds after its first event.
+    pub batch_max_wait_ms: u64,
+    /// How often the health checker looks at every service's heartbeat; a service silent for
+    /// three intervals is restarted.
+    pub health_check_interval_ms: u64,
+    /// How long a graceful shutdown may take to drain the queues before the process exits.
+    pub shutdown_timeout_secs: u64,
+    /// Restarts of one service within a minute before the node gives up and exits non-zero.
+    pub restart_budget: u64,
+}
+
+/// How logs are written to standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("./mesher-data"),
+            database_url: None,
+            public_url: None,
+            admin_email: "admin@mesher.local".into(),
+            admin_password: None,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            max_request_bytes: 20 * MIB,
+            max_envelope_bytes: 100 * MIB,
+            max_event_bytes: MIB,
+            max_bulk_events: 1000,
+            queue_max_events: 4096,
+            queue_max_bytes: 64 * MIB,
+            batch_max_events: 1000,
+            batch_max_wait_ms: 2,
+            health_check_interval_ms: 5000,
+            shutdown_timeout_secs: 30,
+            restart_budget: 10,
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// The keys of [`Config`], for layers (like the environment) that must ignore other names.
+pub const CONFIG_KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "public_url",
+    "admin_email",
+    "admin_password",
+    "log_format",
+    "log_level",
+    "max_request_bytes",
+    "max_envelope_bytes",
+    "max_event_bytes",
+    "max_bulk_events",
+    "queue_max_events",
+    "queue_max_bytes",
+    "batch_max_events",
+    "batch_max_wait_ms",
+    "health_check_interval_ms",
+    "shutdown_timeout_secs",
+    "restart_budget",
+];
+
+/// The keys of [`Config`] whose values are integers.
+pub const INTEGER_KEYS: &[&str] = &[
+    "max_request_bytes",
+    "max_envelope_bytes",
+    "max_event_bytes",
+    "max_bulk_events",
+    "queue_max_events",
+    "queue_max_bytes",
+    "batch_max_events",
+    "batch_max_wait_ms",
+    "health_check_interval_ms",
+    "shutdown_timeout_secs",
+    "restart_budget",
+];
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(mesher_store::redact),
+            )
+            .field("public_url", &self.public_url)
+            .field("admin_email", &self.admin_email)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "***"),
+            )
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("limits", &self.limits())
+            .finish()
+    }
+}
+
+/// A secret string: printed as `***` by `Debug` and `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Error)]
+#[error("invalid configuration: {}", .problems.join("; "))]
+pub struct ConfigError {
+    /// One message per problem, each naming its key.
+    pub problems: Vec<String>,
+}
+
+/// Size limits and pipeline sizing, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Largest request body as sent.
+    pub max_request_bytes: usize,
+    /// Largest envelope or bulk body, decompressed.
+    pub max_envelope_bytes: usize,
+    /// Largest event, decompressed.
+    pub max_event_bytes: usize,
+    /// Most events in one bulk request.
+    pub max_bulk_events: usize,
+    /// Events waiting in the pipeline.
+    pub queue_max_events: usize,
+    /// Bytes waiting in the pipeline.
+    pub queue_max_bytes: usize,
+    /// Events per write batch.
+    pub batch_max_events: usize,
+    /// Longest wait for a batch to fill.
+    pub batch_max_wait: std::time::Duration,
+    /// Health check period (a service silent for three periods is restarted).
+    pub health_check_interval: std::time::Duration,
+    /// Longest graceful drain at shutdown.
+    pub shutdown_timeout: std::time::Duration,
+    /// Restarts of one service per minute before the node fails.
+    pub restart_budget: usize,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Local state directory.
+    pub data_dir: PathBuf,
+    /// The database.
+    pub database: DatabaseUrl,
+    /// Public base URL, when configured; otherwise derived from the bound address.
+    pub public_url: Option<Url>,
+    /// First-start admin email.
+    pub admin_email: String,
+    /// First-start admin password.
+    pub admin_password: Option<Secret>,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Log filter.
+    pub log_level: String,
+    /// Size limits and pipeline sizing.
+    pub limits: Limits,
+}
+
+impl Config {
+    /// Checks every key and returns the typed settings, or every problem found.
+    pub fn validate(&self) -> Result<Settings, ConfigError> {
+        let mut problems = Vec::new();
+        let listen = self
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                problems.push(format!(
+                    "listen: {:?} is not an address and port ({e})",
+                    self.listen
+                ))
+            })
+            .ok();
+        let database = match &self.database_url {
+            None => Some(DatabaseUrl::default_in(&self.data_dir)),
+            Some(url) => DatabaseUrl::parse(url)
+                .map_err(|e| problems.push(format!("database_url: {e}")))
+                .ok(),
+        };
+        let public_url = match &self.public_url {
+            None => None,
+            Some(raw) => match Url::parse(raw) {
+                Ok(u) if !matches!(u.scheme(), "http" | "https") => {
+                    problems.push(format!(
+                        "public_url: {raw:?} must start with http:// or https://"
+                    ));
+                    None
+                }
+                Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                    problems.push(format!("public_url: {raw:?} names no host"));
+                    None
+                }
+                Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                    problems.push(format!(
+                        "public_url: {raw:?} must not have a query or fragment"
+                    ));
+                    None
+                }
+                Ok(u) => Some(u),
+                Err(e) => {
+                    problems.push(format!("public_url: {raw:?} is not a URL ({e})"));
+                    None
+                }
+            },
+        };
+        let email = self.admin_email.trim();
+        if !is_plausible_email(email) {
+            problems.push(format!("admin_email: {email:?} is not an email address"));
+        }
+        if let Some(pw) = &self.admin_password
+            && pw.chars().count() < 8
+        {
+            problems.push("admin_password: must be at least 8 characters".into());
+        }
+        if let Err(e) = tracing_filter_check(&self.log_level) {
+            problems.push(format!("log_level: {e}"));
+        }
+        for (key, value) in [
+            ("max_request_bytes", self.max_request_bytes),
+            ("max_envelope_bytes", self.max_envelope_bytes),
+            ("max_event_bytes", self.max_event_bytes),
+            ("max_bulk_events", self.max_bulk_events),
+            ("queue_max_events", self.queue_max_events),
+            ("queue_max_bytes", self.queue_max_bytes),
+            ("batch_max_events", self.batch_max_events),
+            ("health_check_interval_ms", self.health_check_interval_ms),
+        ] {
+            if value == 0 {
+                problems.push(format!("{key}: must be greater than 0"));
+            }
+        }
+        if self.max_event_bytes > self.max_envelope_bytes {
+            problems.push("max_event_bytes: must not exceed max_envelope_bytes".into());
+        }
+        if self.max_event_bytes > self.queue_max_bytes {
+            problems
+                .push("queue_max_bytes: must hold at least one event of max_event_bytes".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".into());
+        }
+        match (listen, database) {
+            (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
+                listen,
+                data_dir: self.data_dir.clone(),
+                database,
+                public_url,
+                admin_email: email.to_lowercase(),
+                admin_password: self.admin_password.clone().map(Secret::new),
+                log_format: self.log_format,
+                log_level: self.log_level.clone(),
+                limits: self.limits(),
+            }),
+            _ => Err(ConfigError { problems }),
+        }
+    }
+}
+
+impl Config {
+    fn limits(&self) -> Limits {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        Limits {
+            max_request_bytes: size(self.max_request_bytes),
+            max_envelope_bytes: size(self.max_envelope_bytes),
+            max_event_bytes: size(self.max_event_bytes),
+            max_bulk_events: size(self.max_bulk_events),
+            queue_max_events: size(self.queue_max_events),
+            queue_max_bytes: size(self.queue_max_bytes),
+            batch_max_events: size(self.batch_max_events),
+            batch_max_wait: std::time::Duration::from_millis(self.batch_max_wait_ms),
+            health_check_interval: std::time::Duration::from_millis(self.health_check_interval_ms),
+            shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
+            restart_budget: size(self.restart_budget),
+        }
+    }
+}
+
+fn is_plausible_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.is_empty() && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// The log filter must parse; the binary builds the real filter from the same string.
+fn tracing_filter_check(s: &str) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty (try \"info\")".into());
+    }
+    tracing_subscriber::EnvFilter::try_new(s)
+        .map(|_| ())
+        .map_err(|e| {
+            format!("{s:?} is not a log filter ({e}); try \"info\" or \"mesher_server=debug,info\"")
+        })
+}
+
+impl Settings {
+    /// Settings for tests: a server on a free port of 127.0.0.1 using `database`.
+    pub fn for_tests(database: DatabaseUrl) -> Settings {
+        Settings {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            data_dir: PathBuf::from("."),
+            database,
+            public_url: None,
+            admin_email: "admin@mesher.local".into(),
+            admin_password: Some(Secret::new("correct horse battery")),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            limits: Config::default().limits(),
+        }
+    }
+
+    /// The public base URL for a server bound to `bound`: the configured one, or
+    /// `http://<bound address>` (with an unspecified IP replaced by 127.0.0.1).
+    pub fn public_url_for(&self, bound: SocketAddr) -> Url {
+        if let Some(u) = &self.public_url {
+            return u.clone();
+        }
+        let ip = if bound.ip().is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            bound.ip()
+        };
+        let addr = SocketAddr::new(ip, bound.port());
+        // An IP address and port always form a valid URL authority.
+        Url::parse(&format!("http://{addr}")).expect("a socket address is a valid URL host")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Config::default().validate().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(
+            s.database,
+            DatabaseUrl::Sqlite("./mesher-data/mesher.db".into())
+        );
+        assert_eq!(
+            s.public_url_for(s.listen).as_str(),
+            "http://127.0.0.1:8000/"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let cfg = Config {
+            listen: "nope".into(),
+            database_url: Some("mysql://x".into()),
+            public_url: Some("ftp://h".into()),
+            admin_email: "bad".into(),
+            admin_password: Some("short".into()),
+            log_level: "mesher=loud".into(),
+            ..Config::default()
+        };
+        let e = cfg.validate().unwrap_err();
+        let keys: Vec<_> = e
+            .problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "listen",
+                "database_url",
+                "public_url",
+                "admin_email",
+                "admin_password",
+                "log_level"
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let cfg = Config {
+            database_url: Some("postgres://u:hunter2@h/db".into()),
+            admin_password: Some("sw0rdfish!".into()),
+            ..Config::default()
+        };
+        let shown = format!("{cfg:?} {:?}", cfg.validate().unwrap());
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sw0rdfish"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn public_url_keeps_its_path_prefix() {
+        let cfg = Config {
+            public_url: Some("https://errors.example.com/mesher".into()),
+            ..Config::default()
+        };
+        let s = cfg.validate().unwrap();
+        assert_eq!(
+            s.public_url_for(s.listen).as_str(),
+            "https://errors.example.com/mesher"
+        );
+    }
+
+    #[test]
+    fn log_filters() {
+        assert!(tracing_filter_check("info").is_ok());
+        assert!(tracing_filter_check("mesher_server=debug,info").is_ok());
+        assert!(tracing_filter_check("mesher=loud").is_err());
+        assert!(tracing_filter_check(" ").is_err());
+    }
+}

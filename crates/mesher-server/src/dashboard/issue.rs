@@ -1,0 +1,476 @@
+//! An issue's page (UI-03, UI-04): title, culprit, state and the actions that change it,
+//! assignee, counts, first and last seen, a volume chart, tag breakdown, activity, one event in
+//! full (the latest, or the one asked for, with links to the older and newer ones) and why its
+//! events group together.
+//!
+//! Reads: the issue, its hourly rollup, its tag rollup, its activity, the organization's
+//! members, and one event (by its primary key): nothing that grows with the issue's events.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Redirect;
+use mesher_store::{
+    EventQuery, Issue, IssueActivity, IssueStatus, Role, Scope, StoredEvent, parse_event_id,
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::charts::{self, Svg};
+use super::context::{Notice, ProjectScope, Range, RangeLink, done, series, store_bucket};
+use super::event_view::{EventView, tag_term};
+use super::extract::{PagePath, PageQuery, Posted, SignedIn};
+use super::format::{When, count, query};
+use super::grouping::GroupingView;
+use super::issues::{Choice, change};
+use super::layout::{Layout, Nav};
+use super::{HtmlError, impl_page, paths};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Tag keys shown in the breakdown, most common first.
+const MAX_TAG_KEYS: usize = 12;
+/// Values shown per tag key.
+const VALUES_PER_KEY: u32 = 4;
+
+/// The issue page.
+#[derive(Template)]
+#[template(path = "issue.html")]
+pub struct IssuePage {
+    layout: Layout,
+    notice: Option<Notice>,
+    issue: IssueHead,
+    actions: Vec<Action>,
+    can_delete: bool,
+    status_action: String,
+    assign_action: String,
+    delete_action: String,
+    assignees: Vec<Choice>,
+    ranges: Vec<RangeLink>,
+    range_phrase: &'static str,
+    timeline: Svg,
+    tags: Vec<TagBreakdown>,
+    activity: Vec<ActivityItem>,
+    event: Option<EventView>,
+    older: Option<String>,
+    newer: Option<String>,
+    latest: Option<String>,
+    grouping: Option<GroupingView>,
+    events_href: String,
+}
+impl_page!(IssuePage);
+
+/// What the page's header says about the issue.
+pub struct IssueHead {
+    title: String,
+    culprit: String,
+    level: String,
+    status: &'static str,
+    /// "regressed", "escalating", "resolved in the next release after 2.1.0"…
+    detail: Option<String>,
+    events: String,
+    users: String,
+    first_seen: When,
+    last_seen: When,
+    release: Option<String>,
+    environment: Option<String>,
+}
+
+/// A state change button.
+pub struct Action {
+    value: &'static str,
+    label: &'static str,
+    primary: bool,
+    confirm: Option<&'static str>,
+}
+
+/// One tag key's values among the issue's events.
+pub struct TagBreakdown {
+    key: String,
+    bar: Svg,
+    values: Vec<TagValue>,
+}
+
+/// A tag value with its share and a link to its events.
+pub struct TagValue {
+    value: String,
+    count: String,
+    percent: String,
+    href: String,
+}
+
+/// An entry of the activity log.
+pub struct ActivityItem {
+    when: When,
+    text: String,
+}
+
+/// The query of the issue page.
+#[derive(Debug, Deserialize)]
+pub(super) struct IssueQuery {
+    event: Option<String>,
+    range: Option<String>,
+    done: Option<String>,
+}
+
+/// The issue `issue_id` of project `project_id`; 404 when it belongs to another project, as
+/// when it does not exist.
+async fn issue_in(state: &AppState, project_id: i64, issue_id: i64) -> Result<Issue, HtmlError> {
+    match state.store().issue(issue_id).await? {
+        Some(issue) if issue.project_id == project_id => Ok(issue),
+        _ => Err(ApiError::NotFound("issue not found".into()).into()),
+    }
+}
+
+/// `GET /projects/{id}/issues/{issue}`.
+pub(super) async fn page(
+    State(state): State<AppState>,
+    layout: Layout,
+    user: SignedIn,
+    PagePath((id, issue_id)): PagePath<(i64, i64)>,
+    PageQuery(q): PageQuery<IssueQuery>,
+) -> Result<IssuePage, HtmlError> {
+    let scope = ProjectScope::load(&state, &user, layout, id, Nav::Issues, "Issue").await?;
+    let issue = issue_in(&state, id, issue_id).await?;
+    let store = state.store();
+    let now = mesher_store::now();
+    let range = Range::parse(q.range.as_deref());
+    let (since, until, bucket) = range.window(now);
+    let (timeline, tags, activity, members, event) = tokio::try_join!(
+        store.issue_timeline(issue.id, since, until, store_bucket(bucket)),
+        store.issue_tag_values(issue.id, VALUES_PER_KEY),
+        store.list_activity(issue.id),
+        store.list_members(scope.org.id),
+        chosen_event(&state, &issue, q.event.as_deref()),
+    )?;
+    let (older, newer) = match &event {
+        Some(e) => match parse_event_id(&e.event_id) {
+            Some(bytes) => store.adjacent_events(issue.id, &bytes).await?,
+            None => (None, None),
+        },
+        None => (None, None),
+    };
+
+    let l = &scope.layout;
+    let here = l.url(&paths::issue(id, issue.id));
+    let events_href = l.url(&paths::events(id));
+    let keep_range = [("range", q.range.as_deref().unwrap_or_default())];
+    let event_link = |event_id: String| {
+        let pairs = keep_range
+            .iter()
+            .copied()
+            .chain([("event", event_id.as_str())]);
+        format!("{here}{}", query(pairs))
+    };
+    let names: HashMap<i64, String> = members
+        .iter()
+        .map(|m| (m.user.id, m.user.name.clone()))
+        .collect();
+    let mut assignees = vec![Choice {
+        value: String::new(),
+        label: "Nobody".into(),
+        selected: issue.assignee_id.is_none(),
+    }];
+    assignees.extend(members.iter().map(|m| Choice {
+        value: m.user.id.to_string(),
+        label: format!("{} ({})", m.user.name, m.user.email),
+        selected: issue.assignee_id == Some(m.user.id),
+    }));
+    let showing_latest = q.event.is_none() || newer.is_none();
+    Ok(IssuePage {
+        notice: Notice::from_done(q.done.as_deref()),
+        actions: actions(&issue),
+        can_delete: scope.can_admin(),
+        status_action: format!("{here}/status"),
+        assign_action: format!("{here}/assign"),
+        delete_action: format!("{here}/delete"),
+        assignees,
+        ranges: range.links(&here, &[("event", q.event.as_deref().unwrap_or_default())]),
+        range_phrase: range.phrase(),
+        timeline: charts::volume_chart(&series(&timeline), bucket, 860, 160),
+        tags: breakdown(tags, issue.event_count, &events_href, issue.id),
+        activity: activity_items(&issue, &activity, &names, now),
+        event: event.map(|e| EventView::new(&e, &events_href, now)),
+        older: older.map(event_link),
+        newer: newer.map(event_link),
+        latest: (!showing_latest).then(|| format!("{here}{}", query(keep_range))),
+        grouping: issue.grouping.as_ref().and_then(GroupingView::new),
+        events_href: format!(
+            "{events_href}{}",
+            query([("q", format!("issue:{}", issue.id).as_str())])
+        ),
+        issue: head(&issue, now),
+        layout: scope.layout,
+    })
+}
+
+/// The event asked for (404 when it is not one of this issue's), else the latest stored.
+async fn chosen_event(
+    state: &AppState,
+    issue: &Issue,
+    asked: Option<&str>,
+) -> Result<Option<StoredEvent>, mesher_store::StoreError> {
+    let store = state.store();
+    let id = match asked {
+        Some(asked) => match parse_event_id(asked) {
+            Some(id) => id,
+            None => return Err(mesher_store::StoreError::NotFound("event")),
+        },
+        None => {
+            let latest = store
+                .query_events(&EventQuery {
+                    project_id: issue.project_id,
+                    issue_id: Some(issue.id),
+                    limit: 1,
+                    ..EventQuery::default()
+                })
+                .await?;
+            match latest
+                .items
+                .first()
+                .and_then(|e| parse_event_id(&e.event_id))
+            {
+                Some(id) => id,
+                // Every event deleted (retention): the page says so.
+                None => return Ok(None),
+            }
+        }
+    };
+    match store.event(issue.project_id, &id).await? {
+        Some(event) if event.issue_id == issue.id => Ok(Some(event)),
+        _ => Err(mesher_store::StoreError::NotFound("event")),
+    }
+}
+
+fn head(issue: &Issue, now: OffsetDateTime) -> IssueHead {
+    let detail = match (issue.status, issue.substatus.as_deref()) {
+        (IssueStatus::Resolved, _) => match issue.resolved_in_release.as_deref() {
+            Some("") => Some("in the next release".to_string()),
+            Some(release) => Some(format!("in the next release after {release}")),
+            None => None,
+        },
+        (IssueStatus::Unresolved, Some(s @ ("regressed" | "escalating" | "new"))) => {
+            Some(s.to_string())
+        }
+        (IssueStatus::Archived, _) => Some("until it escalates".to_string()),
+        (IssueStatus::Discarded, _) => Some("new events are dropped".to_string()),
+        _ => None,
+    };
+    IssueHead {
+        title: issue.title.clone(),
+        culprit: issue.culprit.clone().unwrap_or_default(),
+        level: issue.level.clone(),
+        status: issue.status.as_str(),
+        detail,
+        events: count(issue.event_count),
+        users: count(issue.user_count),
+        first_seen: When::new(issue.first_seen, now),
+        last_seen: When::new(issue.last_seen, now),
+        release: issue.last_release.clone(),
+        environment: issue.last_environment.clone(),
+    }
+}
+
+/// The state changes that make sense from the issue's state, the usual one first.
+fn actions(issue: &Issue) -> Vec<Action> {
+    let action = |value, label, primary| Action {
+        value,
+        label,
+        primary,
+        confirm: None,
+    };
+    let discard = Action {
+        value: "discard",
+        label: "Discard",
+        primary: false,
+        confirm: Some("Discard this issue? Its new events will be dropped until you unresolve it."),
+    };
+    let mut list = match issue.status {
+        IssueStatus::Unresolved => vec![action("resolve", "Resolve", true)],
+        IssueStatus::Resolved => vec![action("unresolve", "Unresolve", true)],
+        IssueStatus::Archived => vec![
+            action("resolve", "Resolve", true),
+            action("unresolve", "Unresolve", false),
+        ],
+        IssueStatus::Discarded => vec![action("unresolve", "Stop discarding", true)],
+    };
+    let resolved_next =
+        issue.status == IssueStatus::Resolved && issue.resolved_in_release.is_some();
+    if issue.last_release.is_some() && issue.status != IssueStatus::Discarded && !resolved_next {
+        list.push(action(
+            "resolve_in_next_release",
+            "Resolve in next release",
+            false,
+        ));
+    }
+    if issue.status == IssueStatus::Unresolved || issue.status == IssueStatus::Resolved {
+        list.push(action("archive", "Archive", false));
+    }
+    if issue.status != IssueStatus::Discarded {
+        list.push(discard);
+    }
+    list
+}
+
+fn breakdown(
+    tags: Vec<(String, Vec<(String, i64)>)>,
+    total: i64,
+    events_href: &str,
+    issue_id: i64,
+) -> Vec<TagBreakdown> {
+    let total_u = u64::try_from(total).unwrap_or(0);
+    tags.into_iter()
+        .take(MAX_TAG_KEYS)
+        .map(|(key, values)| {
+            let counts: Vec<(String, u64)> = values
+                .iter()
+                .map(|(v, n)| (v.clone(), u64::try_from(*n).unwrap_or(0)))
+                .collect();
+            let shown_total = total_u.max(counts.iter().map(|(_, n)| n).sum());
+            TagBreakdown {
+                bar: charts::tag_distribution(&key, &counts, total_u),
+                values: counts
+                    .iter()
+                    .map(|(value, n)| {
+                        let term = format!("issue:{issue_id} {}", tag_term(&key, value));
+                        TagValue {
+                            value: value.clone(),
+                            count: count(i64::try_from(*n).unwrap_or(i64::MAX)),
+                            percent: charts::percent((*n).into(), shown_total.into()),
+                            href: format!("{events_href}{}", query([("q", term.as_str())])),
+                        }
+                    })
+                    .collect(),
+                key,
+            }
+        })
+        .collect()
+}
+
+/// The activity log, newest first, ending with the issue's creation.
+fn activity_items(
+    issue: &Issue,
+    activity: &[IssueActivity],
+    names: &HashMap<i64, String>,
+    now: OffsetDateTime,
+) -> Vec<ActivityItem> {
+    let name = |id: Option<i64>| match id {
+        Some(id) => names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| "A former member".into()),
+        None => "Mesher".into(),
+    };
+    let data = |a: &IssueActivity, key: &str| {
+        a.data.get(key).and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_i64().map(|n| n.to_string()))
+        })
+    };
+    let mut items: Vec<ActivityItem> = activity
+        .iter()
+        .rev()
+        .map(|a| {
+            let who = name(a.actor_id);
+            let text = match a.kind.as_str() {
+                "resolved" => format!("{who} resolved the issue"),
+                "resolved_in_next_release" => match data(a, "current_release")
+                    .filter(|r| !r.is_empty())
+                {
+                    Some(r) => format!("{who} resolved the issue in the next release after {r}"),
+                    None => format!("{who} resolved the issue in the next release"),
+                },
+                "unresolved" => format!("{who} marked the issue unresolved"),
+                "archived" => format!("{who} archived the issue until it escalates"),
+                "discarded" => format!("{who} discarded the issue"),
+                "regression" => match data(a, "release") {
+                    Some(r) => format!("The issue came back in release {r} (regression)"),
+                    None => "The issue came back after it was resolved (regression)".into(),
+                },
+                "escalation" => "The issue escalated: its volume spiked while archived".into(),
+                "assigned" => {
+                    let to = data(a, "assignee_id").and_then(|id| id.parse().ok());
+                    format!("{who} assigned the issue to {}", name(to))
+                }
+                "unassigned" => format!("{who} unassigned the issue"),
+                other => format!("{who}: {}", other.replace('_', " ")),
+            };
+            ActivityItem {
+                when: When::new(a.created_at, now),
+                text,
+            }
+        })
+        .collect();
+    items.push(ActivityItem {
+        when: When::new(issue.first_seen, now),
+        text: "First seen".into(),
+    });
+    items
+}
+
+/// `POST /projects/{id}/issues/{issue}/status` (`status`: resolve, resolve_in_next_release,
+/// unresolve, archive, discard). Triage: member role, write scope.
+pub(super) async fn set_status(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath((id, issue_id)): PagePath<(i64, i64)>,
+    Posted { user, form }: Posted,
+) -> Result<Redirect, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Write, Role::Member)
+        .await?;
+    issue_in(&state, id, issue_id).await?;
+    let (change, key) = change(form.text("status"))?;
+    state
+        .store()
+        .set_issue_status(issue_id, change, Some(user.user.id))
+        .await?;
+    Ok(Redirect::to(
+        &layout.url(&done(&paths::issue(id, issue_id), key)),
+    ))
+}
+
+/// `POST /projects/{id}/issues/{issue}/assign` (`assignee`: a member's id, or empty for
+/// nobody). Triage: member role, write scope.
+pub(super) async fn assign(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath((id, issue_id)): PagePath<(i64, i64)>,
+    Posted { user, form }: Posted,
+) -> Result<Redirect, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Write, Role::Member)
+        .await?;
+    issue_in(&state, id, issue_id).await?;
+    let assignee = match form.text("assignee") {
+        "" => None,
+        _ => Some(form.parse::<i64>("assignee", "Assignee")?),
+    };
+    state
+        .store()
+        .assign_issue(issue_id, assignee, Some(user.user.id))
+        .await?;
+    Ok(Redirect::to(
+        &layout.url(&done(&paths::issue(id, issue_id), "assigned")),
+    ))
+}
+
+/// `POST /projects/{id}/issues/{issue}/delete`: the issue and its events, for good. Admins
+/// only, as in the API.
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath((id, issue_id)): PagePath<(i64, i64)>,
+    Posted { user, .. }: Posted,
+) -> Result<Redirect, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Admin, Role::Admin)
+        .await?;
+    issue_in(&state, id, issue_id).await?;
+    state.store().delete_issue(issue_id).await?;
+    Ok(Redirect::to(
+        &layout.url(&done(&paths::issues(id), "deleted")),
+    ))
+}

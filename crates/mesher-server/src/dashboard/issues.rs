@@ -1,0 +1,538 @@
+//! A project's issues (UI-03): filters (status, level, environment, release, assignee, time
+//! range), full-text search, sort, keyset pages, and bulk resolve / archive / discard.
+//!
+//! One keyset query for the page, one rollup read per row for its sparkline (the last 24 hours
+//! of the issue's hourly counts), the members for the assignee filter: the cost is the page
+//! size, whatever the number of issues or events.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Redirect;
+use futures_util::future::try_join_all;
+use mesher_protocol::Level;
+use mesher_store::{
+    AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, Role, Scope, StatusChange,
+};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::charts::{self, Svg};
+use super::context::{Notice, PERIODS, ProjectScope, Range, done, period_since};
+use super::extract::{PagePath, PageQuery, Posted, SignedIn};
+use super::format::{Pager, When, count};
+use super::layout::{Layout, Nav};
+use super::signin::local_path;
+use super::{HtmlError, impl_page, paths};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Issues per page.
+const PAGE_SIZE: u32 = 25;
+
+/// The issues page.
+#[derive(Template)]
+#[template(path = "issues.html")]
+pub struct IssuesPage {
+    layout: Layout,
+    notice: Option<Notice>,
+    filters: Filters,
+    rows: Vec<IssueRow>,
+    pager: Pager,
+    bulk_action: String,
+    /// The list as it is, to come back to after a bulk action.
+    back: String,
+    /// Why the list is empty, and what to do.
+    empty: (&'static str, &'static str),
+    clear_href: String,
+}
+impl_page!(IssuesPage);
+
+/// The filter form's values and choices.
+pub struct Filters {
+    q: String,
+    environment: String,
+    release: String,
+    status: Vec<Choice>,
+    level: Vec<Choice>,
+    assignee: Vec<Choice>,
+    period: Vec<Choice>,
+    sort: Vec<Choice>,
+    environments: Vec<String>,
+    releases: Vec<String>,
+}
+
+/// An option of a `<select>`.
+pub struct Choice {
+    /// Submitted value.
+    pub value: String,
+    /// Shown text.
+    pub label: String,
+    /// Whether it is the current one.
+    pub selected: bool,
+}
+
+fn choices(options: &[(&str, &str)], current: &str) -> Vec<Choice> {
+    options
+        .iter()
+        .map(|&(value, label)| Choice {
+            value: value.into(),
+            label: label.into(),
+            selected: value == current,
+        })
+        .collect()
+}
+
+/// A row of the list.
+pub struct IssueRow {
+    id: i64,
+    title: String,
+    culprit: String,
+    level: String,
+    status: &'static str,
+    href: String,
+    events: String,
+    users: String,
+    trend: Svg,
+    first_seen: When,
+    last_seen: When,
+    assignee: Option<String>,
+}
+
+/// The query of the issues page. Every value is text as the form sends it; an empty one means
+/// "any".
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct IssuesQuery {
+    #[serde(default)]
+    q: String,
+    status: Option<String>,
+    #[serde(default)]
+    level: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    release: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    period: String,
+    #[serde(default)]
+    sort: String,
+    cursor: Option<String>,
+    prev: Option<String>,
+    done: Option<String>,
+}
+
+const STATUSES: &[(&str, &str)] = &[
+    ("unresolved", "Unresolved"),
+    ("resolved", "Resolved"),
+    ("archived", "Archived"),
+    ("discarded", "Discarded"),
+    ("all", "Any status"),
+];
+const LEVELS: &[(&str, &str)] = &[
+    ("", "Any level"),
+    ("fatal", "Fatal"),
+    ("error", "Error"),
+    ("warning", "Warning"),
+    ("info", "Info"),
+    ("debug", "Debug"),
+];
+const SORTS: &[(&str, &str)] = &[
+    ("last_seen", "Last seen"),
+    ("first_seen", "First seen"),
+    ("count", "Most events"),
+];
+
+impl IssuesQuery {
+    fn status(&self) -> &str {
+        match self.status.as_deref() {
+            None | Some("") => "unresolved",
+            Some(s) => s,
+        }
+    }
+
+    /// The filter parameters (no page position), for links that keep them.
+    fn keep(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("q", self.q.trim()),
+            ("status", self.status()),
+            ("level", &self.level),
+            ("environment", self.environment.trim()),
+            ("release", self.release.trim()),
+            ("assignee", &self.assignee),
+            ("period", &self.period),
+            ("sort", &self.sort),
+        ]
+    }
+
+    /// The store query; a value the form cannot produce is a 400.
+    fn to_store(
+        &self,
+        project_id: i64,
+        me: i64,
+        now: OffsetDateTime,
+    ) -> Result<IssueQuery, ApiError> {
+        let bad = |what: &str, value: &str| {
+            ApiError::BadRequest(format!("{what}: {value:?} is not valid"))
+        };
+        let status = match self.status() {
+            "all" => None,
+            s => Some(IssueStatus::from_str(s).map_err(|_| bad("status", s))?),
+        };
+        let level = match self.level.as_str() {
+            "" => None,
+            l => Some(
+                Level::parse(l)
+                    .ok_or_else(|| bad("level", l))?
+                    .as_str()
+                    .to_string(),
+            ),
+        };
+        let assignee = match self.assignee.as_str() {
+            "" => None,
+            "me" => Some(AssigneeFilter::User(me)),
+            "nobody" => Some(AssigneeFilter::Nobody),
+            id => Some(AssigneeFilter::User(
+                id.parse().map_err(|_| bad("assignee", id))?,
+            )),
+        };
+        let sort = match self.sort.as_str() {
+            "" | "last_seen" => IssueSort::LastSeen,
+            "first_seen" => IssueSort::FirstSeen,
+            "count" => IssueSort::Count,
+            s => return Err(bad("sort", s)),
+        };
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(Cursor::decode(c)?),
+        };
+        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(IssueQuery {
+            project_id,
+            status,
+            level,
+            environment: text(&self.environment),
+            release: text(&self.release),
+            assignee,
+            since: period_since(&self.period, now),
+            until: None,
+            query: text(&self.q),
+            sort,
+            cursor,
+            limit: PAGE_SIZE,
+        })
+    }
+
+    /// Whether anything but the default (unresolved, any time) is asked for.
+    fn narrowed(&self) -> bool {
+        self.keep()
+            .iter()
+            .any(|&(k, v)| !(v.is_empty() || k == "status" && v == "unresolved"))
+    }
+}
+
+/// `GET /projects/{id}/issues`.
+pub(super) async fn page(
+    State(state): State<AppState>,
+    layout: Layout,
+    user: SignedIn,
+    PagePath(id): PagePath<i64>,
+    PageQuery(query): PageQuery<IssuesQuery>,
+) -> Result<IssuesPage, HtmlError> {
+    let scope = ProjectScope::load(&state, &user, layout, id, Nav::Issues, "Issues").await?;
+    let store = state.store();
+    let now = mesher_store::now();
+    let issue_query = query.to_store(id, user.user.id, now)?;
+    let (page, members) = tokio::try_join!(
+        store.query_issues(&issue_query),
+        store.list_members(scope.org.id),
+    )?;
+    let names: HashMap<i64, String> = members
+        .iter()
+        .map(|m| (m.user.id, m.user.name.clone()))
+        .collect();
+    let rows = rows(&state, &scope.layout, id, page.items.iter(), &names, now).await?;
+
+    let layout = &scope.layout;
+    let path = layout.url(&paths::issues(id));
+    let keep = query.keep();
+    let pager = Pager::new(
+        &path,
+        &keep,
+        query.cursor.as_deref().filter(|c| !c.is_empty()),
+        query.prev.as_deref(),
+        page.next_cursor.as_deref(),
+    );
+    let position = [
+        ("cursor", query.cursor.as_deref().unwrap_or_default()),
+        ("prev", query.prev.as_deref().unwrap_or_default()),
+    ];
+    let back = format!(
+        "{}{}",
+        paths::issues(id),
+        super::format::query(keep.iter().copied().chain(position))
+    );
+    let empty = if query.narrowed() {
+        (
+            "No issues match these filters",
+            "Change or clear the filters to see more.",
+        )
+    } else {
+        (
+            "No unresolved issues",
+            "Nothing needs attention. New errors show up here as they arrive.",
+        )
+    };
+    let mut assignees = vec![
+        ("", "Anyone".to_string()),
+        ("me", "Me".to_string()),
+        ("nobody", "Nobody".to_string()),
+    ];
+    let member_ids: Vec<String> = members.iter().map(|m| m.user.id.to_string()).collect();
+    for (m, id) in members.iter().zip(&member_ids) {
+        if m.user.id != user.user.id {
+            assignees.push((id.as_str(), m.user.name.clone()));
+        }
+    }
+    let assignee_options = assignees
+        .iter()
+        .map(|(value, label)| Choice {
+            value: value.to_string(),
+            label: label.clone(),
+            selected: *value == query.assignee,
+        })
+        .collect();
+    let mut periods = vec![("", "Any time")];
+    periods.extend(PERIODS.iter().map(|&(k, label, _)| (k, label)));
+    let distinct = |values: Vec<Option<&String>>, current: &str| {
+        let mut v: Vec<String> = values.into_iter().flatten().cloned().collect();
+        v.push(current.trim().to_string());
+        v.retain(|s| !s.is_empty());
+        v.sort();
+        v.dedup();
+        v
+    };
+    let filters = Filters {
+        q: query.q.clone(),
+        environment: query.environment.clone(),
+        release: query.release.clone(),
+        status: choices(STATUSES, query.status()),
+        level: choices(LEVELS, &query.level),
+        assignee: assignee_options,
+        period: choices(&periods, &query.period),
+        sort: choices(
+            SORTS,
+            if query.sort.is_empty() {
+                "last_seen"
+            } else {
+                &query.sort
+            },
+        ),
+        environments: distinct(
+            page.items
+                .iter()
+                .map(|i| i.last_environment.as_ref())
+                .collect(),
+            &query.environment,
+        ),
+        releases: distinct(
+            page.items.iter().map(|i| i.last_release.as_ref()).collect(),
+            &query.release,
+        ),
+    };
+    Ok(IssuesPage {
+        notice: Notice::from_done(query.done.as_deref()),
+        filters,
+        rows,
+        pager,
+        bulk_action: layout.url(&format!("{}/bulk", paths::issues(id))),
+        back,
+        empty,
+        clear_href: path,
+        layout: scope.layout,
+    })
+}
+
+/// The rows of `issues`, with a sparkline of each one's last 24 hours.
+async fn rows(
+    state: &AppState,
+    layout: &Layout,
+    project_id: i64,
+    issues: impl Iterator<Item = &Issue>,
+    names: &HashMap<i64, String>,
+    now: OffsetDateTime,
+) -> Result<Vec<IssueRow>, HtmlError> {
+    let (since, until, _) = Range::Day.window(now);
+    let issues: Vec<&Issue> = issues.collect();
+    let timelines = try_join_all(issues.iter().map(|issue| {
+        state
+            .store()
+            .issue_timeline(issue.id, since, until, mesher_store::Bucket::Hour)
+    }))
+    .await?;
+    Ok(issues
+        .into_iter()
+        .zip(timelines)
+        .map(|(issue, timeline)| {
+            let values: Vec<u64> = timeline
+                .iter()
+                .map(|&(_, n)| u64::try_from(n).unwrap_or(0))
+                .collect();
+            IssueRow {
+                id: issue.id,
+                title: issue.title.clone(),
+                culprit: issue.culprit.clone().unwrap_or_default(),
+                level: issue.level.clone(),
+                status: issue.status.as_str(),
+                href: layout.url(&paths::issue(project_id, issue.id)),
+                events: count(issue.event_count),
+                users: count(issue.user_count),
+                trend: charts::sparkline(&values),
+                first_seen: When::new(issue.first_seen, now),
+                last_seen: When::new(issue.last_seen, now),
+                assignee: issue.assignee_id.map(|a| {
+                    names
+                        .get(&a)
+                        .cloned()
+                        .unwrap_or_else(|| format!("user {a}"))
+                }),
+            }
+        })
+        .collect())
+}
+
+/// A state change named by a form's `action` (or `status`) value, with the confirmation key
+/// of its result.
+pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), ApiError> {
+    Ok(match value {
+        "resolve" => (StatusChange::Resolve, "resolved"),
+        "resolve_in_next_release" => (
+            StatusChange::ResolveInNextRelease,
+            "resolved_in_next_release",
+        ),
+        "unresolve" => (StatusChange::Unresolve, "unresolved"),
+        "archive" => (StatusChange::Archive, "archived"),
+        "discard" => (StatusChange::Discard, "discarded"),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "action: {other:?} is not one of resolve, resolve_in_next_release, unresolve, \
+                 archive, discard"
+            )));
+        }
+    })
+}
+
+/// `POST /projects/{id}/issues/bulk`: the same change for every selected issue (`issue`
+/// fields), then back to the list as it was. Triage needs the member role and write scope, as
+/// in the API.
+pub(super) async fn bulk(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath(id): PagePath<i64>,
+    Posted { user, form }: Posted,
+) -> Result<Redirect, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Write, Role::Member)
+        .await?;
+    let (change, _) = change(form.text("action"))?;
+    let list = paths::issues(id);
+    let back = form
+        .get("back")
+        .and_then(local_path)
+        .filter(|b| b.starts_with(&list))
+        .unwrap_or(&list);
+    let ids = form
+        .all("issue")
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| ApiError::BadRequest(format!("issue: {v:?} is not an issue id")))
+        })
+        .collect::<Result<Vec<i64>, ApiError>>()?;
+    if ids.is_empty() {
+        return Ok(Redirect::to(&layout.url(&done(back, "none-selected"))));
+    }
+    let store = state.store();
+    for issue_id in ids {
+        // An issue of another project is as unknown as a missing one.
+        match store.issue(issue_id).await? {
+            Some(issue) if issue.project_id == id => {
+                store
+                    .set_issue_status(issue_id, change, Some(user.user.id))
+                    .await?;
+            }
+            _ => return Err(ApiError::NotFound("issue not found".into()).into()),
+        }
+    }
+    Ok(Redirect::to(&layout.url(&done(back, "bulk"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_list_is_unresolved_issues_by_last_seen() {
+        let q = IssuesQuery::default();
+        let now = mesher_store::now();
+        let store = q.to_store(3, 9, now).unwrap();
+        assert_eq!(store.status, Some(IssueStatus::Unresolved));
+        assert_eq!(store.sort, IssueSort::LastSeen);
+        assert_eq!(store.since, None);
+        assert!(!q.narrowed());
+        assert_eq!(super::super::format::query(q.keep()), "?status=unresolved");
+    }
+
+    #[test]
+    fn filters_map_to_the_store_query() {
+        let q = IssuesQuery {
+            q: " KeyError ".into(),
+            status: Some("all".into()),
+            level: "warn".into(),
+            assignee: "me".into(),
+            period: "24h".into(),
+            sort: "count".into(),
+            environment: "prod".into(),
+            ..IssuesQuery::default()
+        };
+        let now = mesher_store::now();
+        let store = q.to_store(3, 9, now).unwrap();
+        assert_eq!(store.status, None);
+        assert_eq!(store.level.as_deref(), Some("warning"));
+        assert_eq!(store.assignee, Some(AssigneeFilter::User(9)));
+        assert_eq!(store.since, Some(now - time::Duration::DAY));
+        assert_eq!(store.query.as_deref(), Some("KeyError"));
+        assert_eq!(store.environment.as_deref(), Some("prod"));
+        assert_eq!(store.sort, IssueSort::Count);
+        assert!(q.narrowed());
+
+        for bad in [
+            IssuesQuery {
+                status: Some("gone".into()),
+                ..IssuesQuery::default()
+            },
+            IssuesQuery {
+                level: "loud".into(),
+                ..IssuesQuery::default()
+            },
+            IssuesQuery {
+                cursor: Some("!".into()),
+                ..IssuesQuery::default()
+            },
+            IssuesQuery {
+                assignee: "x".into(),
+                ..IssuesQuery::default()
+            },
+        ] {
+            assert!(bad.to_store(3, 9, now).is_err());
+        }
+    }
+
+    #[test]
+    fn actions_name_state_changes() {
+        assert_eq!(change("archive").unwrap().0, StatusChange::Archive);
+        assert!(change("explode").is_err());
+    }
+}

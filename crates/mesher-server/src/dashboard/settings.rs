@@ -1,0 +1,335 @@
+//! A project's settings: name, platform, retention, sample rate and rate limit; client keys
+//! with their DSNs and setup snippets; usage; deleting the project. Members read them; only
+//! admins of the organization change them (the form is shown disabled to others, and the
+//! actions answer 403 as the API does).
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use mesher_store::{Project, ProjectUpdate, Role, Scope};
+use serde::Deserialize;
+
+use super::context::{Notice, ProjectScope, done};
+use super::extract::{FormFields, PagePath, PageQuery, Posted, SignedIn};
+use super::format::{When, count};
+use super::issues::Choice;
+use super::layout::{Layout, Nav};
+use super::overview::Setup;
+use super::snippets::{self, PLATFORMS};
+use super::{HtmlError, impl_page, paths, render};
+use crate::accounts;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The settings page.
+#[derive(Template)]
+#[template(path = "settings.html")]
+pub struct SettingsPage {
+    layout: Layout,
+    notice: Option<Notice>,
+    can_admin: bool,
+    form: ProjectForm,
+    platforms: Vec<Choice>,
+    keys: Vec<KeyRow>,
+    setup: Setup,
+    events: String,
+    issues: String,
+    org_name: String,
+    slug: String,
+    members_href: String,
+    tokens_href: String,
+    save_action: String,
+    key_action: String,
+    delete_action: String,
+}
+impl_page!(SettingsPage);
+
+/// The project form's values: the stored ones, or what was typed when saving failed.
+#[derive(Debug, Clone)]
+pub struct ProjectForm {
+    name: String,
+    platform: String,
+    retention_days: String,
+    sample_rate: String,
+    rate_limit: String,
+}
+
+impl ProjectForm {
+    fn of(project: &Project) -> ProjectForm {
+        ProjectForm {
+            name: project.name.clone(),
+            platform: project.platform.clone().unwrap_or_default(),
+            retention_days: project.retention_days.to_string(),
+            sample_rate: project.sample_rate.to_string(),
+            rate_limit: project.rate_limit_per_minute.to_string(),
+        }
+    }
+
+    fn posted(form: &FormFields) -> ProjectForm {
+        ProjectForm {
+            name: form.text("name").to_string(),
+            platform: form.text("platform").to_string(),
+            retention_days: form.text("retention_days").to_string(),
+            sample_rate: form.text("sample_rate").to_string(),
+            rate_limit: form.text("rate_limit_per_minute").to_string(),
+        }
+    }
+}
+
+/// A client key.
+pub struct KeyRow {
+    label: String,
+    dsn: String,
+    field_id: String,
+    created: When,
+    revoked: Option<When>,
+    revoke_action: String,
+}
+
+/// The query of the settings page.
+#[derive(Debug, Deserialize)]
+pub(super) struct SettingsQuery {
+    done: Option<String>,
+}
+
+/// `GET /projects/{id}/settings`.
+pub(super) async fn page(
+    State(state): State<AppState>,
+    layout: Layout,
+    user: SignedIn,
+    PagePath(id): PagePath<i64>,
+    PageQuery(q): PageQuery<SettingsQuery>,
+) -> Result<SettingsPage, HtmlError> {
+    load(
+        &state,
+        &user,
+        layout,
+        id,
+        Notice::from_done(q.done.as_deref()),
+        None,
+    )
+    .await
+}
+
+async fn load(
+    state: &AppState,
+    user: &SignedIn,
+    layout: Layout,
+    id: i64,
+    notice: Option<Notice>,
+    typed: Option<ProjectForm>,
+) -> Result<SettingsPage, HtmlError> {
+    let scope = ProjectScope::load(state, user, layout, id, Nav::Settings, "Settings").await?;
+    let store = state.store();
+    let (keys, (events, issues)) = tokio::try_join!(store.list_keys(id), store.project_counts(id))?;
+    let l = &scope.layout;
+    let now = mesher_store::now();
+    let here = paths::settings(id);
+    let form = typed.unwrap_or_else(|| ProjectForm::of(&scope.project));
+    let mut platforms = vec![Choice {
+        value: String::new(),
+        label: "Not set".into(),
+        selected: form.platform.is_empty(),
+    }];
+    platforms.extend(PLATFORMS.iter().map(|&(value, label)| Choice {
+        value: value.into(),
+        label: label.into(),
+        selected: value == form.platform,
+    }));
+    let mut setup = Setup::load(state, l, &scope.project).await?;
+    // The settings page shows every key's DSN already; the snippets need ids of their own.
+    if let Some(dsn) = &setup.dsn {
+        setup.snippets = snippets::for_dsn(dsn, scope.project.platform.as_deref(), "settings");
+    }
+    Ok(SettingsPage {
+        notice,
+        can_admin: scope.can_admin(),
+        form,
+        platforms,
+        keys: keys
+            .iter()
+            .map(|k| KeyRow {
+                label: k.label.clone(),
+                dsn: accounts::dsn(state.public_url(), &k.public_key, id),
+                field_id: format!("dsn-{}", k.id),
+                created: When::new(k.created_at, now),
+                revoked: k.revoked_at.map(|t| When::new(t, now)),
+                revoke_action: l.url(&format!("/projects/{id}/keys/{}/revoke", k.id)),
+            })
+            .collect(),
+        setup,
+        events: count(events),
+        issues: count(issues),
+        org_name: scope.org.name.clone(),
+        slug: scope.project.slug.clone(),
+        members_href: l.url(&paths::members(&scope.org.slug)),
+        tokens_href: l.url(paths::TOKENS),
+        save_action: l.url(&here),
+        key_action: l.url(&format!("/projects/{id}/keys")),
+        delete_action: l.url(&format!("/projects/{id}/delete")),
+        layout: scope.layout,
+    })
+}
+
+/// The settings page again with an error, as a 400 (or the error's own status).
+async fn failed(
+    state: &AppState,
+    user: &SignedIn,
+    layout: Layout,
+    id: i64,
+    error: ApiError,
+    typed: Option<ProjectForm>,
+) -> Result<Response, HtmlError> {
+    let status = error.status();
+    if !(status == StatusCode::BAD_REQUEST || status == StatusCode::CONFLICT) {
+        return Err(error.into());
+    }
+    let notice = Some(Notice::error(error.public_message()));
+    let page = load(state, user, layout, id, notice, typed).await?;
+    Ok(render(status, &page))
+}
+
+/// `POST /projects/{id}/settings`: saves the project form (admins).
+pub(super) async fn save(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath(id): PagePath<i64>,
+    Posted { user, form }: Posted,
+) -> Result<Response, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Admin, Role::Admin)
+        .await?;
+    let typed = ProjectForm::posted(&form);
+    let update = match parse_update(&form) {
+        Ok(update) => update,
+        Err(e) => return failed(&state, &user, layout, id, e, Some(typed)).await,
+    };
+    if let Err(e) = state.store().update_project(id, &update).await {
+        return failed(&state, &user, layout, id, e.into(), Some(typed)).await;
+    }
+    Ok(Redirect::to(&layout.url(&done(&paths::settings(id), "saved"))).into_response())
+}
+
+fn parse_update(form: &FormFields) -> Result<ProjectUpdate, ApiError> {
+    let platform = form.text("platform");
+    if !platform.is_empty() && !PLATFORMS.iter().any(|(p, _)| *p == platform) {
+        return Err(ApiError::BadRequest(format!(
+            "platform: {platform:?} is not one Mesher knows"
+        )));
+    }
+    let update = ProjectUpdate {
+        name: Some(form.text("name").to_string()),
+        platform: Some(Some(platform.to_string()).filter(|p| !p.is_empty())),
+        retention_days: Some(form.parse("retention_days", "Retention (days)")?),
+        sample_rate: Some(form.parse("sample_rate", "Sample rate")?),
+        rate_limit_per_minute: Some(form.parse("rate_limit_per_minute", "Rate limit")?),
+    };
+    // The same rules the store applies, with their messages, before anything is written.
+    update.validate()?;
+    Ok(update)
+}
+
+/// `POST /projects/{id}/keys`: a new client key (admins).
+pub(super) async fn create_key(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath(id): PagePath<i64>,
+    Posted { user, form }: Posted,
+) -> Result<Redirect, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Admin, Role::Admin)
+        .await?;
+    let label = match form.text("label") {
+        "" => "Default",
+        label => label,
+    };
+    let public_key = accounts::generate_public_key().map_err(ApiError::from)?;
+    state.store().create_key(id, &public_key, label).await?;
+    Ok(Redirect::to(&layout.url(&format!(
+        "{}#keys",
+        done(&paths::settings(id), "key-created")
+    ))))
+}
+
+/// `POST /projects/{id}/keys/{key}/revoke`: events sent with the key are refused from now on
+/// (admins).
+pub(super) async fn revoke_key(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath((id, key_id)): PagePath<(i64, i64)>,
+    Posted { user, .. }: Posted,
+) -> Result<Redirect, HtmlError> {
+    user.caller
+        .project(&state, id, Scope::Admin, Role::Admin)
+        .await?;
+    let keys = state.store().list_keys(id).await?;
+    let key = keys
+        .iter()
+        .find(|k| k.id == key_id)
+        .ok_or_else(|| ApiError::NotFound("key not found".into()))?;
+    state.store().revoke_key(&key.public_key).await?;
+    Ok(Redirect::to(&layout.url(&format!(
+        "{}#keys",
+        done(&paths::settings(id), "key-revoked")
+    ))))
+}
+
+/// `POST /projects/{id}/delete`: the project with its keys, issues and events (admins), once
+/// its slug is typed to confirm.
+pub(super) async fn delete_project(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath(id): PagePath<i64>,
+    Posted { user, form }: Posted,
+) -> Result<Response, HtmlError> {
+    let project = user
+        .caller
+        .project(&state, id, Scope::Admin, Role::Admin)
+        .await?;
+    if form.text("confirm") != project.slug {
+        let error = ApiError::BadRequest(format!(
+            "Type the project's slug, {}, to confirm the deletion.",
+            project.slug
+        ));
+        return failed(&state, &user, layout, id, error, None).await;
+    }
+    state.store().delete_project(id).await?;
+    Ok(Redirect::to(&layout.url("/")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> FormFields {
+        let encoded = super::super::format::query(pairs.iter().copied());
+        let pairs = url::form_urlencoded::parse(encoded.trim_start_matches('?').as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect::<Vec<_>>();
+        FormFields::from_pairs(pairs)
+    }
+
+    #[test]
+    fn the_project_form_is_checked_before_saving() {
+        let good = [
+            ("name", "Web"),
+            ("platform", "python"),
+            ("retention_days", "30"),
+            ("sample_rate", "0.5"),
+            ("rate_limit_per_minute", "0"),
+        ];
+        let update = parse_update(&form(&good)).unwrap();
+        assert_eq!(update.retention_days, Some(30));
+        assert_eq!(update.platform, Some(Some("python".into())));
+        let mut bad = good;
+        bad[2] = ("retention_days", "9999");
+        assert!(parse_update(&form(&bad)).is_err());
+        let mut bad = good;
+        bad[3] = ("sample_rate", "abc");
+        assert!(parse_update(&form(&bad)).is_err());
+        let mut bad = good;
+        bad[1] = ("platform", "cobol");
+        assert!(parse_update(&form(&bad)).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! What every ingest endpoint does with normalized events: sample, rate-limit, queue, and wait
+//! for the commit.
+
+use mesher_protocol::{Event, EventId};
+use mesher_store::Project;
+
+use crate::error::ApiError;
+use crate::metrics::Outcome;
+use crate::pipeline::{Incoming, PipelineError};
+use crate::ratelimit::{retry_after_secs, sentry_rate_limits};
+use crate::state::AppState;
+
+/// A normalized event and its size as received.
+pub struct Candidate {
+    /// The event.
+    pub event: Event,
+    /// Bytes of its JSON as received (decompressed).
+    pub bytes: usize,
+}
+
+/// The answer for one event: its id (stored, already stored, sampled out or discarded), or why
+/// it was refused.
+pub type EventAnswer = Result<EventId, ApiError>;
+
+/// Samples, rate-limits and stores `candidates` of `project`, answering each.
+///
+/// The outer error is for the whole request (queue full, database down); events that were not
+/// queued for a reason of their own (rate limit) get their own error.
+pub async fn accept(
+    state: &AppState,
+    project: &Project,
+    candidates: Vec<Candidate>,
+) -> Result<Vec<EventAnswer>, ApiError> {
+    state.faults().hit("ingest-request").await;
+    let metrics = state.metrics();
+    let mut answers: Vec<Option<EventAnswer>> = Vec::with_capacity(candidates.len());
+    let mut queued = Vec::new();
+    let mut bytes = 0;
+    for c in candidates {
+        let id = c.event.event_id;
+        // Sampling runs before the limiter, so sampled-out events cost no quota (RETAIN-04).
+        if project.sample_rate < 1.0 && fastrand::f64() >= project.sample_rate {
+            metrics.outcome(Outcome::Sampled, 1);
+            answers.push(Some(Ok(id)));
+            continue;
+        }
+        if let Err(wait) = state
+            .rate_limits()
+            .check(project.id, project.rate_limit_per_minute)
+        {
+            metrics.outcome(Outcome::RateLimited, 1);
+            let secs = retry_after_secs(wait);
+            answers.push(Some(Err(ApiError::RateLimited {
+                retry_after_secs: secs,
+                sentry_limits: sentry_rate_limits(secs),
+                message: format!(
+                    "project {} is over its rate limit of {} events per minute",
+                    project.id, project.rate_limit_per_minute
+                ),
+            })));
+            continue;
+        }
+        bytes += c.bytes;
+        answers.push(None);
+        queued.push(Incoming {
+            project_id: project.id,
+            event: c.event,
+        });
+    }
+    if !queued.is_empty() {
+        let n = queued.len();
+        let ids: Vec<EventId> = queued.iter().map(|i| i.event.event_id).collect();
+        match state.pipeline().process(queued, bytes).await {
+            Ok(results) => {
+                debug_assert_eq!(results.len(), n);
+                let mut ids = ids.into_iter();
+                for slot in answers.iter_mut().filter(|a| a.is_none()) {
+                    *slot = ids.next().map(Ok);
+                }
+            }
+            Err(e) => {
+                if matches!(e, PipelineError::QueueFull | PipelineError::ShuttingDown) {
+                    metrics.outcome(Outcome::QueueFull, n as u64);
+                }
+                return Err(match e {
+                    PipelineError::Internal => ApiError::Internal(e.to_string()),
+                    other => ApiError::Unavailable {
+                        retry_after_secs: 1,
+                        message: other.to_string(),
+                    },
+                });
+            }
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("an event got no answer".into()))))
+        .collect())
+}

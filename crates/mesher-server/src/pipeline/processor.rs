@@ -1,0 +1,240 @@
+//! The processor service: turns normalized events into the rows the writer stores —
+//! fingerprint (grouping), title, culprit, tags, search text and the compressed payload.
+//!
+//! One worker per core pulls from the shared queue, taking whatever is queued (up to
+//! [`MAX_TAKE`] submissions) per wake. The work is CPU-bound but short for a typical event
+//! (about 100 µs), shorter than a round trip through the blocking pool, so small submissions are
+//! prepared on the worker itself and only large ones (over [`INLINE_BYTES`]) go to the blocking
+//! pool. A panic while preparing one submission answers that submission with an error and
+//! touches nothing else.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use mesher_protocol::grouping;
+use mesher_store::{NewEvent, compress_payload};
+use tokio::sync::{Mutex, mpsc};
+
+use super::{Incoming, Permits, PipelineError, Reply, Submission};
+use crate::faults::Faults;
+use crate::services::{Service, ServiceContext};
+
+/// Longest search text indexed per event; the payload keeps everything.
+const MAX_SEARCH_TEXT: usize = 4096;
+
+/// Submissions smaller than this (event JSON as received) are prepared on the worker itself;
+/// larger ones on the blocking pool, so that a megabyte event does not hold up a runtime thread.
+const INLINE_BYTES: usize = 64 * 1024;
+
+/// Most submissions a worker takes from the queue per wake.
+const MAX_TAKE: usize = 16;
+
+/// A submission ready for the writer.
+pub struct Prepared {
+    /// The rows to write.
+    pub events: Vec<NewEvent>,
+    /// Where the result goes.
+    pub reply: Reply,
+    /// Queue capacity, returned when answered.
+    pub permits: Permits,
+}
+
+/// The processor service.
+pub struct Processor {
+    rx: Mutex<mpsc::Receiver<Submission>>,
+    writer: mpsc::Sender<Prepared>,
+    workers: usize,
+    faults: Faults,
+}
+
+impl Processor {
+    /// A processor reading `rx` and feeding `writer` with `workers` parallel workers.
+    pub fn new(
+        rx: mpsc::Receiver<Submission>,
+        writer: mpsc::Sender<Prepared>,
+        workers: usize,
+        faults: Faults,
+    ) -> Self {
+        Processor {
+            rx: Mutex::new(rx),
+            writer,
+            workers: workers.max(1),
+            faults,
+        }
+    }
+
+    async fn worker(self: Arc<Self>, ctx: ServiceContext) -> anyhow::Result<()> {
+        let mut taken = Vec::with_capacity(MAX_TAKE);
+        loop {
+            ctx.heartbeat.beat();
+            {
+                let mut rx = self.rx.lock().await;
+                let first = tokio::select! {
+                    biased;
+                    m = rx.recv() => m,
+                    // Told to stop: finish what is queued, then return.
+                    _ = ctx.stop.cancelled() => rx.try_recv().ok(),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                };
+                let Some(first) = first else {
+                    return Ok(());
+                };
+                // Whatever else is queued comes along: one wake for several submissions.
+                let mut bytes = first.bytes;
+                taken.push(first);
+                while taken.len() < MAX_TAKE && bytes < INLINE_BYTES {
+                    let Ok(next) = rx.try_recv() else { break };
+                    bytes += next.bytes;
+                    taken.push(next);
+                }
+            }
+            for submission in taken.drain(..) {
+                self.process(submission, &ctx).await;
+            }
+        }
+    }
+
+    async fn process(&self, submission: Submission, ctx: &ServiceContext) {
+        let Submission {
+            events,
+            reply,
+            permits,
+            bytes,
+        } = submission;
+        self.faults.hit("processor").await;
+        let prepared = if bytes < INLINE_BYTES {
+            // A typical event takes about as long to prepare as a round trip through the
+            // blocking pool (hand-off, wake-up, wake-up back), so small submissions are
+            // prepared right here.
+            std::panic::catch_unwind(AssertUnwindSafe(|| prepare_all(events)))
+                .map_err(|p| panic_message(p.as_ref()))
+        } else {
+            tokio::task::spawn_blocking(move || prepare_all(events))
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let events = match prepared {
+            Ok(Ok(events)) => events,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot prepare events");
+                let _ = reply.send(Err(PipelineError::Internal));
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "preparing events panicked");
+                let _ = reply.send(Err(PipelineError::Internal));
+                return;
+            }
+        };
+        // Wait for room at the writer, beating meanwhile: a slow database is not a hang.
+        let permit = loop {
+            tokio::select! {
+                p = self.writer.reserve() => break p,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => ctx.heartbeat.beat(),
+            }
+        };
+        match permit {
+            Ok(permit) => permit.send(Prepared {
+                events,
+                reply,
+                permits,
+            }),
+            Err(_) => {
+                let _ = reply.send(Err(PipelineError::ShuttingDown));
+            }
+        }
+    }
+}
+
+fn prepare_all(events: Vec<Incoming>) -> Result<Vec<NewEvent>, String> {
+    events.into_iter().map(prepare).collect()
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_string())
+}
+
+impl Service for Processor {
+    fn name(&self) -> &'static str {
+        "processor"
+    }
+
+    fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(async move {
+            let workers = (0..self.workers).map(|_| self.clone().worker(ctx.clone()));
+            futures_util::future::try_join_all(workers).await?;
+            Ok(())
+        })
+    }
+}
+
+/// The event's tags plus the fields Sentry also shows and filters as tags (the event's own tags
+/// win on a clash).
+fn stored_tags(event: &mesher_protocol::Event) -> Vec<(String, String)> {
+    let mut tags = event.tags.clone();
+    let derived = [
+        ("level", Some(event.level.as_str())),
+        ("environment", event.environment.as_deref()),
+        ("release", event.release.as_deref()),
+        ("server_name", event.server_name.as_deref()),
+        ("transaction", event.transaction.as_deref()),
+        ("logger", event.logger.as_deref()),
+    ];
+    for (key, value) in derived {
+        if let Some(value) = value
+            && !tags.iter().any(|(k, _)| k == key)
+        {
+            tags.push((key.to_string(), value.to_string()));
+        }
+    }
+    tags
+}
+
+/// The stored form of one event.
+pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
+    let Incoming { project_id, event } = incoming;
+    let fingerprint = grouping::fingerprint(&event);
+    let json = serde_json::to_vec(&event).map_err(|e| format!("cannot serialize an event: {e}"))?;
+    let mut search_text = event.search_text();
+    if search_text.len() > MAX_SEARCH_TEXT {
+        let mut cut = MAX_SEARCH_TEXT;
+        while !search_text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        search_text.truncate(cut);
+    }
+    // Sentry's notion of "the user": id, else email, else username, else IP.
+    let user_key = event.user.as_ref().and_then(|u| {
+        u.id.as_ref()
+            .map(|v| format!("id:{v}"))
+            .or_else(|| u.email.as_ref().map(|v| format!("email:{v}")))
+            .or_else(|| u.username.as_ref().map(|v| format!("username:{v}")))
+            .or_else(|| u.ip_address.as_ref().map(|v| format!("ip:{v}")))
+    });
+    // Kept on the issue this event creates: "why grouped here", even after the rules change.
+    let grouping = fingerprint.explanation().to_string();
+    Ok(NewEvent {
+        project_id,
+        event_id: *event.event_id.as_bytes(),
+        fingerprint: fingerprint.hash,
+        timestamp: event.timestamp.as_datetime(),
+        received_at: event.received.as_datetime(),
+        level: event.level.as_str().to_string(),
+        title: event.title(),
+        culprit: event.culprit(),
+        environment: event.environment.clone(),
+        release: event.release.clone(),
+        search_text,
+        tags: stored_tags(&event),
+        user_key,
+        grouping,
+        payload_size: u32::try_from(json.len()).unwrap_or(u32::MAX),
+        payload: compress_payload(&json),
+    })
+}

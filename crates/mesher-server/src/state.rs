@@ -1,0 +1,171 @@
+//! The state every handler shares, and [`start`], the one function that wires a node.
+
+use std::sync::Arc;
+
+use mesher_store::Store;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::cache::ProjectCache;
+use crate::config::Settings;
+use crate::faults::Faults;
+use crate::jobs::IssueSweeper;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::pipeline::processor::Processor;
+use crate::pipeline::writer::Writer;
+use crate::ratelimit::RateLimits;
+use crate::services::{Supervisor, SupervisorConfig};
+use crate::sessions::LoginThrottle;
+
+/// Shared state of a running node, handed to every handler as axum `State`.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    public_url: Url,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    cache: ProjectCache,
+    rate_limits: RateLimits,
+    login_throttle: LoginThrottle,
+    pipeline: Pipeline,
+    supervisor: Arc<Supervisor>,
+    shutdown: CancellationToken,
+    faults: Faults,
+}
+
+/// How often archived issues are checked for escalation.
+pub const ISSUE_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Names of the pipeline services, in the order they must stop (producers first).
+pub const PIPELINE_SERVICES: [&str; 2] = ["processor", "writer"];
+
+/// Starts a node's services (in dependency order) and returns the state its handlers share.
+///
+/// `shutdown` is the node's stop signal: long-lived connections watch it.
+pub fn start(
+    settings: Settings,
+    public_url: Url,
+    store: Arc<dyn Store>,
+    shutdown: CancellationToken,
+    faults: Faults,
+) -> AppState {
+    let metrics = Arc::new(Metrics::new(store.backend()));
+    let limits = settings.limits.clone();
+    let supervisor = Supervisor::new(
+        SupervisorConfig {
+            check_interval: limits.health_check_interval,
+            silence_limit: limits.health_check_interval * 3,
+            budget: limits.restart_budget,
+            ..SupervisorConfig::default()
+        },
+        metrics.clone(),
+    );
+
+    // The channels are made first so that each service can be handed its ends.
+    let (submit_tx, submit_rx) = mpsc::channel(limits.queue_max_events);
+    let (prepared_tx, prepared_rx) = mpsc::channel(64);
+    supervisor.spawn(Arc::new(Writer::new(
+        store.clone(),
+        prepared_rx,
+        limits.batch_max_events,
+        limits.batch_max_wait,
+        metrics.clone(),
+        faults.clone(),
+    )));
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    supervisor.spawn(Arc::new(Processor::new(
+        submit_rx,
+        prepared_tx,
+        workers,
+        faults.clone(),
+    )));
+    let pipeline = Pipeline::new(
+        submit_tx,
+        limits.queue_max_events,
+        limits.queue_max_bytes,
+        metrics.clone(),
+    );
+    supervisor.spawn(Arc::new(IssueSweeper::new(
+        store.clone(),
+        ISSUE_SWEEP_INTERVAL,
+    )));
+
+    AppState {
+        inner: Arc::new(Inner {
+            cache: ProjectCache::new(store.clone()),
+            rate_limits: RateLimits::default(),
+            login_throttle: LoginThrottle::default(),
+            settings,
+            public_url,
+            store,
+            metrics,
+            pipeline,
+            supervisor,
+            shutdown,
+            faults,
+        }),
+    }
+}
+
+impl AppState {
+    /// The validated configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The URL clients reach this node at (DSNs and links are built from it).
+    pub fn public_url(&self) -> &Url {
+        &self.inner.public_url
+    }
+
+    /// The database.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Key and project caches.
+    pub fn cache(&self) -> &ProjectCache {
+        &self.inner.cache
+    }
+
+    /// Per-project rate limits.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.inner.rate_limits
+    }
+
+    /// Sign-in attempt limits.
+    pub fn login_throttle(&self) -> &LoginThrottle {
+        &self.inner.login_throttle
+    }
+
+    /// The ingestion pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.inner.pipeline
+    }
+
+    /// The supervisor of this node's services.
+    pub fn supervisor(&self) -> &Arc<Supervisor> {
+        &self.inner.supervisor
+    }
+
+    /// The node's stop signal.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Fault injection (tests only; inert without the `fault-injection` feature).
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+}

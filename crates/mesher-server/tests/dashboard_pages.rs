@@ -1,0 +1,271 @@
+//! The dashboard's pages through the node's router: the layout, the sign-in page, error pages as
+//! HTML, static assets and the path prefix here; each page of a signed-in user in the modules
+//! below (their empty states, what each role may do, 403 and 404 as pages).
+
+mod dashboard;
+
+#[path = "dashboard_pages/accounts.rs"]
+mod accounts;
+#[path = "dashboard_pages/events.rs"]
+mod events;
+#[path = "dashboard_pages/issue.rs"]
+mod issue;
+#[path = "dashboard_pages/issues.rs"]
+mod issues;
+#[path = "dashboard_pages/overview.rs"]
+mod overview;
+#[path = "dashboard_pages/perf.rs"]
+mod perf;
+#[path = "dashboard_pages/session.rs"]
+mod session;
+#[path = "dashboard_pages/settings.rs"]
+mod settings;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use dashboard::{Page, TestApp, body};
+use tower::ServiceExt;
+
+#[tokio::test]
+async fn the_sign_in_page_is_a_labelled_form_in_the_layout() {
+    let app = TestApp::start().await;
+    let page = app.page("/signin", StatusCode::OK).await;
+
+    assert_eq!(page.text("title"), "Sign in · Mesher");
+    assert_eq!(page.attr("html", "lang"), "en");
+    assert_eq!(page.attr("a.skip-link", "href"), "#main");
+    page.one("body > header.site-header");
+    page.one("body > main#main");
+    page.one("body > footer.site-footer");
+    page.one(r#"#live[aria-live="polite"]"#);
+    assert_eq!(page.text("main h1"), "Sign in to Mesher");
+
+    // Signed out: no navigation, no switcher, no sign-out.
+    assert_eq!(page.count("nav"), 0);
+    assert_eq!(page.count("details.switcher"), 0);
+    assert_eq!(page.count(r#"form[action="/signout"]"#), 0);
+
+    // The theme toggle is a labelled toggle button, hidden until the script runs.
+    let toggle = page.one("header button[data-theme-toggle]");
+    assert_eq!(toggle.attr("type"), Some("button"));
+    assert_eq!(toggle.attr("aria-label"), Some("Dark theme"));
+    assert_eq!(toggle.attr("aria-pressed"), Some("false"));
+    assert!(toggle.attr("hidden").is_some());
+
+    // Every input has a label; the browser may fill in credentials.
+    let form = r#"form[method="post"][action="/signin"]"#;
+    page.one(form);
+    assert_eq!(page.text(r#"label[for="email"]"#), "Email");
+    assert_eq!(page.text(r#"label[for="password"]"#), "Password");
+    let email = page.one(&format!("{form} input#email"));
+    assert_eq!(email.attr("type"), Some("email"));
+    assert_eq!(email.attr("autocomplete"), Some("username"));
+    assert!(email.attr("required").is_some());
+    let password = page.one(&format!("{form} input#password"));
+    assert_eq!(password.attr("type"), Some("password"));
+    assert_eq!(password.attr("autocomplete"), Some("current-password"));
+    assert_eq!(page.text(&format!("{form} button[type=submit]")), "Sign in");
+    assert_eq!(page.count(r#"input[name="next"]"#), 0);
+    assert_eq!(page.count("[role=alert]"), 0);
+}
+
+#[tokio::test]
+async fn pages_are_private_and_locked_down() {
+    let app = TestApp::start().await;
+    let page = app.page("/signin", StatusCode::OK).await;
+    let h = &page.headers;
+    assert_eq!(h[header::CACHE_CONTROL], "private, no-cache");
+    assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    // The policy forbids inline code, so the page has none.
+    assert_eq!(page.count("script:not([src])"), 0);
+    assert_eq!(page.count("[style]"), 0);
+    assert!(!page.source.contains(" onclick="));
+}
+
+#[tokio::test]
+async fn sign_in_returns_only_to_local_pages() {
+    let app = TestApp::start().await;
+    let page = app
+        .page("/signin?next=/projects/1/issues%3Fq%3Dx", StatusCode::OK)
+        .await;
+    assert_eq!(
+        page.attr(r#"input[type=hidden][name="next"]"#, "value"),
+        "/projects/1/issues?q=x"
+    );
+    for evil in ["//evil.example", "https://evil.example", "/%5Cevil.example"] {
+        let page = app
+            .page(&format!("/signin?next={evil}"), StatusCode::OK)
+            .await;
+        assert_eq!(page.count(r#"input[name="next"]"#), 0, "{evil}");
+    }
+}
+
+#[tokio::test]
+async fn the_root_leads_to_sign_in() {
+    let app = TestApp::start().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/signin");
+}
+
+#[tokio::test]
+async fn static_assets_are_hashed_typed_and_immutable() {
+    let app = TestApp::start().await;
+    let page = app.page("/signin", StatusCode::OK).await;
+    let links = [
+        (
+            page.attr(r#"link[rel="stylesheet"]"#, "href"),
+            "text/css; charset=utf-8",
+        ),
+        (page.attr(r#"link[rel="icon"]"#, "href"), "image/svg+xml"),
+        (
+            page.attr("head script:not([defer])", "src"),
+            "text/javascript; charset=utf-8",
+        ),
+        (
+            page.attr("head script[defer]", "src"),
+            "text/javascript; charset=utf-8",
+        ),
+    ];
+    for (href, content_type) in &links {
+        let name = href.strip_prefix("/static/").unwrap();
+        let (stem, ext) = name.rsplit_once('.').unwrap();
+        let hash = stem.rsplit_once('-').unwrap().1;
+        assert!(
+            hash.len() == 10 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{href}"
+        );
+        assert!(!ext.is_empty());
+
+        let response = app.get(href).await;
+        assert_eq!(response.status(), StatusCode::OK, "{href}");
+        let h = response.headers();
+        assert_eq!(h[header::CONTENT_TYPE], *content_type, "{href}");
+        assert_eq!(
+            h[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(!body(response).await.is_empty());
+    }
+
+    // Another version of a known file (a node of another build asked during an upgrade): the
+    // current bytes, not cached for long.
+    let response = app.get("/static/mesher-0000000000.css").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CACHE_CONTROL], "no-cache");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/css; charset=utf-8"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_file_is_an_html_404_page() {
+    let app = TestApp::start().await;
+    for path in [
+        "/static/nope.css",
+        "/static/mesher.css",
+        "/static/mesher-xyz.css",
+    ] {
+        let page = app.page(path, StatusCode::NOT_FOUND).await;
+        assert_eq!(page.text("title"), "Page not found · Mesher");
+        assert_eq!(page.text("main h1"), "Page not found");
+        assert_eq!(page.text(".error-status"), "404");
+        assert_eq!(page.attr("main a.btn", "href"), "/");
+        page.one(r#"link[rel="stylesheet"]"#);
+        page.one("header button[data-theme-toggle]");
+    }
+}
+
+#[tokio::test]
+async fn a_cross_site_form_post_is_an_html_403_page() {
+    let app = TestApp::start().await;
+    let response = app
+        .request(
+            Request::post("/signin")
+                .header("sec-fetch-site", "cross-site")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from("email=a%40b.c&password=x"))
+                .unwrap(),
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::FORBIDDEN).await;
+    assert_eq!(page.text("title"), "Access denied · Mesher");
+    assert_eq!(page.text(".error-status"), "403");
+    assert_eq!(
+        page.text(".error-message"),
+        "this form was submitted from another site"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_path_prefix_every_link_carries_it() {
+    let app = TestApp::with_public_url("http://127.0.0.1:8000/mesher/").await;
+    // The proxy may keep the prefix or strip it: both reach the page, whose links keep it.
+    for path in ["/mesher/signin", "/signin"] {
+        let page = app.page(path, StatusCode::OK).await;
+        assert_eq!(page.attr("form[method=post]", "action"), "/mesher/signin");
+        assert_eq!(page.attr("a.brand", "href"), "/mesher");
+        for css in [r#"link[rel="stylesheet"]"#, r#"link[rel="icon"]"#] {
+            assert!(
+                page.attr(css, "href").starts_with("/mesher/static/"),
+                "{css}"
+            );
+        }
+        for script in page.select("script") {
+            assert!(script.attr("src").unwrap().starts_with("/mesher/static/"));
+        }
+    }
+    let css = app.page("/mesher/signin", StatusCode::OK).await;
+    let css = css.attr(r#"link[rel="stylesheet"]"#, "href");
+    assert_eq!(app.get(&css).await.status(), StatusCode::OK);
+
+    let response = app.get("/mesher").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/mesher/signin");
+
+    let page = app
+        .page("/mesher/static/nope.js", StatusCode::NOT_FOUND)
+        .await;
+    assert!(
+        page.attr(r#"link[rel="stylesheet"]"#, "href")
+            .starts_with("/mesher/static/")
+    );
+    assert_eq!(page.attr("main a.btn", "href"), "/mesher");
+}
+
+#[tokio::test]
+async fn the_fallback_answers_browsers_with_a_page_and_clients_with_json() {
+    let app = TestApp::with_public_url("http://127.0.0.1:8000/mesher/").await;
+    // What `http::app` mounts as its fallback (see `mesher_server::dashboard::fallback`).
+    let router = axum::Router::new()
+        .fallback(mesher_server::dashboard::fallback)
+        .with_state(app.state.clone());
+    let browser = Request::get("/mesher/projects/999")
+        .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
+        .body(Body::empty())
+        .unwrap();
+    let page = Page::from_response(
+        router.clone().oneshot(browser).await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(page.text("main h1"), "Page not found");
+    assert!(
+        page.attr(r#"link[rel="stylesheet"]"#, "href")
+            .starts_with("/mesher/static/")
+    );
+
+    let client = Request::get("/mesher/projects/999")
+        .header(header::ACCEPT, "application/json")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(client).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+}

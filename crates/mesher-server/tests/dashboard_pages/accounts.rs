@@ -1,0 +1,301 @@
+//! Organizations, projects, members and API tokens.
+
+use axum::http::StatusCode;
+
+use crate::dashboard::{Page, TestApp, see_other};
+
+#[tokio::test]
+async fn creating_an_organization_then_a_project() {
+    let app = TestApp::start().await;
+    let user = app.user("new@example.com", None).await;
+    let me = app.session(&user).await;
+    let page = me.page(&app, "/orgs/new", StatusCode::OK).await;
+    assert_eq!(page.text("main h1"), "New organization");
+    assert_eq!(page.text(r#"label[for="org-name"]"#), "Name");
+    assert_eq!(page.text("details.switcher > summary"), "Choose a project");
+
+    let response = me.post(&app, "/orgs/new", &[("name", "Globex Corp")]).await;
+    let target = see_other(&response);
+    assert_eq!(target, "/orgs/globex-corp/projects/new?done=org-created");
+    let page = me.page(&app, &target, StatusCode::OK).await;
+    assert_eq!(
+        page.text("[role=status]"),
+        "Organization created. Now create its first project."
+    );
+    assert_eq!(page.text("main h1"), "New project in Globex Corp");
+
+    let response = me
+        .post(
+            &app,
+            "/orgs/globex-corp/projects/new",
+            &[("name", "Billing API"), ("platform", "rust")],
+        )
+        .await;
+    let target = see_other(&response);
+    let page = me.page(&app, &target, StatusCode::OK).await;
+    assert_eq!(page.text("main h1"), "Billing API");
+    assert_eq!(page.text("details.snippet-choice[open] > summary"), "Rust");
+
+    // The same names again: said so, with what was typed.
+    let response = me
+        .post(&app, "/orgs/new", &[("name", "Globex  corp")])
+        .await;
+    let page = Page::from_response(response, StatusCode::CONFLICT).await;
+    assert!(page.text("[role=alert]").contains("exists already"));
+    assert_eq!(page.attr("#org-name", "value"), "Globex  corp");
+    let response = me
+        .post(
+            &app,
+            "/orgs/globex-corp/projects/new",
+            &[("name", "Billing API"), ("platform", "rust")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::CONFLICT).await;
+    assert!(page.text("[role=alert]").contains("already has a project"));
+    let response = me.post(&app, "/orgs/new", &[("name", "!!!")]).await;
+    Page::from_response(response, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn only_admins_create_projects() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let max = app.session(&world.member).await;
+    let page = max
+        .page(&app, "/orgs/acme/projects/new", StatusCode::FORBIDDEN)
+        .await;
+    assert_eq!(page.text(".error-message"), "this needs the admin role");
+    let response = max
+        .post(&app, "/orgs/acme/projects/new", &[("name", "Mine")])
+        .await;
+    Page::from_response(response, StatusCode::FORBIDDEN).await;
+    // The switcher offers it to admins only.
+    let page = max
+        .page(
+            &app,
+            &format!("/projects/{}", world.project.id),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        page.count(r#".switcher-menu a[href="/orgs/acme/projects/new"]"#),
+        0
+    );
+    let ada = app.session(&world.owner).await;
+    let page = ada
+        .page(
+            &app,
+            &format!("/projects/{}", world.project.id),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        page.count(r#".switcher-menu a[href="/orgs/acme/projects/new"]"#),
+        1
+    );
+}
+
+#[tokio::test]
+async fn members_and_roles() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let page = ada.page(&app, "/orgs/acme/members", StatusCode::OK).await;
+    assert_eq!(page.text("main h1"), "Members of Acme");
+    assert_eq!(
+        page.texts("tbody .cell-sub"),
+        ["ada@example.com", "max@example.com"]
+    );
+    assert_eq!(page.texts("#role-2 option"), ["member", "admin", "owner"]);
+    assert_eq!(page.attr("#role-2 option[selected]", "value"), "member");
+    assert_eq!(
+        page.count("section.add-member input#member-email[type=email]"),
+        1
+    );
+
+    // A member reads the list.
+    let max = app.session(&world.member).await;
+    let page = max.page(&app, "/orgs/acme/members", StatusCode::OK).await;
+    assert_eq!(page.count("tbody select"), 0);
+    assert_eq!(page.count("section.add-member"), 0);
+    assert_eq!(page.texts("tbody .badge.role-owner"), ["owner"]);
+    let response = max
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[("email", "x@example.com"), ("role", "member")],
+        )
+        .await;
+    Page::from_response(response, StatusCode::FORBIDDEN).await;
+
+    // Someone new gets an account, its password shown once.
+    let response = ada
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[("email", "Grace@Example.com"), ("role", "admin")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::OK).await;
+    assert_eq!(
+        page.text("p[role=status]"),
+        "grace@example.com added as admin."
+    );
+    let password = page.attr("input#new-password", "value");
+    assert_eq!(password.len(), 24);
+    assert!(
+        mesher_server::sessions::sign_in(&app.state, "grace@example.com", &password, None)
+            .await
+            .is_ok()
+    );
+
+    // An admin hands out roles up to admin; owners stay the owners' business.
+    let grace = app
+        .store
+        .user_by_email("grace@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let grace_session = app_session(&app, "grace@example.com", &password).await;
+    let page = grace_session
+        .page(&app, "/orgs/acme/members", StatusCode::OK)
+        .await;
+    assert_eq!(
+        page.count("tbody tr:first-child select"),
+        0,
+        "an admin cannot change an owner"
+    );
+    let response = grace_session
+        .post(
+            &app,
+            &format!("/orgs/acme/members/{}/role", world.member.id),
+            &[("role", "owner")],
+        )
+        .await;
+    Page::from_response(response, StatusCode::FORBIDDEN).await;
+    let response = grace_session
+        .post(
+            &app,
+            &format!("/orgs/acme/members/{}/role", world.member.id),
+            &[("role", "admin")],
+        )
+        .await;
+    let page = grace_session
+        .page(&app, &see_other(&response), StatusCode::OK)
+        .await;
+    assert_eq!(page.text("[role=status]"), "Role changed.");
+    let response = grace_session
+        .post(
+            &app,
+            &format!("/orgs/acme/members/{}/remove", world.owner.id),
+            &[],
+        )
+        .await;
+    Page::from_response(response, StatusCode::FORBIDDEN).await;
+
+    // The last owner stays.
+    let response = ada
+        .post(
+            &app,
+            &format!("/orgs/acme/members/{}/role", world.owner.id),
+            &[("role", "member")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::CONFLICT).await;
+    assert!(
+        page.text("[role=alert]").contains("owner"),
+        "{}",
+        page.text("[role=alert]")
+    );
+
+    // Adding an existing user; adding them twice.
+    let response = ada
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[("email", "eve@example.com"), ("role", "member")],
+        )
+        .await;
+    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Member added.");
+    let response = ada
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[("email", "eve@example.com"), ("role", "member")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::CONFLICT).await;
+    assert_eq!(
+        page.text("[role=alert]"),
+        "eve@example.com is a member already."
+    );
+
+    let response = ada
+        .post(
+            &app,
+            &format!("/orgs/acme/members/{}/remove", grace.id),
+            &[],
+        )
+        .await;
+    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Member removed.");
+    assert!(
+        !page
+            .texts("tbody .cell-sub")
+            .contains(&"grace@example.com".to_string())
+    );
+}
+
+async fn app_session(app: &TestApp, email: &str, password: &str) -> crate::dashboard::Session {
+    let new = mesher_server::sessions::sign_in(&app.state, email, password, None)
+        .await
+        .unwrap();
+    crate::dashboard::Session {
+        cookie: format!("{}={}", mesher_server::sessions::COOKIE, new.token),
+        csrf: new.csrf_token,
+    }
+}
+
+#[tokio::test]
+async fn api_tokens_are_shown_once_and_revoked() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let page = ada.page(&app, "/me/tokens", StatusCode::OK).await;
+    assert_eq!(page.text("main h1"), "API tokens");
+    assert_eq!(page.text(".empty-state .empty-heading"), "No tokens yet");
+    assert_eq!(page.attr(".user-email", "href"), "/me/tokens");
+
+    let response = ada
+        .post(
+            &app,
+            "/me/tokens",
+            &[("label", "deploy"), ("scope", "write")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::OK).await;
+    let token = page.attr("input#new-token", "value");
+    assert!(token.starts_with("mshr_"), "{token}");
+    assert_eq!(page.texts("tbody .cell-title"), ["deploy"]);
+    assert_eq!(page.texts("tbody td.fit")[0], "write");
+    // Listed afterwards by prefix only.
+    let page = ada.page(&app, "/me/tokens", StatusCode::OK).await;
+    assert_eq!(page.count("input#new-token"), 0);
+    assert!(!page.source.contains(&token));
+    assert!(token.starts_with(page.text("tbody .mono").trim_end_matches('…')));
+
+    let form = page.attr("tbody form", "action");
+    let response = ada.post(&app, &form, &[]).await;
+    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Token revoked.");
+    assert!(page.text("tbody .badge").starts_with("revoked"));
+    // Another user's token is not found.
+    let eve = app.session(&world.outsider).await;
+    let response = eve.post(&app, &form, &[]).await;
+    Page::from_response(response, StatusCode::NOT_FOUND).await;
+    let response = ada
+        .post(&app, "/me/tokens", &[("label", "x"), ("scope", "god")])
+        .await;
+    Page::from_response(response, StatusCode::BAD_REQUEST).await;
+}

@@ -1,0 +1,248 @@
+//! Project settings: admins change them, members read them; keys with their DSNs; deleting.
+
+use axum::http::StatusCode;
+
+use crate::dashboard::{Page, TestApp, see_other};
+
+#[tokio::test]
+async fn admins_see_the_form_keys_and_snippets() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    let page = ada
+        .page(&app, &format!("/projects/{p}/settings"), StatusCode::OK)
+        .await;
+
+    assert_eq!(page.text("title"), "Settings · Web · Mesher");
+    assert_eq!(
+        page.text(r#"nav[aria-label="Main"] a[aria-current="page"]"#),
+        "Settings"
+    );
+    assert_eq!(page.count("#project fieldset[disabled]"), 0);
+    assert_eq!(page.attr("input#name", "value"), "Web");
+    assert_eq!(page.attr("#platform option[selected]", "value"), "python");
+    assert_eq!(page.attr("input#retention_days", "value"), "90");
+    assert_eq!(page.attr("input#sample_rate", "value"), "1");
+    assert_eq!(page.attr("input#rate_limit_per_minute", "value"), "6000");
+    for id in [
+        "name",
+        "platform",
+        "retention_days",
+        "sample_rate",
+        "rate_limit_per_minute",
+    ] {
+        page.one(&format!("label[for={id}]"));
+    }
+    assert_eq!(page.text("#project button[type=submit]"), "Save settings");
+
+    let dsn = format!("http://{}@127.0.0.1:8000/{p}", world.key.public_key);
+    let key = page.one("#keys li.key input[readonly]");
+    assert_eq!(key.attr("value"), Some(dsn.as_str()));
+    let id = key.attr("id").unwrap();
+    assert_eq!(
+        page.count(&format!("#keys button[data-copy={id}][hidden]")),
+        1
+    );
+    assert_eq!(page.text("#keys details.confirm-menu > summary"), "Revoke…");
+    assert_eq!(page.count("#keys form input#key-label"), 1);
+    assert_eq!(
+        page.texts("details.snippet-choice > summary"),
+        ["Python", "JavaScript", "Rust"]
+    );
+    assert_eq!(page.texts(".settings dl.kv dd"), ["0", "0"]);
+    assert_eq!(
+        page.count("section.danger input#confirm-delete[required]"),
+        1
+    );
+    assert_eq!(
+        page.text(r#".page-header a[href="/orgs/acme/members"]"#),
+        "Members of Acme"
+    );
+}
+
+#[tokio::test]
+async fn members_read_the_settings_and_cannot_change_them() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let max = app.session(&world.member).await;
+    let p = world.project.id;
+    let page = max
+        .page(&app, &format!("/projects/{p}/settings"), StatusCode::OK)
+        .await;
+    assert!(
+        page.text("[role=note]")
+            .contains("only admins of Acme can change them")
+    );
+    assert_eq!(page.count("#project fieldset[disabled]"), 1);
+    assert_eq!(page.count("#project button"), 0);
+    assert_eq!(page.count("#keys details.confirm-menu"), 0);
+    assert_eq!(page.count("#keys form"), 0);
+    assert_eq!(page.count("section.danger"), 0);
+    // The DSN is still there to copy.
+    assert_eq!(page.count("#keys input[readonly]"), 1);
+
+    for (path, fields) in [
+        (
+            format!("/projects/{p}/settings"),
+            vec![
+                ("name", "Hacked"),
+                ("retention_days", "1"),
+                ("sample_rate", "0"),
+                ("rate_limit_per_minute", "1"),
+            ],
+        ),
+        (format!("/projects/{p}/keys"), vec![("label", "mine")]),
+        (
+            format!("/projects/{p}/keys/{}/revoke", world.key.id),
+            vec![],
+        ),
+        (format!("/projects/{p}/delete"), vec![("confirm", "web")]),
+    ] {
+        let response = max.post(&app, &path, &fields).await;
+        let page = Page::from_response(response, StatusCode::FORBIDDEN).await;
+        assert_eq!(
+            page.text(".error-message"),
+            "this needs the admin role",
+            "{path}"
+        );
+    }
+    let project = app.store.project(p).await.unwrap().unwrap();
+    assert_eq!(project.name, "Web");
+    assert_eq!(app.store.list_keys(p).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn saving_checks_the_values_and_keeps_what_was_typed() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    let path = format!("/projects/{p}/settings");
+    let response = ada
+        .post(
+            &app,
+            &path,
+            &[
+                ("name", "Storefront"),
+                ("platform", "node"),
+                ("retention_days", "0"),
+                ("sample_rate", "0.25"),
+                ("rate_limit_per_minute", "100"),
+            ],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        page.text("[role=alert]"),
+        "retention_days: must be between 1 and 3650"
+    );
+    assert_eq!(page.attr("input#name", "value"), "Storefront");
+    assert_eq!(page.attr("input#retention_days", "value"), "0");
+    assert_eq!(page.attr("#platform option[selected]", "value"), "node");
+    assert_eq!(app.store.project(p).await.unwrap().unwrap().name, "Web");
+
+    let response = ada
+        .post(
+            &app,
+            &path,
+            &[
+                ("name", "Storefront"),
+                ("platform", "node"),
+                ("retention_days", "30"),
+                ("sample_rate", "0.25"),
+                ("rate_limit_per_minute", "100"),
+            ],
+        )
+        .await;
+    let target = see_other(&response);
+    assert_eq!(target, format!("{path}?done=saved"));
+    let page = ada.page(&app, &target, StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Settings saved.");
+    assert_eq!(page.attr("input#name", "value"), "Storefront");
+    assert_eq!(page.attr("input#sample_rate", "value"), "0.25");
+    assert_eq!(page.text("details.switcher > summary"), "Acme / Storefront");
+    // The node project's snippets lead with JavaScript.
+    assert_eq!(
+        page.text("details.snippet-choice[open] > summary"),
+        "JavaScript"
+    );
+}
+
+#[tokio::test]
+async fn keys_are_added_and_revoked() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/keys"),
+            &[("label", "frontend")],
+        )
+        .await;
+    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Key created.");
+    assert_eq!(
+        page.texts("#keys .key-head strong"),
+        ["Default", "frontend"]
+    );
+
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/keys/{}/revoke", world.key.id),
+            &[],
+        )
+        .await;
+    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.count("#keys li.key-revoked"), 1);
+    assert!(
+        page.text("#keys li.key-revoked .badge")
+            .starts_with("revoked")
+    );
+    assert_eq!(
+        page.count("#keys details.confirm-menu"),
+        1,
+        "only the live key can be revoked"
+    );
+    let response = ada
+        .post(&app, &format!("/projects/{p}/keys/999999/revoke"), &[])
+        .await;
+    Page::from_response(response, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn deleting_a_project_needs_its_slug() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/delete"),
+            &[("confirm", "Web")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        page.text("[role=alert]"),
+        "Type the project's slug, web, to confirm the deletion."
+    );
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/delete"),
+            &[("confirm", "web")],
+        )
+        .await;
+    assert_eq!(see_other(&response), "/");
+    assert!(app.store.project(p).await.unwrap().is_none());
+    // With no project left, the owner is sent to create one.
+    assert_eq!(
+        see_other(&ada.get(&app, "/").await),
+        "/orgs/acme/projects/new"
+    );
+}

@@ -1,0 +1,48 @@
+//! Mesher's storage layer.
+//!
+//! Everything Mesher keeps lives behind capability traits ([`OrgStore`], [`ProjectStore`],
+//! [`KeyStore`], [`UserStore`], [`TokenStore`], [`EventStore`], [`IssueStore`], [`AdminStore`]); a server holds one
+//! `Arc<dyn Store>` that implements them all. Two backends implement every trait:
+//!
+//! - [`SqliteStore`]: the embedded default, one file in the data directory (WAL mode);
+//! - [`PostgresStore`]: a shared server, for several Mesher nodes.
+//!
+//! Each backend embeds its own migrations (`migrations/<backend>/`), applied by
+//! [`AdminStore::migrate`]. One conformance suite (`tests/conformance.rs`) runs against both and
+//! is the proof that they behave the same.
+#![warn(missing_docs)]
+
+mod error;
+mod event_model;
+mod hll;
+mod lifecycle;
+mod model;
+mod postgres;
+mod query;
+mod rollup;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod time_util;
+mod traits;
+mod url;
+
+use std::sync::Arc;
+
+pub use error::{StoreError, StoreResult};
+pub use event_model::*;
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use query::*;
+pub use sqlite::SqliteStore;
+pub use time_util::now;
+pub use traits::*;
+pub use url::{DatabaseUrl, DatabaseUrlError, redact};
+
+/// Opens the database a URL names. Does not migrate.
+pub async fn connect(url: &DatabaseUrl) -> StoreResult<Arc<dyn Store>> {
+    Ok(match url {
+        DatabaseUrl::Sqlite(path) => Arc::new(SqliteStore::open(path).await?),
+        DatabaseUrl::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
+    })
+}

@@ -1,0 +1,315 @@
+//! The rows of the account side of the data model: organizations, projects, keys, users,
+//! memberships and API tokens.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// A tenant: every project, member and issue belongs to exactly one organization (ORG-01).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Organization {
+    /// Positive integer id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Unique, URL-safe name.
+    pub slug: String,
+    /// When the organization was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A project inside an organization (ORG-02). Its id appears in DSNs, as in Sentry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    /// Positive integer id.
+    pub id: i64,
+    /// The owning organization.
+    pub org_id: i64,
+    /// Display name.
+    pub name: String,
+    /// URL-safe name, unique within the organization.
+    pub slug: String,
+    /// The SDK platform (python, javascript, rust, …), if known.
+    pub platform: Option<String>,
+    /// Events older than this many days are deleted (RETAIN-01).
+    pub retention_days: i32,
+    /// Fraction of events kept, in `[0, 1]` (RETAIN-04).
+    pub sample_rate: f64,
+    /// Accepted events per minute; 0 means unlimited (INGEST-04).
+    pub rate_limit_per_minute: i64,
+    /// When the project was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a new project needs; the settings take their defaults.
+#[derive(Debug, Clone)]
+pub struct NewProject<'a> {
+    /// The owning organization.
+    pub org_id: i64,
+    /// Display name.
+    pub name: &'a str,
+    /// URL-safe name, unique within the organization.
+    pub slug: &'a str,
+    /// The SDK platform, if known.
+    pub platform: Option<&'a str>,
+}
+
+/// A change to a project's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New platform (`Some(None)` clears it).
+    pub platform: Option<Option<String>>,
+    /// New retention, in days (1 ..= 3650).
+    pub retention_days: Option<i32>,
+    /// New sample rate, in `[0, 1]`.
+    pub sample_rate: Option<f64>,
+    /// New rate limit, events per minute (0 = unlimited).
+    pub rate_limit_per_minute: Option<i64>,
+}
+
+impl ProjectUpdate {
+    /// Checks every given value.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |field, message: &str| {
+            Err(StoreError::Invalid {
+                field,
+                message: message.to_string(),
+            })
+        };
+        if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return invalid("name", "must not be empty");
+        }
+        if self
+            .retention_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            return invalid("retention_days", "must be between 1 and 3650");
+        }
+        if self
+            .sample_rate
+            .is_some_and(|r| !(0.0..=1.0).contains(&r) || r.is_nan())
+        {
+            return invalid("sample_rate", "must be between 0 and 1");
+        }
+        if self
+            .rate_limit_per_minute
+            .is_some_and(|r| !(0..=100_000_000).contains(&r))
+        {
+            return invalid(
+                "rate_limit_per_minute",
+                "must be between 0 (unlimited) and 100000000",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Default retention of a new project, in days (RETAIN-01).
+pub const DEFAULT_RETENTION_DAYS: i32 = 90;
+/// Default per-project rate limit, events per minute (INGEST-04).
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: i64 = 6000;
+
+/// A DSN key of a project (ORG-03). Several per project; revoked keys stay listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectKey {
+    /// Row id.
+    pub id: i64,
+    /// The project the key sends to.
+    pub project_id: i64,
+    /// 32 lowercase hex characters: the `sentry_key` of the DSN.
+    pub public_key: String,
+    /// A human label ("Default", "frontend", …).
+    pub label: String,
+    /// When the key was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the key was revoked; a revoked key is refused at ingest.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A person who signs in to the dashboard or owns API tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    /// Positive integer id.
+    pub id: i64,
+    /// Lower-cased, unique email address used to sign in.
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// The argon2 PHC string of the password; never serialized.
+    #[serde(skip_serializing, default)]
+    pub password_hash: String,
+    /// When the user was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a new user needs; the password arrives already hashed.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Email address (stored lower-cased).
+    pub email: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// argon2 PHC string.
+    pub password_hash: &'a str,
+}
+
+/// A user's role in an organization (ORG-04). Ordered by power: `Member < Admin < Owner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything in the organization and triages issues.
+    Member,
+    /// Also manages projects, keys and members.
+    Admin,
+    /// Also manages owners and the organization itself.
+    Owner,
+}
+
+impl Role {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "member" => Ok(Role::Member),
+            "admin" => Ok(Role::Admin),
+            "owner" => Ok(Role::Owner),
+            other => Err(StoreError::Invalid {
+                field: "role",
+                message: format!("{other:?} is not one of owner, admin, member"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user's membership of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The organization.
+    pub org_id: i64,
+    /// The member.
+    pub user_id: i64,
+    /// What the member may do.
+    pub role: Role,
+    /// When the membership was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What an API token allows (ORG-05). Ordered: `Read < Write < Admin`; a scope implies the lower ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Read-only access.
+    Read,
+    /// Read and triage (issue state changes, assignment).
+    Write,
+    /// Everything the user's role allows, including settings and keys.
+    Admin,
+}
+
+impl Scope {
+    /// The stored and serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "read" => Ok(Scope::Read),
+            "write" => Ok(Scope::Write),
+            "admin" => Ok(Scope::Admin),
+            other => Err(StoreError::Invalid {
+                field: "scope",
+                message: format!("{other:?} is not one of read, write, admin"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An API token. The secret itself is never stored: only its SHA-256 digest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// Row id.
+    pub id: i64,
+    /// The user the token acts as.
+    pub user_id: i64,
+    /// A human label.
+    pub label: String,
+    /// What the token may do, on top of the user's role.
+    pub scope: Scope,
+    /// The first characters of the token, to recognise it in lists.
+    pub prefix: String,
+    /// When the token was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the token last authenticated a request.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When the token was revoked.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// What a new token needs; the digest is computed by the caller.
+#[derive(Debug, Clone)]
+pub struct NewApiToken<'a> {
+    /// The user the token acts as.
+    pub user_id: i64,
+    /// A human label.
+    pub label: &'a str,
+    /// What the token may do.
+    pub scope: Scope,
+    /// Hex SHA-256 of the token.
+    pub token_hash: &'a str,
+    /// The first characters of the token.
+    pub prefix: &'a str,
+}
+
+/// The result of resolving a DSN public key at ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyLookup {
+    /// The project the key belongs to.
+    pub project_id: i64,
+    /// Whether the key was revoked.
+    pub revoked: bool,
+}

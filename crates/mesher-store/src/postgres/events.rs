@@ -1,0 +1,713 @@
+//! Events on PostgreSQL: the group-commit write as a few set-based statements, and event reads.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deadpool_postgres::Transaction;
+use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{GenericClient, Statement};
+
+use super::{PostgresStore, is_fk_violation, map_err};
+use crate::event_model::{
+    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
+    tags_from_json, tags_json,
+};
+use crate::lifecycle::{Aggregate, IssueState, decide, escalation_window_start};
+use crate::rollup::{Rollups, index_text};
+use crate::time_util::from_millis;
+use crate::traits::EventStore;
+use crate::{StoreError, StoreResult};
+
+/// PostgreSQL text cannot hold NUL characters, which JSON allows (`"\u0000"`).
+pub(super) fn clean(s: &str) -> Cow<'_, str> {
+    if s.contains('\0') {
+        Cow::Owned(s.replace('\0', "\u{fffd}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn clean_opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(clean)
+}
+
+/// Hourly counts (hour start in ms → events) of issues from `from` on.
+pub(super) async fn issue_hours(
+    c: &impl GenericClient,
+    ids: &[i64],
+    from: OffsetDateTime,
+) -> StoreResult<HashMap<i64, BTreeMap<i64, i64>>> {
+    let rows = c
+        .query(
+            "SELECT issue_id, hour, count FROM issue_hourly WHERE issue_id = ANY($1) AND hour >= $2",
+            &[&ids, &from],
+        )
+        .await
+        .map_err(map_err)?;
+    let mut out: HashMap<i64, BTreeMap<i64, i64>> = HashMap::new();
+    for r in rows {
+        let hour: OffsetDateTime = r.get(1);
+        out.entry(r.get(0))
+            .or_default()
+            .insert(crate::time_util::to_millis(hour), r.get(2));
+    }
+    Ok(out)
+}
+
+/// Records activity entries: (issue, kind, actor, data, at).
+pub(super) async fn insert_activity(
+    c: &impl GenericClient,
+    entries: &[(i64, &str, Option<i64>, serde_json::Value, OffsetDateTime)],
+) -> StoreResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = entries.iter().map(|e| e.0).collect();
+    let kinds: Vec<&str> = entries.iter().map(|e| e.1).collect();
+    let actors: Vec<Option<i64>> = entries.iter().map(|e| e.2).collect();
+    let data: Vec<&serde_json::Value> = entries.iter().map(|e| &e.3).collect();
+    let at: Vec<OffsetDateTime> = entries.iter().map(|e| e.4).collect();
+    c.execute(
+        "INSERT INTO issue_activity (issue_id, kind, actor_id, data, created_at) \
+         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[], $5::timestamptz[])",
+        &[&ids, &kinds, &actors, &data, &at],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+type Group = (IssueState, Aggregate, Option<usize>);
+
+// The statements of the group commit. Each is prepared once per connection (the statement
+// cache of the pooled connection) and the independent ones are pipelined: sent together and
+// answered together, so a typical batch costs five round trips (BEGIN, three pipelines, COMMIT)
+// instead of two per statement.
+
+const INSERT_RELEASES: &str = "INSERT INTO releases (project_id, version, first_seen) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING";
+const SELECT_RELEASES: &str = "SELECT r.project_id, r.version, r.first_seen FROM releases r \
+     JOIN UNNEST($1::bigint[], $2::text[]) AS u(p, v) ON r.project_id = u.p AND r.version = u.v";
+const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title, culprit, level, status, substatus, \
+       first_seen, last_seen, event_count, grouping) \
+     SELECT p, f, t, c, l, 'unresolved', 'new', ts, ts, 0, g \
+     FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                 $6::timestamptz[], $7::text[]) AS u(p, f, t, c, l, ts, g) \
+     ON CONFLICT (project_id, fingerprint) DO UPDATE SET fingerprint = EXCLUDED.fingerprint \
+     RETURNING id, project_id, fingerprint, status, substatus, resolved_at, resolved_in_release, \
+               users_hll, (xmax = 0) AS created";
+const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
+       environment, release, tags, search, payload, payload_size) \
+     SELECT p, i, e::uuid, ts, rt, l, t, env, rel, tg, strip(to_tsvector('simple', st)), pl, ps \
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], \
+                 $12::bytea[], $13::int4[]) \
+          AS u(p, i, e, ts, rt, l, t, env, rel, tg, st, pl, ps) \
+     ON CONFLICT (project_id, event_id) DO NOTHING \
+     RETURNING project_id, replace(event_id::text, '-', '')";
+const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count) \
+     SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[]) \
+     ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + EXCLUDED.count";
+const SELECT_ISSUE_HOURS: &str =
+    "SELECT issue_id, hour, count FROM issue_hourly WHERE issue_id = ANY($1) AND hour >= $2";
+const UPDATE_ISSUES: &str = "UPDATE issues AS i SET \
+       event_count = i.event_count + u.n, \
+       first_seen = LEAST(i.first_seen, u.fs), \
+       title = CASE WHEN u.ls >= i.last_seen THEN u.t ELSE i.title END, \
+       culprit = CASE WHEN u.ls >= i.last_seen THEN u.c ELSE i.culprit END, \
+       level = CASE WHEN u.ls >= i.last_seen THEN u.l ELSE i.level END, \
+       last_seen = GREATEST(i.last_seen, u.ls), \
+       last_release = COALESCE(u.rel, i.last_release), \
+       last_environment = COALESCE(u.env, i.last_environment), \
+       users_hll = COALESCE(u.hll, i.users_hll), \
+       user_count = COALESCE(u.uc, i.user_count), \
+       status = u.st, substatus = u.sub, resolved_at = u.ra, resolved_in_release = u.rir \
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], \
+                 $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[], \
+                 $11::bigint[], $12::text[], $13::text[], $14::timestamptz[], $15::text[]) \
+          AS u(id, n, fs, ls, t, c, l, rel, env, hll, uc, st, sub, ra, rir) \
+     WHERE i.id = u.id";
+const INSERT_ACTIVITY: &str = "INSERT INTO issue_activity (issue_id, kind, actor_id, data, created_at) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[], $5::timestamptz[])";
+const DELETE_ISSUES: &str = "DELETE FROM issues WHERE id = ANY($1)";
+const UPSERT_PROJECT_HOURLY: &str = "INSERT INTO project_hourly (project_id, hour, level, count) \
+     SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::bigint[]) \
+     ON CONFLICT (project_id, hour, level) DO UPDATE SET count = project_hourly.count + EXCLUDED.count";
+// Cleaning may merge two keys into one; sum them rather than upsert a row twice.
+const UPSERT_ISSUE_TAGS: &str = "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) \
+     SELECT i, k, v, sum(n), max(l) FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], \
+            $5::timestamptz[]) AS u(i, k, v, n, l) GROUP BY i, k, v \
+     ON CONFLICT (issue_id, key, value) DO UPDATE SET count = issue_tags.count + EXCLUDED.count, \
+     last_seen = GREATEST(issue_tags.last_seen, EXCLUDED.last_seen)";
+const UPDATE_PROJECT_COUNTS: &str = "UPDATE projects AS p SET event_count = p.event_count + u.e, issue_count = p.issue_count + u.i \
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, e, i) WHERE p.id = u.id";
+
+/// The write path's statements, prepared (or taken from the connection's cache) up front so
+/// that the pipelines below send executions only, in the order written.
+struct Statements {
+    insert_releases: Statement,
+    select_releases: Statement,
+    upsert_issues: Statement,
+    insert_events: Statement,
+    upsert_issue_hourly: Statement,
+    select_issue_hours: Statement,
+    update_issues: Statement,
+    insert_activity: Statement,
+    delete_issues: Statement,
+    upsert_project_hourly: Statement,
+    upsert_issue_tags: Statement,
+    update_project_counts: Statement,
+}
+
+impl Statements {
+    async fn prepare(tx: &Transaction<'_>) -> StoreResult<Statements> {
+        // Pipelined too: after the first batch on a connection these are cache hits.
+        let (a, b, c, d, e, f, g, h, i, j, k, l) = tokio::join!(
+            tx.prepare_cached(INSERT_RELEASES),
+            tx.prepare_cached(SELECT_RELEASES),
+            tx.prepare_cached(UPSERT_ISSUES),
+            tx.prepare_cached(INSERT_EVENTS),
+            tx.prepare_cached(UPSERT_ISSUE_HOURLY),
+            tx.prepare_cached(SELECT_ISSUE_HOURS),
+            tx.prepare_cached(UPDATE_ISSUES),
+            tx.prepare_cached(INSERT_ACTIVITY),
+            tx.prepare_cached(DELETE_ISSUES),
+            tx.prepare_cached(UPSERT_PROJECT_HOURLY),
+            tx.prepare_cached(UPSERT_ISSUE_TAGS),
+            tx.prepare_cached(UPDATE_PROJECT_COUNTS),
+        );
+        Ok(Statements {
+            insert_releases: a.map_err(map_err)?,
+            select_releases: b.map_err(map_err)?,
+            upsert_issues: c.map_err(map_err)?,
+            insert_events: d.map_err(map_err)?,
+            upsert_issue_hourly: e.map_err(map_err)?,
+            select_issue_hours: f.map_err(map_err)?,
+            update_issues: g.map_err(map_err)?,
+            insert_activity: h.map_err(map_err)?,
+            delete_issues: i.map_err(map_err)?,
+            upsert_project_hourly: j.map_err(map_err)?,
+            upsert_issue_tags: k.map_err(map_err)?,
+            update_project_counts: l.map_err(map_err)?,
+        })
+    }
+}
+
+/// Runs `f` when `cond`, else answers `Ok(0)` without a round trip: optional members of a
+/// pipeline.
+async fn when<F>(cond: bool, f: F) -> Result<u64, tokio_postgres::Error>
+where
+    F: std::future::Future<Output = Result<u64, tokio_postgres::Error>>,
+{
+    if cond { f.await } else { Ok(0) }
+}
+
+async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<WriteOutcome>> {
+    let not_found = |e: tokio_postgres::Error| {
+        if is_fk_violation(&e) {
+            StoreError::NotFound("project")
+        } else {
+            map_err(e)
+        }
+    };
+    let st = Statements::prepare(tx).await?;
+
+    // 1. Releases ("resolved in next release" compares their first-seen times) and one issue
+    //    per (project, fingerprint), locked in a fixed order so that two writers touching the
+    //    same issues cannot deadlock. One pipeline.
+    let mut seen: BTreeMap<(i64, String), OffsetDateTime> = BTreeMap::new();
+    for e in events {
+        if let Some(r) = &e.release {
+            seen.entry((e.project_id, clean(r).into_owned()))
+                .or_insert(e.received_at);
+        }
+    }
+    let rel_projects: Vec<i64> = seen.keys().map(|k| k.0).collect();
+    let rel_versions: Vec<&str> = seen.keys().map(|k| k.1.as_str()).collect();
+    let rel_firsts: Vec<OffsetDateTime> = seen.values().copied().collect();
+
+    let mut firsts: BTreeMap<(i64, Cow<'_, str>), usize> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        firsts
+            .entry((e.project_id, clean(&e.fingerprint)))
+            .or_insert(i);
+    }
+    let reps: Vec<&NewEvent> = firsts.values().map(|&i| &events[i]).collect();
+    let projects: Vec<i64> = reps.iter().map(|e| e.project_id).collect();
+    let fingerprints: Vec<&str> = firsts.keys().map(|k| k.1.as_ref()).collect();
+    let titles: Vec<Cow<'_, str>> = reps.iter().map(|e| clean(&e.title)).collect();
+    let culprits: Vec<Option<Cow<'_, str>>> = reps.iter().map(|e| clean_opt(&e.culprit)).collect();
+    let levels: Vec<&str> = reps.iter().map(|e| e.level.as_str()).collect();
+    let times: Vec<OffsetDateTime> = reps.iter().map(|e| e.timestamp).collect();
+    let groupings: Vec<Cow<'_, str>> = reps.iter().map(|e| clean(&e.grouping)).collect();
+    let has_releases = !seen.is_empty();
+    let p_insert_releases: [&(dyn ToSql + Sync); 3] = [&rel_projects, &rel_versions, &rel_firsts];
+    let p_select_releases: [&(dyn ToSql + Sync); 2] = [&rel_projects, &rel_versions];
+    let p_upsert_issues: [&(dyn ToSql + Sync); 7] = [
+        &projects,
+        &fingerprints,
+        &titles,
+        &culprits,
+        &levels,
+        &times,
+        &groupings,
+    ];
+    let (inserted_releases, release_rows, issue_rows) = tokio::join!(
+        when(
+            has_releases,
+            tx.execute(&st.insert_releases, &p_insert_releases)
+        ),
+        async {
+            if has_releases {
+                tx.query(&st.select_releases, &p_select_releases).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        tx.query(&st.upsert_issues, &p_upsert_issues,),
+    );
+    // Errors in the order the statements ran: a later statement of an aborted pipeline only
+    // says that the transaction is aborted.
+    inserted_releases.map_err(not_found)?;
+    let mut releases: HashMap<(i64, String), OffsetDateTime> = HashMap::new();
+    for r in release_rows.map_err(map_err)? {
+        releases.insert((r.get(0), r.get(1)), r.get(2));
+    }
+    let rows = issue_rows.map_err(not_found)?;
+    let mut groups: BTreeMap<(i64, String), Group> = BTreeMap::new();
+    for r in &rows {
+        let state = IssueState {
+            id: r.get(0),
+            status: r.get::<_, String>(3).parse()?,
+            substatus: r.get(4),
+            resolved_at: r.get(5),
+            resolved_in_release: r.get(6),
+            users_hll: r.get(7),
+            created: r.get(8),
+        };
+        groups.insert((r.get(1), r.get(2)), (state, Aggregate::default(), None));
+    }
+    let keys: Vec<(i64, String)> = events
+        .iter()
+        .map(|e| (e.project_id, clean(&e.fingerprint).into_owned()))
+        .collect();
+    if keys.iter().any(|k| !groups.contains_key(k)) {
+        return Err(StoreError::Database(
+            "an issue upsert returned no row".into(),
+        ));
+    }
+
+    // 2. The events not stored before.
+    let candidates: Vec<usize> = (0..events.len())
+        .filter(|&i| groups[&keys[i]].0.status != IssueStatus::Discarded)
+        .collect();
+    let pick = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
+        candidates.iter().map(|&i| f(&events[i])).collect()
+    };
+    let ev_projects: Vec<i64> = candidates.iter().map(|&i| events[i].project_id).collect();
+    let ev_issues: Vec<i64> = candidates.iter().map(|&i| groups[&keys[i]].0.id).collect();
+    let ev_ids: Vec<String> = candidates
+        .iter()
+        .map(|&i| event_id_hex(&events[i].event_id))
+        .collect();
+    let ev_times: Vec<OffsetDateTime> = candidates.iter().map(|&i| events[i].timestamp).collect();
+    let ev_received: Vec<OffsetDateTime> =
+        candidates.iter().map(|&i| events[i].received_at).collect();
+    let ev_levels: Vec<&str> = candidates
+        .iter()
+        .map(|&i| events[i].level.as_str())
+        .collect();
+    let ev_titles: Vec<Cow<'_, str>> = candidates
+        .iter()
+        .map(|&i| clean(&events[i].title))
+        .collect();
+    let ev_envs = pick(&|e| clean_opt(&e.environment).map(Cow::into_owned));
+    let ev_releases = pick(&|e| clean_opt(&e.release).map(Cow::into_owned));
+    let ev_tags: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|&i| {
+            let tags: Vec<(String, String)> = events[i]
+                .tags
+                .iter()
+                .map(|(k, v)| (clean(k).into_owned(), clean(v).into_owned()))
+                .collect();
+            tags_json(&tags)
+        })
+        .collect();
+    let ev_search: Vec<String> = candidates
+        .iter()
+        .map(|&i| clean(&index_text(&events[i])).into_owned())
+        .collect();
+    let ev_payloads: Vec<&[u8]> = candidates
+        .iter()
+        .map(|&i| events[i].payload.as_slice())
+        .collect();
+    let ev_sizes: Vec<i32> = candidates
+        .iter()
+        .map(|&i| i32::try_from(events[i].payload_size).unwrap_or(i32::MAX))
+        .collect();
+    let inserted = tx
+        .query(
+            &st.insert_events,
+            &[
+                &ev_projects,
+                &ev_issues,
+                &ev_ids,
+                &ev_times,
+                &ev_received,
+                &ev_levels,
+                &ev_titles,
+                &ev_envs,
+                &ev_releases,
+                &ev_tags,
+                &ev_search,
+                &ev_payloads,
+                &ev_sizes,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+    let mut fresh: HashSet<(i64, String)> = inserted.iter().map(|r| (r.get(0), r.get(1))).collect();
+
+    let mut rollups = Rollups::default();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let Some((state, agg, first)) = groups.get_mut(&keys[i]) else {
+            return Err(StoreError::Database("batch grouping lost an event".into()));
+        };
+        if state.status == IssueStatus::Discarded {
+            outcomes.push(WriteOutcome::Discarded { issue_id: state.id });
+            continue;
+        }
+        // The first occurrence of an id in the batch is the one that was inserted.
+        if !fresh.remove(&(e.project_id, event_id_hex(&e.event_id))) {
+            outcomes.push(WriteOutcome::Duplicate);
+            continue;
+        }
+        first.get_or_insert(i);
+        agg.add(i, e);
+        rollups.add(state.id, e);
+        outcomes.push(WriteOutcome::Stored {
+            issue_id: state.id,
+            change: None,
+        });
+    }
+
+    // Issues created now and kept (an issue left without events is removed below).
+    for ((project_id, _), (state, agg, _)) in &groups {
+        if state.created && agg.stored > 0 {
+            rollups.issues(*project_id, 1);
+        }
+    }
+
+    // 3. Hourly counts. Archived issues need their recent hours (this batch included) for the
+    //    escalation check before the issues are updated: then the hourly upsert and that read
+    //    are one pipeline of their own; otherwise the upsert joins the last pipeline.
+    let mut h_ids = Vec::new();
+    let mut h_hours = Vec::new();
+    let mut h_counts = Vec::new();
+    for (state, agg, _) in groups.values() {
+        for (hour, count) in &agg.hours {
+            h_ids.push(state.id);
+            h_hours.push(from_millis(*hour));
+            h_counts.push(*count);
+        }
+    }
+    let archived: Vec<i64> = groups
+        .values()
+        .filter(|(s, a, _)| s.status == IssueStatus::Archived && a.stored > 0)
+        .map(|(s, _, _)| s.id)
+        .collect();
+    let window = groups.values().filter_map(|(_, a, _)| a.received).max();
+    let mut hours: HashMap<i64, BTreeMap<i64, i64>> = HashMap::new();
+    let mut hourly_pending = !h_ids.is_empty();
+    if let (false, Some(now)) = (archived.is_empty(), window) {
+        let from = from_millis(escalation_window_start(now));
+        let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
+        let p_select_issue_hours: [&(dyn ToSql + Sync); 2] = [&archived, &from];
+        let (upserted, rows) = tokio::join!(
+            when(
+                hourly_pending,
+                tx.execute(&st.upsert_issue_hourly, &p_upsert_issue_hourly)
+            ),
+            tx.query(&st.select_issue_hours, &p_select_issue_hours),
+        );
+        upserted.map_err(map_err)?;
+        hourly_pending = false;
+        for r in rows.map_err(map_err)? {
+            let hour: OffsetDateTime = r.get(1);
+            hours
+                .entry(r.get(0))
+                .or_default()
+                .insert(crate::time_util::to_millis(hour), r.get(2));
+        }
+    }
+
+    // 4. Counts, times, the latest event's summary and the lifecycle decision, per issue; then
+    //    everything left in one pipeline.
+    let mut u = Updates::default();
+    let mut activity = Vec::new();
+    for (state, agg, first) in groups.values() {
+        let (Some(latest), Some(first)) = (agg.latest, first) else {
+            continue;
+        };
+        let d = decide(
+            state,
+            agg,
+            events,
+            |release| {
+                releases
+                    .get(&(events[latest].project_id, release.to_string()))
+                    .copied()
+            },
+            hours.get(&state.id),
+        );
+        let e = &events[latest];
+        u.ids.push(state.id);
+        u.counts.push(agg.stored);
+        u.firsts.push(agg.first_seen.unwrap_or(e.timestamp));
+        u.lasts.push(agg.last_seen.unwrap_or(e.timestamp));
+        u.titles.push(clean(&e.title).into_owned());
+        u.culprits.push(clean_opt(&e.culprit).map(Cow::into_owned));
+        u.levels.push(e.level.clone());
+        u.releases.push(
+            agg.release
+                .and_then(|i| clean_opt(&events[i].release).map(Cow::into_owned)),
+        );
+        u.envs.push(
+            agg.environment
+                .and_then(|i| clean_opt(&events[i].environment).map(Cow::into_owned)),
+        );
+        u.hlls.push(d.users_hll.clone());
+        u.user_counts.push(d.user_count);
+        u.statuses.push(d.status.as_str());
+        u.substatuses.push(d.substatus.clone());
+        u.resolved_at.push(d.resolved_at);
+        u.resolved_in.push(d.resolved_in_release.clone());
+        if let Some((kind, data)) = d.activity {
+            activity.push((state.id, kind, None, data, e.received_at));
+        }
+        if let WriteOutcome::Stored { change, .. } = &mut outcomes[*first] {
+            *change = d.change;
+        }
+    }
+    let act_ids: Vec<i64> = activity.iter().map(|e| e.0).collect();
+    let act_kinds: Vec<&str> = activity.iter().map(|e| e.1).collect();
+    let act_actors: Vec<Option<i64>> = activity.iter().map(|e| e.2).collect();
+    let act_data: Vec<&serde_json::Value> = activity.iter().map(|e| &e.3).collect();
+    let act_at: Vec<OffsetDateTime> = activity.iter().map(|e| e.4).collect();
+    // A new issue whose every event was a duplicate (stored earlier under another fingerprint)
+    // must not exist empty.
+    let empty: Vec<i64> = groups
+        .values()
+        .filter(|(s, a, _)| s.created && a.stored == 0)
+        .map(|(s, _, _)| s.id)
+        .collect();
+    let r = RollupArrays::new(&rollups);
+    let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
+    let p_update_issues: [&(dyn ToSql + Sync); 15] = [
+        &u.ids,
+        &u.counts,
+        &u.firsts,
+        &u.lasts,
+        &u.titles,
+        &u.culprits,
+        &u.levels,
+        &u.releases,
+        &u.envs,
+        &u.hlls,
+        &u.user_counts,
+        &u.statuses,
+        &u.substatuses,
+        &u.resolved_at,
+        &u.resolved_in,
+    ];
+    let p_insert_activity: [&(dyn ToSql + Sync); 5] =
+        [&act_ids, &act_kinds, &act_actors, &act_data, &act_at];
+    let p_delete_issues: [&(dyn ToSql + Sync); 1] = [&empty];
+    let p_upsert_project_hourly: [&(dyn ToSql + Sync); 4] =
+        [&r.ph_projects, &r.ph_hours, &r.ph_levels, &r.ph_counts];
+    let p_upsert_issue_tags: [&(dyn ToSql + Sync); 5] = [
+        &r.it_issues,
+        &r.it_keys,
+        &r.it_values,
+        &r.it_counts,
+        &r.it_lasts,
+    ];
+    let p_update_project_counts: [&(dyn ToSql + Sync); 3] = [&r.c_ids, &r.c_events, &r.c_issues];
+    let (hourly, updated, acted, deleted, project_hours, issue_tags, counters) = tokio::join!(
+        when(
+            hourly_pending,
+            tx.execute(&st.upsert_issue_hourly, &p_upsert_issue_hourly)
+        ),
+        when(
+            !u.ids.is_empty(),
+            tx.execute(&st.update_issues, &p_update_issues,)
+        ),
+        when(
+            !act_ids.is_empty(),
+            tx.execute(&st.insert_activity, &p_insert_activity)
+        ),
+        when(
+            !empty.is_empty(),
+            tx.execute(&st.delete_issues, &p_delete_issues)
+        ),
+        when(
+            !r.ph_projects.is_empty(),
+            tx.execute(&st.upsert_project_hourly, &p_upsert_project_hourly)
+        ),
+        when(
+            !r.it_issues.is_empty(),
+            tx.execute(&st.upsert_issue_tags, &p_upsert_issue_tags)
+        ),
+        when(
+            !r.c_ids.is_empty(),
+            tx.execute(&st.update_project_counts, &p_update_project_counts)
+        ),
+    );
+    for result in [
+        hourly,
+        updated,
+        acted,
+        deleted,
+        project_hours,
+        issue_tags,
+        counters,
+    ] {
+        result.map_err(map_err)?;
+    }
+    Ok(outcomes)
+}
+
+/// A batch's rollups as the arrays of their set-based upserts.
+struct RollupArrays<'a> {
+    ph_projects: Vec<i64>,
+    ph_hours: Vec<OffsetDateTime>,
+    ph_levels: Vec<&'a str>,
+    ph_counts: Vec<i64>,
+    it_issues: Vec<i64>,
+    it_keys: Vec<String>,
+    it_values: Vec<String>,
+    it_counts: Vec<i64>,
+    it_lasts: Vec<OffsetDateTime>,
+    c_ids: Vec<i64>,
+    c_events: Vec<i64>,
+    c_issues: Vec<i64>,
+}
+
+impl<'a> RollupArrays<'a> {
+    fn new(r: &'a Rollups) -> RollupArrays<'a> {
+        let changed: Vec<(&i64, &(i64, i64))> = r
+            .counters
+            .iter()
+            .filter(|(_, c)| c.0 != 0 || c.1 != 0)
+            .collect();
+        RollupArrays {
+            ph_projects: r.project_hours.keys().map(|k| k.0).collect(),
+            ph_hours: r.project_hours.keys().map(|k| from_millis(k.1)).collect(),
+            ph_levels: r.project_hours.keys().map(|k| k.2.as_str()).collect(),
+            ph_counts: r.project_hours.values().copied().collect(),
+            it_issues: r.issue_tags.keys().map(|k| k.0).collect(),
+            it_keys: r
+                .issue_tags
+                .keys()
+                .map(|k| clean(&k.1).into_owned())
+                .collect(),
+            it_values: r
+                .issue_tags
+                .keys()
+                .map(|k| clean(&k.2).into_owned())
+                .collect(),
+            it_counts: r.issue_tags.values().map(|v| v.0).collect(),
+            it_lasts: r.issue_tags.values().map(|v| v.1).collect(),
+            c_ids: changed.iter().map(|c| *c.0).collect(),
+            c_events: changed.iter().map(|c| c.1.0).collect(),
+            c_issues: changed.iter().map(|c| c.1.1).collect(),
+        }
+    }
+}
+
+/// Columns of the per-issue update, one array each.
+#[derive(Default)]
+struct Updates {
+    ids: Vec<i64>,
+    counts: Vec<i64>,
+    firsts: Vec<OffsetDateTime>,
+    lasts: Vec<OffsetDateTime>,
+    titles: Vec<String>,
+    culprits: Vec<Option<String>>,
+    levels: Vec<String>,
+    releases: Vec<Option<String>>,
+    envs: Vec<Option<String>>,
+    hlls: Vec<Option<Vec<u8>>>,
+    user_counts: Vec<Option<i64>>,
+    statuses: Vec<&'static str>,
+    substatuses: Vec<Option<String>>,
+    resolved_at: Vec<Option<OffsetDateTime>>,
+    resolved_in: Vec<Option<String>>,
+}
+
+#[async_trait]
+impl EventStore for PostgresStore {
+    async fn write_events(&self, events: Arc<Vec<NewEvent>>) -> StoreResult<Vec<WriteOutcome>> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_err)?;
+        let outcomes = write_batch(&tx, &events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcomes)
+    }
+
+    async fn event(
+        &self,
+        project_id: i64,
+        event_id: &[u8; 16],
+    ) -> StoreResult<Option<StoredEvent>> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached(
+                "SELECT issue_id, timestamp, received_at, level, title, environment, release, tags, \
+                 payload FROM events WHERE project_id = $1 AND event_id = $2::text::uuid",
+            )
+            .await
+            .map_err(map_err)?;
+        let hex = event_id_hex(event_id);
+        let Some(r) = conn
+            .query_opt(&stmt, &[&project_id, &hex])
+            .await
+            .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let payload: Vec<u8> = r.get(8);
+        let json = decompress_payload(&payload)?;
+        Ok(Some(StoredEvent {
+            project_id,
+            issue_id: r.get(0),
+            event_id: hex,
+            timestamp: r.get(1),
+            received_at: r.get(2),
+            level: r.get(3),
+            title: r.get(4),
+            environment: r.get(5),
+            release: r.get(6),
+            tags: tags_from_json(&r.get::<_, serde_json::Value>(7)),
+            payload: serde_json::from_slice(&json)
+                .map_err(|e| StoreError::Database(format!("corrupt event payload: {e}")))?,
+        }))
+    }
+
+    async fn count_events(&self, project_id: i64) -> StoreResult<i64> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(
+                "SELECT count(*) FROM events WHERE project_id = $1",
+                &[&project_id],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
+}

@@ -1,0 +1,429 @@
+//! Lists, search and dashboard reads on PostgreSQL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio_postgres::types::ToSql;
+
+use super::issues::{ISSUE_COLS, issue_row};
+use super::{PostgresStore, map_err};
+use crate::event_model::Issue;
+use crate::query::{
+    AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
+    IssueSort, MAX_PAGE, Page, fill_buckets, query_words, tag_token,
+};
+use crate::query::{TAG_SCAN_LIMIT, group_tags, top_counts};
+use crate::rollup::project_token;
+use crate::time_util::{from_millis, to_millis};
+use crate::traits::QueryStore;
+use crate::{StoreError, StoreResult};
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A statement under construction: SQL text and its numbered parameters.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn new(text: &str) -> Self {
+        Sql {
+            text: text.to_string(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Appends `fragment`, whose `?` become the next `$n`, binding `values` in order.
+    fn push(&mut self, fragment: &str, values: Vec<Param>) {
+        let mut values = values.into_iter();
+        for c in fragment.chars() {
+            if c == '?' {
+                if let Some(v) = values.next() {
+                    self.params.push(v);
+                    self.text.push_str(&format!("${}", self.params.len()));
+                }
+            } else {
+                self.text.push(c);
+            }
+        }
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+fn limit(l: u32) -> u32 {
+    l.clamp(1, MAX_PAGE)
+}
+
+fn floor(t: OffsetDateTime, bucket: Bucket) -> OffsetDateTime {
+    let ms = to_millis(t);
+    from_millis(ms.div_euclid(bucket.millis()) * bucket.millis())
+}
+
+/// The tsquery for full-text words (prefix matches) and exact tag tokens, confined to a project.
+/// Words are letters and digits only ([`query_words`]), so they cannot be tsquery syntax.
+fn tsquery(project_id: i64, query: Option<&str>, tags: &[(String, String)]) -> Option<String> {
+    let words = query.map(query_words).unwrap_or_default();
+    if words.is_empty() && tags.is_empty() {
+        return None;
+    }
+    let mut parts = vec![project_token(project_id)];
+    parts.extend(words.iter().map(|w| format!("{w}:*")));
+    parts.extend(tags.iter().map(|(k, v)| tag_token(k, v)));
+    Some(parts.join(" & "))
+}
+
+#[async_trait]
+impl QueryStore for PostgresStore {
+    async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
+        let column = match q.sort {
+            IssueSort::LastSeen => "last_seen",
+            IssueSort::FirstSeen => "first_seen",
+            IssueSort::Count => "event_count",
+        };
+        let mut sql = Sql::new(&format!("SELECT {ISSUE_COLS} FROM issues WHERE "));
+        sql.push("project_id = ?", vec![Box::new(q.project_id)]);
+        if let Some(s) = q.status {
+            sql.push(" AND status = ?", vec![Box::new(s.as_str().to_string())]);
+        }
+        if let Some(l) = &q.level {
+            sql.push(" AND level = ?", vec![Box::new(l.clone())]);
+        }
+        match q.assignee {
+            Some(AssigneeFilter::Nobody) => sql.push(" AND assignee_id IS NULL", vec![]),
+            Some(AssigneeFilter::User(u)) => sql.push(" AND assignee_id = ?", vec![Box::new(u)]),
+            None => {}
+        }
+        if let Some(t) = q.since {
+            sql.push(" AND last_seen >= ?", vec![Box::new(t)]);
+        }
+        if let Some(t) = q.until {
+            sql.push(" AND last_seen < ?", vec![Box::new(t)]);
+        }
+        for (key, value) in [("environment", &q.environment), ("release", &q.release)] {
+            if let Some(v) = value {
+                sql.push(
+                    " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id AND t.key = ? AND t.value = ?)",
+                    vec![Box::new(key.to_string()), Box::new(v.clone())],
+                );
+            }
+        }
+        for word in q.query.as_deref().map(query_words).unwrap_or_default() {
+            sql.push(
+                " AND strpos(lower(title || ' ' || coalesce(culprit, '')), ?) > 0",
+                vec![Box::new(word)],
+            );
+        }
+        if let Some(cur) = q.cursor {
+            match q.sort {
+                IssueSort::Count => sql.push(
+                    &format!(" AND ({column}, id) < (?, ?)"),
+                    vec![Box::new(cur.value), Box::new(cur.id)],
+                ),
+                _ => sql.push(
+                    &format!(" AND ({column}, id) < (?, ?)"),
+                    vec![Box::new(from_millis(cur.value)), Box::new(cur.id)],
+                ),
+            }
+        }
+        let n = limit(q.limit);
+        sql.push(
+            &format!(" ORDER BY {column} DESC, id DESC LIMIT {}", n + 1),
+            vec![],
+        );
+        let conn = self.conn().await?;
+        let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
+        let mut items = rows
+            .iter()
+            .map(issue_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let next_cursor = if items.len() > n as usize {
+            items.truncate(n as usize);
+            items.last().map(|i| {
+                let value = match q.sort {
+                    IssueSort::LastSeen => to_millis(i.last_seen),
+                    IssueSort::FirstSeen => to_millis(i.first_seen),
+                    IssueSort::Count => i.event_count,
+                };
+                Cursor { value, id: i.id }.encode()
+            })
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>> {
+        let mut sql = Sql::new(
+            "SELECT replace(e.event_id::text, '-', ''), e.issue_id, e.timestamp, e.level, e.title, \
+             e.environment, e.release, e.id FROM events e WHERE ",
+        );
+        sql.push("e.project_id = ?", vec![Box::new(q.project_id)]);
+        if let Some(expr) = tsquery(q.project_id, q.query.as_deref(), &q.tags) {
+            sql.push(
+                " AND e.search @@ to_tsquery('simple', ?)",
+                vec![Box::new(expr)],
+            );
+        }
+        if let Some(i) = q.issue_id {
+            sql.push(" AND e.issue_id = ?", vec![Box::new(i)]);
+        }
+        for (col, v) in [
+            ("level", &q.level),
+            ("environment", &q.environment),
+            ("release", &q.release),
+        ] {
+            if let Some(v) = v {
+                sql.push(&format!(" AND e.{col} = ?"), vec![Box::new(v.clone())]);
+            }
+        }
+        if let Some(t) = q.since {
+            sql.push(" AND e.timestamp >= ?", vec![Box::new(t)]);
+        }
+        if let Some(t) = q.until {
+            sql.push(" AND e.timestamp < ?", vec![Box::new(t)]);
+        }
+        if let Some(cur) = q.cursor {
+            sql.push(" AND e.id < ?", vec![Box::new(cur.id)]);
+        }
+        let n = limit(q.limit);
+        sql.push(&format!(" ORDER BY e.id DESC LIMIT {}", n + 1), vec![]);
+        let conn = self.conn().await?;
+        let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
+        let mut items: Vec<(EventSummary, i64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    EventSummary {
+                        event_id: r.get(0),
+                        issue_id: r.get(1),
+                        timestamp: r.get(2),
+                        level: r.get(3),
+                        title: r.get(4),
+                        environment: r.get(5),
+                        release: r.get(6),
+                    },
+                    r.get(7),
+                )
+            })
+            .collect();
+        let next_cursor = if items.len() > n as usize {
+            items.truncate(n as usize);
+            items.last().map(|(_, id)| {
+                Cursor {
+                    value: *id,
+                    id: *id,
+                }
+                .encode()
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            items: items.into_iter().map(|(e, _)| e).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn adjacent_events(
+        &self,
+        issue_id: i64,
+        event_id: &[u8; 16],
+    ) -> StoreResult<(Option<String>, Option<String>)> {
+        let conn = self.conn().await?;
+        let hex = crate::event_model::event_id_hex(event_id);
+        let row = conn
+            .query_one(
+                "WITH cur AS (SELECT id FROM events WHERE issue_id = $1 AND event_id = $2::text::uuid) \
+                 SELECT (SELECT replace(event_id::text, '-', '') FROM events WHERE issue_id = $1 \
+                           AND id < (SELECT id FROM cur) ORDER BY id DESC LIMIT 1), \
+                        (SELECT replace(event_id::text, '-', '') FROM events WHERE issue_id = $1 \
+                           AND id > (SELECT id FROM cur) ORDER BY id ASC LIMIT 1)",
+                &[&issue_id, &hex],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    async fn volume(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(OffsetDateTime, i64)>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT hour, sum(count)::bigint FROM project_hourly WHERE project_id = $1 AND hour >= $2 \
+                 AND hour < $3 GROUP BY hour",
+                &[&project_id, &floor(since, bucket), &until],
+            )
+            .await
+            .map_err(map_err)?;
+        let counts: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|r| (to_millis(r.get::<_, OffsetDateTime>(0)), r.get(1)))
+            .collect();
+        Ok(fill_buckets(&counts, since, until, bucket))
+    }
+
+    async fn level_counts(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT level, sum(count)::bigint AS n FROM project_hourly WHERE project_id = $1 AND hour >= $2 \
+                 AND hour < $3 GROUP BY level ORDER BY n DESC, level",
+                &[&project_id, &floor(since, Bucket::Hour), &until],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn top_issues(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        n: u32,
+    ) -> StoreResult<Vec<IssueCount>> {
+        let conn = self.conn().await?;
+        let cols = ISSUE_COLS
+            .split(", ")
+            .map(|c| format!("i.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = conn
+            .query(
+                &format!(
+                    "SELECT {cols}, t.n FROM (SELECT h.issue_id, sum(h.count)::bigint AS n FROM issue_hourly h \
+                     JOIN issues i ON i.id = h.issue_id WHERE i.project_id = $1 AND h.hour >= $2 AND h.hour < $3 \
+                     GROUP BY h.issue_id ORDER BY n DESC, h.issue_id DESC LIMIT $4) t \
+                     JOIN issues i ON i.id = t.issue_id ORDER BY t.n DESC, i.id DESC"
+                ),
+                &[&project_id, &floor(since, Bucket::Hour), &until, &i64::from(limit(n))],
+            )
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(IssueCount {
+                    issue: issue_row(r)?,
+                    count: r.get(18),
+                })
+            })
+            .collect()
+    }
+
+    async fn tag_values(
+        &self,
+        project_id: i64,
+        key: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        n: u32,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT v, count(*) FROM (SELECT tags ->> $2 AS v FROM events WHERE project_id = $1 \
+                 AND timestamp >= $3 AND timestamp < $4 ORDER BY id DESC LIMIT $5) s \
+                 WHERE v IS NOT NULL GROUP BY v",
+                &[&project_id, &key, &since, &until, &TAG_SCAN_LIMIT],
+            )
+            .await
+            .map_err(map_err)?;
+        let counts: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(top_counts(counts, limit(n)))
+    }
+
+    async fn issue_timeline(
+        &self,
+        issue_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(OffsetDateTime, i64)>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT hour, count FROM issue_hourly WHERE issue_id = $1 AND hour >= $2 AND hour < $3",
+                &[&issue_id, &floor(since, bucket), &until],
+            )
+            .await
+            .map_err(map_err)?;
+        let counts: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|r| (to_millis(r.get::<_, OffsetDateTime>(0)), r.get(1)))
+            .collect();
+        Ok(fill_buckets(&counts, since, until, bucket))
+    }
+
+    async fn issue_tag_values(
+        &self,
+        issue_id: i64,
+        per_key: u32,
+    ) -> StoreResult<Vec<(String, Vec<(String, i64)>)>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT key, value, count FROM issue_tags WHERE issue_id = $1",
+                &[&issue_id],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(group_tags(
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            per_key,
+        ))
+    }
+
+    async fn health(&self, project_id: i64, now: OffsetDateTime) -> StoreResult<Health> {
+        let conn = self.conn().await?;
+        let midnight = now.replace_time(time::Time::MIDNIGHT);
+        let row = conn
+            .query_one(
+                "SELECT (SELECT count(*) FROM issues WHERE project_id = $1 AND status = 'unresolved'), \
+                        (SELECT coalesce(sum(count), 0)::bigint FROM project_hourly WHERE project_id = $1 AND hour >= $2), \
+                        (SELECT count(*) FROM issues WHERE project_id = $1 AND first_seen >= $3)",
+                &[&project_id, &floor(now - time::Duration::hours(24), Bucket::Hour), &midnight],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(Health {
+            unresolved_issues: row.get(0),
+            events_24h: row.get(1),
+            new_issues_today: row.get(2),
+        })
+    }
+
+    async fn project_counts(&self, project_id: i64) -> StoreResult<(i64, i64)> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                "SELECT event_count, issue_count FROM projects WHERE id = $1",
+                &[&project_id],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound("project"))?;
+        Ok((row.get(0), row.get(1)))
+    }
+}

@@ -1,0 +1,66 @@
+//! Per-batch rollups shared by both backends: events per project-hour-level, tag values per
+//! issue, and per-project counters. The writer adds each stored event; the backend writes the
+//! sums with one upsert per distinct key, so their cost grows with distinct keys, not events.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use crate::event_model::NewEvent;
+use crate::lifecycle::hour_of;
+use crate::query::tag_token;
+
+/// Sums of one batch.
+#[derive(Debug, Default)]
+pub(crate) struct Rollups {
+    /// (project, hour start ms, level) → events.
+    pub project_hours: BTreeMap<(i64, i64, String), i64>,
+    /// (issue, key, value) → (events, latest timestamp).
+    pub issue_tags: BTreeMap<(i64, String, String), (i64, OffsetDateTime)>,
+    /// project → (events stored, issues created).
+    pub counters: BTreeMap<i64, (i64, i64)>,
+}
+
+impl Rollups {
+    /// Accounts for an event stored in `issue_id`.
+    pub fn add(&mut self, issue_id: i64, e: &NewEvent) {
+        *self
+            .project_hours
+            .entry((e.project_id, hour_of(e.timestamp), e.level.clone()))
+            .or_default() += 1;
+        for (k, v) in &e.tags {
+            let entry = self
+                .issue_tags
+                .entry((issue_id, k.clone(), v.clone()))
+                .or_insert((0, e.timestamp));
+            entry.0 += 1;
+            entry.1 = entry.1.max(e.timestamp);
+        }
+        self.counters.entry(e.project_id).or_default().0 += 1;
+    }
+
+    /// Accounts for an issue created (or, with `-1`, removed again) in a project.
+    pub fn issues(&mut self, project_id: i64, delta: i64) {
+        self.counters.entry(project_id).or_default().1 += delta;
+    }
+}
+
+/// The search token of a project: every indexed event carries its project's, so that a search
+/// is confined to one project inside the index itself.
+pub(crate) fn project_token(project_id: i64) -> String {
+    format!("pj{project_id}")
+}
+
+/// What the full-text index holds for an event: its text, its project's token, then one token
+/// per tag pair so that `key:value` filters are exact index lookups.
+pub(crate) fn index_text(e: &NewEvent) -> String {
+    let mut text = String::with_capacity(e.search_text.len() + e.tags.len() * 19 + 24);
+    text.push_str(&e.search_text);
+    text.push(' ');
+    text.push_str(&project_token(e.project_id));
+    for (k, v) in &e.tags {
+        text.push(' ');
+        text.push_str(&tag_token(k, v));
+    }
+    text
+}

@@ -1,0 +1,403 @@
+//! Events on SQLite: the group-commit write and event reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Transaction, params};
+use time::OffsetDateTime;
+
+use super::{SqliteStore, map_err};
+use crate::event_model::{
+    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
+    tags_from_json, tags_json_text,
+};
+use crate::lifecycle::{Aggregate, IssueState, decide, escalation_window_start};
+use crate::rollup::{Rollups, index_text};
+use crate::time_util::{from_millis, to_millis};
+use crate::traits::EventStore;
+use crate::{StoreError, StoreResult};
+
+/// Hourly counts of an issue from `from` (ms) on.
+pub(super) fn issue_hours(
+    tx: &Transaction<'_>,
+    issue_id: i64,
+    from: i64,
+) -> StoreResult<BTreeMap<i64, i64>> {
+    let mut stmt = tx
+        .prepare_cached("SELECT hour, count FROM issue_hourly WHERE issue_id = ?1 AND hour >= ?2")
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map(params![issue_id, from], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(Iterator::collect::<rusqlite::Result<BTreeMap<i64, i64>>>)
+        .map_err(map_err)?;
+    Ok(rows)
+}
+
+/// Records an activity entry.
+pub(super) fn insert_activity(
+    tx: &Transaction<'_>,
+    issue_id: i64,
+    kind: &str,
+    actor: Option<i64>,
+    data: &serde_json::Value,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    tx.prepare_cached(
+        "INSERT INTO issue_activity (issue_id, kind, actor_id, data, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .map_err(map_err)?
+    .execute(params![issue_id, kind, actor, data.to_string(), to_millis(at)])
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// The group commit: one transaction for the whole batch.
+fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<WriteOutcome>> {
+    // Releases first: "resolved in next release" compares their first-seen times.
+    let mut releases: HashMap<(i64, &str), OffsetDateTime> = HashMap::new();
+    for e in events {
+        let Some(release) = e.release.as_deref() else {
+            continue;
+        };
+        if releases.contains_key(&(e.project_id, release)) {
+            continue;
+        }
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO releases (project_id, version, first_seen) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(map_err)?
+        .execute(params![e.project_id, release, to_millis(e.received_at)])
+        .map_err(|err| match err.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::NotFound("project"),
+            _ => map_err(err),
+        })?;
+        let first: i64 = tx
+            .prepare_cached(
+                "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
+            )
+            .map_err(map_err)?
+            .query_row(params![e.project_id, release], |r| r.get(0))
+            .map_err(map_err)?;
+        releases.insert((e.project_id, release), from_millis(first));
+    }
+
+    // Issues are touched in a fixed order; a BTreeMap also dedupes fingerprints of the batch.
+    let mut groups: BTreeMap<(i64, &str), (IssueState, Aggregate, Option<usize>)> = BTreeMap::new();
+    for e in events {
+        let key = (e.project_id, e.fingerprint.as_str());
+        if groups.contains_key(&key) {
+            continue;
+        }
+        let existing = tx
+            .prepare_cached(
+                "SELECT id, status, substatus, resolved_at, resolved_in_release, users_hll \
+                 FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
+            )
+            .map_err(map_err)?
+            .query_row(params![e.project_id, e.fingerprint], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
+                ))
+            })
+            .optional()
+            .map_err(map_err)?;
+        let state = match existing {
+            Some((id, status, substatus, resolved_at, resolved_in_release, users_hll)) => {
+                IssueState {
+                    id,
+                    status: status.parse()?,
+                    substatus,
+                    resolved_at: resolved_at.map(from_millis),
+                    resolved_in_release,
+                    users_hll,
+                    created: false,
+                }
+            }
+            None => {
+                let ts = to_millis(e.timestamp);
+                let id: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO issues (project_id, fingerprint, title, culprit, level, status, \
+                         substatus, first_seen, last_seen, event_count, grouping) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 'new', ?6, ?6, 0, ?7) RETURNING id",
+                    )
+                    .map_err(map_err)?
+                    .query_row(
+                        params![e.project_id, e.fingerprint, e.title, e.culprit, e.level, ts, e.grouping],
+                        |r| r.get(0),
+                    )
+                    .map_err(|err| match err.sqlite_error_code() {
+                        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::NotFound("project"),
+                        _ => map_err(err),
+                    })?;
+                IssueState {
+                    id,
+                    status: IssueStatus::Unresolved,
+                    substatus: Some("new".into()),
+                    resolved_at: None,
+                    resolved_in_release: None,
+                    users_hll: None,
+                    created: true,
+                }
+            }
+        };
+        groups.insert(key, (state, Aggregate::default(), None));
+    }
+
+    let mut rollups = Rollups::default();
+    for ((project_id, _), (state, _, _)) in &groups {
+        if state.created {
+            rollups.issues(*project_id, 1);
+        }
+    }
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut insert_event = tx
+        .prepare_cached(
+            "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
+             environment, release, tags, payload, payload_size) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (project_id, event_id) DO NOTHING",
+        )
+        .map_err(map_err)?;
+    let mut insert_fts = tx
+        .prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")
+        .map_err(map_err)?;
+    for (i, e) in events.iter().enumerate() {
+        let Some((state, agg, first)) = groups.get_mut(&(e.project_id, e.fingerprint.as_str()))
+        else {
+            return Err(StoreError::Database("batch grouping lost an event".into()));
+        };
+        if state.status == IssueStatus::Discarded {
+            outcomes.push(WriteOutcome::Discarded { issue_id: state.id });
+            continue;
+        }
+        let tags = tags_json_text(&e.tags);
+        let inserted = insert_event
+            .execute(params![
+                e.project_id,
+                state.id,
+                &e.event_id[..],
+                to_millis(e.timestamp),
+                to_millis(e.received_at),
+                e.level,
+                e.title,
+                e.environment,
+                e.release,
+                tags,
+                e.payload,
+                e.payload_size,
+            ])
+            .map_err(map_err)?;
+        if inserted == 0 {
+            outcomes.push(WriteOutcome::Duplicate);
+            continue;
+        }
+        insert_fts
+            .execute(params![tx.last_insert_rowid(), index_text(e)])
+            .map_err(map_err)?;
+        first.get_or_insert(i);
+        agg.add(i, e);
+        rollups.add(state.id, e);
+        outcomes.push(WriteOutcome::Stored {
+            issue_id: state.id,
+            change: None,
+        });
+    }
+
+    let mut hourly = tx
+        .prepare_cached(
+            "INSERT INTO issue_hourly (issue_id, hour, count) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
+        )
+        .map_err(map_err)?;
+    let mut update = tx
+        .prepare_cached(
+            "UPDATE issues SET \
+               event_count = event_count + ?2, \
+               first_seen = min(first_seen, ?3), \
+               title = CASE WHEN ?4 >= last_seen THEN ?5 ELSE title END, \
+               culprit = CASE WHEN ?4 >= last_seen THEN ?6 ELSE culprit END, \
+               level = CASE WHEN ?4 >= last_seen THEN ?7 ELSE level END, \
+               last_seen = max(last_seen, ?4), \
+               last_release = coalesce(?8, last_release), \
+               last_environment = coalesce(?9, last_environment), \
+               users_hll = coalesce(?10, users_hll), \
+               user_count = coalesce(?11, user_count), \
+               status = ?12, substatus = ?13, resolved_at = ?14, resolved_in_release = ?15 \
+             WHERE id = ?1",
+        )
+        .map_err(map_err)?;
+    for ((project_id, _), (state, agg, first)) in &groups {
+        let (Some(latest), Some(first)) = (agg.latest, first) else {
+            // Every event of a new issue was a duplicate (stored earlier under another
+            // fingerprint): the issue must not exist empty.
+            if state.created {
+                tx.execute("DELETE FROM issues WHERE id = ?1", [state.id])
+                    .map_err(map_err)?;
+                rollups.issues(*project_id, -1);
+            }
+            continue;
+        };
+        for (hour, count) in &agg.hours {
+            hourly
+                .execute(params![state.id, hour, count])
+                .map_err(map_err)?;
+        }
+        let hours = match (state.status, agg.received) {
+            (IssueStatus::Archived, Some(now)) => {
+                Some(issue_hours(tx, state.id, escalation_window_start(now))?)
+            }
+            _ => None,
+        };
+        let d = decide(
+            state,
+            agg,
+            events,
+            |release| releases.get(&(events[latest].project_id, release)).copied(),
+            hours.as_ref(),
+        );
+        let e = &events[latest];
+        update
+            .execute(params![
+                state.id,
+                agg.stored,
+                agg.first_seen.map(to_millis),
+                agg.last_seen.map(to_millis),
+                e.title,
+                e.culprit,
+                e.level,
+                agg.release.and_then(|i| events[i].release.as_deref()),
+                agg.environment
+                    .and_then(|i| events[i].environment.as_deref()),
+                d.users_hll,
+                d.user_count,
+                d.status.as_str(),
+                d.substatus,
+                d.resolved_at.map(to_millis),
+                d.resolved_in_release,
+            ])
+            .map_err(map_err)?;
+        if let Some((kind, data)) = &d.activity {
+            insert_activity(tx, state.id, kind, None, data, events[latest].received_at)?;
+        }
+        if let WriteOutcome::Stored { change, .. } = &mut outcomes[*first] {
+            *change = d.change;
+        }
+    }
+    write_rollups(tx, &rollups)?;
+    Ok(outcomes)
+}
+
+/// Writes a batch's rollups: one upsert per distinct key.
+fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
+    let mut hours = tx
+        .prepare_cached(
+            "INSERT INTO project_hourly (project_id, hour, level, count) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (project_id, hour, level) DO UPDATE SET count = count + excluded.count",
+        )
+        .map_err(map_err)?;
+    for ((project, hour, level), n) in &r.project_hours {
+        hours
+            .execute(params![project, hour, level, n])
+            .map_err(map_err)?;
+    }
+    let mut tags = tx
+        .prepare_cached(
+            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count, \
+             last_seen = max(last_seen, excluded.last_seen)",
+        )
+        .map_err(map_err)?;
+    for ((issue, key, value), (n, last)) in &r.issue_tags {
+        tags.execute(params![issue, key, value, n, to_millis(*last)])
+            .map_err(map_err)?;
+    }
+    let mut counters = tx
+        .prepare_cached(
+            "UPDATE projects SET event_count = event_count + ?2, issue_count = issue_count + ?3 WHERE id = ?1",
+        )
+        .map_err(map_err)?;
+    for (project, (events, issues)) in &r.counters {
+        if *events != 0 || *issues != 0 {
+            counters
+                .execute(params![project, events, issues])
+                .map_err(map_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn write_events(&self, events: Arc<Vec<NewEvent>>) -> StoreResult<Vec<WriteOutcome>> {
+        self.transact(move |tx| write_batch(tx, &events)).await
+    }
+
+    async fn event(
+        &self,
+        project_id: i64,
+        event_id: &[u8; 16],
+    ) -> StoreResult<Option<StoredEvent>> {
+        let event_id = *event_id;
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT issue_id, timestamp, received_at, level, title, environment, release, \
+                     tags, payload FROM events WHERE project_id = ?1 AND event_id = ?2",
+                )
+                .map_err(map_err)?
+                .query_row(params![project_id, &event_id[..]], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, Vec<u8>>(8)?,
+                    ))
+                })
+                .optional()
+                .map_err(map_err)?;
+            let Some((issue_id, ts, received, level, title, environment, release, tags, payload)) =
+                row
+            else {
+                return Ok(None);
+            };
+            let json = decompress_payload(&payload)?;
+            Ok(Some(StoredEvent {
+                project_id,
+                issue_id,
+                event_id: event_id_hex(&event_id),
+                timestamp: from_millis(ts),
+                received_at: from_millis(received),
+                level,
+                title,
+                environment,
+                release,
+                tags: tags_from_json(&serde_json::from_str(&tags).unwrap_or_default()),
+                payload: serde_json::from_slice(&json)
+                    .map_err(|e| StoreError::Database(format!("corrupt event payload: {e}")))?,
+            }))
+        })
+        .await
+    }
+
+    async fn count_events(&self, project_id: i64) -> StoreResult<i64> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT count(*) FROM events WHERE project_id = ?1")
+                .map_err(map_err)?
+                .query_row([project_id], |r| r.get(0))
+                .map_err(map_err)
+        })
+        .await
+    }
+}

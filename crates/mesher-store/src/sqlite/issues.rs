@@ -1,0 +1,253 @@
+//! Issues on SQLite: reads, state changes, assignment, deletion, activity, the periodic sweep.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use time::OffsetDateTime;
+
+use super::events::{insert_activity, issue_hours};
+use super::{SqliteStore, map_err};
+use crate::event_model::{Issue, IssueActivity, IssueStatus, StatusChange};
+use crate::lifecycle::{escalation, escalation_data, escalation_window_start, transition};
+use crate::time_util::{from_millis, now, to_millis};
+use crate::traits::IssueStore;
+use crate::{StoreError, StoreResult};
+
+pub(super) const ISSUE_COLS: &str = "id, project_id, fingerprint, title, culprit, level, status, substatus, \
+     first_seen, last_seen, event_count, last_release, last_environment, user_count, resolved_at, \
+     resolved_in_release, assignee_id, grouping";
+
+/// An issue row, with its status and grouping still as text.
+pub(super) type RawIssue = (Issue, String, Option<String>);
+
+pub(super) fn issue_row(r: &Row<'_>) -> rusqlite::Result<RawIssue> {
+    Ok((
+        Issue {
+            id: r.get(0)?,
+            project_id: r.get(1)?,
+            fingerprint: r.get(2)?,
+            title: r.get(3)?,
+            culprit: r.get(4)?,
+            level: r.get(5)?,
+            status: IssueStatus::Unresolved,
+            substatus: r.get(7)?,
+            first_seen: from_millis(r.get(8)?),
+            last_seen: from_millis(r.get(9)?),
+            event_count: r.get(10)?,
+            last_release: r.get(11)?,
+            last_environment: r.get(12)?,
+            user_count: r.get(13)?,
+            resolved_at: r.get::<_, Option<i64>>(14)?.map(from_millis),
+            resolved_in_release: r.get(15)?,
+            assignee_id: r.get(16)?,
+            grouping: None,
+        },
+        r.get(6)?,
+        r.get(17)?,
+    ))
+}
+
+pub(super) fn issue(raw: RawIssue) -> StoreResult<Issue> {
+    let (mut issue, status, grouping) = raw;
+    issue.status = status.parse()?;
+    issue.grouping = grouping.and_then(|g| serde_json::from_str(&g).ok());
+    Ok(issue)
+}
+
+fn load(tx: &rusqlite::Connection, id: i64) -> StoreResult<Issue> {
+    tx.query_row(
+        &format!("SELECT {ISSUE_COLS} FROM issues WHERE id = ?1"),
+        [id],
+        issue_row,
+    )
+    .optional()
+    .map_err(map_err)?
+    .map(issue)
+    .transpose()?
+    .ok_or(StoreError::NotFound("issue"))
+}
+
+fn set_state(tx: &Transaction<'_>, id: i64, t: &crate::lifecycle::Transition) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE issues SET status = ?2, substatus = ?3, resolved_at = ?4, resolved_in_release = ?5 WHERE id = ?1",
+        params![id, t.status.as_str(), t.substatus, t.resolved_at.map(to_millis), t.resolved_in_release],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+#[async_trait]
+impl IssueStore for SqliteStore {
+    async fn issue(&self, id: i64) -> StoreResult<Option<Issue>> {
+        self.read(move |c| match load(c, id) {
+            Ok(i) => Ok(Some(i)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+
+    async fn list_issues(&self, project_id: i64) -> StoreResult<Vec<Issue>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {ISSUE_COLS} FROM issues WHERE project_id = ?1 ORDER BY last_seen DESC, id DESC"
+                ))
+                .map_err(map_err)?;
+            let raw: Vec<_> = stmt
+                .query_map([project_id], issue_row)
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            raw.into_iter().map(issue).collect()
+        })
+        .await
+    }
+
+    async fn set_issue_status(
+        &self,
+        id: i64,
+        change: StatusChange,
+        actor: Option<i64>,
+    ) -> StoreResult<Issue> {
+        self.transact(move |tx| {
+            let current = load(tx, id)?;
+            let at = now();
+            if let Some(t) = transition(
+                current.status,
+                current.resolved_in_release.is_some(),
+                current.last_release.as_deref(),
+                change,
+                at,
+            ) {
+                set_state(tx, id, &t)?;
+                insert_activity(tx, id, t.kind, actor, &t.data, at)?;
+            }
+            load(tx, id)
+        })
+        .await
+    }
+
+    async fn assign_issue(
+        &self,
+        id: i64,
+        assignee: Option<i64>,
+        actor: Option<i64>,
+    ) -> StoreResult<Issue> {
+        self.transact(move |tx| {
+            let current = load(tx, id)?;
+            if let Some(user) = assignee {
+                let member: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM memberships m JOIN projects p ON p.org_id = m.org_id \
+                         WHERE p.id = ?1 AND m.user_id = ?2)",
+                        params![current.project_id, user],
+                        |r| r.get(0),
+                    )
+                    .map_err(map_err)?;
+                if !member {
+                    return Err(StoreError::Invalid {
+                        field: "assignee",
+                        message: "is not a member of the issue's organization".into(),
+                    });
+                }
+            }
+            if current.assignee_id != assignee {
+                tx.execute("UPDATE issues SET assignee_id = ?2 WHERE id = ?1", params![id, assignee])
+                    .map_err(map_err)?;
+                let (kind, data) = match assignee {
+                    Some(user) => ("assigned", serde_json::json!({"assignee_id": user})),
+                    None => ("unassigned", serde_json::json!({"previous_assignee_id": current.assignee_id})),
+                };
+                insert_activity(tx, id, kind, actor, &data, now())?;
+            }
+            load(tx, id)
+        })
+        .await
+    }
+
+    async fn delete_issue(&self, id: i64) -> StoreResult<()> {
+        self.transact(move |tx| {
+            // The full-text index is contentless: its rows go explicitly.
+            tx.execute(
+                "DELETE FROM events_fts WHERE rowid IN (SELECT id FROM events WHERE issue_id = ?1)",
+                [id],
+            )
+            .map_err(map_err)?;
+            let project: i64 = tx
+                .query_row("SELECT project_id FROM issues WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("issue"))?;
+            let events: i64 = tx
+                .query_row("SELECT count(*) FROM events WHERE issue_id = ?1", [id], |r| r.get(0))
+                .map_err(map_err)?;
+            tx.execute("DELETE FROM issues WHERE id = ?1", [id])
+                .map_err(map_err)?;
+            tx.execute(
+                "UPDATE projects SET event_count = event_count - ?2, issue_count = issue_count - 1 WHERE id = ?1",
+                params![project, events],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_activity(&self, issue_id: i64) -> StoreResult<Vec<IssueActivity>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, issue_id, kind, actor_id, data, created_at FROM issue_activity \
+                     WHERE issue_id = ?1 ORDER BY id",
+                )
+                .map_err(map_err)?;
+            stmt.query_map([issue_id], |r| {
+                Ok(IssueActivity {
+                    id: r.get(0)?,
+                    issue_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    actor_id: r.get(3)?,
+                    data: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    created_at: from_millis(r.get(5)?),
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn sweep_issues(&self, at: OffsetDateTime) -> StoreResult<Vec<i64>> {
+        self.transact(move |tx| {
+            let week_ago = to_millis(at - time::Duration::days(7));
+            tx.execute(
+                "UPDATE issues SET substatus = 'ongoing' WHERE status = 'unresolved' AND substatus = 'new' \
+                 AND first_seen < ?1",
+                [week_ago],
+            )
+            .map_err(map_err)?;
+            let recent = to_millis(at - time::Duration::hours(2));
+            let candidates: Vec<i64> = tx
+                .prepare_cached("SELECT id FROM issues WHERE status = 'archived' AND last_seen >= ?1")
+                .map_err(map_err)?
+                .query_map([recent], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            let mut escalated = Vec::new();
+            for id in candidates {
+                let hours = issue_hours(tx, id, escalation_window_start(at))?;
+                if let Some((last_hour, average)) = escalation(&hours, at) {
+                    tx.execute(
+                        "UPDATE issues SET status = 'unresolved', substatus = 'escalating' WHERE id = ?1",
+                        [id],
+                    )
+                    .map_err(map_err)?;
+                    let data = escalation_data(last_hour, average);
+                    insert_activity(tx, id, "escalation", None, &data, at)?;
+                    escalated.push(id);
+                }
+            }
+            Ok(escalated)
+        })
+        .await
+    }
+}

@@ -1,0 +1,427 @@
+//! Lists, search and dashboard reads on SQLite.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use rusqlite::types::Value as Sql;
+use rusqlite::{OptionalExtension, params, params_from_iter};
+use time::OffsetDateTime;
+
+use super::issues::{ISSUE_COLS, issue, issue_row};
+use super::{SqliteStore, map_err};
+use crate::event_model::{Issue, event_id_hex};
+use crate::query::{
+    AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
+    IssueSort, MAX_PAGE, Page, TAG_SCAN_LIMIT, fill_buckets, group_tags, query_words, tag_token,
+    top_counts,
+};
+use crate::rollup::project_token;
+use crate::time_util::{from_millis, to_millis};
+use crate::traits::QueryStore;
+use crate::{StoreError, StoreResult};
+
+fn limit(l: u32) -> u32 {
+    l.clamp(1, MAX_PAGE)
+}
+
+/// The FTS5 expression for full-text words (prefix matches) and exact tag tokens, confined to a
+/// project. Words are letters and digits only ([`query_words`]), so quoting them is enough.
+fn match_expr(project_id: i64, query: Option<&str>, tags: &[(String, String)]) -> Option<String> {
+    let words = query.map(query_words).unwrap_or_default();
+    if words.is_empty() && tags.is_empty() {
+        return None;
+    }
+    let mut parts = vec![project_token(project_id)];
+    parts.extend(words.iter().map(|w| format!("\"{w}\"*")));
+    parts.extend(tags.iter().map(|(k, v)| tag_token(k, v)));
+    Some(parts.join(" AND "))
+}
+
+#[async_trait]
+impl QueryStore for SqliteStore {
+    async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
+        let q = q.clone();
+        self.read(move |c| {
+            let column = match q.sort {
+                IssueSort::LastSeen => "last_seen",
+                IssueSort::FirstSeen => "first_seen",
+                IssueSort::Count => "event_count",
+            };
+            let mut sql = format!("SELECT {ISSUE_COLS} FROM issues WHERE project_id = ?");
+            let mut args: Vec<Sql> = vec![Sql::Integer(q.project_id)];
+            if let Some(s) = q.status {
+                sql.push_str(" AND status = ?");
+                args.push(Sql::Text(s.as_str().into()));
+            }
+            if let Some(l) = &q.level {
+                sql.push_str(" AND level = ?");
+                args.push(Sql::Text(l.clone()));
+            }
+            match q.assignee {
+                Some(AssigneeFilter::Nobody) => sql.push_str(" AND assignee_id IS NULL"),
+                Some(AssigneeFilter::User(u)) => {
+                    sql.push_str(" AND assignee_id = ?");
+                    args.push(Sql::Integer(u));
+                }
+                None => {}
+            }
+            if let Some(t) = q.since {
+                sql.push_str(" AND last_seen >= ?");
+                args.push(Sql::Integer(to_millis(t)));
+            }
+            if let Some(t) = q.until {
+                sql.push_str(" AND last_seen < ?");
+                args.push(Sql::Integer(to_millis(t)));
+            }
+            for (key, value) in [("environment", &q.environment), ("release", &q.release)] {
+                if let Some(v) = value {
+                    sql.push_str(
+                        " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id AND t.key = ? AND t.value = ?)",
+                    );
+                    args.push(Sql::Text(key.into()));
+                    args.push(Sql::Text(v.clone()));
+                }
+            }
+            for word in q.query.as_deref().map(query_words).unwrap_or_default() {
+                sql.push_str(" AND instr(lower(title || ' ' || coalesce(culprit, '')), ?) > 0");
+                args.push(Sql::Text(word));
+            }
+            if let Some(cur) = q.cursor {
+                sql.push_str(&format!(" AND ({column} < ? OR ({column} = ? AND id < ?))"));
+                args.extend([Sql::Integer(cur.value), Sql::Integer(cur.value), Sql::Integer(cur.id)]);
+            }
+            let n = limit(q.limit);
+            sql.push_str(&format!(" ORDER BY {column} DESC, id DESC LIMIT {}", n + 1));
+            let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+            let raw: Vec<_> = stmt
+                .query_map(params_from_iter(args), issue_row)
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            let mut items = raw.into_iter().map(issue).collect::<StoreResult<Vec<_>>>()?;
+            let next_cursor = if items.len() > n as usize {
+                items.truncate(n as usize);
+                items.last().map(|i| {
+                    let value = match q.sort {
+                        IssueSort::LastSeen => to_millis(i.last_seen),
+                        IssueSort::FirstSeen => to_millis(i.first_seen),
+                        IssueSort::Count => i.event_count,
+                    };
+                    Cursor { value, id: i.id }.encode()
+                })
+            } else {
+                None
+            };
+            Ok(Page { items, next_cursor })
+        })
+        .await
+    }
+
+    async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>> {
+        let q = q.clone();
+        self.read(move |c| {
+            let mut args: Vec<Sql> = Vec::new();
+            let mut sql = String::from(
+                "SELECT e.event_id, e.issue_id, e.timestamp, e.level, e.title, e.environment, e.release, e.id ",
+            );
+            let order = match match_expr(q.project_id, q.query.as_deref(), &q.tags) {
+                Some(expr) => {
+                    sql.push_str(
+                        "FROM events_fts JOIN events e ON e.id = events_fts.rowid \
+                         WHERE events_fts MATCH ? AND e.project_id = ?",
+                    );
+                    args.push(Sql::Text(expr));
+                    "events_fts.rowid"
+                }
+                None => {
+                    sql.push_str("FROM events e WHERE e.project_id = ?");
+                    "e.id"
+                }
+            };
+            args.push(Sql::Integer(q.project_id));
+            if let Some(i) = q.issue_id {
+                sql.push_str(" AND e.issue_id = ?");
+                args.push(Sql::Integer(i));
+            }
+            for (col, v) in [("level", &q.level), ("environment", &q.environment), ("release", &q.release)] {
+                if let Some(v) = v {
+                    sql.push_str(&format!(" AND e.{col} = ?"));
+                    args.push(Sql::Text(v.clone()));
+                }
+            }
+            if let Some(t) = q.since {
+                sql.push_str(" AND e.timestamp >= ?");
+                args.push(Sql::Integer(to_millis(t)));
+            }
+            if let Some(t) = q.until {
+                sql.push_str(" AND e.timestamp < ?");
+                args.push(Sql::Integer(to_millis(t)));
+            }
+            if let Some(cur) = q.cursor {
+                sql.push_str(&format!(" AND {order} < ?"));
+                args.push(Sql::Integer(cur.id));
+            }
+            let n = limit(q.limit);
+            sql.push_str(&format!(" ORDER BY {order} DESC LIMIT {}", n + 1));
+            let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+            let mut rows: Vec<(EventSummary, i64)> = stmt
+                .query_map(params_from_iter(args), |r| {
+                    let id: Vec<u8> = r.get(0)?;
+                    let mut bytes = [0u8; 16];
+                    bytes.copy_from_slice(&id[..16.min(id.len())]);
+                    Ok((
+                        EventSummary {
+                            event_id: event_id_hex(&bytes),
+                            issue_id: r.get(1)?,
+                            timestamp: from_millis(r.get(2)?),
+                            level: r.get(3)?,
+                            title: r.get(4)?,
+                            environment: r.get(5)?,
+                            release: r.get(6)?,
+                        },
+                        r.get(7)?,
+                    ))
+                })
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            let next_cursor = if rows.len() > n as usize {
+                rows.truncate(n as usize);
+                rows.last().map(|(_, id)| Cursor { value: *id, id: *id }.encode())
+            } else {
+                None
+            };
+            Ok(Page {
+                items: rows.into_iter().map(|(e, _)| e).collect(),
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn adjacent_events(
+        &self,
+        issue_id: i64,
+        event_id: &[u8; 16],
+    ) -> StoreResult<(Option<String>, Option<String>)> {
+        let event_id = *event_id;
+        self.read(move |c| {
+            let Some(row): Option<i64> = c
+                .prepare_cached("SELECT id FROM events WHERE issue_id = ?1 AND event_id = ?2")
+                .map_err(map_err)?
+                .query_row(params![issue_id, &event_id[..]], |r| r.get(0))
+                .optional()
+                .map_err(map_err)?
+            else {
+                return Ok((None, None));
+            };
+            let neighbour = |sql: &str| -> StoreResult<Option<String>> {
+                let id: Option<Vec<u8>> = c
+                    .prepare_cached(sql)
+                    .map_err(map_err)?
+                    .query_row(params![issue_id, row], |r| r.get(0))
+                    .optional()
+                    .map_err(map_err)?;
+                Ok(id.map(|b| {
+                    let mut bytes = [0u8; 16];
+                    bytes.copy_from_slice(&b[..16.min(b.len())]);
+                    event_id_hex(&bytes)
+                }))
+            };
+            Ok((
+                neighbour("SELECT event_id FROM events WHERE issue_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1")?,
+                neighbour("SELECT event_id FROM events WHERE issue_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT 1")?,
+            ))
+        })
+        .await
+    }
+
+    async fn volume(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(OffsetDateTime, i64)>> {
+        self.read(move |c| {
+            let counts: Vec<(i64, i64)> = c
+                .prepare_cached(
+                    "SELECT hour, sum(count) FROM project_hourly WHERE project_id = ?1 AND hour >= ?2 \
+                     AND hour < ?3 GROUP BY hour",
+                )
+                .map_err(map_err)?
+                .query_map(params![project_id, floor(since, bucket), to_millis(until)], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            Ok(fill_buckets(&counts, since, until, bucket))
+        })
+        .await
+    }
+
+    async fn level_counts(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT level, sum(count) AS n FROM project_hourly WHERE project_id = ?1 AND hour >= ?2 \
+                 AND hour < ?3 GROUP BY level ORDER BY n DESC, level",
+            )
+            .map_err(map_err)?
+            .query_map(params![project_id, floor(since, Bucket::Hour), to_millis(until)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn top_issues(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        n: u32,
+    ) -> StoreResult<Vec<IssueCount>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {cols}, t.n FROM (SELECT h.issue_id, sum(h.count) AS n FROM issue_hourly h \
+                 JOIN issues i ON i.id = h.issue_id WHERE i.project_id = ?1 AND h.hour >= ?2 AND h.hour < ?3 \
+                 GROUP BY h.issue_id ORDER BY n DESC, h.issue_id DESC LIMIT ?4) t JOIN issues ON issues.id = t.issue_id \
+                 ORDER BY t.n DESC, issues.id DESC",
+                cols = ISSUE_COLS
+                    .split(", ")
+                    .map(|col| format!("issues.{col}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
+            let raw: Vec<_> = stmt
+                .query_map(
+                    params![project_id, floor(since, Bucket::Hour), to_millis(until), limit(n)],
+                    |r| Ok((issue_row(r)?, r.get::<_, i64>(18)?)),
+                )
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            raw.into_iter()
+                .map(|(raw, count)| Ok(IssueCount { issue: issue(raw)?, count }))
+                .collect()
+        })
+        .await
+    }
+
+    async fn tag_values(
+        &self,
+        project_id: i64,
+        key: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        n: u32,
+    ) -> StoreResult<Vec<(String, i64)>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT tags FROM events WHERE project_id = ?1 AND timestamp >= ?2 AND timestamp < ?3 \
+                     ORDER BY id DESC LIMIT ?4",
+                )
+                .map_err(map_err)?;
+            let mut counts: HashMap<String, i64> = HashMap::new();
+            let rows = stmt
+                .query_map(params![project_id, to_millis(since), to_millis(until), TAG_SCAN_LIMIT], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(map_err)?;
+            for tags in rows {
+                let tags = tags.map_err(map_err)?;
+                if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&tags)
+                    && let Some(v) = map.get(&key).and_then(|v| v.as_str())
+                {
+                    *counts.entry(v.to_string()).or_default() += 1;
+                }
+            }
+            Ok(top_counts(counts, limit(n)))
+        })
+        .await
+    }
+
+    async fn issue_timeline(
+        &self,
+        issue_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(OffsetDateTime, i64)>> {
+        self.read(move |c| {
+            let counts: Vec<(i64, i64)> = c
+                .prepare_cached("SELECT hour, count FROM issue_hourly WHERE issue_id = ?1 AND hour >= ?2 AND hour < ?3")
+                .map_err(map_err)?
+                .query_map(params![issue_id, floor(since, bucket), to_millis(until)], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            Ok(fill_buckets(&counts, since, until, bucket))
+        })
+        .await
+    }
+
+    async fn issue_tag_values(
+        &self,
+        issue_id: i64,
+        per_key: u32,
+    ) -> StoreResult<Vec<(String, Vec<(String, i64)>)>> {
+        self.read(move |c| {
+            let rows: Vec<(String, String, i64)> = c
+                .prepare_cached("SELECT key, value, count FROM issue_tags WHERE issue_id = ?1")
+                .map_err(map_err)?
+                .query_map([issue_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            Ok(group_tags(rows, per_key))
+        })
+        .await
+    }
+
+    async fn health(&self, project_id: i64, now: OffsetDateTime) -> StoreResult<Health> {
+        self.read(move |c| {
+            let unresolved: i64 = c
+                .prepare_cached("SELECT count(*) FROM issues WHERE project_id = ?1 AND status = 'unresolved'")
+                .map_err(map_err)?
+                .query_row([project_id], |r| r.get(0))
+                .map_err(map_err)?;
+            let events_24h: i64 = c
+                .prepare_cached("SELECT coalesce(sum(count), 0) FROM project_hourly WHERE project_id = ?1 AND hour >= ?2")
+                .map_err(map_err)?
+                .query_row(params![project_id, floor(now - time::Duration::hours(24), Bucket::Hour)], |r| r.get(0))
+                .map_err(map_err)?;
+            let midnight = now.replace_time(time::Time::MIDNIGHT);
+            let new_today: i64 = c
+                .prepare_cached("SELECT count(*) FROM issues WHERE project_id = ?1 AND first_seen >= ?2")
+                .map_err(map_err)?
+                .query_row(params![project_id, to_millis(midnight)], |r| r.get(0))
+                .map_err(map_err)?;
+            Ok(Health {
+                unresolved_issues: unresolved,
+                events_24h,
+                new_issues_today: new_today,
+            })
+        })
+        .await
+    }
+
+    async fn project_counts(&self, project_id: i64) -> StoreResult<(i64, i64)> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT event_count, issue_count FROM projects WHERE id = ?1")
+                .map_err(map_err)?
+                .query_row([project_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("project"))
+        })
+        .await
+    }
+}
+
+/// The start of the bucket holding `t`, in ms.
+fn floor(t: OffsetDateTime, bucket: Bucket) -> i64 {
+    let ms = to_millis(t);
+    ms.div_euclid(bucket.millis()) * bucket.millis()
+}

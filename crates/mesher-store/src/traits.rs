@@ -1,0 +1,321 @@
+//! Storage capabilities, one trait each, so that a component names what it needs.
+//!
+//! Both backends implement every trait; `tests/conformance.rs` runs one suite against both.
+
+use async_trait::async_trait;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::StoreResult;
+use crate::event_model::{Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome};
+use crate::model::{
+    ApiToken, KeyLookup, Membership, NewApiToken, NewProject, NewUser, Organization, Project,
+    ProjectKey, ProjectUpdate, Role, User,
+};
+use crate::query::{
+    Bucket, EventQuery, EventSummary, Health, IssueCount, IssueQuery, Member, Page, Session,
+};
+
+/// Organizations (ORG-01).
+#[async_trait]
+pub trait OrgStore: Send + Sync {
+    /// Creates an organization; `Conflict` when the slug is taken.
+    async fn create_org(&self, name: &str, slug: &str) -> StoreResult<Organization>;
+    /// The organization with this id.
+    async fn org(&self, id: i64) -> StoreResult<Option<Organization>>;
+    /// The organization with this slug.
+    async fn org_by_slug(&self, slug: &str) -> StoreResult<Option<Organization>>;
+    /// Every organization, by id.
+    async fn list_orgs(&self) -> StoreResult<Vec<Organization>>;
+}
+
+/// Projects (ORG-02).
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// Creates a project with default settings; `Conflict` when the slug is taken in the
+    /// organization, `NotFound` when the organization does not exist.
+    async fn create_project(&self, new: &NewProject<'_>) -> StoreResult<Project>;
+    /// The project with this id.
+    async fn project(&self, id: i64) -> StoreResult<Option<Project>>;
+    /// Projects of one organization, or of all when `org_id` is `None`, by id.
+    async fn list_projects(&self, org_id: Option<i64>) -> StoreResult<Vec<Project>>;
+    /// Changes a project's settings (validated); `NotFound` when it does not exist.
+    async fn update_project(&self, id: i64, update: &ProjectUpdate) -> StoreResult<Project>;
+    /// Deletes a project with its keys, issues and events; `NotFound` when it does not exist.
+    async fn delete_project(&self, id: i64) -> StoreResult<()>;
+}
+
+/// DSN keys (ORG-03).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Adds a key to a project; `NotFound` when the project does not exist.
+    async fn create_key(
+        &self,
+        project_id: i64,
+        public_key: &str,
+        label: &str,
+    ) -> StoreResult<ProjectKey>;
+    /// The keys of a project, revoked ones included, oldest first.
+    async fn list_keys(&self, project_id: i64) -> StoreResult<Vec<ProjectKey>>;
+    /// Revokes a key (idempotent: the first revocation time is kept); `NotFound` when unknown.
+    async fn revoke_key(&self, public_key: &str) -> StoreResult<ProjectKey>;
+    /// Resolves a DSN public key at ingest.
+    async fn lookup_key(&self, public_key: &str) -> StoreResult<Option<KeyLookup>>;
+}
+
+/// Users and organization memberships (ORG-04).
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user; the email is stored lower-cased; `Conflict` when it is taken.
+    async fn create_user(&self, new: &NewUser<'_>) -> StoreResult<User>;
+    /// The user with this id.
+    async fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    /// The user with this email (compared case-insensitively).
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+    /// Every user, by id.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    /// Makes a user a member of an organization; `Conflict` when already a member.
+    async fn add_member(&self, org_id: i64, user_id: i64, role: Role) -> StoreResult<Membership>;
+    /// The organizations a user belongs to.
+    async fn memberships(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+    /// The members of an organization, by join time.
+    async fn list_members(&self, org_id: i64) -> StoreResult<Vec<Member>>;
+    /// Changes a member's role; `Conflict` when it would leave the organization without an
+    /// owner, `NotFound` when not a member.
+    async fn set_member_role(
+        &self,
+        org_id: i64,
+        user_id: i64,
+        role: Role,
+    ) -> StoreResult<Membership>;
+    /// Removes a member; `Conflict` for the last owner, `NotFound` when not a member.
+    async fn remove_member(&self, org_id: i64, user_id: i64) -> StoreResult<()>;
+    /// Changes a user's name and/or password hash.
+    async fn update_user(
+        &self,
+        id: i64,
+        name: Option<&str>,
+        password_hash: Option<&str>,
+    ) -> StoreResult<User>;
+}
+
+/// API tokens (ORG-05). Only digests are stored.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new token; `NotFound` when the user does not exist.
+    async fn create_token(&self, new: &NewApiToken<'_>) -> StoreResult<ApiToken>;
+    /// The token with this digest, revoked or not.
+    async fn token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+    /// Records that a token authenticated a request.
+    async fn touch_token(&self, id: i64, at: OffsetDateTime) -> StoreResult<()>;
+    /// The tokens of a user, newest first.
+    async fn list_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiToken>>;
+    /// Revokes a token of a user; `NotFound` when the user has no such token.
+    async fn revoke_token(&self, user_id: i64, id: i64) -> StoreResult<ApiToken>;
+}
+
+/// Events (INGEST-01, GROUP-04, GROUP-05).
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Writes a batch in one transaction (group commit): upserts each fingerprint's issue,
+    /// inserts the events not stored before, updates counts and last-seen times. Returns one
+    /// outcome per event, in order. Idempotent: an event id already stored in its project is
+    /// reported as [`WriteOutcome::Duplicate`] and changes nothing.
+    async fn write_events(&self, events: Arc<Vec<NewEvent>>) -> StoreResult<Vec<WriteOutcome>>;
+    /// The event with this id (32 hex characters) in a project.
+    async fn event(&self, project_id: i64, event_id: &[u8; 16])
+    -> StoreResult<Option<StoredEvent>>;
+    /// How many events a project stores.
+    async fn count_events(&self, project_id: i64) -> StoreResult<i64>;
+}
+
+/// Issues (ISSUE-01 … ISSUE-05).
+#[async_trait]
+pub trait IssueStore: Send + Sync {
+    /// The issue with this id.
+    async fn issue(&self, id: i64) -> StoreResult<Option<Issue>>;
+    /// A project's issues, most recently seen first.
+    async fn list_issues(&self, project_id: i64) -> StoreResult<Vec<Issue>>;
+    /// Moves an issue to another state, recording who did it (ISSUE-01, ISSUE-05 discard).
+    /// Changing to the current state records nothing.
+    async fn set_issue_status(
+        &self,
+        id: i64,
+        change: StatusChange,
+        actor: Option<i64>,
+    ) -> StoreResult<Issue>;
+    /// Assigns an issue to a member of its organization, or unassigns it (ISSUE-04);
+    /// `Invalid` when the user is not a member.
+    async fn assign_issue(
+        &self,
+        id: i64,
+        assignee: Option<i64>,
+        actor: Option<i64>,
+    ) -> StoreResult<Issue>;
+    /// Deletes an issue and its events in one transaction (ISSUE-05); its fingerprint may create
+    /// a new issue later. `NotFound` when it does not exist.
+    async fn delete_issue(&self, id: i64) -> StoreResult<()>;
+    /// An issue's activity, oldest first.
+    async fn list_activity(&self, issue_id: i64) -> StoreResult<Vec<IssueActivity>>;
+    /// Escalates archived issues whose volume spiked by `now` (the periodic check, ISSUE-03),
+    /// and moves `new` issues first seen over a week ago to `ongoing`. Returns the escalated ids.
+    async fn sweep_issues(&self, now: OffsetDateTime) -> StoreResult<Vec<i64>>;
+}
+
+/// Lists, search and dashboards (SEARCH-01 … SEARCH-05, DASH-01 … DASH-06, DETAIL-05).
+#[async_trait]
+pub trait QueryStore: Send + Sync {
+    /// A page of a project's issues.
+    async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>>;
+    /// A page of events, newest first.
+    async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>>;
+    /// The previous (older) and next (newer) event ids of an event within its issue.
+    async fn adjacent_events(
+        &self,
+        issue_id: i64,
+        event_id: &[u8; 16],
+    ) -> StoreResult<(Option<String>, Option<String>)>;
+    /// Events per bucket over `[since, until)`, empty buckets included.
+    async fn volume(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(OffsetDateTime, i64)>>;
+    /// Events per level over `[since, until)`, most first.
+    async fn level_counts(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<(String, i64)>>;
+    /// The issues with the most events over `[since, until)`.
+    async fn top_issues(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<IssueCount>>;
+    /// The most frequent values of a tag among events over `[since, until)`.
+    async fn tag_values(
+        &self,
+        project_id: i64,
+        key: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> StoreResult<Vec<(String, i64)>>;
+    /// An issue's events per bucket over `[since, until)`, empty buckets included (DASH-05).
+    async fn issue_timeline(
+        &self,
+        issue_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        bucket: Bucket,
+    ) -> StoreResult<Vec<(OffsetDateTime, i64)>>;
+    /// An issue's tags: each key with its most frequent values, keys by total count.
+    async fn issue_tag_values(
+        &self,
+        issue_id: i64,
+        per_key: u32,
+    ) -> StoreResult<Vec<(String, Vec<(String, i64)>)>>;
+    /// Project health at `now` (DASH-06).
+    async fn health(&self, project_id: i64, now: OffsetDateTime) -> StoreResult<Health>;
+    /// Events and issues stored for a project (kept by the writer: free to read).
+    async fn project_counts(&self, project_id: i64) -> StoreResult<(i64, i64)>;
+}
+
+/// Browser sessions (sign-in).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a session under the digest of its token.
+    async fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        csrf_token: &str,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The session with this digest, unless it expired by `now`.
+    async fn session(&self, token_hash: &str, now: OffsetDateTime) -> StoreResult<Option<Session>>;
+    /// Ends a session.
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Ends every session of a user (after a password change).
+    async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<()>;
+}
+
+/// Everything created by the first start on an empty database.
+#[derive(Debug, Clone)]
+pub struct BootstrapPlan<'a> {
+    /// Organization name and slug.
+    pub org: (&'a str, &'a str),
+    /// Project name and slug.
+    pub project: (&'a str, &'a str),
+    /// The first DSN key of the project.
+    pub public_key: &'a str,
+    /// The admin user (made owner of the organization).
+    pub admin: NewUser<'a>,
+}
+
+/// What a bootstrap created.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    /// The organization.
+    pub org: Organization,
+    /// Its project.
+    pub project: Project,
+    /// The project's key.
+    pub key: ProjectKey,
+    /// The admin user.
+    pub admin: User,
+}
+
+/// Schema, health and instance-wide state.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+    /// Applies pending embedded migrations; safe to run concurrently from several nodes.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// A number that changes whenever keys or project settings change, on any node or from the
+    /// CLI: caches of those compare it to know when to drop their entries.
+    async fn config_epoch(&self) -> StoreResult<i64>;
+    /// Creates the first organization, project, key and admin in one transaction, unless that
+    /// was done before on this database (then `None`). Safe against concurrent first starts.
+    async fn bootstrap(&self, plan: &BootstrapPlan<'_>) -> StoreResult<Option<Bootstrapped>>;
+}
+
+/// Every capability: what a server holds as `Arc<dyn Store>`.
+pub trait Store:
+    OrgStore
+    + ProjectStore
+    + KeyStore
+    + UserStore
+    + TokenStore
+    + EventStore
+    + IssueStore
+    + QueryStore
+    + SessionStore
+    + AdminStore
+{
+}
+
+impl<T> Store for T where
+    T: OrgStore
+        + ProjectStore
+        + KeyStore
+        + UserStore
+        + TokenStore
+        + EventStore
+        + IssueStore
+        + QueryStore
+        + SessionStore
+        + AdminStore
+{
+}

@@ -1,0 +1,256 @@
+//! Conformance of the event write path on both backends: group commit, idempotency, issue
+//! upserts (INGEST-01, GROUP-04, GROUP-05).
+
+mod common;
+
+use std::sync::Arc;
+
+use mesher_store::*;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+conformance!(
+    a_batch_groups_events_into_issues,
+    writes_are_idempotent_on_event_id,
+    late_events_do_not_overwrite_the_summary,
+    stored_events_read_back_exactly,
+    unknown_projects_are_refused,
+    concurrent_writers_create_one_issue_with_an_exact_count,
+    nul_characters_are_stored,
+);
+
+async fn project(store: &Arc<dyn Store>) -> i64 {
+    let org = store.create_org("O", "o").await.unwrap();
+    store
+        .create_project(&NewProject {
+            org_id: org.id,
+            name: "P",
+            slug: "p",
+            platform: None,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+pub fn event(project_id: i64, n: u8, fingerprint: &str, ts: OffsetDateTime) -> NewEvent {
+    let json =
+        serde_json::json!({"event_id": event_id_hex(&[n; 16]), "message": format!("event {n}")});
+    let bytes = serde_json::to_vec(&json).unwrap();
+    NewEvent {
+        project_id,
+        event_id: [n; 16],
+        fingerprint: fingerprint.to_string(),
+        timestamp: ts,
+        received_at: ts,
+        level: "error".into(),
+        title: format!("Error {n}"),
+        culprit: Some(format!("app.views in handler_{n}")),
+        environment: Some("production".into()),
+        release: None,
+        search_text: format!("event number {n}"),
+        tags: vec![
+            ("browser".into(), "Firefox".into()),
+            ("level".into(), "error".into()),
+        ],
+        user_key: None,
+        grouping: r#"{"kind":"message"}"#.into(),
+        payload_size: bytes.len() as u32,
+        payload: compress_payload(&bytes),
+    }
+}
+
+const T0: OffsetDateTime = datetime!(2026-11-01 10:00:00 UTC);
+
+async fn a_batch_groups_events_into_issues(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let t = |s: i64| T0 + time::Duration::seconds(s);
+    let batch = vec![
+        event(p, 1, "aaa", t(0)),
+        event(p, 2, "bbb", t(1)),
+        event(p, 3, "aaa", t(2)),
+    ];
+    let out = store.write_events(Arc::new(batch)).await.unwrap();
+    let WriteOutcome::Stored {
+        issue_id: a,
+        change: Some(IssueChange::Created),
+    } = out[0]
+    else {
+        panic!("{out:?}")
+    };
+    let WriteOutcome::Stored {
+        issue_id: b,
+        change: Some(IssueChange::Created),
+    } = out[1]
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        out[2],
+        WriteOutcome::Stored {
+            issue_id: a,
+            change: None
+        }
+    );
+    assert_ne!(a, b);
+
+    let issue = store.issue(a).await.unwrap().unwrap();
+    assert_eq!(issue.event_count, 2);
+    assert_eq!(issue.first_seen, t(0));
+    assert_eq!(issue.last_seen, t(2));
+    assert_eq!(issue.title, "Error 3");
+    assert_eq!(issue.status, IssueStatus::Unresolved);
+    assert_eq!(issue.substatus.as_deref(), Some("new"));
+    assert_eq!(issue.last_environment.as_deref(), Some("production"));
+
+    // A later batch adds to the same issue.
+    let out = store
+        .write_events(Arc::new(vec![event(p, 4, "aaa", t(10))]))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![WriteOutcome::Stored {
+            issue_id: a,
+            change: None
+        }]
+    );
+    assert_eq!(store.issue(a).await.unwrap().unwrap().event_count, 3);
+    assert_eq!(store.count_events(p).await.unwrap(), 4);
+    let issues = store.list_issues(p).await.unwrap();
+    assert_eq!(issues.iter().map(|i| i.id).collect::<Vec<_>>(), vec![a, b]);
+}
+
+async fn writes_are_idempotent_on_event_id(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let first = store
+        .write_events(Arc::new(vec![
+            event(p, 1, "aaa", T0),
+            event(p, 1, "aaa", T0),
+        ]))
+        .await
+        .unwrap();
+    assert!(matches!(first[0], WriteOutcome::Stored { .. }));
+    assert_eq!(
+        first[1],
+        WriteOutcome::Duplicate,
+        "a repeated id in one batch"
+    );
+    let again = store
+        .write_events(Arc::new(vec![event(p, 1, "aaa", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(again, vec![WriteOutcome::Duplicate]);
+    // Same id under another fingerprint: still the same event, and no empty issue appears.
+    let moved = store
+        .write_events(Arc::new(vec![event(p, 1, "zzz", T0)]))
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![WriteOutcome::Duplicate]);
+    let issues = store.list_issues(p).await.unwrap();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].event_count, 1);
+    assert_eq!(store.count_events(p).await.unwrap(), 1);
+}
+
+async fn late_events_do_not_overwrite_the_summary(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let later = T0 + time::Duration::hours(1);
+    store
+        .write_events(Arc::new(vec![event(p, 1, "aaa", later)]))
+        .await
+        .unwrap();
+    let mut old = event(p, 2, "aaa", T0);
+    old.level = "warning".into();
+    store.write_events(Arc::new(vec![old])).await.unwrap();
+    let issue = &store.list_issues(p).await.unwrap()[0];
+    assert_eq!(issue.title, "Error 1");
+    assert_eq!(issue.level, "error");
+    assert_eq!(issue.first_seen, T0);
+    assert_eq!(issue.last_seen, later);
+    assert_eq!(issue.event_count, 2);
+}
+
+async fn stored_events_read_back_exactly(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let mut e = event(p, 7, "aaa", T0);
+    e.release = Some("app@1.2.3".into());
+    let out = store.write_events(Arc::new(vec![e])).await.unwrap();
+    let WriteOutcome::Stored { issue_id, .. } = out[0] else {
+        panic!()
+    };
+    let stored = store.event(p, &[7; 16]).await.unwrap().unwrap();
+    assert_eq!(stored.event_id, "07".repeat(16));
+    assert_eq!(stored.issue_id, issue_id);
+    assert_eq!(stored.timestamp, T0);
+    assert_eq!(stored.release.as_deref(), Some("app@1.2.3"));
+    assert_eq!(stored.environment.as_deref(), Some("production"));
+    assert_eq!(
+        stored.tags,
+        vec![
+            ("browser".into(), "Firefox".into()),
+            ("level".into(), "error".into())
+        ]
+    );
+    assert_eq!(stored.payload["message"], "event 7");
+    assert!(store.event(p, &[8; 16]).await.unwrap().is_none());
+    assert!(store.event(p + 1, &[7; 16]).await.unwrap().is_none());
+    assert_eq!(
+        store
+            .issue(issue_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_release
+            .as_deref(),
+        Some("app@1.2.3")
+    );
+}
+
+async fn unknown_projects_are_refused(store: Arc<dyn Store>) {
+    let err = store
+        .write_events(Arc::new(vec![event(999, 1, "aaa", T0)]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("project")), "{err}");
+}
+
+async fn concurrent_writers_create_one_issue_with_an_exact_count(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let tasks: Vec<_> = (0..8u8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for round in 0..5u8 {
+                    let batch: Vec<NewEvent> = (0..4u8)
+                        .map(|k| {
+                            let mut e = event(p, 0, "race", T0);
+                            e.event_id = [w, round, k, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+                            e
+                        })
+                        .collect();
+                    store.write_events(Arc::new(batch)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let issues = store.list_issues(p).await.unwrap();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].event_count, 8 * 5 * 4);
+    assert_eq!(store.count_events(p).await.unwrap(), 160);
+}
+
+async fn nul_characters_are_stored(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let mut e = event(p, 9, "nul\0print", T0);
+    e.title = "bad\0title".into();
+    e.search_text = "nul\0text".into();
+    e.tags = vec![("k\0".into(), "v\0".into())];
+    let out = store.write_events(Arc::new(vec![e])).await.unwrap();
+    assert!(matches!(out[0], WriteOutcome::Stored { .. }), "{out:?}");
+    let stored = store.event(p, &[9; 16]).await.unwrap().unwrap();
+    assert!(stored.title.starts_with("bad"));
+}

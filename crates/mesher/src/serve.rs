@@ -1,0 +1,100 @@
+//! `mesher serve`: open the database, bootstrap on first start, listen, run until a signal.
+
+use anyhow::Context;
+use mesher_server::accounts::{self, BootstrapReport};
+use mesher_server::config::{LogFormat, Settings};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::commands::open_store;
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_logging(&settings);
+    let store = open_store(&settings).await?;
+    let report = accounts::bootstrap(
+        store.as_ref(),
+        &settings.admin_email,
+        settings.admin_password.as_ref().map(|p| p.expose()),
+    )
+    .await
+    .context("cannot create the first organization")?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = settings.public_url_for(bound);
+    match &report {
+        Some(report) => print_banner(report, &public_url),
+        None => println!(
+            "Mesher listening on {public_url} (database: {})",
+            settings.database
+        ),
+    }
+    tracing::info!(%bound, %public_url, database = %settings.database, "serving");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    mesher_server::run(settings, store, listener, shutdown)
+        .await
+        .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(report: &BootstrapReport, public_url: &url::Url) {
+    let created = &report.created;
+    let dsn = accounts::dsn(public_url, &created.key.public_key, created.project.id);
+    let password = match &report.generated_password {
+        Some(p) => format!("{p}  (generated: shown only this once)"),
+        None => "the configured admin_password".to_string(),
+    };
+    println!(
+        "\nMesher is ready: first start, created organization \"{}\" and project \"{}\".\n\n  \
+         Dashboard  {public_url}\n  Login      {}\n  Password   {password}\n  DSN        {dsn}\n\n\
+         Mesher listening on {public_url}\n",
+        created.org.slug, created.project.slug, created.admin.email
+    );
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+                let _ = ctrl_c.await;
+                shutdown.cancel();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+        tracing::info!("Ctrl-C: shutting down");
+    }
+    shutdown.cancel();
+}
+
+fn init_logging(settings: &Settings) {
+    // The filter was validated with the configuration.
+    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
