@@ -112,12 +112,11 @@ struct QueryArgs {
     /// Calls per case (after one warm-up call).
     #[arg(long, default_value_t = 30)]
     runs: usize,
-    /// Also measure through the HTTP API of a server on the same database (`http://HOST:PORT`).
-    #[arg(long, requires = "token")]
-    http: Option<String>,
-    /// API token (read scope) for `--http`.
+    /// Also measure the API and every dashboard page through HTTP, on a server that uses the
+    /// same database (`http://HOST:PORT`). Adds a user (`bench-…@example.com`, owner of the
+    /// project's organization) with an API token to do so: use a throwaway database.
     #[arg(long)]
-    token: Option<String>,
+    http: Option<String>,
     /// Print the results as JSON.
     #[arg(long)]
     json: bool,
@@ -309,8 +308,32 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
         args.project_id, args.runs
     );
     let mut results = queries::store_cases(store.as_ref(), args.project_id, args.runs).await?;
-    if let (Some(base), Some(token)) = (&args.http, &args.token) {
-        results.extend(queries::http_cases(base, token, args.project_id, args.runs).await?);
+    if let Some(base) = &args.http {
+        let targets = queries::PageTargets::find(store.as_ref(), args.project_id).await?;
+        let org = store
+            .org_by_slug(&targets.org_slug)
+            .await?
+            .context("the project's organization is gone")?;
+        let email = format!("bench-{:08x}@example.com", fastrand::u32(..));
+        let password = mesher_server::accounts::generate_password()?;
+        let user = mesher_server::accounts::create_user(
+            store.as_ref(),
+            &email,
+            None,
+            &password,
+            Some((org.id, mesher_store::Role::Owner)),
+        )
+        .await?;
+        let (token, _) = mesher_server::accounts::create_token(
+            store.as_ref(),
+            user.id,
+            "mesher-bench",
+            mesher_store::Scope::Read,
+        )
+        .await?;
+        results.extend(queries::http_cases(base, &token, args.project_id, args.runs).await?);
+        let cookie = queries::sign_in(base, &email, &password).await?;
+        results.extend(queries::page_cases(base, &cookie, &targets, args.runs).await?);
     }
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "backend": store.backend(),

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
 use mesher_store::{Bucket, Cursor, EventQuery, IssueQuery, IssueSort, IssueStatus, Store};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -318,14 +319,14 @@ pub async fn store_cases(
     Ok(out)
 }
 
-/// The list and search cases through the HTTP API.
+/// The list and search cases through the HTTP API, with an API token.
 pub async fn http_cases(
     base: &str,
     token: &str,
     project_id: i64,
     runs: usize,
 ) -> anyhow::Result<Vec<CaseResult>> {
-    let client = HttpClient::new(base, token).await?;
+    let client = HttpClient::new(base, "authorization", &format!("Bearer {token}")).await?;
     let paths = [
         (
             "HTTP issues: default list",
@@ -364,17 +365,168 @@ pub async fn http_cases(
     Ok(out)
 }
 
-/// A minimal keep-alive HTTP/1.1 client for GETs.
+/// What the dashboard cases link to: found through the store before they run.
+#[derive(Debug, Clone)]
+pub struct PageTargets {
+    /// The seeded project.
+    pub project_id: i64,
+    /// Its organization's slug.
+    pub org_slug: String,
+    /// The issue with the most events.
+    pub biggest_issue: i64,
+    /// The cursor of the issue list's second page.
+    pub second_page: String,
+    /// The newest event's id.
+    pub an_event: String,
+}
+
+impl PageTargets {
+    /// Finds them in `project_id`.
+    pub async fn find(store: &dyn Store, project_id: i64) -> anyhow::Result<PageTargets> {
+        let project = store
+            .project(project_id)
+            .await?
+            .with_context(|| format!("no project {project_id}"))?;
+        let org = store
+            .org(project.org_id)
+            .await?
+            .context("the project's organization is gone")?;
+        let biggest_issue = store
+            .query_issues(&IssueQuery {
+                sort: IssueSort::Count,
+                limit: 1,
+                ..issues(project_id)
+            })
+            .await?
+            .items
+            .first()
+            .with_context(|| format!("project {project_id} has no issues: seed it first"))?
+            .id;
+        let second_page = store
+            .query_issues(&issues(project_id))
+            .await?
+            .next_cursor
+            .unwrap_or_default();
+        let an_event = store
+            .query_events(&EventQuery {
+                limit: 1,
+                ..events(project_id)
+            })
+            .await?
+            .items
+            .first()
+            .context("the project has no events")?
+            .event_id
+            .clone();
+        Ok(PageTargets {
+            project_id,
+            org_slug: org.slug,
+            biggest_issue,
+            second_page,
+            an_event,
+        })
+    }
+}
+
+/// Every dashboard page, through HTTP with a session cookie: the time until the whole page is
+/// read (the dashboard's budget is 100 ms per page on a project with a million events).
+pub async fn page_cases(
+    base: &str,
+    cookie: &str,
+    t: &PageTargets,
+    runs: usize,
+) -> anyhow::Result<Vec<CaseResult>> {
+    let client = HttpClient::new(base, "cookie", cookie).await?;
+    let p = t.project_id;
+    let (biggest, event, cursor) = (t.biggest_issue, &t.an_event, &t.second_page);
+    let pages = [
+        ("page: overview 24 h", format!("/projects/{p}")),
+        ("page: overview 7 d", format!("/projects/{p}?range=7d")),
+        ("page: overview 30 d", format!("/projects/{p}?range=30d")),
+        ("page: issues", format!("/projects/{p}/issues")),
+        (
+            "page: issues, second page",
+            format!("/projects/{p}/issues?cursor={cursor}"),
+        ),
+        (
+            "page: issues, all by count",
+            format!("/projects/{p}/issues?status=all&sort=count"),
+        ),
+        (
+            "page: issues, full text",
+            format!("/projects/{p}/issues?q={WORD_FREQUENT}&status=all"),
+        ),
+        (
+            "page: issues, filtered 7 d",
+            format!("/projects/{p}/issues?level=error&period=7d&environment=production"),
+        ),
+        (
+            "page: issue detail",
+            format!("/projects/{p}/issues/{biggest}"),
+        ),
+        (
+            "page: issue detail 30 d",
+            format!("/projects/{p}/issues/{biggest}?range=30d"),
+        ),
+        (
+            "page: issue, chosen event",
+            format!("/projects/{p}/issues/{biggest}?event={event}"),
+        ),
+        ("page: events", format!("/projects/{p}/events")),
+        (
+            "page: events, full text",
+            format!("/projects/{p}/events?q={WORD_RARE}"),
+        ),
+        (
+            "page: events, 2 words",
+            format!("/projects/{p}/events?q={}", WORDS_PAIR.replace(' ', "+")),
+        ),
+        (
+            "page: events, tag filter",
+            format!("/projects/{p}/events?q=level%3Aerror"),
+        ),
+        ("page: settings", format!("/projects/{p}/settings")),
+        ("page: members", format!("/orgs/{}/members", t.org_slug)),
+        ("page: tokens", "/me/tokens".to_string()),
+    ];
+    let mut out = Vec::new();
+    for (name, path) in pages {
+        let client = &client;
+        let path = &path;
+        out.push(measure(name, runs, |_| async move { client.get_page(path).await }).await?);
+    }
+    Ok(out)
+}
+
+/// Signs in through `POST /api/v1/auth/login` and returns the session cookie (`name=value`).
+pub async fn sign_in(base: &str, email: &str, password: &str) -> anyhow::Result<String> {
+    let client = HttpClient::new(base, "accept", "application/json").await?;
+    let body = serde_json::to_vec(&serde_json::json!({"email": email, "password": password}))?;
+    let res = client.send("POST", "/api/v1/auth/login", body).await?;
+    anyhow::ensure!(
+        res.status().is_success(),
+        "sign-in answered {}",
+        res.status()
+    );
+    let cookie = res
+        .headers()
+        .get(hyper::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("sign-in set no cookie")?;
+    Ok(cookie.to_string())
+}
+
+/// A minimal keep-alive HTTP/1.1 client that sends one credential header with every request.
 struct HttpClient {
-    sender: tokio::sync::Mutex<
-        hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
-    >,
+    sender:
+        tokio::sync::Mutex<hyper::client::conn::http1::SendRequest<http_body_util::Full<Bytes>>>,
     host: String,
-    auth: String,
+    credential: (&'static str, String),
 }
 
 impl HttpClient {
-    async fn new(base: &str, token: &str) -> anyhow::Result<HttpClient> {
+    async fn new(base: &str, header: &'static str, value: &str) -> anyhow::Result<HttpClient> {
         let host = base
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -391,31 +543,43 @@ impl HttpClient {
         Ok(HttpClient {
             sender: tokio::sync::Mutex::new(sender),
             host,
-            auth: format!("Bearer {token}"),
+            credential: (header, value.to_string()),
         })
     }
 
-    /// GETs `path`; the number of items in the answer's `items` (or top-level array).
-    async fn get(&self, path: &str) -> anyhow::Result<usize> {
+    /// Sends a request and reads its whole answer.
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<hyper::Response<Bytes>> {
         use http_body_util::BodyExt;
-        let req = hyper::Request::get(path)
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
             .header(hyper::header::HOST, &self.host)
-            .header(hyper::header::AUTHORIZATION, &self.auth)
-            .body(http_body_util::Empty::new())?;
+            .header(self.credential.0, &self.credential.1);
+        if !body.is_empty() {
+            req = req.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let req = req.body(http_body_util::Full::new(Bytes::from(body)))?;
         let mut sender = self.sender.lock().await;
         sender.ready().await?;
         let res = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
             .await
             .context("no answer within 30 s")??;
-        let status = res.status();
-        let body = res.into_body().collect().await?.to_bytes();
-        anyhow::ensure!(
-            status.is_success(),
-            "GET {path}: {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(300)])
-        );
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(hyper::Response::from_parts(parts, body))
+    }
+
+    /// GETs `path`; the number of items in the answer's `items` (or top-level array).
+    async fn get(&self, path: &str) -> anyhow::Result<usize> {
+        let res = self.send("GET", path, Vec::new()).await?;
+        let body = checked(path, &res)?;
         let v: serde_json::Value =
-            serde_json::from_slice(&body).context("the answer is not JSON")?;
+            serde_json::from_slice(body).context("the answer is not JSON")?;
         Ok(match &v {
             serde_json::Value::Array(a) => a.len(),
             other => other
@@ -425,6 +589,29 @@ impl HttpClient {
                 .map_or(1, Vec::len),
         })
     }
+
+    /// GETs an HTML page; its size in KiB (the whole body is read: rendering streams).
+    async fn get_page(&self, path: &str) -> anyhow::Result<usize> {
+        let res = self.send("GET", path, Vec::new()).await?;
+        let body = checked(path, &res)?;
+        anyhow::ensure!(
+            body.starts_with(b"<!DOCTYPE html>") || body.starts_with(b"<!doctype html>"),
+            "GET {path}: not an HTML page"
+        );
+        Ok(body.len() / 1024)
+    }
+}
+
+/// The body of a 2xx answer, else an error that quotes it.
+fn checked<'a>(path: &str, res: &'a hyper::Response<Bytes>) -> anyhow::Result<&'a [u8]> {
+    let body = res.body();
+    anyhow::ensure!(
+        res.status().is_success(),
+        "GET {path}: {}: {}",
+        res.status(),
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    );
+    Ok(body)
 }
 
 /// The results as a text table.

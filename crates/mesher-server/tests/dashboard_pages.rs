@@ -14,8 +14,6 @@ mod issue;
 mod issues;
 #[path = "dashboard_pages/overview.rs"]
 mod overview;
-#[path = "dashboard_pages/perf.rs"]
-mod perf;
 #[path = "dashboard_pages/session.rs"]
 mod session;
 #[path = "dashboard_pages/settings.rs"]
