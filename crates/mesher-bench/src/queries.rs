@@ -376,7 +376,7 @@ pub struct PageTargets {
     pub biggest_issue: i64,
     /// The cursor of the issue list's second page.
     pub second_page: String,
-    /// The newest event's id.
+    /// The newest event of that issue.
     pub an_event: String,
 }
 
@@ -409,13 +409,14 @@ impl PageTargets {
             .unwrap_or_default();
         let an_event = store
             .query_events(&EventQuery {
+                issue_id: Some(biggest_issue),
                 limit: 1,
                 ..events(project_id)
             })
             .await?
             .items
             .first()
-            .context("the project has no events")?
+            .context("the issue has no events")?
             .event_id
             .clone();
         Ok(PageTargets {

@@ -15,6 +15,7 @@ conformance!(
     event_search_matches_words_and_tags_within_a_project,
     events_have_neighbours_within_their_issue,
     statistics_come_from_rollups,
+    top_issues_over_weeks_count_only_the_range,
     sessions_expire_and_end,
     members_keep_an_owner,
     deleting_a_project_deletes_everything_in_it,
@@ -502,6 +503,55 @@ async fn statistics_come_from_rollups(store: Arc<dyn Store>) {
     assert_eq!(store.project_counts(p).await.unwrap(), (5, 2));
     store.delete_issue(b).await.unwrap();
     assert_eq!(store.project_counts(p).await.unwrap(), (2, 1));
+}
+
+/// DASH-03: top issues over a long range are the exact counts within it, even when the issue
+/// with the most events overall was quiet in the range, and ties go to the newer issue.
+async fn top_issues_over_weeks_count_only_the_range(store: Arc<dyn Store>) {
+    let (_, p) = project(&store, "p").await;
+    let d = |n: i64| T + time::Duration::days(n);
+    let mut events = Vec::new();
+    // "old": the most events overall, all before the range.
+    events.extend((0..6).map(|_| Ev::new(p, "old", d(-20))));
+    // "steady": 4 in the range, 1 before it.
+    events.push(Ev::new(p, "steady", d(-20)));
+    events.extend((0..4).map(|i| Ev::new(p, "steady", d(-6 + i))));
+    // "tie-a" then "tie-b" (newer issue): 2 each in the range.
+    events.extend((0..2).map(|_| Ev::new(p, "tie-a", d(-3))));
+    events.extend((0..2).map(|_| Ev::new(p, "tie-b", d(-2))));
+    events.push(Ev::new(p, "one", d(-1)));
+    // After the range.
+    events.extend((0..3).map(|_| Ev::new(p, "later", d(2))));
+    write(&store, events).await;
+
+    let (since, until) = (d(-7), d(1));
+    let top = |n| {
+        let store = store.clone();
+        async move {
+            store
+                .top_issues(p, since, until, n)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|t| (t.issue.fingerprint, t.count))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pairs = |v: &[(&str, i64)]| {
+        v.iter()
+            .map(|(f, n)| (f.to_string(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        top(10).await,
+        pairs(&[("steady", 4), ("tie-b", 2), ("tie-a", 2), ("one", 1)])
+    );
+    assert_eq!(top(2).await, pairs(&[("steady", 4), ("tie-b", 2)]));
+    // The whole history: totals.
+    assert_eq!(
+        store.top_issues(p, d(-30), d(3), 2).await.unwrap()[0].count,
+        6
+    );
 }
 
 async fn sessions_expire_and_end(store: Arc<dyn Store>) {

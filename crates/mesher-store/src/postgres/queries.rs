@@ -242,7 +242,8 @@ impl QueryStore for PostgresStore {
         let hex = crate::event_model::event_id_hex(event_id);
         let row = conn
             .query_one(
-                "WITH cur AS (SELECT id FROM events WHERE issue_id = $1 AND event_id = $2::text::uuid) \
+                "WITH cur AS (SELECT id FROM events WHERE project_id = (SELECT project_id FROM issues WHERE id = $1) \
+                   AND event_id = $2::text::uuid AND issue_id = $1) \
                  SELECT (SELECT replace(event_id::text, '-', '') FROM events WHERE issue_id = $1 \
                            AND id < (SELECT id FROM cur) ORDER BY id DESC LIMIT 1), \
                         (SELECT replace(event_id::text, '-', '') FROM events WHERE issue_id = $1 \

@@ -12,6 +12,7 @@ mod credentials;
 mod events;
 mod issues;
 mod queries;
+mod top_issues;
 
 use std::path::{Path, PathBuf};
 
