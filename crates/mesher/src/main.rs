@@ -24,9 +24,9 @@ unsafe extern "C" {
 
 /// mimalloc's defaults favour speed over resident memory: freed memory is returned to the OS
 /// only after a delay, arenas are committed eagerly and transparent huge pages are allowed,
-/// which together tripled the idle RSS and took the peak under load from about 75 to over
-/// 300 MiB. Freed memory is returned at once, arenas are committed on demand and huge pages
-/// are not asked for: the speed stays, the memory is glibc's again (docs/PERFORMANCE.md).
+/// which together tripled the idle RSS. Freed memory is returned at once, arenas are committed
+/// on demand and huge pages are not asked for: the speed stays and the idle RSS is back under
+/// 30 MiB. Large events still leave a higher peak than glibc's (docs/PERFORMANCE.md, "Allocator").
 fn tune_allocator() {
     // `mi_option_e` of mimalloc v3 (libmimalloc-sys 0.1.49, pinned by Cargo.lock): check these
     // numbers against `include/mimalloc.h` when upgrading.
