@@ -5,6 +5,7 @@ mod credentials;
 mod events;
 mod issues;
 mod queries;
+mod top_issues;
 
 use std::str::FromStr;
 
