@@ -426,7 +426,15 @@ async fn first_run_switcher_members_and_tokens() {
         "JavaScript"
     );
     copy.click().await.unwrap();
-    let label = copy.text().await.unwrap();
+    // The copy is a promise: the label changes once it settles (and back 1.5 s later).
+    let mut label = copy.text().await.unwrap();
+    for _ in 0..100 {
+        if label != "Copy" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        label = copy.text().await.unwrap();
+    }
     assert!(label == "Copied" || label == "Press Ctrl+C", "{label}");
     browser.artifact("first-run").await;
     browser.assert_no_console_errors().await;
