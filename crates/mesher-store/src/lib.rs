@@ -24,6 +24,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time_util;
+mod top_walk;
 mod traits;
 mod url;
 

@@ -16,6 +16,7 @@ use super::issues::{ISSUE_COLS, issue_row};
 use super::map_err;
 use crate::StoreResult;
 use crate::query::IssueCount;
+use crate::top_walk::TopWalk;
 
 /// Issues read before the walk hands over to the plain aggregate.
 const WALK_LIMIT: i64 = 2000;
@@ -31,8 +32,7 @@ pub(super) async fn walk(
     until: OffsetDateTime,
     n: usize,
 ) -> StoreResult<Option<Vec<IssueCount>>> {
-    // (count in range, id), best first.
-    let mut best: Vec<(i64, i64)> = Vec::with_capacity(n + 1);
+    let mut top = TopWalk::new(n);
     let mut read = 0;
     // (event_count, id) of the last issue read: the walk goes on below it.
     let mut after = (i64::MAX, i64::MAX);
@@ -67,20 +67,13 @@ pub(super) async fn walk(
             .collect();
         for r in &chunk {
             let (id, total): (i64, i64) = (r.get(0), r.get(1));
-            if best.len() == n && best.last().is_some_and(|&(worst, _)| total < worst) {
+            if top.done(total) {
                 break 'walk;
             }
-            let count = counts.get(&id).copied().unwrap_or(0);
-            if count == 0 {
-                continue;
-            }
-            let at = best.partition_point(|&(c, i)| (c, i) > (count, id));
-            if at < n {
-                best.insert(at, (count, id));
-                best.truncate(n);
-            }
+            top.offer(counts.get(&id).copied().unwrap_or(0), id);
         }
     }
+    let best = top.into_best();
     let ids: Vec<i64> = best.iter().map(|&(_, id)| id).collect();
     let rows = conn
         .query(

@@ -14,6 +14,7 @@ use super::issues::{ISSUE_COLS, issue, issue_row};
 use super::map_err;
 use crate::StoreResult;
 use crate::query::IssueCount;
+use crate::top_walk::TopWalk;
 
 /// Issues summed before the walk hands over to the plain aggregate.
 const WALK_LIMIT: usize = 2000;
@@ -39,8 +40,7 @@ pub(super) fn walk(
              WHERE issue_id = ?1 AND hour >= ?2 AND hour < ?3",
         )
         .map_err(map_err)?;
-    // (count in range, id), best first.
-    let mut best: Vec<(i64, i64)> = Vec::with_capacity(n + 1);
+    let mut top = TopWalk::new(n);
     let mut summed = 0;
     let mut rows = by_total.query(params![project_id]).map_err(map_err)?;
     while let Some(r) = rows.next().map_err(map_err)? {
@@ -50,7 +50,7 @@ pub(super) fn walk(
             r.get(2).map_err(map_err)?,
             r.get(3).map_err(map_err)?,
         );
-        if best.len() == n && best.last().is_some_and(|&(worst, _)| total < worst) {
+        if top.done(total) {
             break;
         }
         // Seen only outside the range: nothing to sum.
@@ -64,20 +64,14 @@ pub(super) fn walk(
         let count: i64 = in_range
             .query_row(params![id, since_hour, until], |r| r.get(0))
             .map_err(map_err)?;
-        if count == 0 {
-            continue;
-        }
-        let at = best.partition_point(|&(c, i)| (c, i) > (count, id));
-        if at < n {
-            best.insert(at, (count, id));
-            best.truncate(n);
-        }
+        top.offer(count, id);
     }
     drop(rows);
     let mut row = c
         .prepare_cached(&format!("SELECT {ISSUE_COLS} FROM issues WHERE id = ?1"))
         .map_err(map_err)?;
-    best.into_iter()
+    top.into_best()
+        .into_iter()
         .map(|(count, id)| {
             let raw = row.query_row(params![id], issue_row).map_err(map_err)?;
             Ok(IssueCount {
