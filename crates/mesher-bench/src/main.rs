@@ -310,10 +310,6 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let mut results = queries::store_cases(store.as_ref(), args.project_id, args.runs).await?;
     if let Some(base) = &args.http {
         let targets = queries::PageTargets::find(store.as_ref(), args.project_id).await?;
-        let org = store
-            .org_by_slug(&targets.org_slug)
-            .await?
-            .context("the project's organization is gone")?;
         let email = format!("bench-{:08x}@example.com", fastrand::u32(..));
         let password = mesher_server::accounts::generate_password()?;
         let user = mesher_server::accounts::create_user(
@@ -321,7 +317,7 @@ async fn query(args: QueryArgs) -> anyhow::Result<()> {
             &email,
             None,
             &password,
-            Some((org.id, mesher_store::Role::Owner)),
+            Some((targets.org_id, mesher_store::Role::Owner)),
         )
         .await?;
         let (token, _) = mesher_server::accounts::create_token(

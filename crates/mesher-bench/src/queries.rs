@@ -370,7 +370,9 @@ pub async fn http_cases(
 pub struct PageTargets {
     /// The seeded project.
     pub project_id: i64,
-    /// Its organization's slug.
+    /// Its organization.
+    pub org_id: i64,
+    /// The organization's slug.
     pub org_slug: String,
     /// The issue with the most events.
     pub biggest_issue: i64,
@@ -421,6 +423,7 @@ impl PageTargets {
             .clone();
         Ok(PageTargets {
             project_id,
+            org_id: org.id,
             org_slug: org.slug,
             biggest_issue,
             second_page,

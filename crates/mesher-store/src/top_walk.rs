@@ -1,5 +1,18 @@
 //! The bookkeeping of the top-issues walk both backends run (`{sqlite,postgres}/top_issues.rs`):
-//! the best `n` (count in range, issue id) pairs seen so far, and when the walk may stop.
+//! when it is worth walking, the best `n` (count in range, issue id) pairs seen so far, and when
+//! the walk may stop.
+
+use time::OffsetDateTime;
+
+/// Issues whose hours a walk may sum before it hands over to the plain aggregate (short
+/// ranges, where many heavy issues are quiet, would take longer to walk than to sum).
+pub(crate) const WALK_LIMIT: usize = 2000;
+
+/// Whether a range is long enough for the walk: within a couple of days few hours are summed
+/// anyway, beyond them the walk finishes early.
+pub(crate) fn worth_walking(since: OffsetDateTime, until: OffsetDateTime) -> bool {
+    until - since > time::Duration::days(2)
+}
 
 /// The best `n` issues found so far, best first (count, then id, both descending).
 pub(crate) struct TopWalk {

@@ -304,9 +304,7 @@ impl QueryStore for PostgresStore {
         n: u32,
     ) -> StoreResult<Vec<IssueCount>> {
         let conn = self.conn().await?;
-        // Beyond a couple of days the walk by total count finishes early; within them few
-        // hours are summed anyway.
-        if until - since > time::Duration::days(2)
+        if crate::top_walk::worth_walking(since, until)
             && let Some(top) = super::top_issues::walk(
                 &**conn,
                 project_id,

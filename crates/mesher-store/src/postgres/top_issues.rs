@@ -16,10 +16,8 @@ use super::issues::{ISSUE_COLS, issue_row};
 use super::map_err;
 use crate::StoreResult;
 use crate::query::IssueCount;
-use crate::top_walk::TopWalk;
+use crate::top_walk::{TopWalk, WALK_LIMIT};
 
-/// Issues read before the walk hands over to the plain aggregate.
-const WALK_LIMIT: i64 = 2000;
 /// Issues per round trip.
 const CHUNK: i64 = 200;
 
@@ -51,7 +49,7 @@ pub(super) async fn walk(
         let Some(last) = chunk.last() else {
             break;
         };
-        read += CHUNK;
+        read += chunk.len();
         after = (last.get(1), last.get(0));
         let ids: Vec<i64> = chunk.iter().map(|r| r.get(0)).collect();
         let counts: HashMap<i64, i64> = conn

@@ -291,9 +291,7 @@ impl QueryStore for SqliteStore {
         n: u32,
     ) -> StoreResult<Vec<IssueCount>> {
         self.read(move |c| {
-            // Beyond a couple of days the walk by total count finishes early; within them
-            // few hours are summed anyway.
-            if until - since > time::Duration::days(2)
+            if crate::top_walk::worth_walking(since, until)
                 && let Some(top) = super::top_issues::walk(
                     c,
                     project_id,

@@ -14,10 +14,7 @@ use super::issues::{ISSUE_COLS, issue, issue_row};
 use super::map_err;
 use crate::StoreResult;
 use crate::query::IssueCount;
-use crate::top_walk::TopWalk;
-
-/// Issues summed before the walk hands over to the plain aggregate.
-const WALK_LIMIT: usize = 2000;
+use crate::top_walk::{TopWalk, WALK_LIMIT};
 
 /// The `n` issues of `project_id` with the most events in `[since_hour, until)` (ms), ordered
 /// by that count then id, both descending; `None` when the walk would take too long.
