@@ -57,6 +57,25 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Restarts of one service within a minute before the node gives up and exits non-zero.
     pub restart_budget: u64,
+    /// Bytes of request bodies being read or decompressed at once, across all ingest requests;
+    /// a request that would go over answers 503 with `Retry-After`.
+    pub max_inflight_body_bytes: u64,
+    /// Most tags kept per event; the excess is dropped and noted in the event's `errors`.
+    pub max_tags_per_event: u64,
+    /// Longest tag key, in characters (at most 200, Relay's limit).
+    pub max_tag_key_chars: u64,
+    /// Longest tag value, in characters (at most 200, Relay's limit).
+    pub max_tag_value_chars: u64,
+    /// Open client connections at most; past it the longest-idle connection is closed.
+    pub max_connections: u64,
+    /// Seconds a client may take to send a request's headers, from its first byte.
+    pub header_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open between requests.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may take before the rate floor applies…
+    pub body_read_grace_secs: u64,
+    /// …after which it must have arrived at this many bytes per second on average.
+    pub body_min_bytes_per_sec: u64,
 }
 
 /// How logs are written to standard error.
@@ -91,6 +110,15 @@ impl Default for Config {
             health_check_interval_ms: 5000,
             shutdown_timeout_secs: 30,
             restart_budget: 10,
+            max_inflight_body_bytes: 128 * MIB,
+            max_tags_per_event: 100,
+            max_tag_key_chars: 200,
+            max_tag_value_chars: 200,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_grace_secs: 20,
+            body_min_bytes_per_sec: 500,
         }
     }
 }
@@ -118,6 +146,15 @@ pub const CONFIG_KEYS: &[&str] = &[
     "health_check_interval_ms",
     "shutdown_timeout_secs",
     "restart_budget",
+    "max_inflight_body_bytes",
+    "max_tags_per_event",
+    "max_tag_key_chars",
+    "max_tag_value_chars",
+    "max_connections",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
+    "body_read_grace_secs",
+    "body_min_bytes_per_sec",
 ];
 
 /// The keys of [`Config`] whose values are integers.
@@ -133,6 +170,15 @@ pub const INTEGER_KEYS: &[&str] = &[
     "health_check_interval_ms",
     "shutdown_timeout_secs",
     "restart_budget",
+    "max_inflight_body_bytes",
+    "max_tags_per_event",
+    "max_tag_key_chars",
+    "max_tag_value_chars",
+    "max_connections",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
+    "body_read_grace_secs",
+    "body_min_bytes_per_sec",
 ];
 
 impl fmt::Debug for Config {
@@ -211,6 +257,25 @@ pub struct Limits {
     pub shutdown_timeout: std::time::Duration,
     /// Restarts of one service per minute before the node fails.
     pub restart_budget: usize,
+    /// Bytes of ingest bodies read or decompressed at once, across all requests.
+    pub max_inflight_body_bytes: usize,
+    /// Tags kept per event and their sizes.
+    pub tags: mesher_protocol::normalize::TagLimits,
+    /// A request body gets this long before the rate floor applies…
+    pub body_read_grace: std::time::Duration,
+    /// …and must arrive at this many bytes per second after it.
+    pub body_min_bytes_per_sec: u64,
+}
+
+/// How the HTTP server treats connections: the edge against idle and slow clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// Open connections at most; past it the longest-idle one is closed for the newcomer.
+    pub max_connections: usize,
+    /// Time to send a request's headers, from their first byte.
+    pub header_read_timeout: std::time::Duration,
+    /// Time an idle keep-alive connection is kept between requests.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// A validated configuration.
@@ -234,6 +299,8 @@ pub struct Settings {
     pub log_level: String,
     /// Size limits and pipeline sizing.
     pub limits: Limits,
+    /// Connection limits and timeouts.
+    pub connections: ConnectionLimits,
 }
 
 impl Config {
@@ -303,6 +370,11 @@ impl Config {
             ("queue_max_bytes", self.queue_max_bytes),
             ("batch_max_events", self.batch_max_events),
             ("health_check_interval_ms", self.health_check_interval_ms),
+            ("max_inflight_body_bytes", self.max_inflight_body_bytes),
+            ("max_connections", self.max_connections),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_read_grace_secs", self.body_read_grace_secs),
         ] {
             if value == 0 {
                 problems.push(format!("{key}: must be greater than 0"));
@@ -314,6 +386,25 @@ impl Config {
         if self.max_event_bytes > self.queue_max_bytes {
             problems
                 .push("queue_max_bytes: must hold at least one event of max_event_bytes".into());
+        }
+        if self.max_request_bytes > self.max_inflight_body_bytes {
+            problems.push(
+                "max_inflight_body_bytes: must hold at least one body of max_request_bytes".into(),
+            );
+        }
+        if self.max_envelope_bytes > self.max_inflight_body_bytes {
+            problems.push(
+                "max_inflight_body_bytes: must hold at least one envelope of max_envelope_bytes"
+                    .into(),
+            );
+        }
+        for (key, value) in [
+            ("max_tag_key_chars", self.max_tag_key_chars),
+            ("max_tag_value_chars", self.max_tag_value_chars),
+        ] {
+            if value == 0 || value > 200 {
+                problems.push(format!("{key}: must be between 1 and 200"));
+            }
         }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());
@@ -329,6 +420,7 @@ impl Config {
                 log_format: self.log_format,
                 log_level: self.log_level.clone(),
                 limits: self.limits(),
+                connections: self.connections(),
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -350,6 +442,22 @@ impl Config {
             health_check_interval: std::time::Duration::from_millis(self.health_check_interval_ms),
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             restart_budget: size(self.restart_budget),
+            max_inflight_body_bytes: size(self.max_inflight_body_bytes),
+            tags: mesher_protocol::normalize::TagLimits {
+                max_tags: size(self.max_tags_per_event),
+                max_key_chars: size(self.max_tag_key_chars),
+                max_value_chars: size(self.max_tag_value_chars),
+            },
+            body_read_grace: std::time::Duration::from_secs(self.body_read_grace_secs),
+            body_min_bytes_per_sec: self.body_min_bytes_per_sec,
+        }
+    }
+
+    fn connections(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
         }
     }
 }
@@ -388,6 +496,7 @@ impl Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             limits: Config::default().limits(),
+            connections: Config::default().connections(),
         }
     }
 

@@ -33,7 +33,6 @@ pub mod services;
 pub mod sessions;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +86,8 @@ pub async fn run_with(
     let state = state::start(settings, public_url, store, shutdown.clone(), faults);
     let failed = state.supervisor().failed();
     let drain = state.settings().limits.shutdown_timeout;
-    let app = http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = http::app(state.clone());
+    let metrics = state.metrics_handle();
     // Stop serving on shutdown, or when a service failed for good.
     let stop = {
         let shutdown = shutdown.clone();
@@ -104,7 +104,13 @@ pub async fn run_with(
             shutdown.cancel();
         }
     };
-    let serve = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let serve = http::serve(
+        listener,
+        app,
+        state.settings().connections.clone(),
+        metrics,
+        stop,
+    );
     // In-flight requests get `drain` to finish once the shutdown began, not more.
     let deadline = {
         let shutdown = shutdown.clone();

@@ -10,6 +10,7 @@ use url::Url;
 use crate::cache::ProjectCache;
 use crate::config::Settings;
 use crate::faults::Faults;
+use crate::ingest::budget::BodyBudget;
 use crate::jobs::IssueSweeper;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -33,6 +34,7 @@ struct Inner {
     cache: ProjectCache,
     rate_limits: RateLimits,
     login_throttle: LoginThrottle,
+    body_budget: BodyBudget,
     pipeline: Pipeline,
     supervisor: Arc<Supervisor>,
     shutdown: CancellationToken,
@@ -101,6 +103,7 @@ pub fn start(
             cache: ProjectCache::new(store.clone()),
             rate_limits: RateLimits::default(),
             login_throttle: LoginThrottle::default(),
+            body_budget: BodyBudget::new(limits.max_inflight_body_bytes),
             settings,
             public_url,
             store,
@@ -134,6 +137,11 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// The metrics registry, shared (for tasks that outlive a request).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
     /// Key and project caches.
     pub fn cache(&self) -> &ProjectCache {
         &self.inner.cache
@@ -147,6 +155,11 @@ impl AppState {
     /// Sign-in attempt limits.
     pub fn login_throttle(&self) -> &LoginThrottle {
         &self.inner.login_throttle
+    }
+
+    /// The node-wide budget of ingest body bytes in memory.
+    pub fn body_budget(&self) -> &BodyBudget {
+        &self.inner.body_budget
     }
 
     /// The ingestion pipeline.

@@ -12,6 +12,7 @@
 mod accept;
 mod auth;
 pub mod body;
+pub mod budget;
 mod native;
 mod sentry;
 mod ws;
@@ -28,6 +29,7 @@ use mesher_protocol::{EventId, NormalizeContext, Timestamp};
 use mesher_store::Project;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -125,7 +127,7 @@ fn generated_id() -> EventId {
 }
 
 /// Normalization settings for an event of `project` received now.
-fn context(project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
+fn context(limits: &Limits, project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
     let mut ctx = NormalizeContext::new(
         Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
         generated_id(),
@@ -133,6 +135,7 @@ fn context(project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
     ctx.client_ip = client_ip;
     ctx.max_secs_in_past = i64::from(project.retention_days) * 24 * 60 * 60;
     ctx.default_platform = project.platform.clone();
+    ctx.tag_limits = limits.tags;
     ctx
 }
 
@@ -149,10 +152,23 @@ async fn cpu<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("request processing failed: {e}")))
 }
 
+/// The pace request bodies must keep on this node.
+fn pace(limits: &Limits) -> body::Pace {
+    body::Pace {
+        grace: limits.body_read_grace,
+        min_bytes_per_sec: limits.body_min_bytes_per_sec,
+    }
+}
+
 impl From<body::BodyError> for ApiError {
     fn from(e: body::BodyError) -> Self {
         match e {
             body::BodyError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            body::BodyError::Busy => ApiError::Unavailable {
+                retry_after_secs: 1,
+                message: e.to_string(),
+            },
+            body::BodyError::TooSlow { .. } => ApiError::RequestTimeout(e.to_string()),
             body::BodyError::Read(_) => ApiError::BadRequest(e.to_string()),
             other => ApiError::BadRequest(other.to_string()),
         }

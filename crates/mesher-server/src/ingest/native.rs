@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::{decode, read_limited};
+use super::body::{decode, read_body};
 use super::sentry::refuse;
-use super::{ClientIp, context, cpu};
+use super::{ClientIp, context, cpu, pace};
 use crate::error::ApiError;
 use crate::metrics::Outcome;
 use crate::state::AppState;
@@ -44,11 +44,18 @@ async fn handle_event(
     let auth = authenticate(state, &credentials(headers, uri.query(), None)?, None).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let raw = read_limited(body, limits.max_request_bytes).await?;
+    let mut reservation = state.body_budget().reservation();
+    let raw = read_body(
+        body,
+        limits.max_request_bytes,
+        pace(&limits),
+        &mut reservation,
+    )
+    .await?;
     let max = limits.max_event_bytes;
-    let ctx = context(&auth.project, ip);
+    let ctx = context(&limits, &auth.project, ip);
     let (event, bytes) = cpu(raw.len(), move || {
-        let decoded = decode(encoding, raw, max, "the event")?;
+        let decoded = decode(encoding, raw, max, "the event", &mut reservation)?;
         let event = normalize_event(&decoded, &ctx)
             .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
         Ok::<_, ApiError>((event, decoded.len()))
@@ -93,13 +100,26 @@ async fn handle_bulk(
     let auth = authenticate(state, &credentials(headers, uri.query(), None)?, None).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let raw = read_limited(body, limits.max_request_bytes).await?;
+    let mut reservation = state.body_budget().reservation();
+    let raw = read_body(
+        body,
+        limits.max_request_bytes,
+        pace(&limits),
+        &mut reservation,
+    )
+    .await?;
     let max_body = limits.max_envelope_bytes;
-    let ctx = context(&auth.project, ip);
+    let ctx = context(&limits, &auth.project, ip);
     let metrics_limits = limits.clone();
     // Parse every element on the blocking pool: up to a thousand events is real CPU work.
     let parsed = cpu(raw.len().max(super::body::BLOCKING_THRESHOLD), move || {
-        let decoded = decode(encoding, raw, max_body, "the decompressed bulk body")?;
+        let decoded = decode(
+            encoding,
+            raw,
+            max_body,
+            "the decompressed bulk body",
+            &mut reservation,
+        )?;
         let items: Vec<&RawValue> = serde_json::from_slice(&decoded).map_err(|e| {
             ApiError::BadRequest(format!("the body must be a JSON array of events: {e}"))
         })?;
