@@ -49,6 +49,9 @@ use crate::config::Settings;
 use crate::faults::Faults;
 use crate::state::PIPELINE_SERVICES;
 
+/// The `instance_meta` key under which `serve` records its public URL, for the CLI.
+pub const PUBLIC_URL_META: &str = "public_url";
+
 /// Why a node stopped other than by being told to.
 #[derive(Debug, Error)]
 pub enum ServerError {

@@ -286,6 +286,11 @@ pub trait AdminStore: Send + Sync {
     /// A number that changes whenever keys or project settings change, on any node or from the
     /// CLI: caches of those compare it to know when to drop their entries.
     async fn config_epoch(&self) -> StoreResult<i64>;
+    /// A value the instance keeps about itself (for example the `public_url` the server last
+    /// served at, which the CLI uses to print the same DSNs).
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets such a value.
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Creates the first organization, project, key and admin in one transaction, unless that
     /// was done before on this database (then `None`). Safe against concurrent first starts.
     async fn bootstrap(&self, plan: &BootstrapPlan<'_>) -> StoreResult<Option<Bootstrapped>>;

@@ -19,7 +19,26 @@ conformance!(
     bootstrap_runs_once,
     bootstrap_is_skipped_when_organizations_exist,
     concurrent_bootstraps_create_one_organization,
+    instance_values_are_kept_and_replaced,
 );
+
+async fn instance_values_are_kept_and_replaced(store: Arc<dyn Store>) {
+    assert_eq!(store.meta("public_url").await.unwrap(), None);
+    store
+        .set_meta("public_url", "http://a.example:8000/")
+        .await
+        .unwrap();
+    store
+        .set_meta("public_url", "https://errors.example.com/mesher")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.meta("public_url").await.unwrap().as_deref(),
+        Some("https://errors.example.com/mesher")
+    );
+    // The instance's own bookkeeping is untouched.
+    assert!(store.config_epoch().await.unwrap() >= 0);
+}
 
 async fn migrations_are_idempotent(store: Arc<dyn Store>) {
     store.migrate().await.expect("second migration is a no-op");

@@ -302,8 +302,10 @@ fn read_capped(
             } else {
                 buf.len().saturating_mul(2).min(limit.saturating_add(1))
             };
-            // The old and the new buffer coexist while it moves.
-            if reservation.grow_to(held + buf.len() + next).is_err() {
+            // The new size is what stays; the old buffer's copy during the move is transient
+            // (one per request at a time) and left out, so that one envelope of the largest
+            // allowed size fits a budget only a little larger than it.
+            if reservation.grow_to(held + next).is_err() {
                 return Ok(Capped::Busy);
             }
             buf.resize(next, 0);

@@ -188,6 +188,28 @@ impl AdminStore for PostgresStore {
             .unwrap_or(0))
     }
 
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached("SELECT value FROM instance_meta WHERE key = $1")
+            .await
+            .map_err(map_err)?;
+        let row = conn.query_opt(&stmt, &[&key]).await.map_err(map_err)?;
+        Ok(row.map(|r| r.get::<_, String>(0)))
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "INSERT INTO instance_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn bootstrap(&self, plan: &BootstrapPlan<'_>) -> StoreResult<Option<Bootstrapped>> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
