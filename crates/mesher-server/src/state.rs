@@ -35,6 +35,7 @@ struct Inner {
     rate_limits: RateLimits,
     login_throttle: LoginThrottle,
     body_budget: BodyBudget,
+    cpu_slots: Arc<tokio::sync::Semaphore>,
     pipeline: Pipeline,
     supervisor: Arc<Supervisor>,
     shutdown: CancellationToken,
@@ -104,6 +105,9 @@ pub fn start(
             rate_limits: RateLimits::default(),
             login_throttle: LoginThrottle::default(),
             body_budget: BodyBudget::new(limits.max_inflight_body_bytes),
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(
+                workers.saturating_sub(1).max(1),
+            )),
             settings,
             public_url,
             store,
@@ -160,6 +164,11 @@ impl AppState {
     /// The node-wide budget of ingest body bytes in memory.
     pub fn body_budget(&self) -> &BodyBudget {
         &self.inner.body_budget
+    }
+
+    /// Slots for CPU-heavy request work on the blocking pool (one fewer than the cores).
+    pub fn cpu_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.cpu_slots
     }
 
     /// The ingestion pipeline.

@@ -42,7 +42,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             report.created.admin.email
         );
     }
-    let public_url = cli_public_url(settings, store.as_ref()).await?;
+    let public_url = cli_public_url(&settings, store.as_ref()).await?;
     let dsn = |key: &str, project: i64| accounts::dsn(&public_url, key, project);
     let store = store.as_ref();
 

@@ -140,16 +140,31 @@ fn context(limits: &Limits, project: &Project, client_ip: Option<IpAddr>) -> Nor
 }
 
 /// Runs CPU-heavy work on the blocking pool when the input is large, inline otherwise.
+///
+/// Large work waits for one of the node's CPU slots (one fewer than the cores): inflating a
+/// bomb on every core at once would leave none for the async workers, and `/healthz` and small
+/// events would wait behind it (issue 11).
 async fn cpu<T: Send + 'static>(
+    state: &AppState,
     size: usize,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     if size < body::BLOCKING_THRESHOLD {
         return Ok(f());
     }
-    tokio::task::spawn_blocking(f)
+    let slot = state
+        .cpu_slots()
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| ApiError::Internal(format!("request processing failed: {e}")))
+        .map_err(|_| ApiError::Internal("the CPU slots are closed".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(slot);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("request processing failed: {e}")))
 }
 
 /// The pace request bodies must keep on this node.

@@ -54,7 +54,7 @@ async fn handle_event(
     .await?;
     let max = limits.max_event_bytes;
     let ctx = context(&limits, &auth.project, ip);
-    let (event, bytes) = cpu(raw.len(), move || {
+    let (event, bytes) = cpu(state, raw.len(), move || {
         let decoded = decode(encoding, raw, max, "the event", &mut reservation)?;
         let event = normalize_event(&decoded, &ctx)
             .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
@@ -112,44 +112,48 @@ async fn handle_bulk(
     let ctx = context(&limits, &auth.project, ip);
     let metrics_limits = limits.clone();
     // Parse every element on the blocking pool: up to a thousand events is real CPU work.
-    let parsed = cpu(raw.len().max(super::body::BLOCKING_THRESHOLD), move || {
-        let decoded = decode(
-            encoding,
-            raw,
-            max_body,
-            "the decompressed bulk body",
-            &mut reservation,
-        )?;
-        let items: Vec<&RawValue> = serde_json::from_slice(&decoded).map_err(|e| {
-            ApiError::BadRequest(format!("the body must be a JSON array of events: {e}"))
-        })?;
-        if items.len() > metrics_limits.max_bulk_events {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "{} events in one request; the limit is {}",
-                items.len(),
-                metrics_limits.max_bulk_events
-            )));
-        }
-        let results: Vec<Result<Candidate, ApiError>> = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let bytes = item.get().len();
-                if bytes > metrics_limits.max_event_bytes {
-                    return Err(ApiError::PayloadTooLarge(format!(
-                        "event {i} is {bytes} bytes, over the limit of {} bytes",
-                        metrics_limits.max_event_bytes
-                    )));
-                }
-                let mut ctx = ctx.clone();
-                ctx.generated_event_id = super::generated_id();
-                normalize_event(item.get().as_bytes(), &ctx)
-                    .map(|event| Candidate { event, bytes })
-                    .map_err(|e| ApiError::BadRequest(format!("event {i}: {e}")))
-            })
-            .collect();
-        Ok::<_, ApiError>(results)
-    })
+    let parsed = cpu(
+        state,
+        raw.len().max(super::body::BLOCKING_THRESHOLD),
+        move || {
+            let decoded = decode(
+                encoding,
+                raw,
+                max_body,
+                "the decompressed bulk body",
+                &mut reservation,
+            )?;
+            let items: Vec<&RawValue> = serde_json::from_slice(&decoded).map_err(|e| {
+                ApiError::BadRequest(format!("the body must be a JSON array of events: {e}"))
+            })?;
+            if items.len() > metrics_limits.max_bulk_events {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "{} events in one request; the limit is {}",
+                    items.len(),
+                    metrics_limits.max_bulk_events
+                )));
+            }
+            let results: Vec<Result<Candidate, ApiError>> = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let bytes = item.get().len();
+                    if bytes > metrics_limits.max_event_bytes {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "event {i} is {bytes} bytes, over the limit of {} bytes",
+                            metrics_limits.max_event_bytes
+                        )));
+                    }
+                    let mut ctx = ctx.clone();
+                    ctx.generated_event_id = super::generated_id();
+                    normalize_event(item.get().as_bytes(), &ctx)
+                        .map(|event| Candidate { event, bytes })
+                        .map_err(|e| ApiError::BadRequest(format!("event {i}: {e}")))
+                })
+                .collect();
+            Ok::<_, ApiError>(results)
+        },
+    )
     .await??;
 
     let mut results: Vec<Option<Value>> = Vec::with_capacity(parsed.len());

@@ -89,7 +89,7 @@ async fn handle_envelope(
         }
     };
     let max = limits.max_envelope_bytes;
-    let (decoded, reservation) = cpu(raw.len(), move || {
+    let (decoded, reservation) = cpu(state, raw.len(), move || {
         let decoded = decode(
             encoding,
             raw,
@@ -152,7 +152,7 @@ async fn handle_envelope(
     ctx.envelope_event_id = envelope.event_id();
     ctx.sent_at = envelope.sent_at();
     let bytes = payload.len();
-    let event = cpu(bytes, move || normalize_event(&payload, &ctx))
+    let event = cpu(state, bytes, move || normalize_event(&payload, &ctx))
         .await?
         .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
     // The decoded body is gone; the normalized event is counted by the pipeline's queue.
@@ -302,7 +302,7 @@ async fn handle_store(
     .await?;
     let max = limits.max_event_bytes;
     let ctx = context(&limits, &auth.project, ip);
-    let (event, bytes) = cpu(raw.len(), move || {
+    let (event, bytes) = cpu(state, raw.len(), move || {
         let decoded = decode(encoding, raw, max, "the event", &mut reservation)?;
         let decoded = decode_legacy_store(decoded, max, &mut reservation)?;
         let event = normalize_event(&decoded, &ctx)

@@ -96,7 +96,7 @@ async fn frame(
 ) -> Result<String, ApiError> {
     let ctx = context(&state.settings().limits, project, ip);
     let bytes = data.len();
-    let event = cpu(bytes, move || normalize_event(&data, &ctx))
+    let event = cpu(state, bytes, move || normalize_event(&data, &ctx))
         .await?
         .map_err(|e| {
             state.metrics().outcome(Outcome::Invalid, 1);
