@@ -168,9 +168,40 @@ async fn finding_2_idle_and_trickling_connections_are_closed() {
     let s = TestServer::start_with(Backend::Sqlite, |settings| {
         settings.connections.idle_timeout = Duration::from_secs(2);
         settings.connections.header_read_timeout = Duration::from_secs(1);
+        settings.limits.body_read_grace = Duration::from_secs(1);
+        settings.limits.body_min_bytes_per_sec = 1000;
     })
     .await;
     let addr = s.url.trim_start_matches("http://").to_string();
+
+    // A body sent at 10 bytes a second against a floor of 1000 after one second: 408.
+    let mut slow_body = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/{}/envelope/ HTTP/1.1\r\nHost: x\r\nX-Sentry-Auth: {}\r\nContent-Length: 100000\r\n\r\n",
+        s.project_id,
+        s.auth_header()
+    );
+    slow_body.write_all(head.as_bytes()).await.unwrap();
+    let body_started = Instant::now();
+    let mut answer = Vec::new();
+    loop {
+        tokio::select! {
+            r = slow_body.read_buf(&mut answer) => {
+                if r.unwrap_or(0) == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                let _ = slow_body.write_all(b"0").await;
+            }
+        }
+        assert!(
+            body_started.elapsed() < Duration::from_secs(10),
+            "no answer to a trickled body"
+        );
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 
     let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
     let trickle_addr = addr.clone();
