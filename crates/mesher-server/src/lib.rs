@@ -26,6 +26,7 @@ pub mod faults;
 mod http;
 pub mod ingest;
 pub mod jobs;
+pub mod login_throttle;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
