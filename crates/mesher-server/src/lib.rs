@@ -25,6 +25,7 @@ mod error;
 pub mod faults;
 mod http;
 pub mod ingest;
+pub mod invitations;
 pub mod jobs;
 pub mod login_throttle;
 pub mod metrics;
