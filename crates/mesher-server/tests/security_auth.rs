@@ -9,6 +9,7 @@
 mod common;
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use common::TestServer;
 use mesher_server::accounts;
@@ -108,7 +109,8 @@ async fn finding_3_forwarded_for_from_untrusted_peer_is_ignored(backend: Backend
     let failed = statuses.iter().filter(|&&st| st == 401).count();
     assert_eq!(failed + refused, 60, "{statuses:?}");
     assert!(
-        (8..=10).contains(&refused),
+        // At most the 10 beyond the burst; fewer if the bucket drained while they arrived.
+        (1..=10).contains(&refused),
         "50 failures per address, forged headers or not: {refused} refused"
     );
 }
@@ -162,9 +164,9 @@ async fn finding_4_owner_signs_in_from_a_fresh_address_during_an_attack(backend:
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
 
-/// Sends `n` concurrent wrong passwords (different emails) through `c` with `forwarded`, then,
-/// while their password checks still run, `then`; returns how many guesses were refused and
-/// `then`'s answers.
+/// Sends `n` concurrent wrong passwords (different emails) through `c` with `forwarded`, and,
+/// as soon as the first of them is refused (the limit is reached; the others' password checks
+/// still run), `then`; returns how many guesses were refused and `then`'s answers.
 async fn burst_then<F: std::future::Future<Output = Vec<StatusCode>>>(
     c: &Client,
     s: &TestServer,
@@ -172,13 +174,22 @@ async fn burst_then<F: std::future::Future<Output = Vec<StatusCode>>>(
     forwarded: &str,
     then: F,
 ) -> (usize, Vec<StatusCode>) {
-    let guesses = futures_util::future::join_all((0..n).map(|i| async move {
-        let email = format!("spray{i}@example.com");
-        login(c, s, &email, "wrong", Some(forwarded)).await.status()
+    let refused = tokio::sync::Notify::new();
+    let guesses = futures_util::future::join_all((0..n).map(|i| {
+        let refused = &refused;
+        async move {
+            let email = format!("spray{i}@example.com");
+            let status = login(c, s, &email, "wrong", Some(forwarded)).await.status();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                // A permit is stored if nobody waits yet.
+                refused.notify_one();
+            }
+            status
+        }
     }));
     let later = async {
-        // Every guess reaches the throttle well within this; hashing them takes far longer.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let limited = tokio::time::timeout(Duration::from_secs(60), refused.notified()).await;
+        assert!(limited.is_ok(), "no guess was refused");
         then.await
     };
     let (guesses, answers) = tokio::join!(guesses, later);
