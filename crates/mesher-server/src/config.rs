@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use mesher_store::DatabaseUrl;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -76,6 +77,50 @@ pub struct Config {
     pub body_read_grace_secs: u64,
     /// …after which it must have arrived at this many bytes per second on average.
     pub body_min_bytes_per_sec: u64,
+    /// Addresses (IPs or CIDR networks) of reverse proxies whose `X-Forwarded-For` is believed:
+    /// a list in TOML, comma-separated in `MESHER_TRUSTED_PROXIES`. Empty (the default): the
+    /// TCP peer is the client and `X-Forwarded-For` is ignored.
+    pub trusted_proxies: AddressList,
+}
+
+/// A list of addresses as written in a layer: a TOML array, or one comma-separated string (the
+/// environment's only shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AddressList {
+    /// `"127.0.0.1/32,10.0.0.0/8"`.
+    Text(String),
+    /// `["127.0.0.1", "10.0.0.0/8"]`.
+    List(Vec<String>),
+}
+
+impl Default for AddressList {
+    fn default() -> Self {
+        AddressList::List(Vec::new())
+    }
+}
+
+impl AddressList {
+    /// The entries, trimmed, empty ones skipped.
+    fn entries(&self) -> Vec<&str> {
+        let all: Vec<&str> = match self {
+            AddressList::Text(s) => s.split(',').collect(),
+            AddressList::List(v) => v.iter().map(String::as_str).collect(),
+        };
+        all.into_iter()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+}
+
+/// One IP address (`10.1.2.3`, a single host) or network (`10.0.0.0/8`).
+fn parse_net(entry: &str) -> Result<IpNet, String> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{entry:?} is not an IP address or CIDR network"))
 }
 
 /// How logs are written to standard error.
@@ -119,6 +164,7 @@ impl Default for Config {
             idle_timeout_secs: 60,
             body_read_grace_secs: 20,
             body_min_bytes_per_sec: 500,
+            trusted_proxies: AddressList::default(),
         }
     }
 }
@@ -155,6 +201,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "idle_timeout_secs",
     "body_read_grace_secs",
     "body_min_bytes_per_sec",
+    "trusted_proxies",
 ];
 
 /// The keys of [`Config`] whose values are integers.
@@ -199,6 +246,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("limits", &self.limits())
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -301,6 +349,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Connection limits and timeouts.
     pub connections: ConnectionLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::ingest::ClientIp`]).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -409,6 +459,13 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());
         }
+        let mut trusted_proxies = Vec::new();
+        for entry in self.trusted_proxies.entries() {
+            match parse_net(entry) {
+                Ok(net) => trusted_proxies.push(net),
+                Err(e) => problems.push(format!("trusted_proxies: {e}")),
+            }
+        }
         match (listen, database) {
             (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
                 listen,
@@ -421,6 +478,7 @@ impl Config {
                 log_level: self.log_level.clone(),
                 limits: self.limits(),
                 connections: self.connections(),
+                trusted_proxies,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -497,6 +555,7 @@ impl Settings {
             log_level: "info".into(),
             limits: Config::default().limits(),
             connections: Config::default().connections(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -589,6 +648,45 @@ mod tests {
         assert_eq!(
             s.public_url_for(s.listen).as_str(),
             "https://errors.example.com/mesher"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_from_a_string_or_a_list() {
+        let from_env = Config {
+            trusted_proxies: AddressList::Text(" 127.0.0.1/32, 10.0.0.0/8 ,::1".into()),
+            ..Config::default()
+        };
+        let nets: Vec<String> = from_env
+            .validate()
+            .unwrap()
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let from_toml = Config {
+            trusted_proxies: AddressList::List(vec!["192.168.1.7/24".into()]),
+            ..Config::default()
+        };
+        // Host bits are dropped: the entry means the whole network.
+        assert_eq!(
+            from_toml.validate().unwrap().trusted_proxies[0].to_string(),
+            "192.168.1.0/24"
+        );
+        let bad = Config {
+            trusted_proxies: AddressList::Text("10.0.0.0/33,proxy.local".into()),
+            ..Config::default()
+        };
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.problems.len(), 2, "{e}");
+        assert!(e.problems.iter().all(|p| p.starts_with("trusted_proxies:")));
+        assert!(
+            Config::default()
+                .validate()
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
         );
     }
 

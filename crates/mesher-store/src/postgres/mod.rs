@@ -3,6 +3,7 @@
 mod accounts;
 mod credentials;
 mod events;
+mod invitations;
 mod issues;
 mod queries;
 mod top_issues;

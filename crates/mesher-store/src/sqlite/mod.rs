@@ -10,6 +10,7 @@
 mod accounts;
 mod credentials;
 mod events;
+mod invitations;
 mod issues;
 mod queries;
 mod top_issues;
