@@ -128,6 +128,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
                 retention_days,
                 sample_rate,
                 rate_limit_per_minute: rate_limit,
+                ..mesher_store::ProjectUpdate::default()
             };
             let project = store.update_project(id, &update).await?;
             let text = format!(

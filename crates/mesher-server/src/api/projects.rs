@@ -104,6 +104,7 @@ pub async fn update(
         retention_days: body.retention_days,
         sample_rate: body.sample_rate,
         rate_limit_per_minute: body.rate_limit_per_minute,
+        ..ProjectUpdate::default()
     };
     let project = state.store().update_project(id, &update).await?;
     state.cache().invalidate();

@@ -224,6 +224,7 @@ fn parse_update(form: &FormFields) -> Result<ProjectUpdate, ApiError> {
         retention_days: Some(form.parse("retention_days", "Retention (days)")?),
         sample_rate: Some(form.parse("sample_rate", "Sample rate")?),
         rate_limit_per_minute: Some(form.parse("rate_limit_per_minute", "Rate limit")?),
+        ..ProjectUpdate::default()
     };
     // The same rules the store applies, with their messages, before anything is written.
     update.validate()?;
