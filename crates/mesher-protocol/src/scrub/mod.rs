@@ -132,10 +132,25 @@ pub fn scrub_event(event: &mut Event, config: &ScrubConfig) -> u32 {
     count
 }
 
-/// Replaces card numbers in free text (e.g. a grouping explanation derived from the event
-/// before scrubbing) and returns how many were replaced.
-pub fn scrub_card_numbers(text: &mut String) -> u32 {
-    card::scrub_cards(text)
+/// Replaces card numbers in every string of `value` when `config` scrubs data, and returns
+/// how many were replaced. For what is derived from the event before scrubbing and stored
+/// beside it, such as the grouping explanation (which quotes contributing values).
+pub fn scrub_card_numbers(value: &mut Value, config: &ScrubConfig) -> u32 {
+    if !config.scrub_data {
+        return 0;
+    }
+    match value {
+        Value::String(text) => card::scrub_cards(text),
+        Value::Array(items) => items
+            .iter_mut()
+            .map(|v| scrub_card_numbers(v, config))
+            .sum(),
+        Value::Object(map) => map
+            .values_mut()
+            .map(|v| scrub_card_numbers(v, config))
+            .sum(),
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
 }
 
 struct Scrubber<'c> {

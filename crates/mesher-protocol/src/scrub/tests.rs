@@ -377,3 +377,15 @@ fn issue_11_processing_error_values_are_scrubbed() {
     assert!(!text.contains("\"abc\""), "{text}");
     assert_eq!(n, 2);
 }
+
+#[test]
+fn issue_11_card_numbers_in_derived_values() {
+    let mut value = json!({"components": [format!("paid {CARD}"), "x"], "n": 4111111111111111u64});
+    assert_eq!(scrub_card_numbers(&mut value, &ScrubConfig::default()), 1);
+    assert_eq!(value["components"][0], "paid [Filtered]");
+    // Numbers stay numbers: the value must remain what it was, structurally.
+    assert_eq!(value["n"], 4111111111111111u64);
+    let mut kept = json!([CARD]);
+    assert_eq!(scrub_card_numbers(&mut kept, &ScrubConfig::disabled()), 0);
+    assert_eq!(kept[0], CARD);
+}

@@ -1,5 +1,6 @@
 //! The processor service: turns normalized events into the rows the writer stores —
-//! fingerprint (grouping), title, culprit, tags, search text and the compressed payload.
+//! fingerprint (grouping), then scrubbing (issue 11), then title, culprit, tags, search text
+//! and the compressed payload.
 //!
 //! One worker per core pulls from the shared queue, taking whatever is queued (up to
 //! [`MAX_TAKE`] submissions) per wake. The work is CPU-bound but short for a typical event
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use mesher_protocol::grouping;
+use mesher_protocol::{grouping, scrub};
 use mesher_store::{NewEvent, compress_payload};
 use tokio::sync::{Mutex, mpsc};
 
@@ -198,8 +199,15 @@ fn stored_tags(event: &mesher_protocol::Event) -> Vec<(String, String)> {
 
 /// The stored form of one event.
 pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
-    let Incoming { project_id, event } = incoming;
+    let Incoming {
+        project_id,
+        mut event,
+        scrub,
+    } = incoming;
+    // Grouping sees the event as sent, so scrubbing never moves an event to another issue.
     let fingerprint = grouping::fingerprint(&event);
+    // Everything stored or derived for display comes from the scrubbed event.
+    scrub::scrub_event(&mut event, &scrub);
     let json = serde_json::to_vec(&event).map_err(|e| format!("cannot serialize an event: {e}"))?;
     let mut search_text = event.search_text();
     if search_text.len() > MAX_SEARCH_TEXT {
@@ -218,7 +226,11 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
             .or_else(|| u.ip_address.as_ref().map(|v| format!("ip:{v}")))
     });
     // Kept on the issue this event creates: "why grouped here", even after the rules change.
-    let grouping = fingerprint.explanation().to_string();
+    let mut explanation = fingerprint.explanation();
+    // The explanation quotes contributing values of the unscrubbed event (messages are
+    // parameterized, so numbers rarely survive; a client fingerprint may hold anything).
+    scrub::scrub_card_numbers(&mut explanation, &scrub);
+    let grouping = explanation.to_string();
     Ok(NewEvent {
         project_id,
         event_id: *event.event_id.as_bytes(),
