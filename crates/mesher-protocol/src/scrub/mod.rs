@@ -13,7 +13,8 @@
 //!
 //! Where: request headers, cookies, query, body and environment, `extra`, contexts, tags,
 //! breadcrumb messages and data, exception values and mechanism data, stack-frame variables,
-//! the message and its parameters, user data, and the values kept in processing errors.
+//! the message and its parameters, the client fingerprint (card numbers only), user data, and
+//! the values kept in processing errors.
 //! Source context lines, file names and function names are the application's own code, not
 //! its data, and are left as sent (Relay's data scrubber leaves frame paths alone too).
 //!
@@ -230,6 +231,11 @@ impl Scrubber<'_> {
             if let Some(data) = &mut crumb.data {
                 self.value(data, &path.field("data"));
             }
+        }
+        // A client fingerprint may quote anything; grouping has already read it.
+        let fingerprint = Path::Root("fingerprint");
+        for (i, entry) in event.fingerprint.iter_mut().enumerate() {
+            self.text(entry, &fingerprint.index(i));
         }
         let tags = Path::Root("tags");
         for (key, value) in &mut event.tags {

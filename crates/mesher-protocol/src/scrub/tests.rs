@@ -165,6 +165,7 @@ fn issue_11_card_numbers_anywhere_in_strings() {
             }]},
             "breadcrumbs": [{"message": format!("tried {CARD}"), "data": {"last": CARD}}],
             "tags": {"card": "5555555555554444", "region": "eu"},
+            "fingerprint": ["{{ default }}", format!("card {CARD}")],
             "contexts": {"payment": {"type": "payment", "numbers": [CARD, "12"]}},
             "user": {"id": "u1", "data": {"card": CARD}},
             "extra": {"order": {"lines": [{"note": format!("pay with {CARD} please")}]}}
@@ -187,7 +188,11 @@ fn issue_11_card_numbers_anywhere_in_strings() {
         e["extra"]["order"]["lines"][0]["note"],
         "pay with [Filtered] please"
     );
-    assert_eq!(n, 10);
+    assert_eq!(
+        e["fingerprint"],
+        json!(["{{ default }}", "card [Filtered]"])
+    );
+    assert_eq!(n, 11);
     assert!(
         e["_meta"]["scrubbed_paths"]
             .as_array()

@@ -250,3 +250,63 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
         payload: compress_payload(&json),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mesher_protocol::scrub::ScrubConfig;
+    use mesher_protocol::{EventId, NormalizeContext, Timestamp, normalize_event};
+    use mesher_store::decompress_payload;
+    use serde_json::json;
+
+    use super::*;
+
+    const CARD: &str = "4111 1111 1111 1111";
+
+    fn prepared(payload: &serde_json::Value, scrub: ScrubConfig) -> NewEvent {
+        let ctx = NormalizeContext::new(
+            Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            EventId::from_bytes([3; 16]),
+        );
+        let event = normalize_event(payload.to_string().as_bytes(), &ctx).unwrap();
+        prepare(Incoming {
+            project_id: 1,
+            event,
+            scrub: Arc::new(scrub),
+        })
+        .unwrap()
+    }
+
+    /// Issue 11: the message groups the event and holds the card number; scrubbing must not
+    /// move it to another issue, and nothing derived for storage may keep the number.
+    #[test]
+    fn issue_11_scrubbing_follows_grouping_and_reaches_every_stored_column() {
+        let payload = json!({
+            "message": format!("payment with {CARD} failed"),
+            "fingerprint": ["{{ default }}", format!("card {CARD}")],
+            "user": {"ip_address": "203.0.113.9"},
+            "extra": {"password": "hunter2"}
+        });
+        let kept = prepared(&payload, ScrubConfig::disabled());
+        let scrubbed = prepared(&payload, ScrubConfig::new(true, true, &[], &[]));
+        assert_eq!(scrubbed.fingerprint, kept.fingerprint);
+        assert!(kept.title.contains(CARD));
+        assert_eq!(scrubbed.title, "payment with [Filtered] failed");
+        assert!(!scrubbed.search_text.contains(CARD));
+        assert!(
+            kept.grouping.contains(CARD),
+            "the client fingerprint is quoted"
+        );
+        assert!(!scrubbed.grouping.contains(CARD), "{}", scrubbed.grouping);
+        assert_eq!(kept.user_key.as_deref(), Some("ip:203.0.113.9"));
+        assert_eq!(scrubbed.user_key, None, "the IP was the only user key");
+        let stored = String::from_utf8(decompress_payload(&scrubbed.payload).unwrap()).unwrap();
+        assert!(
+            !stored.contains(CARD) && !stored.contains("hunter2"),
+            "{stored}"
+        );
+        // The IP, the message, the client fingerprint entry and the password.
+        assert!(stored.contains(r#""_meta":{"scrubbed":4"#), "{stored}");
+    }
+}
