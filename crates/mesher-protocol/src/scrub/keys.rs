@@ -78,12 +78,36 @@ pub(crate) fn classify(lower: &str, sensitive: &[String], safe: &[String]) -> Ke
         KeyClass::Safe
     } else if DEFAULT_SENSITIVE_FRAGMENTS
         .iter()
-        .any(|f| lower.contains(f))
+        .any(|f| contains(lower, f))
         || DEFAULT_SENSITIVE_KEYS.contains(&lower)
-        || sensitive.iter().any(|f| lower.contains(f.as_str()))
+        || sensitive.iter().any(|f| contains(lower, f))
     {
         KeyClass::Sensitive
     } else {
         KeyClass::Plain
+    }
+}
+
+/// Whether `needle` occurs in `haystack`. Keys are short: comparing windows beats setting up
+/// `str::contains`'s two-way searcher once per fragment and key.
+fn contains(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    match n.first() {
+        None => true,
+        Some(&first) => h.windows(n.len()).any(|w| w[0] == first && w == n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_match_anywhere() {
+        assert!(contains("x-api-key", "api-key"));
+        assert!(contains("password", "password"));
+        assert!(!contains("pass", "password"));
+        assert!(!contains("", "a"));
+        assert!(contains("ab", ""));
     }
 }

@@ -691,7 +691,10 @@ pub struct GroupingBody {
     pub grouping: Value,
     /// The issue's fingerprint.
     pub issue_fingerprint: Option<String>,
-    /// False only when the grouping rules changed since the event was stored.
+    /// False when the grouping rules changed since the event was stored, or when scrubbing
+    /// replaced a value grouping used (issue 11: events are grouped as sent, then scrubbed,
+    /// so the issue keeps the fingerprint of the unscrubbed event; the stored event's `_meta`
+    /// lists what was replaced).
     pub matches_issue: bool,
     /// The explanation kept on the issue when it was created.
     #[schema(value_type = Option<Object>)]
