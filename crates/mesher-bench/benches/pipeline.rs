@@ -7,14 +7,16 @@
 //! Steps, in the server's order: decompression of the request body
 //! (`mesher_server::ingest::body::decode`, gzip at sentry-python's level 9 and brotli at its
 //! quality 4), envelope framing (`parse_envelope`), normalization (`normalize_event`),
-//! grouping (`grouping::fingerprint`), and the stored form (`processor::prepare`: fingerprint,
-//! summaries, JSON serialization and zstd compression).
+//! grouping (`grouping::fingerprint`), scrubbing with the default settings
+//! (`scrub::scrub_event`, issue 11), and the stored form (`processor::prepare`: fingerprint,
+//! scrubbing, summaries, JSON serialization and zstd compression).
 //!
 //! `cargo bench -p mesher-bench` runs them; `-- --quick` (or `--test`) for a fast pass.
 
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -22,6 +24,7 @@ use mesher_bench::corpus::{self, DEFAULT_CORPUS, IdSource, Stamp};
 use mesher_bench::load::{SDK_GZIP_LEVEL, gzip_level};
 use mesher_protocol::envelope::ItemType;
 use mesher_protocol::grouping;
+use mesher_protocol::scrub::{self, ScrubConfig};
 use mesher_protocol::{
     Event, EventId, NormalizeContext, Timestamp, normalize_event, parse_envelope,
 };
@@ -189,6 +192,36 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
+    // Scrubbing rewrites its event: clones are made outside the timed part.
+    let scrub = Arc::new(ScrubConfig::default());
+    let mut g = c.benchmark_group("scrub");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("typical", |b| {
+        b.iter_batched(
+            || typical_event.clone(),
+            // The event is handed back so that freeing it is not timed.
+            |mut event| {
+                black_box(scrub::scrub_event(&mut event, &scrub));
+                event
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.throughput(Throughput::Elements(n));
+    g.bench_function("corpus", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |mut events| {
+                for event in &mut events {
+                    black_box(scrub::scrub_event(event, &scrub));
+                }
+                events
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
     // `prepare` consumes its event: clones are made outside the timed part.
     let mut g = c.benchmark_group("prepare");
     g.throughput(Throughput::Elements(1));
@@ -199,6 +232,7 @@ fn benches(c: &mut Criterion) {
                 prepare(Incoming {
                     project_id: 1,
                     event,
+                    scrub: scrub.clone(),
                 })
             },
             BatchSize::SmallInput,
@@ -214,6 +248,7 @@ fn benches(c: &mut Criterion) {
                         prepare(Incoming {
                             project_id: 1,
                             event,
+                            scrub: scrub.clone(),
                         })
                         .ok(),
                     );

@@ -24,6 +24,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use mesher_protocol::scrub::ScrubConfig;
 use mesher_protocol::{EventId, NormalizeContext, Timestamp, normalize_event};
 use mesher_server::pipeline::Incoming;
 use mesher_server::pipeline::processor::prepare;
@@ -431,6 +432,7 @@ impl Generator {
     ) -> anyhow::Result<Vec<NewEvent>> {
         let mut rng = fastrand::Rng::with_seed(self.cfg.seed.wrapping_add(from));
         let mut out = Vec::with_capacity((to - from) as usize);
+        let scrub = Arc::new(ScrubConfig::default());
         for i in from..to {
             let issue = self.issue_of(i, &mut rng);
             let payload = self.payload(i, issue, &shapes[issue as usize], &mut rng);
@@ -446,8 +448,13 @@ impl Generator {
             let event = normalize_event(&bytes, &ctx)
                 .map_err(|e| anyhow::anyhow!("a generated event does not normalize: {e}"))?;
             out.push(
-                prepare(Incoming { project_id, event })
-                    .map_err(|e| anyhow::anyhow!("cannot prepare a generated event: {e}"))?,
+                prepare(Incoming {
+                    project_id,
+                    event,
+                    // Seeded events are stored as the server would store them.
+                    scrub: scrub.clone(),
+                })
+                .map_err(|e| anyhow::anyhow!("cannot prepare a generated event: {e}"))?,
             );
         }
         Ok(out)

@@ -14,7 +14,10 @@
 //!    rules for ids, timestamps, levels, tags, fingerprints and messages (A6). Malformed
 //!    essentials are rejected with a message naming the field; everything else is coerced or
 //!    dropped with an entry in `Event::errors`.
-//! 4. **Summaries** ([`event`]): `Event::title`, `Event::culprit` and `Event::search_text` give
+//! 4. **Scrubbing** ([`scrub`]): after the server computed the fingerprint,
+//!    [`scrub::scrub_event`] replaces secrets and card numbers by `[Filtered]` per the
+//!    project's settings and counts them in `Event::meta` (issue 11).
+//! 5. **Summaries** ([`event`]): `Event::title`, `Event::culprit` and `Event::search_text` give
 //!    the server its list columns and search text.
 //!
 //! Requirement ids (INGEST-02, …) and protocol doc sections (A4, E) are cited in tests.
@@ -28,6 +31,7 @@ pub mod event;
 pub mod grouping;
 pub mod ids;
 pub mod normalize;
+pub mod scrub;
 pub mod timestamp;
 
 pub use auth::{

@@ -45,6 +45,17 @@ pub struct Project {
     /// When the project was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Server-side data scrubbing: secret-looking keys and card numbers become `[Filtered]`
+    /// before storage (issue 11). On by default, as Sentry's data scrubber.
+    pub scrub_data: bool,
+    /// Remove the user's IP address and `REMOTE_ADDR` before storage. Off by default, as
+    /// Sentry's "Prevent storing of IP addresses".
+    pub scrub_ip_addresses: bool,
+    /// Extra key fragments whose values are scrubbed (case-insensitive, matched anywhere in a
+    /// key), on top of the defaults.
+    pub sensitive_fields: Vec<String>,
+    /// Keys never scrubbed, with everything under them (case-insensitive, whole key).
+    pub safe_fields: Vec<String>,
 }
 
 /// What a new project needs; the settings take their defaults.
@@ -73,6 +84,54 @@ pub struct ProjectUpdate {
     pub sample_rate: Option<f64>,
     /// New rate limit, events per minute (0 = unlimited).
     pub rate_limit_per_minute: Option<i64>,
+    /// Turn data scrubbing on or off.
+    pub scrub_data: Option<bool>,
+    /// Turn IP address removal on or off.
+    pub scrub_ip_addresses: Option<bool>,
+    /// Replace the extra sensitive fields (see [`MAX_SCRUB_FIELDS`]).
+    pub sensitive_fields: Option<Vec<String>>,
+    /// Replace the safe fields (see [`MAX_SCRUB_FIELDS`]).
+    pub safe_fields: Option<Vec<String>>,
+}
+
+/// Most entries in a project's sensitive or safe fields.
+pub const MAX_SCRUB_FIELDS: usize = 100;
+/// Longest entry in a project's sensitive or safe fields, in characters.
+pub const MAX_SCRUB_FIELD_CHARS: usize = 100;
+
+/// A field list as stored: entries trimmed, duplicates (ignoring case) dropped, order kept.
+pub fn clean_scrub_fields(fields: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(fields.len());
+    for field in fields.iter().map(|f| f.trim()) {
+        if !field.is_empty() && !out.iter().any(|o| o.eq_ignore_ascii_case(field)) {
+            out.push(field.to_string());
+        }
+    }
+    out
+}
+
+/// Why a sensitive or safe field list is refused, if it is.
+fn scrub_fields_problem(fields: &[String]) -> Option<String> {
+    if fields.len() > MAX_SCRUB_FIELDS {
+        return Some(format!("must have at most {MAX_SCRUB_FIELDS} entries"));
+    }
+    for field in fields {
+        let trimmed = field.trim();
+        if trimmed.is_empty() {
+            return Some("entries must not be empty".to_string());
+        }
+        if trimmed.chars().count() > MAX_SCRUB_FIELD_CHARS {
+            return Some(format!(
+                "entry {trimmed:?} is longer than {MAX_SCRUB_FIELD_CHARS} characters"
+            ));
+        }
+        if trimmed.chars().any(|c| c.is_control() || c == ',') {
+            return Some(format!(
+                "entry {trimmed:?} contains a comma or a control character"
+            ));
+        }
+    }
+    None
 }
 
 impl ProjectUpdate {
@@ -107,6 +166,14 @@ impl ProjectUpdate {
                 "rate_limit_per_minute",
                 "must be between 0 (unlimited) and 100000000",
             );
+        }
+        for (field, list) in [
+            ("sensitive_fields", &self.sensitive_fields),
+            ("safe_fields", &self.safe_fields),
+        ] {
+            if let Some(problem) = list.as_deref().and_then(scrub_fields_problem) {
+                return invalid(field, &problem);
+            }
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ conformance!(
     migrations_are_idempotent,
     organizations_have_unique_slugs,
     projects_get_default_settings_and_unique_slugs_per_org,
+    issue_11_projects_keep_their_scrubbing_settings,
     project_keys_are_listed_looked_up_and_revoked,
     users_have_unique_case_insensitive_emails,
     memberships_carry_roles,
@@ -115,6 +116,107 @@ async fn projects_get_default_settings_and_unique_slugs_per_org(store: Arc<dyn S
         store.list_projects(None).await.unwrap(),
         vec![p, q, no_platform]
     );
+}
+
+async fn issue_11_projects_keep_their_scrubbing_settings(store: Arc<dyn Store>) {
+    let org = store.create_org("A", "a").await.unwrap();
+    let p = store
+        .create_project(&NewProject {
+            org_id: org.id,
+            name: "Shop",
+            slug: "shop",
+            platform: None,
+        })
+        .await
+        .unwrap();
+    // Sentry's defaults: scrubbing on, IP addresses kept, no extra or safe fields.
+    assert!(p.scrub_data);
+    assert!(!p.scrub_ip_addresses);
+    assert!(p.sensitive_fields.is_empty());
+    assert!(p.safe_fields.is_empty());
+
+    let epoch = store.config_epoch().await.unwrap();
+    let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let updated = store
+        .update_project(
+            p.id,
+            &ProjectUpdate {
+                scrub_data: Some(false),
+                scrub_ip_addresses: Some(true),
+                sensitive_fields: Some(strings(&[" ssn ", "iban", "SSN", "carte_bancaire"])),
+                safe_fields: Some(strings(&["password_hint", "Password_Hint"])),
+                ..ProjectUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!updated.scrub_data);
+    assert!(updated.scrub_ip_addresses);
+    // Stored trimmed, without duplicates that differ only in case, in the order given.
+    assert_eq!(updated.sensitive_fields, ["ssn", "iban", "carte_bancaire"]);
+    assert_eq!(updated.safe_fields, ["password_hint"]);
+    assert_eq!(store.project(p.id).await.unwrap(), Some(updated.clone()));
+    assert_eq!(
+        store.list_projects(Some(org.id)).await.unwrap(),
+        vec![updated.clone()]
+    );
+    // Ingest caches project settings: a change must move the config epoch.
+    assert_ne!(store.config_epoch().await.unwrap(), epoch);
+
+    // Fields not given stay; an empty list clears.
+    let cleared = store
+        .update_project(
+            p.id,
+            &ProjectUpdate {
+                scrub_data: Some(true),
+                safe_fields: Some(Vec::new()),
+                ..ProjectUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(cleared.scrub_data);
+    assert!(cleared.scrub_ip_addresses);
+    assert_eq!(cleared.sensitive_fields, updated.sensitive_fields);
+    assert!(cleared.safe_fields.is_empty());
+
+    for (update, field) in [
+        (
+            ProjectUpdate {
+                sensitive_fields: Some(strings(&["ok", "  "])),
+                ..ProjectUpdate::default()
+            },
+            "sensitive_fields",
+        ),
+        (
+            ProjectUpdate {
+                safe_fields: Some(strings(&["a,b"])),
+                ..ProjectUpdate::default()
+            },
+            "safe_fields",
+        ),
+        (
+            ProjectUpdate {
+                safe_fields: Some(vec!["x".repeat(101)]),
+                ..ProjectUpdate::default()
+            },
+            "safe_fields",
+        ),
+        (
+            ProjectUpdate {
+                sensitive_fields: Some((0..=MAX_SCRUB_FIELDS).map(|i| format!("f{i}")).collect()),
+                ..ProjectUpdate::default()
+            },
+            "sensitive_fields",
+        ),
+    ] {
+        let err = store.update_project(p.id, &update).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid { field: f, .. } if *f == field),
+            "{err}"
+        );
+    }
+    assert_eq!(store.project(p.id).await.unwrap(), Some(cleared));
 }
 
 async fn project_keys_are_listed_looked_up_and_revoked(store: Arc<dyn Store>) {

@@ -120,6 +120,18 @@ pub enum ProjectCommand {
         /// Events accepted per minute; 0 = unlimited.
         #[arg(long)]
         rate_limit: Option<i64>,
+        /// Scrub secrets and card numbers before storage (true or false).
+        #[arg(long)]
+        scrub_data: Option<bool>,
+        /// Remove IP addresses before storage (true or false).
+        #[arg(long)]
+        scrub_ip_addresses: Option<bool>,
+        /// Extra key fragments to scrub, comma-separated ("" clears them).
+        #[arg(long)]
+        sensitive_fields: Option<String>,
+        /// Keys never scrubbed, comma-separated ("" clears them).
+        #[arg(long)]
+        safe_fields: Option<String>,
     },
 }
 

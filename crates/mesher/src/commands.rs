@@ -121,17 +121,33 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             retention_days,
             sample_rate,
             rate_limit,
+            scrub_data,
+            scrub_ip_addresses,
+            sensitive_fields,
+            safe_fields,
         }) => {
+            let list = |text: String| -> Vec<String> {
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
             let update = mesher_store::ProjectUpdate {
                 name,
                 platform: platform.map(|p| Some(p).filter(|p| !p.trim().is_empty())),
                 retention_days,
                 sample_rate,
                 rate_limit_per_minute: rate_limit,
+                scrub_data,
+                scrub_ip_addresses,
+                sensitive_fields: sensitive_fields.map(list),
+                safe_fields: safe_fields.map(list),
             };
             let project = store.update_project(id, &update).await?;
             let text = format!(
-                "Updated project {} (id {}): retention {} days, sample rate {}, {} events per minute.",
+                "Updated project {} (id {}): retention {} days, sample rate {}, {} events per minute, \
+                 data scrubbing {}, IP addresses {}.",
                 project.slug,
                 project.id,
                 project.retention_days,
@@ -139,6 +155,12 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
                 match project.rate_limit_per_minute {
                     0 => "unlimited".to_string(),
                     n => n.to_string(),
+                },
+                if project.scrub_data { "on" } else { "off" },
+                if project.scrub_ip_addresses {
+                    "removed"
+                } else {
+                    "kept"
                 }
             );
             (serde_json::to_value(&project)?, text)

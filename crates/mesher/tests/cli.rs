@@ -160,6 +160,32 @@ fn round_trip(env: Env) {
     let bad = env.run(&["project", "update", &id.to_string(), "--sample-rate", "3"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sample_rate"));
+    // Scrubbing settings (issue 11): on by default, changed and validated from the CLI.
+    assert_eq!(updated["scrub_data"], true);
+    let scrub: Value = env.json(&[
+        "project",
+        "update",
+        &id.to_string(),
+        "--scrub-data",
+        "false",
+        "--scrub-ip-addresses",
+        "true",
+        "--sensitive-fields",
+        "ssn, iban",
+        "--safe-fields",
+        "password_hint",
+    ]);
+    assert_eq!(scrub["scrub_data"], false);
+    assert_eq!(scrub["scrub_ip_addresses"], true);
+    assert_eq!(
+        scrub["sensitive_fields"],
+        serde_json::json!(["ssn", "iban"])
+    );
+    assert_eq!(scrub["safe_fields"], serde_json::json!(["password_hint"]));
+    let long = "x".repeat(101);
+    let bad = env.run(&["project", "update", &id.to_string(), "--safe-fields", &long]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("safe_fields"));
 
     // Human output works too.
     let out = env.run(&["project", "list"]);

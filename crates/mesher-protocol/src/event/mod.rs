@@ -8,6 +8,7 @@
 mod exception;
 mod interfaces;
 mod level;
+mod meta;
 mod summary;
 mod values;
 
@@ -21,6 +22,7 @@ pub use self::interfaces::{
     Breadcrumb, ClientSdk, LogEntry, ProcessingError, Request, SdkPackage, User,
 };
 pub use self::level::Level;
+pub use self::meta::{EventMeta, MAX_SCRUBBED_PATHS};
 pub use self::summary::TITLE_MAX_CHARS;
 use crate::ids::EventId;
 use crate::timestamp::Timestamp;
@@ -98,4 +100,8 @@ pub struct Event {
     /// What normalization fixed or dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProcessingError>,
+    /// What the server did to the event besides normalizing it: values scrubbed before
+    /// storage (issue 11). Stored under Sentry's name for processing metadata, `_meta`.
+    #[serde(rename = "_meta", default, skip_serializing_if = "EventMeta::is_empty")]
+    pub meta: EventMeta,
 }

@@ -177,6 +177,7 @@ mod tests {
             modules: Default::default(),
             extra: Default::default(),
             errors: Vec::new(),
+            meta: Default::default(),
         }
     }
 

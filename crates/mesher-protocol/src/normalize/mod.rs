@@ -14,7 +14,7 @@
 mod exception;
 mod fingerprint;
 mod interfaces;
-mod lenient;
+pub(crate) mod lenient;
 mod message;
 mod raw;
 mod tags;
@@ -337,6 +337,7 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
         modules,
         extra,
         errors: errors.0,
+        meta: Default::default(),
     })
 }
 

@@ -95,6 +95,17 @@ pub struct ProjectBody {
     pub sample_rate: f64,
     /// Events accepted per minute; 0 = unlimited.
     pub rate_limit_per_minute: i64,
+    /// Server-side data scrubbing before storage: values of secret-looking keys (passwords,
+    /// tokens, API keys, `Authorization`, `Cookie`, …) and card numbers become `[Filtered]`
+    /// (issue 11). On by default.
+    pub scrub_data: bool,
+    /// Remove the user's IP address, `REMOTE_ADDR` and forwarding headers before storage.
+    /// Off by default.
+    pub scrub_ip_addresses: bool,
+    /// Extra key fragments to scrub (case-insensitive, matched anywhere in a key).
+    pub sensitive_fields: Vec<String>,
+    /// Keys never scrubbed, with everything under them (case-insensitive, whole key).
+    pub safe_fields: Vec<String>,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -115,6 +126,10 @@ impl From<Project> for ProjectBody {
             retention_days: p.retention_days,
             sample_rate: p.sample_rate,
             rate_limit_per_minute: p.rate_limit_per_minute,
+            scrub_data: p.scrub_data,
+            scrub_ip_addresses: p.scrub_ip_addresses,
+            sensitive_fields: p.sensitive_fields,
+            safe_fields: p.safe_fields,
             created_at: p.created_at,
             stats: None,
         }
@@ -145,6 +160,15 @@ pub struct ProjectPatch {
     pub sample_rate: Option<f64>,
     /// Events accepted per minute; 0 = unlimited.
     pub rate_limit_per_minute: Option<i64>,
+    /// Server-side data scrubbing on or off.
+    pub scrub_data: Option<bool>,
+    /// IP address removal on or off.
+    pub scrub_ip_addresses: Option<bool>,
+    /// Replaces the extra key fragments to scrub (at most 100 entries of at most 100
+    /// characters, no commas; `[]` clears).
+    pub sensitive_fields: Option<Vec<String>>,
+    /// Replaces the keys never scrubbed (same limits; `[]` clears).
+    pub safe_fields: Option<Vec<String>>,
 }
 
 /// A DSN key.
@@ -708,7 +732,10 @@ pub struct GroupingBody {
     pub grouping: Value,
     /// The issue's fingerprint.
     pub issue_fingerprint: Option<String>,
-    /// False only when the grouping rules changed since the event was stored.
+    /// False when the grouping rules changed since the event was stored, or when scrubbing
+    /// replaced a value grouping used (issue 11: events are grouped as sent, then scrubbed,
+    /// so the issue keeps the fingerprint of the unscrubbed event; the stored event's `_meta`
+    /// lists what was replaced).
     pub matches_issue: bool,
     /// The explanation kept on the issue when it was created.
     #[schema(value_type = Option<Object>)]

@@ -104,6 +104,10 @@ pub async fn update(
         retention_days: body.retention_days,
         sample_rate: body.sample_rate,
         rate_limit_per_minute: body.rate_limit_per_minute,
+        scrub_data: body.scrub_data,
+        scrub_ip_addresses: body.scrub_ip_addresses,
+        sensitive_fields: body.sensitive_fields,
+        safe_fields: body.safe_fields,
     };
     let project = state.store().update_project(id, &update).await?;
     state.cache().invalidate();

@@ -42,6 +42,10 @@ pub struct EventView {
     pub extra: Vec<(String, String)>,
     /// What normalization fixed or dropped.
     pub problems: Vec<String>,
+    /// Values scrubbing replaced by `[Filtered]` before storage (issue 11).
+    pub scrubbed: u32,
+    /// Where they were (the first hundred).
+    pub scrubbed_paths: Vec<String>,
     /// The stored JSON, when it is not an event this version can read (never expected; shown
     /// rather than failing the page).
     pub raw: Option<String>,
@@ -167,6 +171,8 @@ impl EventView {
             request: None,
             extra: Vec::new(),
             problems: Vec::new(),
+            scrubbed: 0,
+            scrubbed_paths: Vec::new(),
             raw: None,
         };
         match serde_json::from_value::<Event>(stored.payload.clone()) {
@@ -296,6 +302,8 @@ impl EventView {
             }
         });
         self.extra = object_entries(&event.extra);
+        self.scrubbed = event.meta.scrubbed;
+        self.scrubbed_paths = event.meta.scrubbed_paths.clone();
         self.problems = event
             .errors
             .iter()

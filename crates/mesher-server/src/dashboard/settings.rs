@@ -1,4 +1,5 @@
-//! A project's settings: name, platform, retention, sample rate and rate limit; client keys
+//! A project's settings: name, platform, retention, sample rate and rate limit; data scrubbing
+//! (issue 11: on/off, IP addresses, sensitive and safe fields); client keys
 //! with their DSNs and setup snippets; usage; deleting the project. Members read them; only
 //! admins of the organization change them (the form is shown disabled to others, and the
 //! actions answer 403 as the API does).
@@ -53,6 +54,21 @@ pub struct ProjectForm {
     retention_days: String,
     sample_rate: String,
     rate_limit: String,
+    scrub_data: bool,
+    scrub_ip_addresses: bool,
+    /// One entry per line.
+    sensitive_fields: String,
+    /// One entry per line.
+    safe_fields: String,
+}
+
+/// A field list as typed: entries on their own lines or separated by commas.
+fn field_list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 impl ProjectForm {
@@ -63,6 +79,10 @@ impl ProjectForm {
             retention_days: project.retention_days.to_string(),
             sample_rate: project.sample_rate.to_string(),
             rate_limit: project.rate_limit_per_minute.to_string(),
+            scrub_data: project.scrub_data,
+            scrub_ip_addresses: project.scrub_ip_addresses,
+            sensitive_fields: project.sensitive_fields.join("\n"),
+            safe_fields: project.safe_fields.join("\n"),
         }
     }
 
@@ -73,6 +93,10 @@ impl ProjectForm {
             retention_days: form.text("retention_days").to_string(),
             sample_rate: form.text("sample_rate").to_string(),
             rate_limit: form.text("rate_limit_per_minute").to_string(),
+            scrub_data: form.get("scrub_data").is_some(),
+            scrub_ip_addresses: form.get("scrub_ip_addresses").is_some(),
+            sensitive_fields: form.text("sensitive_fields").to_string(),
+            safe_fields: form.text("safe_fields").to_string(),
         }
     }
 }
@@ -208,6 +232,9 @@ pub(super) async fn save(
     if let Err(e) = state.store().update_project(id, &update).await {
         return failed(&state, &user, layout, id, e.into(), Some(typed)).await;
     }
+    // Ingest reads settings through the cache: this node applies them now, others within
+    // the config epoch's check interval.
+    state.cache().invalidate();
     Ok(Redirect::to(&layout.url(&done(&paths::settings(id), "saved"))).into_response())
 }
 
@@ -218,13 +245,22 @@ fn parse_update(form: &FormFields) -> Result<ProjectUpdate, ApiError> {
             "platform: {platform:?} is not one Mesher knows"
         )));
     }
-    let update = ProjectUpdate {
+    let mut update = ProjectUpdate {
         name: Some(form.text("name").to_string()),
         platform: Some(Some(platform.to_string()).filter(|p| !p.is_empty())),
         retention_days: Some(form.parse("retention_days", "Retention (days)")?),
         sample_rate: Some(form.parse("sample_rate", "Sample rate")?),
         rate_limit_per_minute: Some(form.parse("rate_limit_per_minute", "Rate limit")?),
+        ..ProjectUpdate::default()
     };
+    // Unchecked boxes send nothing: only a form that has the scrubbing section (marked by a
+    // hidden field) may turn scrubbing off, never an older or hand-made form that lacks it.
+    if form.get("scrubbing").is_some() {
+        update.scrub_data = Some(form.get("scrub_data").is_some());
+        update.scrub_ip_addresses = Some(form.get("scrub_ip_addresses").is_some());
+        update.sensitive_fields = Some(field_list(form.text("sensitive_fields")));
+        update.safe_fields = Some(field_list(form.text("safe_fields")));
+    }
     // The same rules the store applies, with their messages, before anything is written.
     update.validate()?;
     Ok(update)

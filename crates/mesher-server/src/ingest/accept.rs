@@ -1,6 +1,9 @@
 //! What every ingest endpoint does with normalized events: sample, rate-limit, queue, and wait
 //! for the commit.
 
+use std::sync::Arc;
+
+use mesher_protocol::scrub::ScrubConfig;
 use mesher_protocol::{Event, EventId};
 use mesher_store::Project;
 
@@ -34,6 +37,7 @@ pub async fn accept(
     state.faults().hit("ingest-request").await;
     let metrics = state.metrics();
     let mut answers: Vec<Option<EventAnswer>> = Vec::with_capacity(candidates.len());
+    let scrub = Arc::new(scrub_config(project));
     let mut queued = Vec::new();
     let mut bytes = 0;
     for c in candidates {
@@ -65,6 +69,7 @@ pub async fn accept(
         queued.push(Incoming {
             project_id: project.id,
             event: c.event,
+            scrub: scrub.clone(),
         });
     }
     if !queued.is_empty() {
@@ -96,4 +101,14 @@ pub async fn accept(
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("an event got no answer".into()))))
         .collect())
+}
+
+/// The project's scrubbing settings as the processor applies them (issue 11).
+pub fn scrub_config(project: &Project) -> ScrubConfig {
+    ScrubConfig::new(
+        project.scrub_data,
+        project.scrub_ip_addresses,
+        &project.sensitive_fields,
+        &project.safe_fields,
+    )
 }

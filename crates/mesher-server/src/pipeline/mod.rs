@@ -1,5 +1,5 @@
-//! The ingestion pipeline: HTTP handler → bounded queue → [`processor`] (fingerprint, stored
-//! form) → [`writer`] (group commit) → acknowledgement.
+//! The ingestion pipeline: HTTP handler → bounded queue → [`processor`] (fingerprint,
+//! scrubbing, stored form) → [`writer`] (group commit) → acknowledgement.
 //!
 //! A handler submits the events of one request as a [`Submission`] and waits for its
 //! acknowledgement, which the writer sends only after the transaction holding those events
@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use mesher_protocol::Event;
+use mesher_protocol::scrub::ScrubConfig;
 use mesher_store::WriteOutcome;
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -34,6 +35,9 @@ pub struct Incoming {
     pub project_id: i64,
     /// The normalized event.
     pub event: Event,
+    /// The project's scrubbing settings, applied by the processor after grouping (issue 11).
+    /// Shared by the events of one request.
+    pub scrub: Arc<ScrubConfig>,
 }
 
 /// What became of one event.

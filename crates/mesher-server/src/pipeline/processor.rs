@@ -1,5 +1,6 @@
 //! The processor service: turns normalized events into the rows the writer stores —
-//! fingerprint (grouping), title, culprit, tags, search text and the compressed payload.
+//! fingerprint (grouping), then scrubbing (issue 11), then title, culprit, tags, search text
+//! and the compressed payload.
 //!
 //! One worker per core pulls from the shared queue, taking whatever is queued (up to
 //! [`MAX_TAKE`] submissions) per wake. The work is CPU-bound but short for a typical event
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use mesher_protocol::grouping;
+use mesher_protocol::{grouping, scrub};
 use mesher_store::{NewEvent, compress_payload};
 use tokio::sync::{Mutex, mpsc};
 
@@ -198,8 +199,15 @@ fn stored_tags(event: &mesher_protocol::Event) -> Vec<(String, String)> {
 
 /// The stored form of one event.
 pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
-    let Incoming { project_id, event } = incoming;
+    let Incoming {
+        project_id,
+        mut event,
+        scrub,
+    } = incoming;
+    // Grouping sees the event as sent, so scrubbing never moves an event to another issue.
     let fingerprint = grouping::fingerprint(&event);
+    // Everything stored or derived for display comes from the scrubbed event.
+    scrub::scrub_event(&mut event, &scrub);
     let json = serde_json::to_vec(&event).map_err(|e| format!("cannot serialize an event: {e}"))?;
     let mut search_text = event.search_text();
     if search_text.len() > MAX_SEARCH_TEXT {
@@ -218,7 +226,11 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
             .or_else(|| u.ip_address.as_ref().map(|v| format!("ip:{v}")))
     });
     // Kept on the issue this event creates: "why grouped here", even after the rules change.
-    let grouping = fingerprint.explanation().to_string();
+    let mut explanation = fingerprint.explanation();
+    // The explanation quotes contributing values of the unscrubbed event (messages are
+    // parameterized, so numbers rarely survive; a client fingerprint may hold anything).
+    scrub::scrub_card_numbers(&mut explanation, &scrub);
+    let grouping = explanation.to_string();
     Ok(NewEvent {
         project_id,
         event_id: *event.event_id.as_bytes(),
@@ -237,4 +249,64 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
         payload_size: u32::try_from(json.len()).unwrap_or(u32::MAX),
         payload: compress_payload(&json),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mesher_protocol::scrub::ScrubConfig;
+    use mesher_protocol::{EventId, NormalizeContext, Timestamp, normalize_event};
+    use mesher_store::decompress_payload;
+    use serde_json::json;
+
+    use super::*;
+
+    const CARD: &str = "4111 1111 1111 1111";
+
+    fn prepared(payload: &serde_json::Value, scrub: ScrubConfig) -> NewEvent {
+        let ctx = NormalizeContext::new(
+            Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            EventId::from_bytes([3; 16]),
+        );
+        let event = normalize_event(payload.to_string().as_bytes(), &ctx).unwrap();
+        prepare(Incoming {
+            project_id: 1,
+            event,
+            scrub: Arc::new(scrub),
+        })
+        .unwrap()
+    }
+
+    /// Issue 11: the message groups the event and holds the card number; scrubbing must not
+    /// move it to another issue, and nothing derived for storage may keep the number.
+    #[test]
+    fn issue_11_scrubbing_follows_grouping_and_reaches_every_stored_column() {
+        let payload = json!({
+            "message": format!("payment with {CARD} failed"),
+            "fingerprint": ["{{ default }}", format!("card {CARD}")],
+            "user": {"ip_address": "203.0.113.9"},
+            "extra": {"password": "hunter2"}
+        });
+        let kept = prepared(&payload, ScrubConfig::disabled());
+        let scrubbed = prepared(&payload, ScrubConfig::new(true, true, &[], &[]));
+        assert_eq!(scrubbed.fingerprint, kept.fingerprint);
+        assert!(kept.title.contains(CARD));
+        assert_eq!(scrubbed.title, "payment with [Filtered] failed");
+        assert!(!scrubbed.search_text.contains(CARD));
+        assert!(
+            kept.grouping.contains(CARD),
+            "the client fingerprint is quoted"
+        );
+        assert!(!scrubbed.grouping.contains(CARD), "{}", scrubbed.grouping);
+        assert_eq!(kept.user_key.as_deref(), Some("ip:203.0.113.9"));
+        assert_eq!(scrubbed.user_key, None, "the IP was the only user key");
+        let stored = String::from_utf8(decompress_payload(&scrubbed.payload).unwrap()).unwrap();
+        assert!(
+            !stored.contains(CARD) && !stored.contains("hunter2"),
+            "{stored}"
+        );
+        // The IP, the message, the client fingerprint entry and the password.
+        assert!(stored.contains(r#""_meta":{"scrubbed":4"#), "{stored}");
+    }
 }

@@ -170,6 +170,86 @@ async fn saving_checks_the_values_and_keeps_what_was_typed() {
 }
 
 #[tokio::test]
+async fn issue_11_scrubbing_settings_are_saved_from_the_form() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    let path = format!("/projects/{p}/settings");
+    let page = ada.page(&app, &path, StatusCode::OK).await;
+    // Sentry's defaults: scrubbing on, IP addresses kept.
+    assert_eq!(page.count("input#scrub_data[type=checkbox][checked]"), 1);
+    assert_eq!(page.count("input#scrub_ip_addresses[checked]"), 0);
+    assert_eq!(page.text("textarea#sensitive_fields"), "");
+    assert_eq!(page.count("input[type=hidden][name=scrubbing]"), 1);
+    for id in ["sensitive_fields", "safe_fields"] {
+        page.one(&format!("label[for={id}]"));
+    }
+    let base = [
+        ("name", "Web"),
+        ("platform", "python"),
+        ("retention_days", "90"),
+        ("sample_rate", "1"),
+        ("rate_limit_per_minute", "6000"),
+    ];
+
+    // Unchecked boxes send nothing; the marker says the section was on the form.
+    let long = "x".repeat(101);
+    let mut form = base.to_vec();
+    form.extend([
+        ("scrubbing", "1"),
+        ("scrub_ip_addresses", "on"),
+        ("sensitive_fields", long.as_str()),
+    ]);
+    let response = ada.post(&app, &path, &form).await;
+    let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert!(
+        page.text("[role=alert]")
+            .starts_with("sensitive_fields: entry \"xxxx"),
+        "{}",
+        page.text("[role=alert]")
+    );
+    assert_eq!(page.text("textarea#sensitive_fields"), long);
+    assert_eq!(page.count("input#scrub_data[checked]"), 0);
+    assert_eq!(page.count("input#scrub_ip_addresses[checked]"), 1);
+    assert!(app.store.project(p).await.unwrap().unwrap().scrub_data);
+
+    let mut form = base.to_vec();
+    form.extend([
+        ("scrubbing", "1"),
+        ("scrub_ip_addresses", "on"),
+        ("sensitive_fields", "ssn\r\niban, carte"),
+        ("safe_fields", "password_hint"),
+    ]);
+    let response = ada.post(&app, &path, &form).await;
+    let target = see_other(&response);
+    let project = app.store.project(p).await.unwrap().unwrap();
+    assert!(!project.scrub_data);
+    assert!(project.scrub_ip_addresses);
+    assert_eq!(project.sensitive_fields, ["ssn", "iban", "carte"]);
+    assert_eq!(project.safe_fields, ["password_hint"]);
+    let page = ada.page(&app, &target, StatusCode::OK).await;
+    assert_eq!(page.count("input#scrub_data[checked]"), 0);
+    assert_eq!(page.count("input#scrub_ip_addresses[checked]"), 1);
+    // One entry per line (the helper collapses the whitespace).
+    assert_eq!(page.text("textarea#sensitive_fields"), "ssn iban carte");
+    assert_eq!(page.text("textarea#safe_fields"), "password_hint");
+
+    // A form without the section (an older page) leaves the scrubbing settings alone.
+    let response = ada.post(&app, &path, &base).await;
+    see_other(&response);
+    let after = app.store.project(p).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.scrub_data,
+            after.scrub_ip_addresses,
+            after.sensitive_fields
+        ),
+        (false, true, project.sensitive_fields)
+    );
+}
+
+#[tokio::test]
 async fn keys_are_added_and_revoked() {
     let app = TestApp::start().await;
     let world = app.world().await;

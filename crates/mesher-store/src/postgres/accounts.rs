@@ -7,7 +7,7 @@ use tokio_postgres::{GenericClient, Row};
 use super::{PostgresStore, bump_epoch, is_fk_violation, is_unique_violation, map_err};
 use crate::model::{
     DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_RETENTION_DAYS, KeyLookup, Membership, NewProject,
-    NewUser, Organization, Project, ProjectKey, ProjectUpdate, Role, User,
+    NewUser, Organization, Project, ProjectKey, ProjectUpdate, Role, User, clean_scrub_fields,
 };
 use crate::query::Member;
 use crate::time_util::now;
@@ -16,7 +16,8 @@ use crate::{StoreError, StoreResult};
 
 const ORG_COLS: &str = "id, name, slug, created_at";
 const PROJECT_COLS: &str = "id, org_id, name, slug, platform, retention_days, sample_rate, \
-     rate_limit_per_minute, created_at";
+     rate_limit_per_minute, created_at, scrub_data, scrub_ip_addresses, sensitive_fields, \
+     safe_fields";
 const KEY_COLS: &str = "id, project_id, public_key, label, created_at, revoked_at";
 const USER_COLS: &str = "id, email, name, password_hash, created_at";
 
@@ -40,6 +41,10 @@ fn project_row(r: &Row) -> Project {
         sample_rate: r.get(6),
         rate_limit_per_minute: r.get(7),
         created_at: r.get(8),
+        scrub_data: r.get(9),
+        scrub_ip_addresses: r.get(10),
+        sensitive_fields: r.get(11),
+        safe_fields: r.get(12),
     }
 }
 
@@ -304,6 +309,8 @@ impl ProjectStore for PostgresStore {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
         let platform = update.platform.clone().flatten();
+        let sensitive_fields = update.sensitive_fields.as_deref().map(clean_scrub_fields);
+        let safe_fields = update.safe_fields.as_deref().map(clean_scrub_fields);
         let row = tx
             .query_opt(
                 &format!(
@@ -311,7 +318,11 @@ impl ProjectStore for PostgresStore {
                      platform = CASE WHEN $3 THEN $4 ELSE platform END, \
                      retention_days = coalesce($5, retention_days), \
                      sample_rate = coalesce($6, sample_rate), \
-                     rate_limit_per_minute = coalesce($7, rate_limit_per_minute) \
+                     rate_limit_per_minute = coalesce($7, rate_limit_per_minute), \
+                     scrub_data = coalesce($8, scrub_data), \
+                     scrub_ip_addresses = coalesce($9, scrub_ip_addresses), \
+                     sensitive_fields = coalesce($10, sensitive_fields), \
+                     safe_fields = coalesce($11, safe_fields) \
                      WHERE id = $1 RETURNING {PROJECT_COLS}"
                 ),
                 &[
@@ -322,6 +333,10 @@ impl ProjectStore for PostgresStore {
                     &update.retention_days,
                     &update.sample_rate,
                     &update.rate_limit_per_minute,
+                    &update.scrub_data,
+                    &update.scrub_ip_addresses,
+                    &sensitive_fields,
+                    &safe_fields,
                 ],
             )
             .await

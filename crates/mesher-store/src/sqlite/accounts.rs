@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use super::{SqliteStore, bump_epoch, is_fk_violation, is_unique_violation, map_err};
 use crate::model::{
     DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_RETENTION_DAYS, KeyLookup, Membership, NewProject,
-    NewUser, Organization, Project, ProjectKey, ProjectUpdate, Role, User,
+    NewUser, Organization, Project, ProjectKey, ProjectUpdate, Role, User, clean_scrub_fields,
 };
 use crate::query::Member;
 use crate::time_util::{from_millis, now, to_millis};
@@ -16,7 +16,8 @@ use crate::{StoreError, StoreResult};
 
 const ORG_COLS: &str = "id, name, slug, created_at";
 const PROJECT_COLS: &str = "id, org_id, name, slug, platform, retention_days, sample_rate, \
-     rate_limit_per_minute, created_at";
+     rate_limit_per_minute, created_at, scrub_data, scrub_ip_addresses, sensitive_fields, \
+     safe_fields";
 const KEY_COLS: &str = "id, project_id, public_key, label, created_at, revoked_at";
 const USER_COLS: &str = "id, email, name, password_hash, created_at";
 
@@ -40,7 +41,25 @@ fn project_row(r: &Row<'_>) -> rusqlite::Result<Project> {
         sample_rate: r.get(6)?,
         rate_limit_per_minute: r.get(7)?,
         created_at: from_millis(r.get(8)?),
+        scrub_data: r.get(9)?,
+        scrub_ip_addresses: r.get(10)?,
+        sensitive_fields: json_list(r, 11)?,
+        safe_fields: json_list(r, 12)?,
     })
+}
+
+/// A list of strings stored as a JSON array (SQLite has no array type).
+fn json_list(r: &Row<'_>, idx: usize) -> rusqlite::Result<Vec<String>> {
+    let text: String = r.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// The JSON text of a list of strings to store, cleaned.
+fn to_json_list(fields: &[String]) -> String {
+    // Serializing strings cannot fail.
+    serde_json::to_string(&clean_scrub_fields(fields)).unwrap_or_else(|_| "[]".to_string())
 }
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<ProjectKey> {
@@ -364,7 +383,11 @@ impl ProjectStore for SqliteStore {
                          platform = CASE WHEN ?3 THEN ?4 ELSE platform END, \
                          retention_days = coalesce(?5, retention_days), \
                          sample_rate = coalesce(?6, sample_rate), \
-                         rate_limit_per_minute = coalesce(?7, rate_limit_per_minute) \
+                         rate_limit_per_minute = coalesce(?7, rate_limit_per_minute), \
+                         scrub_data = coalesce(?8, scrub_data), \
+                         scrub_ip_addresses = coalesce(?9, scrub_ip_addresses), \
+                         sensitive_fields = coalesce(?10, sensitive_fields), \
+                         safe_fields = coalesce(?11, safe_fields) \
                          WHERE id = ?1 RETURNING {PROJECT_COLS}"
                     ),
                     params![
@@ -374,7 +397,11 @@ impl ProjectStore for SqliteStore {
                         platform,
                         u.retention_days,
                         u.sample_rate,
-                        u.rate_limit_per_minute
+                        u.rate_limit_per_minute,
+                        u.scrub_data,
+                        u.scrub_ip_addresses,
+                        u.sensitive_fields.as_deref().map(to_json_list),
+                        u.safe_fields.as_deref().map(to_json_list)
                     ],
                     project_row,
                 )
