@@ -5,7 +5,7 @@
 //! whose throughput line gives the mean per event of the real mix.
 //!
 //! Steps, in the server's order: decompression of the request body
-//! (`mesher_server::ingest::body::decode`, gzip at sentry-python's level 9 and brotli at its
+//! (`mesher_protocol::compression::decode`, gzip at sentry-python's level 9 and brotli at its
 //! quality 4), envelope framing (`parse_envelope`), normalization (`normalize_event`),
 //! grouping (`grouping::fingerprint`), and the stored form (`processor::prepare`: fingerprint,
 //! summaries, JSON serialization and zstd compression).
@@ -20,12 +20,12 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mesher_bench::corpus::{self, DEFAULT_CORPUS, IdSource, Stamp};
 use mesher_bench::load::{SDK_GZIP_LEVEL, gzip_level};
+use mesher_protocol::compression::{Encoding, decode};
 use mesher_protocol::envelope::ItemType;
 use mesher_protocol::grouping;
 use mesher_protocol::{
     Event, EventId, NormalizeContext, Timestamp, normalize_event, parse_envelope,
 };
-use mesher_server::ingest::body::{Encoding, decode};
 use mesher_server::pipeline::Incoming;
 use mesher_server::pipeline::processor::prepare;
 

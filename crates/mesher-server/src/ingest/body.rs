@@ -1,17 +1,18 @@
 //! Request bodies: read under a size limit, then decompressed under another.
 //!
 //! Both limits hold while streaming: the compressed body stops being read one byte past
-//! `max_request_bytes`, and a decoder is read through `take(limit + 1)`, so a decompression bomb
-//! allocates at most its limit before it is refused with 413.
-
-use std::io::Read;
+//! `max_request_bytes`, and the decoders of [`mesher_protocol::compression`] stop one byte
+//! past their limit, so a decompression bomb allocates at most its limit before it is refused
+//! with 413. This module is the HTTP side: the header, the body stream and the error mapping.
 
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_ENCODING;
-use base64::Engine as _;
 use http_body_util::{BodyExt, Limited};
+use mesher_protocol::compression::{DecodeError, Encoding};
 use thiserror::Error;
+
+use crate::error::ApiError;
 
 /// Bodies larger than this are decompressed on the blocking pool, off the async workers.
 pub const BLOCKING_THRESHOLD: usize = 64 * 1024;
@@ -43,6 +44,23 @@ pub enum BodyError {
     Read(String),
 }
 
+impl From<DecodeError> for BodyError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::TooLarge { what, limit } => BodyError::TooLarge { what, limit },
+            DecodeError::UnsupportedEncoding(raw) => BodyError::UnsupportedEncoding(raw),
+            DecodeError::Corrupt { encoding, reason } => BodyError::Corrupt { encoding, reason },
+        }
+    }
+}
+
+/// Lets handlers `?` a decode result: the same statuses as a [`BodyError`].
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        ApiError::from(BodyError::from(e))
+    }
+}
+
 /// Reads a whole body, refusing it one byte past `limit`.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> {
     match Limited::new(body, limit).collect().await {
@@ -55,228 +73,44 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> 
     }
 }
 
-/// A supported `Content-Encoding`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// No compression.
-    Identity,
-    /// gzip (also `x-gzip`).
-    Gzip,
-    /// zlib-wrapped deflate (raw deflate is accepted too).
-    Deflate,
-    /// Brotli.
-    Brotli,
-    /// Zstandard.
-    Zstd,
-}
-
-impl Encoding {
-    /// The encoding named by the request's `Content-Encoding` header.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Encoding, BodyError> {
-        let Some(value) = headers.get(CONTENT_ENCODING) else {
-            return Ok(Encoding::Identity);
-        };
-        let raw = value
-            .to_str()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match raw.as_str() {
-            "" | "identity" => Ok(Encoding::Identity),
-            "gzip" | "x-gzip" => Ok(Encoding::Gzip),
-            "deflate" => Ok(Encoding::Deflate),
-            "br" => Ok(Encoding::Brotli),
-            "zstd" => Ok(Encoding::Zstd),
-            _ => Err(BodyError::UnsupportedEncoding(raw)),
-        }
-    }
-
-    /// The header value, as counted in metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Encoding::Identity => "identity",
-            Encoding::Gzip => "gzip",
-            Encoding::Deflate => "deflate",
-            Encoding::Brotli => "br",
-            Encoding::Zstd => "zstd",
-        }
-    }
-}
-
-/// Decompresses `body`, refusing output past `limit` bytes. `what` names the size in errors.
-pub fn decode(
-    encoding: Encoding,
-    body: Bytes,
-    limit: usize,
-    what: &'static str,
-) -> Result<Bytes, BodyError> {
-    let too_large = BodyError::TooLarge { what, limit };
-    if encoding == Encoding::Identity {
-        return if body.len() > limit {
-            Err(too_large)
-        } else {
-            Ok(body)
-        };
-    }
-    let corrupt = |e: std::io::Error| BodyError::Corrupt {
-        encoding: encoding.name(),
-        reason: e.to_string(),
+/// The encoding named by the request's `Content-Encoding` header; identity without one.
+pub fn encoding_from_headers(headers: &HeaderMap) -> Result<Encoding, BodyError> {
+    let Some(value) = headers.get(CONTENT_ENCODING) else {
+        return Ok(Encoding::Identity);
     };
-    let data: &[u8] = &body;
-    let out = match encoding {
-        Encoding::Identity => unreachable!("handled above"),
-        Encoding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(data), limit, data.len()),
-        Encoding::Deflate => {
-            // RFC 9110 says zlib; some clients send raw deflate. A zlib stream starts with a
-            // header whose 16-bit value is a multiple of 31.
-            let zlib = data.len() >= 2 && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0;
-            if zlib {
-                read_capped(flate2::read::ZlibDecoder::new(data), limit, data.len())
-            } else {
-                read_capped(flate2::read::DeflateDecoder::new(data), limit, data.len())
-            }
-        }
-        Encoding::Brotli => read_capped(
-            brotli_decompressor::Decompressor::new(data, 4096),
-            limit,
-            data.len(),
-        ),
-        Encoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(corrupt)?;
-            read_capped(decoder, limit, data.len())
-        }
-    };
-    match out {
-        Ok(Some(out)) => Ok(Bytes::from(out)),
-        Ok(None) => Err(too_large),
-        Err(e) => Err(corrupt(e)),
-    }
-}
-
-/// Reads at most `limit` bytes; `None` when there was more.
-fn read_capped(
-    reader: impl Read,
-    limit: usize,
-    compressed: usize,
-) -> std::io::Result<Option<Vec<u8>>> {
-    // Typical ratios are 3–10×; start there instead of growing from nothing.
-    let mut out = Vec::with_capacity(compressed.saturating_mul(4).min(limit));
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader.take(cap).read_to_end(&mut out)?;
-    if out.len() > limit {
-        return Ok(None);
-    }
-    Ok(Some(out))
-}
-
-/// The legacy `/store/` form: base64 of zlib-compressed JSON, sent without a Content-Encoding.
-pub fn decode_legacy_store(body: Bytes, limit: usize) -> Result<Bytes, BodyError> {
-    let trimmed = body.trim_ascii();
-    if trimmed.first().is_none_or(|&b| b == b'{' || b == b'[') {
-        return Ok(body);
-    }
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(trimmed) else {
-        return Ok(body);
-    };
-    decode(Encoding::Deflate, Bytes::from(raw), limit, "the event")
+    Ok(Encoding::from_header_value(
+        value.to_str().unwrap_or_default(),
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
-
     use super::*;
 
-    fn gzip(data: &[u8]) -> Bytes {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        e.write_all(data).unwrap();
-        Bytes::from(e.finish().unwrap())
-    }
-
     #[test]
-    fn every_encoding_decodes() {
-        let data = b"{\"message\": \"hello hello hello hello\"}".repeat(10);
-        let gz = gzip(&data);
-        assert_eq!(decode(Encoding::Gzip, gz, 1 << 20, "x").unwrap(), data);
-
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&data).unwrap();
-        assert_eq!(
-            decode(Encoding::Deflate, z.finish().unwrap().into(), 1 << 20, "x").unwrap(),
-            data
-        );
-
-        let mut raw =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        raw.write_all(&data).unwrap();
-        assert_eq!(
-            decode(
-                Encoding::Deflate,
-                raw.finish().unwrap().into(),
-                1 << 20,
-                "x"
-            )
-            .unwrap(),
-            data
-        );
-
-        let zs = zstd::bulk::compress(&data, 3).unwrap();
-        assert_eq!(
-            decode(Encoding::Zstd, zs.into(), 1 << 20, "x").unwrap(),
-            data
-        );
-
-        assert_eq!(
-            decode(Encoding::Identity, Bytes::from(data.clone()), 1 << 20, "x").unwrap(),
-            data
-        );
-    }
-
-    #[test]
-    fn bombs_stop_at_the_limit() {
-        let zeros = vec![0u8; 50 << 20];
-        let gz = gzip(&zeros);
-        assert!(
-            gz.len() < 200 << 10,
-            "a 50 MiB bomb compresses to {} bytes",
-            gz.len()
-        );
-        let err = decode(Encoding::Gzip, gz, 1 << 20, "the envelope").unwrap_err();
-        assert!(
-            matches!(err, BodyError::TooLarge { limit, .. } if limit == 1 << 20),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn corrupt_and_unknown_encodings_are_refused() {
-        assert!(matches!(
-            decode(Encoding::Gzip, Bytes::from_static(b"not gzip"), 100, "x"),
-            Err(BodyError::Corrupt { .. })
-        ));
+    fn unknown_encodings_are_refused() {
         let mut h = HeaderMap::new();
+        assert_eq!(encoding_from_headers(&h).unwrap(), Encoding::Identity);
         h.insert(CONTENT_ENCODING, "compress".parse().unwrap());
         assert!(matches!(
-            Encoding::from_headers(&h),
+            encoding_from_headers(&h),
             Err(BodyError::UnsupportedEncoding(_))
         ));
         h.insert(CONTENT_ENCODING, "X-GZIP".parse().unwrap());
-        assert_eq!(Encoding::from_headers(&h).unwrap(), Encoding::Gzip);
+        assert_eq!(encoding_from_headers(&h).unwrap(), Encoding::Gzip);
     }
 
     #[test]
-    fn legacy_store_bodies_decode() {
-        let json = br#"{"message": "legacy"}"#;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(json).unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
-        assert_eq!(
-            decode_legacy_store(Bytes::from(b64), 1 << 20).unwrap(),
-            &json[..]
-        );
-        assert_eq!(
-            decode_legacy_store(Bytes::from_static(json), 1 << 20).unwrap(),
-            &json[..]
-        );
+    fn decode_errors_keep_their_status() {
+        let e = ApiError::from(DecodeError::TooLarge {
+            what: "the event",
+            limit: 10,
+        });
+        assert!(matches!(e, ApiError::PayloadTooLarge(_)), "{e:?}");
+        let e = ApiError::from(DecodeError::Corrupt {
+            encoding: "gzip",
+            reason: "bad".into(),
+        });
+        assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
     }
 }

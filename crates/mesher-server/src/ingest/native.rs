@@ -7,13 +7,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use mesher_protocol::compression::decode;
 use mesher_protocol::normalize_event;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::{decode, read_limited};
+use super::body::read_limited;
 use super::sentry::refuse;
 use super::{ClientIp, context, cpu};
 use crate::error::ApiError;

@@ -5,13 +5,14 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
+use mesher_protocol::compression::{decode, decode_legacy_store};
 use mesher_protocol::envelope::{ItemType, parse_client_report, parse_envelope};
 use mesher_protocol::normalize_event;
 use serde_json::json;
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::{decode, decode_legacy_store, read_limited};
+use super::body::read_limited;
 use super::{ClientIp, context, cpu};
 use crate::error::ApiError;
 use crate::metrics::{ClientOutcomeLabels, ItemLabels, Outcome};
