@@ -20,7 +20,7 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mesher_bench::corpus::{self, DEFAULT_CORPUS, IdSource, Stamp};
 use mesher_bench::load::{SDK_GZIP_LEVEL, gzip_level};
-use mesher_protocol::compression::{Encoding, decode};
+use mesher_protocol::compression::{Encoding, Unlimited, decode};
 use mesher_protocol::envelope::ItemType;
 use mesher_protocol::grouping;
 use mesher_protocol::{
@@ -124,6 +124,7 @@ fn benches(c: &mut Criterion) {
                     black_box(one.clone()),
                     DECODE_LIMIT,
                     "the envelope",
+                    &mut Unlimited,
                 )
             })
         });
@@ -136,7 +137,16 @@ fn benches(c: &mut Criterion) {
         g.bench_function(format!("{name}/corpus"), |b| {
             b.iter(|| {
                 for body in &all {
-                    black_box(decode(encoding, body.clone(), DECODE_LIMIT, "the envelope").ok());
+                    black_box(
+                        decode(
+                            encoding,
+                            body.clone(),
+                            DECODE_LIMIT,
+                            "the envelope",
+                            &mut Unlimited,
+                        )
+                        .ok(),
+                    );
                 }
             })
         });

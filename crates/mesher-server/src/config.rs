@@ -8,6 +8,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use ipnet::IpNet;
 use mesher_store::DatabaseUrl;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -57,6 +58,69 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
     /// Restarts of one service within a minute before the node gives up and exits non-zero.
     pub restart_budget: u64,
+    /// Bytes of request bodies being read or decompressed at once, across all ingest requests;
+    /// a request that would go over answers 503 with `Retry-After`.
+    pub max_inflight_body_bytes: u64,
+    /// Most tags kept per event; the excess is dropped and noted in the event's `errors`.
+    pub max_tags_per_event: u64,
+    /// Longest tag key, in characters (at most 200, Relay's limit).
+    pub max_tag_key_chars: u64,
+    /// Longest tag value, in characters (at most 200, Relay's limit).
+    pub max_tag_value_chars: u64,
+    /// Open client connections at most; past it the longest-idle connection is closed.
+    pub max_connections: u64,
+    /// Seconds a client may take to send a request's headers, from its first byte.
+    pub header_read_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open between requests.
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body may take before the rate floor applies…
+    pub body_read_grace_secs: u64,
+    /// …after which it must have arrived at this many bytes per second on average.
+    pub body_min_bytes_per_sec: u64,
+    /// Addresses (IPs or CIDR networks) of reverse proxies whose `X-Forwarded-For` is believed:
+    /// a list in TOML, comma-separated in `MESHER_TRUSTED_PROXIES`. Empty (the default): the
+    /// TCP peer is the client and `X-Forwarded-For` is ignored.
+    pub trusted_proxies: AddressList,
+}
+
+/// A list of addresses as written in a layer: a TOML array, or one comma-separated string (the
+/// environment's only shape).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AddressList {
+    /// `"127.0.0.1/32,10.0.0.0/8"`.
+    Text(String),
+    /// `["127.0.0.1", "10.0.0.0/8"]`.
+    List(Vec<String>),
+}
+
+impl Default for AddressList {
+    fn default() -> Self {
+        AddressList::List(Vec::new())
+    }
+}
+
+impl AddressList {
+    /// The entries, trimmed, empty ones skipped.
+    fn entries(&self) -> Vec<&str> {
+        let all: Vec<&str> = match self {
+            AddressList::Text(s) => s.split(',').collect(),
+            AddressList::List(v) => v.iter().map(String::as_str).collect(),
+        };
+        all.into_iter()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+}
+
+/// One IP address (`10.1.2.3`, a single host) or network (`10.0.0.0/8`).
+fn parse_net(entry: &str) -> Result<IpNet, String> {
+    entry
+        .parse::<IpNet>()
+        .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("{entry:?} is not an IP address or CIDR network"))
 }
 
 /// How logs are written to standard error.
@@ -91,6 +155,16 @@ impl Default for Config {
             health_check_interval_ms: 5000,
             shutdown_timeout_secs: 30,
             restart_budget: 10,
+            max_inflight_body_bytes: 128 * MIB,
+            max_tags_per_event: 100,
+            max_tag_key_chars: 200,
+            max_tag_value_chars: 200,
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_read_grace_secs: 20,
+            body_min_bytes_per_sec: 500,
+            trusted_proxies: AddressList::default(),
         }
     }
 }
@@ -118,6 +192,16 @@ pub const CONFIG_KEYS: &[&str] = &[
     "health_check_interval_ms",
     "shutdown_timeout_secs",
     "restart_budget",
+    "max_inflight_body_bytes",
+    "max_tags_per_event",
+    "max_tag_key_chars",
+    "max_tag_value_chars",
+    "max_connections",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
+    "body_read_grace_secs",
+    "body_min_bytes_per_sec",
+    "trusted_proxies",
 ];
 
 /// The keys of [`Config`] whose values are integers.
@@ -133,6 +217,15 @@ pub const INTEGER_KEYS: &[&str] = &[
     "health_check_interval_ms",
     "shutdown_timeout_secs",
     "restart_budget",
+    "max_inflight_body_bytes",
+    "max_tags_per_event",
+    "max_tag_key_chars",
+    "max_tag_value_chars",
+    "max_connections",
+    "header_read_timeout_secs",
+    "idle_timeout_secs",
+    "body_read_grace_secs",
+    "body_min_bytes_per_sec",
 ];
 
 impl fmt::Debug for Config {
@@ -153,6 +246,7 @@ impl fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("log_level", &self.log_level)
             .field("limits", &self.limits())
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -211,6 +305,25 @@ pub struct Limits {
     pub shutdown_timeout: std::time::Duration,
     /// Restarts of one service per minute before the node fails.
     pub restart_budget: usize,
+    /// Bytes of ingest bodies read or decompressed at once, across all requests.
+    pub max_inflight_body_bytes: usize,
+    /// Tags kept per event and their sizes.
+    pub tags: mesher_protocol::normalize::TagLimits,
+    /// A request body gets this long before the rate floor applies…
+    pub body_read_grace: std::time::Duration,
+    /// …and must arrive at this many bytes per second after it.
+    pub body_min_bytes_per_sec: u64,
+}
+
+/// How the HTTP server treats connections: the edge against idle and slow clients.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionLimits {
+    /// Open connections at most; past it the longest-idle one is closed for the newcomer.
+    pub max_connections: usize,
+    /// Time to send a request's headers, from their first byte.
+    pub header_read_timeout: std::time::Duration,
+    /// Time an idle keep-alive connection is kept between requests.
+    pub idle_timeout: std::time::Duration,
 }
 
 /// A validated configuration.
@@ -234,6 +347,10 @@ pub struct Settings {
     pub log_level: String,
     /// Size limits and pipeline sizing.
     pub limits: Limits,
+    /// Connection limits and timeouts.
+    pub connections: ConnectionLimits,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::ingest::ClientIp`]).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Config {
@@ -303,6 +420,11 @@ impl Config {
             ("queue_max_bytes", self.queue_max_bytes),
             ("batch_max_events", self.batch_max_events),
             ("health_check_interval_ms", self.health_check_interval_ms),
+            ("max_inflight_body_bytes", self.max_inflight_body_bytes),
+            ("max_connections", self.max_connections),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_read_grace_secs", self.body_read_grace_secs),
         ] {
             if value == 0 {
                 problems.push(format!("{key}: must be greater than 0"));
@@ -315,8 +437,34 @@ impl Config {
             problems
                 .push("queue_max_bytes: must hold at least one event of max_event_bytes".into());
         }
+        if self.max_request_bytes > self.max_inflight_body_bytes {
+            problems.push(
+                "max_inflight_body_bytes: must hold at least one body of max_request_bytes".into(),
+            );
+        }
+        if self.max_envelope_bytes > self.max_inflight_body_bytes {
+            problems.push(
+                "max_inflight_body_bytes: must hold at least one envelope of max_envelope_bytes"
+                    .into(),
+            );
+        }
+        for (key, value) in [
+            ("max_tag_key_chars", self.max_tag_key_chars),
+            ("max_tag_value_chars", self.max_tag_value_chars),
+        ] {
+            if value == 0 || value > 200 {
+                problems.push(format!("{key}: must be between 1 and 200"));
+            }
+        }
         if self.data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".into());
+        }
+        let mut trusted_proxies = Vec::new();
+        for entry in self.trusted_proxies.entries() {
+            match parse_net(entry) {
+                Ok(net) => trusted_proxies.push(net),
+                Err(e) => problems.push(format!("trusted_proxies: {e}")),
+            }
         }
         match (listen, database) {
             (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
@@ -329,6 +477,8 @@ impl Config {
                 log_format: self.log_format,
                 log_level: self.log_level.clone(),
                 limits: self.limits(),
+                connections: self.connections(),
+                trusted_proxies,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -350,6 +500,22 @@ impl Config {
             health_check_interval: std::time::Duration::from_millis(self.health_check_interval_ms),
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             restart_budget: size(self.restart_budget),
+            max_inflight_body_bytes: size(self.max_inflight_body_bytes),
+            tags: mesher_protocol::normalize::TagLimits {
+                max_tags: size(self.max_tags_per_event),
+                max_key_chars: size(self.max_tag_key_chars),
+                max_value_chars: size(self.max_tag_value_chars),
+            },
+            body_read_grace: std::time::Duration::from_secs(self.body_read_grace_secs),
+            body_min_bytes_per_sec: self.body_min_bytes_per_sec,
+        }
+    }
+
+    fn connections(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_secs),
         }
     }
 }
@@ -388,6 +554,8 @@ impl Settings {
             log_format: LogFormat::Text,
             log_level: "info".into(),
             limits: Config::default().limits(),
+            connections: Config::default().connections(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -480,6 +648,45 @@ mod tests {
         assert_eq!(
             s.public_url_for(s.listen).as_str(),
             "https://errors.example.com/mesher"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_from_a_string_or_a_list() {
+        let from_env = Config {
+            trusted_proxies: AddressList::Text(" 127.0.0.1/32, 10.0.0.0/8 ,::1".into()),
+            ..Config::default()
+        };
+        let nets: Vec<String> = from_env
+            .validate()
+            .unwrap()
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+        let from_toml = Config {
+            trusted_proxies: AddressList::List(vec!["192.168.1.7/24".into()]),
+            ..Config::default()
+        };
+        // Host bits are dropped: the entry means the whole network.
+        assert_eq!(
+            from_toml.validate().unwrap().trusted_proxies[0].to_string(),
+            "192.168.1.0/24"
+        );
+        let bad = Config {
+            trusted_proxies: AddressList::Text("10.0.0.0/33,proxy.local".into()),
+            ..Config::default()
+        };
+        let e = bad.validate().unwrap_err();
+        assert_eq!(e.problems.len(), 2, "{e}");
+        assert!(e.problems.iter().all(|p| p.starts_with("trusted_proxies:")));
+        assert!(
+            Config::default()
+                .validate()
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
         );
     }
 

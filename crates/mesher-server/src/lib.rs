@@ -25,7 +25,9 @@ mod error;
 pub mod faults;
 mod http;
 pub mod ingest;
+pub mod invitations;
 pub mod jobs;
+pub mod login_throttle;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
@@ -33,7 +35,6 @@ pub mod services;
 pub mod sessions;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,9 @@ pub use state::AppState;
 use crate::config::Settings;
 use crate::faults::Faults;
 use crate::state::PIPELINE_SERVICES;
+
+/// The `instance_meta` key under which `serve` records its public URL, for the CLI.
+pub const PUBLIC_URL_META: &str = "public_url";
 
 /// Why a node stopped other than by being told to.
 #[derive(Debug, Error)]
@@ -87,7 +91,8 @@ pub async fn run_with(
     let state = state::start(settings, public_url, store, shutdown.clone(), faults);
     let failed = state.supervisor().failed();
     let drain = state.settings().limits.shutdown_timeout;
-    let app = http::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = http::app(state.clone());
+    let metrics = state.metrics_handle();
     // Stop serving on shutdown, or when a service failed for good.
     let stop = {
         let shutdown = shutdown.clone();
@@ -104,7 +109,13 @@ pub async fn run_with(
             shutdown.cancel();
         }
     };
-    let serve = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let serve = http::serve(
+        listener,
+        app,
+        state.settings().connections.clone(),
+        metrics,
+        stop,
+    );
     // In-flight requests get `drain` to finish once the shutdown began, not more.
     let deadline = {
         let shutdown = shutdown.clone();

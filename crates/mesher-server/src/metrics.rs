@@ -132,6 +132,16 @@ pub struct Metrics {
     pub batch_seconds: Histogram,
     /// Service restarts after a crash or a failed health check.
     pub service_restarts: Family<ServiceLabels, Counter>,
+    /// Client connections open now.
+    pub connections_open: Gauge,
+    /// Connections closed to make room under `max_connections`.
+    pub connections_evicted: Counter,
+    /// Connections closed for being idle or slow too long.
+    pub connections_timed_out: Counter,
+    /// Connections turned away because every open one was busy.
+    pub connections_refused: Counter,
+    /// Ingest body bytes held in memory now (the `max_inflight_body_bytes` budget in use).
+    pub inflight_body_bytes: Gauge,
 }
 
 impl Metrics {
@@ -158,6 +168,11 @@ impl Metrics {
             batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             batch_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
             service_restarts: Family::default(),
+            connections_open: Gauge::default(),
+            connections_evicted: Counter::default(),
+            connections_timed_out: Counter::default(),
+            connections_refused: Counter::default(),
+            inflight_body_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -194,6 +209,31 @@ impl Metrics {
             "request_encodings",
             "Ingest request bodies by Content-Encoding",
             metrics.request_encodings.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            metrics.connections_open.clone(),
+        );
+        registry.register(
+            "connections_evicted",
+            "Idle connections closed to make room under max_connections",
+            metrics.connections_evicted.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "Connections closed for being idle or slow too long",
+            metrics.connections_timed_out.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections turned away because every open one was busy",
+            metrics.connections_refused.clone(),
+        );
+        registry.register(
+            "inflight_body_bytes",
+            "Ingest body bytes held in memory now",
+            metrics.inflight_body_bytes.clone(),
         );
         registry.register(
             "queue_events",

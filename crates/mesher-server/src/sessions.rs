@@ -5,17 +5,15 @@
 //! token that cookie-authenticated mutations must echo (`X-CSRF-Token` for the API, a `_csrf`
 //! form field for the dashboard), so another site cannot act with the user's cookie.
 //!
-//! Password guessing is throttled per email address and per client address with `governor`
-//! token buckets (in memory, per node: an attacker spreading guesses over N nodes gets N times
-//! the budget, still far too little to guess a real password).
+//! Password guessing is throttled by [`LoginThrottle`] (failures only; per email and address
+//! pair, per address, and per email without refusing an address that has not failed; in memory,
+//! per node). The client address is [`crate::ingest::ClientIp`]'s, so `X-Forwarded-For` counts
+//! only from `trusted_proxies`.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::time::Duration;
+use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use mesher_store::{Session, User};
 
 use crate::accounts::{token_digest, verify_password};
@@ -35,51 +33,15 @@ static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     crate::accounts::hash_password("no account has this password").unwrap_or_default()
 });
 
-/// Sign-in attempts allowed, per email and per client address.
-pub struct LoginThrottle {
-    by_email: DefaultKeyedRateLimiter<String>,
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
-}
+pub use crate::login_throttle::LoginThrottle;
 
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        // Ten attempts, then one every 12 s per account; fifty, then one a second per address.
-        let per = |n: u32, every: Duration| {
-            Quota::with_period(every)
-                .expect("a non-zero period")
-                .allow_burst(NonZeroU32::new(n).expect("a non-zero burst"))
-        };
-        LoginThrottle {
-            by_email: RateLimiter::keyed(per(10, Duration::from_secs(12))),
-            by_ip: RateLimiter::keyed(per(50, Duration::from_secs(1))),
-        }
-    }
-}
-
-impl LoginThrottle {
-    fn check(&self, email: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let now = DefaultClock::default().now();
-        let mut wait = self
-            .by_email
-            .check_key(&email.to_string())
-            .err()
-            .map(|n| n.wait_time_from(now));
-        if let Some(ip) = ip
-            && let Err(n) = self.by_ip.check_key(&ip)
-        {
-            wait = Some(wait.unwrap_or_default().max(n.wait_time_from(now)));
-        }
-        match wait {
-            None => Ok(()),
-            Some(wait) => {
-                let secs = retry_after_secs(wait);
-                Err(ApiError::RateLimited {
-                    retry_after_secs: secs,
-                    sentry_limits: sentry_rate_limits(secs),
-                    message: format!("too many sign-in attempts; try again in {secs} s"),
-                })
-            }
-        }
+/// The answer to a refused attempt.
+fn throttled(refused: crate::login_throttle::Refused) -> ApiError {
+    let secs = retry_after_secs(refused.wait);
+    ApiError::RateLimited {
+        retry_after_secs: secs,
+        sentry_limits: sentry_rate_limits(secs),
+        message: format!("too many sign-in attempts; try again in {secs} s"),
     }
 }
 
@@ -107,7 +69,10 @@ pub async fn sign_in(
     ip: Option<IpAddr>,
 ) -> Result<NewSession, ApiError> {
     let email = email.trim().to_lowercase();
-    state.login_throttle().check(&email, ip)?;
+    let attempt = state
+        .login_throttle()
+        .begin(&email, ip, Instant::now())
+        .map_err(throttled)?;
     let user = state.store().user_by_email(&email).await?;
     let hash = user
         .as_ref()
@@ -119,8 +84,10 @@ pub async fn sign_in(
         .map_err(|e| ApiError::Internal(format!("password check failed: {e}")))?;
     let user = match user {
         Some(u) if ok => u,
+        // The attempt stays charged as a failure.
         _ => return Err(ApiError::Unauthorized("wrong email or password".into())),
     };
+    state.login_throttle().succeeded(attempt, Instant::now());
     let token = random_hex::<32>()?;
     let csrf_token = random_hex::<16>()?;
     state

@@ -10,6 +10,7 @@ use url::Url;
 use crate::cache::ProjectCache;
 use crate::config::Settings;
 use crate::faults::Faults;
+use crate::ingest::budget::BodyBudget;
 use crate::jobs::IssueSweeper;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -33,6 +34,8 @@ struct Inner {
     cache: ProjectCache,
     rate_limits: RateLimits,
     login_throttle: LoginThrottle,
+    body_budget: BodyBudget,
+    cpu_slots: Arc<tokio::sync::Semaphore>,
     pipeline: Pipeline,
     supervisor: Arc<Supervisor>,
     shutdown: CancellationToken,
@@ -101,6 +104,10 @@ pub fn start(
             cache: ProjectCache::new(store.clone()),
             rate_limits: RateLimits::default(),
             login_throttle: LoginThrottle::default(),
+            body_budget: BodyBudget::new(limits.max_inflight_body_bytes),
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(
+                workers.saturating_sub(1).max(1),
+            )),
             settings,
             public_url,
             store,
@@ -134,6 +141,11 @@ impl AppState {
         &self.inner.metrics
     }
 
+    /// The metrics registry, shared (for tasks that outlive a request).
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
     /// Key and project caches.
     pub fn cache(&self) -> &ProjectCache {
         &self.inner.cache
@@ -147,6 +159,16 @@ impl AppState {
     /// Sign-in attempt limits.
     pub fn login_throttle(&self) -> &LoginThrottle {
         &self.inner.login_throttle
+    }
+
+    /// The node-wide budget of ingest body bytes in memory.
+    pub fn body_budget(&self) -> &BodyBudget {
+        &self.inner.body_budget
+    }
+
+    /// Slots for CPU-heavy request work on the blocking pool (one fewer than the cores).
+    pub fn cpu_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.inner.cpu_slots
     }
 
     /// The ingestion pipeline.

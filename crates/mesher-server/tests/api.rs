@@ -121,6 +121,8 @@ async fn every_route_answers_as_documented(backend: Backend) {
         "/api/v1/projects/{project_id}/events/{event_id}",
         "/api/v1/projects/{project_id}/stats/health",
         "/api/v1/orgs/{org}/members/{user_id}",
+        "/api/v1/orgs/{org}/invitations/{invitation_id}",
+        "/api/v1/me/invitations/{invitation_id}/accept",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} documented");
     }
@@ -144,11 +146,50 @@ async fn every_route_answers_as_documented(backend: Backend) {
         .await;
     assert_eq!(created.0, 201);
     assert_eq!(created.1["slug"], "second-org");
-    let member = api
-        .ok(Method::POST, &format!("/api/v1/orgs/{slug}/members"),
-            Some(json!({"email": "dev@example.com", "role": "member", "password": "long enough", "name": "Dev"})))
+    // Adding a member invites them; they join when they accept.
+    let dev = accounts::create_user(
+        s.store.as_ref(),
+        "dev@example.com",
+        Some("Dev"),
+        "long enough",
+        None,
+    )
+    .await
+    .unwrap();
+    let invitation = api
+        .ok(
+            Method::POST,
+            &format!("/api/v1/orgs/{slug}/members"),
+            Some(json!({"email": "dev@example.com", "role": "member"})),
+        )
         .await;
-    let dev_id = member["user"]["id"].as_i64().unwrap();
+    assert_eq!(invitation["status"], "pending");
+    let pending = api
+        .ok(
+            Method::GET,
+            &format!("/api/v1/orgs/{slug}/invitations"),
+            None,
+        )
+        .await;
+    assert_eq!(pending[0]["email"], "dev@example.com");
+    let dev_token = accounts::create_token(s.store.as_ref(), dev.id, "dev", Scope::Admin)
+        .await
+        .unwrap()
+        .0;
+    let dev_api = Api::new(&s, Some(dev_token));
+    let mine = dev_api
+        .ok(Method::GET, "/api/v1/me/invitations", None)
+        .await;
+    assert_eq!(mine[0]["id"], invitation["id"]);
+    let joined = dev_api
+        .ok(
+            Method::POST,
+            &format!("/api/v1/me/invitations/{}/accept", invitation["id"]),
+            None,
+        )
+        .await;
+    assert_eq!(joined["role"], "member");
+    let dev_id = dev.id;
     let members = api
         .ok(Method::GET, &format!("/api/v1/orgs/{slug}/members"), None)
         .await;
@@ -728,6 +769,7 @@ async fn sessions_need_csrf_for_changes(backend: Backend) {
 
     let out = jar
         .post(format!("{}/api/v1/auth/logout", s.url))
+        .header("x-csrf-token", &csrf)
         .send()
         .await
         .unwrap();

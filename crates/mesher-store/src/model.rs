@@ -222,6 +222,43 @@ pub struct Membership {
     pub created_at: OffsetDateTime,
 }
 
+/// An invitation to join an organization, addressed to an email; it becomes a membership when
+/// the user with that email accepts it, before `expires_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The invitation.
+    pub id: i64,
+    /// The organization.
+    pub org_id: i64,
+    /// Who is invited (lower-cased).
+    pub email: String,
+    /// The role the membership will have.
+    pub role: Role,
+    /// Who invited (`None` once that user is deleted).
+    pub invited_by: Option<i64>,
+    /// When it was sent (or last sent again).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it stops being valid.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// A new invitation.
+#[derive(Debug, Clone)]
+pub struct NewInvitation<'a> {
+    /// The organization.
+    pub org_id: i64,
+    /// Who is invited (stored lower-cased).
+    pub email: &'a str,
+    /// The role the membership will have.
+    pub role: Role,
+    /// Who invites.
+    pub invited_by: i64,
+    /// When it stops being valid.
+    pub expires_at: OffsetDateTime,
+}
+
 /// What an API token allows (ORG-05). Ordered: `Read < Write < Admin`; a scope implies the lower ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use crate::StoreResult;
 use crate::event_model::{Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome};
 use crate::model::{
-    ApiToken, KeyLookup, Membership, NewApiToken, NewProject, NewUser, Organization, Project,
-    ProjectKey, ProjectUpdate, Role, User,
+    ApiToken, Invitation, KeyLookup, Membership, NewApiToken, NewInvitation, NewProject, NewUser,
+    Organization, Project, ProjectKey, ProjectUpdate, Role, User,
 };
 use crate::query::{
     Bucket, EventQuery, EventSummary, Health, IssueCount, IssueQuery, Member, Page, Session,
@@ -229,6 +229,42 @@ pub trait QueryStore: Send + Sync {
     async fn project_counts(&self, project_id: i64) -> StoreResult<(i64, i64)>;
 }
 
+/// Invitations to organizations (ORG-04): adding a member needs the user's consent.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    /// Invites an email to an organization. Inviting the same email again replaces the role
+    /// and expiry of the pending invitation (same id). `NotFound` when the organization or the
+    /// inviter does not exist.
+    async fn create_invitation(&self, new: &NewInvitation<'_>) -> StoreResult<Invitation>;
+    /// The invitation with this id, expired or not.
+    async fn invitation(&self, id: i64) -> StoreResult<Option<Invitation>>;
+    /// An organization's invitations still valid at `now`, oldest first.
+    async fn org_invitations(
+        &self,
+        org_id: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Invitation>>;
+    /// The invitations to `email` (compared case-insensitively) still valid at `now`, oldest
+    /// first.
+    async fn email_invitations(
+        &self,
+        email: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Invitation>>;
+    /// In one transaction: checks that invitation `id` is addressed to the user's email and
+    /// valid at `now`, makes the user a member with its role, and deletes it. `NotFound` when
+    /// there is no such invitation for this user; when the user is a member already, the
+    /// invitation is consumed and the existing membership returned.
+    async fn accept_invitation(
+        &self,
+        id: i64,
+        user_id: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Membership>;
+    /// Deletes an invitation (declined or revoked); `NotFound` when it does not exist.
+    async fn delete_invitation(&self, id: i64) -> StoreResult<()>;
+}
+
 /// Browser sessions (sign-in).
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -286,6 +322,11 @@ pub trait AdminStore: Send + Sync {
     /// A number that changes whenever keys or project settings change, on any node or from the
     /// CLI: caches of those compare it to know when to drop their entries.
     async fn config_epoch(&self) -> StoreResult<i64>;
+    /// A value the instance keeps about itself (for example the `public_url` the server last
+    /// served at, which the CLI uses to print the same DSNs).
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets such a value.
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
     /// Creates the first organization, project, key and admin in one transaction, unless that
     /// was done before on this database (then `None`). Safe against concurrent first starts.
     async fn bootstrap(&self, plan: &BootstrapPlan<'_>) -> StoreResult<Option<Bootstrapped>>;
@@ -302,6 +343,7 @@ pub trait Store:
     + IssueStore
     + QueryStore
     + SessionStore
+    + InvitationStore
     + AdminStore
 {
 }
@@ -316,6 +358,7 @@ impl<T> Store for T where
         + IssueStore
         + QueryStore
         + SessionStore
+        + InvitationStore
         + AdminStore
 {
 }

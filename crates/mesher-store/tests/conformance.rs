@@ -15,11 +15,31 @@ conformance!(
     project_keys_are_listed_looked_up_and_revoked,
     users_have_unique_case_insensitive_emails,
     memberships_carry_roles,
+    invitations_become_memberships_only_when_accepted,
     api_tokens_are_found_by_digest_touched_and_revoked,
     bootstrap_runs_once,
     bootstrap_is_skipped_when_organizations_exist,
     concurrent_bootstraps_create_one_organization,
+    instance_values_are_kept_and_replaced,
 );
+
+async fn instance_values_are_kept_and_replaced(store: Arc<dyn Store>) {
+    assert_eq!(store.meta("public_url").await.unwrap(), None);
+    store
+        .set_meta("public_url", "http://a.example:8000/")
+        .await
+        .unwrap();
+    store
+        .set_meta("public_url", "https://errors.example.com/mesher")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.meta("public_url").await.unwrap().as_deref(),
+        Some("https://errors.example.com/mesher")
+    );
+    // The instance's own bookkeeping is untouched.
+    assert!(store.config_epoch().await.unwrap() >= 0);
+}
 
 async fn migrations_are_idempotent(store: Arc<dyn Store>) {
     store.migrate().await.expect("second migration is a no-op");
@@ -215,6 +235,122 @@ async fn memberships_carry_roles(store: Arc<dyn Store>) {
     );
     assert!(Role::Owner > Role::Admin && Role::Admin > Role::Member);
     assert!("superuser".parse::<Role>().is_err());
+}
+
+async fn invitations_become_memberships_only_when_accepted(store: Arc<dyn Store>) {
+    let org = store.create_org("A", "a").await.unwrap();
+    let user = |email: &'static str| NewUser {
+        email,
+        name: "U",
+        password_hash: "x",
+    };
+    let admin = store.create_user(&user("admin@example.com")).await.unwrap();
+    let bob = store.create_user(&user("bob@example.com")).await.unwrap();
+    let eve = store.create_user(&user("eve@example.com")).await.unwrap();
+    let now = mesher_store::now();
+    let week = now + time::Duration::days(7);
+    let invite = |email, role, expires_at| NewInvitation {
+        org_id: org.id,
+        email,
+        role,
+        invited_by: admin.id,
+        expires_at,
+    };
+
+    let first = store
+        .create_invitation(&invite(" Bob@Example.com", Role::Member, week))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            first.org_id,
+            first.email.as_str(),
+            first.role,
+            first.invited_by
+        ),
+        (org.id, "bob@example.com", Role::Member, Some(admin.id))
+    );
+    // Inviting again updates the pending invitation instead of adding another.
+    let again = store
+        .create_invitation(&invite("bob@example.com", Role::Admin, week))
+        .await
+        .unwrap();
+    assert_eq!((again.id, again.role), (first.id, Role::Admin));
+    // An email without an account can be invited too (nobody is told which is which).
+    let nobody = store
+        .create_invitation(&invite("nobody@example.com", Role::Member, week))
+        .await
+        .unwrap();
+    let expired = store
+        .create_invitation(&invite("eve@example.com", Role::Member, now))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.invitation(expired.id).await.unwrap().map(|i| i.id),
+        Some(expired.id),
+        "kept, but no longer listed or accepted"
+    );
+    let listed = store.org_invitations(org.id, now).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|i| i.id).collect::<Vec<_>>(),
+        [first.id, nobody.id]
+    );
+    assert_eq!(
+        store
+            .email_invitations("BOB@example.com", now)
+            .await
+            .unwrap(),
+        vec![again.clone()]
+    );
+    assert!(store.memberships(bob.id).await.unwrap().is_empty());
+
+    // Nobody accepts another's invitation, nor an expired one.
+    let err = store
+        .accept_invitation(first.id, eve.id, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    let err = store
+        .accept_invitation(expired.id, eve.id, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+
+    let member = store
+        .accept_invitation(first.id, bob.id, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (member.org_id, member.user_id, member.role),
+        (org.id, bob.id, Role::Admin)
+    );
+    assert_eq!(store.invitation(first.id).await.unwrap(), None, "consumed");
+    let err = store
+        .accept_invitation(first.id, bob.id, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+
+    // Accepting while a member already consumes the invitation and keeps the membership.
+    let dup = store
+        .create_invitation(&invite("bob@example.com", Role::Member, week))
+        .await
+        .unwrap();
+    let kept = store.accept_invitation(dup.id, bob.id, now).await.unwrap();
+    assert_eq!(kept.role, Role::Admin);
+    assert_eq!(store.invitation(dup.id).await.unwrap(), None);
+
+    store.delete_invitation(nobody.id).await.unwrap();
+    let err = store.delete_invitation(nobody.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    let err = store
+        .create_invitation(&NewInvitation {
+            org_id: 999,
+            ..invite("x@example.com", Role::Member, week)
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
 }
 
 async fn api_tokens_are_found_by_digest_touched_and_revoked(store: Arc<dyn Store>) {

@@ -42,7 +42,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             report.created.admin.email
         );
     }
-    let public_url = settings.public_url_for(settings.listen);
+    let public_url = cli_public_url(&settings, store.as_ref()).await?;
     let dsn = |key: &str, project: i64| accounts::dsn(&public_url, key, project);
     let store = store.as_ref();
 
@@ -320,4 +320,19 @@ fn table(rows: impl Iterator<Item = Vec<String>>, header: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The public URL DSNs are printed with: the configured `public_url`, else the one the server
+/// last served at (stored by `serve`), else the default from `listen`. Without the stored one a
+/// server started with `--public-url` would print DSNs the CLI could not repeat (issue 11).
+async fn cli_public_url(settings: &Settings, store: &dyn Store) -> anyhow::Result<url::Url> {
+    if let Some(url) = &settings.public_url {
+        return Ok(url.clone());
+    }
+    if let Some(stored) = store.meta(mesher_server::PUBLIC_URL_META).await?
+        && let Ok(url) = url::Url::parse(&stored)
+    {
+        return Ok(url);
+    }
+    Ok(settings.public_url_for(settings.listen))
 }

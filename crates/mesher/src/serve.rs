@@ -25,6 +25,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let bound = listener.local_addr()?;
     let public_url = settings.public_url_for(bound);
+    // The CLI prints DSNs with the same URL, without repeating the flags.
+    store
+        .set_meta(mesher_server::PUBLIC_URL_META, public_url.as_str())
+        .await
+        .context("cannot record the public URL")?;
+    let mut settings = settings;
+    settings.connections.max_connections = connection_cap(settings.connections.max_connections);
     match &report {
         Some(report) => print_banner(report, &public_url),
         None => println!(
@@ -41,6 +48,29 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the open-file limit to its hard maximum and returns the connection cap that fits
+/// under it: past the limit `accept` fails and even `/healthz` goes unanswered (issue 11).
+fn connection_cap(configured: usize) -> usize {
+    // Sockets beyond connections: the database, the listener, logs, the blocking pool's files.
+    const RESERVED: u64 = 256;
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            return configured;
+        }
+    };
+    let fits = usize::try_from(limit.saturating_sub(RESERVED).max(16)).unwrap_or(usize::MAX);
+    if fits < configured {
+        tracing::warn!(
+            max_connections = configured,
+            open_file_limit = limit,
+            "max_connections lowered to {fits} to stay under the open-file limit"
+        );
+    }
+    configured.min(fits)
 }
 
 fn print_banner(report: &BootstrapReport, public_url: &url::Url) {

@@ -166,3 +166,38 @@ fn round_trip(env: Env) {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("web-shop"));
 }
+
+/// Issue 11: the CLI prints the DSNs the running server prints, without repeating its
+/// `--public-url`: `serve` records the URL in the database.
+#[tokio::test]
+async fn the_cli_prints_the_dsns_of_the_running_server() {
+    let env = Env::new(Backend::Sqlite).await;
+    let server = env.serve(&["--public-url", "https://errors.example.com/mesher"]);
+    let (banner_dsn, _) = server.banner_dsn();
+    let key = banner_dsn
+        .trim_start_matches("https://")
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        banner_dsn,
+        format!("https://{key}@errors.example.com/mesher/1")
+    );
+    let keys = env.json(&["key", "list", "--project", "1"]);
+    assert_eq!(keys[0]["dsn"], banner_dsn.as_str(), "{keys}");
+    // A URL given to the CLI itself still wins.
+    let keys = env.json(&[
+        "--public-url",
+        "http://other.example:9000",
+        "key",
+        "list",
+        "--project",
+        "1",
+    ]);
+    assert_eq!(
+        keys[0]["dsn"],
+        format!("http://{key}@other.example:9000/1").as_str()
+    );
+    assert!(server.terminate().success());
+}

@@ -141,6 +141,34 @@ async fn bad_configuration_ends_with_one_clear_line() {
         "{err}"
     );
 
+    // trusted_proxies: comma-separated in the environment, a list in a file; every bad entry
+    // is named.
+    let mut cmd = env.command(&["serve"]);
+    cmd.env("MESHER_TRUSTED_PROXIES", "127.0.0.1/32, proxy.local");
+    let err = fails_cleanly(cmd);
+    assert!(
+        err.contains("trusted_proxies") && err.contains("proxy.local"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        "trusted_proxies = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n",
+    )
+    .unwrap();
+    let err = fails_cleanly(env.command(&["--config", file.to_str().unwrap(), "serve"]));
+    assert!(
+        err.contains("trusted_proxies") && err.contains("10.0.0.0/40"),
+        "{err}"
+    );
+    let mut cmd = env.command(&["org", "list", "--json"]);
+    cmd.env("MESHER_TRUSTED_PROXIES", "127.0.0.1/32,10.0.0.0/8,::1");
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "valid proxies are accepted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let err = fails_cleanly(env.command(&[
         "serve",
         "--database-url",

@@ -27,7 +27,7 @@ use serde_json::Value;
 use self::lenient::{Errors, Path, lenient_string, object_value, string, truncate};
 pub use self::message::MAX_MESSAGE_CHARS;
 use self::raw::{Object, Raw};
-pub use self::tags::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS};
+pub use self::tags::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, TagLimits};
 use crate::event::{Event, Level};
 use crate::ids::{EventId, EventIdError};
 use crate::timestamp::{Timestamp, TimestampError};
@@ -75,6 +75,8 @@ pub struct NormalizeContext {
     pub max_secs_in_past: i64,
     /// Platform for events that name none (e.g. the project's platform).
     pub default_platform: Option<String>,
+    /// How many tags an event keeps, and their sizes.
+    pub tag_limits: TagLimits,
 }
 
 impl NormalizeContext {
@@ -94,6 +96,7 @@ impl NormalizeContext {
             max_secs_in_future: Self::DEFAULT_MAX_SECS_IN_FUTURE,
             max_secs_in_past: Self::DEFAULT_MAX_SECS_IN_PAST,
             default_platform: None,
+            tag_limits: TagLimits::DEFAULT,
         }
     }
 }
@@ -247,7 +250,7 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
     let mut exceptions = exception::normalize_exceptions(fields.exception, &mut errors)?;
     let threads = exception::normalize_threads(fields.threads, &mut errors)?;
     let mut breadcrumbs = interfaces::normalize_breadcrumbs(fields.breadcrumbs, &mut errors)?;
-    let tags = tags::normalize_tags(fields.tags, &mut errors)?;
+    let tags = tags::normalize_tags(fields.tags, ctx.tag_limits, &mut errors)?;
     let fingerprint = fingerprint::normalize_fingerprint(fields.fingerprint, &mut errors)?;
 
     // Lenient fields, in a fixed order so error entries are deterministic.

@@ -4,6 +4,9 @@
 //! Python-stringified (`true` → `True`), spaces in keys become `-`, both are trimmed; keys must
 //! be 1–200 characters of `a-zA-Z0-9_.:-`; values at most 200 characters and without a newline.
 //! Offending tags are dropped with an error entry. Duplicates keep the first occurrence.
+//! Beyond Relay, the server caps how many tags one event keeps ([`TagLimits`]; Bugsink keeps
+//! 100): the excess is dropped with one error entry, so a single event cannot carry 60,000 tags
+//! into the database and onto its page.
 //! Tags keep the order sent, for objects too (Relay reads objects into a sorted map). The
 //! reserved keys `release`, `dist`, `user`, `filename` and `function` are removed, and a legacy
 //! `environment` tag fills a missing `environment` field. A `null` value is kept as `""`.
@@ -19,6 +22,33 @@ pub const MAX_TAG_KEY_CHARS: usize = 200;
 /// Longest tag value, in characters.
 pub const MAX_TAG_VALUE_CHARS: usize = 200;
 
+/// How many tags an event keeps and how long their keys and values may be (server settings,
+/// never above Relay's limits of [`MAX_TAG_KEY_CHARS`] and [`MAX_TAG_VALUE_CHARS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TagLimits {
+    /// Most tags kept per event; later ones are dropped and noted.
+    pub max_tags: usize,
+    /// Longest key, in characters.
+    pub max_key_chars: usize,
+    /// Longest value, in characters.
+    pub max_value_chars: usize,
+}
+
+impl TagLimits {
+    /// Bugsink's 100 tags, Relay's 200-character keys and values.
+    pub const DEFAULT: TagLimits = TagLimits {
+        max_tags: 100,
+        max_key_chars: MAX_TAG_KEY_CHARS,
+        max_value_chars: MAX_TAG_VALUE_CHARS,
+    };
+}
+
+impl Default for TagLimits {
+    fn default() -> Self {
+        TagLimits::DEFAULT
+    }
+}
+
 const RESERVED_KEYS: [&str; 5] = ["release", "dist", "user", "filename", "function"];
 
 /// Normalized tags plus the value of a legacy `environment` tag, if one was sent.
@@ -30,8 +60,11 @@ pub(super) struct NormalizedTags {
 /// Normalizes the `tags` field; a value that is neither an object nor a list fails the event.
 pub(super) fn normalize_tags(
     value: Raw<'_>,
+    limits: TagLimits,
     errors: &mut Errors,
 ) -> Result<NormalizedTags, EventError> {
+    let max_key = limits.max_key_chars.min(MAX_TAG_KEY_CHARS);
+    let max_value = limits.max_value_chars.min(MAX_TAG_VALUE_CHARS);
     let root = Path::Root("tags");
     // Both shapes become a list of (raw key, raw value) pairs first.
     let raw: Vec<(Raw<'_>, Raw<'_>)> = match value {
@@ -76,8 +109,8 @@ pub(super) fn normalize_tags(
             errors.invalid(&root, "empty tag key", None);
             continue;
         }
-        if key.chars().count() > MAX_TAG_KEY_CHARS {
-            errors.too_long(&Path::Root("tags"), MAX_TAG_KEY_CHARS);
+        if key.chars().count() > max_key {
+            errors.too_long(&Path::Root("tags"), max_key);
             continue;
         }
         if !key
@@ -94,8 +127,8 @@ pub(super) fn normalize_tags(
                 None => continue,
             },
         };
-        if value.chars().count() > MAX_TAG_VALUE_CHARS {
-            errors.too_long(&path, MAX_TAG_VALUE_CHARS);
+        if value.chars().count() > max_value {
+            errors.too_long(&path, max_value);
             continue;
         }
         if value.contains('\n') {
@@ -112,6 +145,18 @@ pub(super) fn normalize_tags(
         out.tags.push((key, value));
     }
     keep_first_occurrences(&mut out.tags);
+    if out.tags.len() > limits.max_tags {
+        let dropped = out.tags.len() - limits.max_tags;
+        out.tags.truncate(limits.max_tags);
+        errors.invalid(
+            &root,
+            format!(
+                "too many tags: {dropped} dropped over the limit of {} per event",
+                limits.max_tags
+            ),
+            None,
+        );
+    }
     Ok(out)
 }
 
@@ -133,7 +178,8 @@ mod tests {
 
     fn tags(value: Value) -> (Vec<(String, String)>, Errors) {
         let mut errors = Errors::default();
-        let out = normalize_tags(Raw::owned(value), &mut errors).expect("valid tags");
+        let out =
+            normalize_tags(Raw::owned(value), TagLimits::DEFAULT, &mut errors).expect("valid tags");
         (out.tags, errors)
     }
 
@@ -209,6 +255,7 @@ mod tests {
         let mut errors = Errors::default();
         let out = normalize_tags(
             Raw::owned(json!({"environment": "staging", "a": "b"})),
+            TagLimits::DEFAULT,
             &mut errors,
         )
         .expect("tags");
@@ -220,18 +267,60 @@ mod tests {
     fn object_tags_keep_input_order() {
         let raw: Raw<'_> =
             serde_json::from_str(r#"{"zeta":"1","alpha":"2","zeta":"3"}"#).expect("json");
-        let out = normalize_tags(raw, &mut Errors::default()).expect("tags");
+        let out = normalize_tags(raw, TagLimits::DEFAULT, &mut Errors::default()).expect("tags");
         assert_eq!(out.tags, pairs(&[("zeta", "1"), ("alpha", "2")]));
     }
 
     #[test]
     fn wrong_type_rejects() {
-        let err = normalize_tags(Raw::owned(json!("a=b")), &mut Errors::default())
-            .err()
-            .expect("string tags rejected");
+        let err = normalize_tags(
+            Raw::owned(json!("a=b")),
+            TagLimits::DEFAULT,
+            &mut Errors::default(),
+        )
+        .err()
+        .expect("string tags rejected");
         assert_eq!(
             err.to_string(),
             "invalid `tags`: expected an object or a list of pairs, got a string"
         );
+    }
+
+    /// Issue 11, finding 10: an event with 60,000 tags keeps the first 100 (after duplicates
+    /// are removed) and says how many were dropped; shorter configured sizes apply too.
+    #[test]
+    fn tag_count_and_sizes_are_capped() {
+        // A list of pairs keeps the order sent (a JSON object here would be sorted).
+        let many: Vec<Value> = (0..60_000)
+            .map(|i| json!([format!("k{i}"), format!("v{i}")]))
+            .collect();
+        let mut errors = Errors::default();
+        let out = normalize_tags(
+            Raw::owned(Value::Array(many)),
+            TagLimits::DEFAULT,
+            &mut errors,
+        )
+        .expect("tags");
+        assert_eq!(out.tags.len(), 100);
+        assert_eq!(out.tags[0], ("k0".to_owned(), "v0".to_owned()));
+        assert_eq!(out.tags[99], ("k99".to_owned(), "v99".to_owned()));
+        assert_eq!(errors.0.len(), 1, "{:?}", errors.0);
+        let reason = errors.0[0].details["reason"].as_str().expect("a reason");
+        assert!(reason.contains("59900 dropped"), "{reason}");
+
+        let limits = TagLimits {
+            max_tags: 5,
+            max_key_chars: 4,
+            max_value_chars: 3,
+        };
+        let mut errors = Errors::default();
+        let out = normalize_tags(
+            Raw::owned(json!({"long-key": "v", "ok": "long", "fine": "yes"})),
+            limits,
+            &mut errors,
+        )
+        .expect("tags");
+        assert_eq!(out.tags, pairs(&[("fine", "yes")]));
+        assert_eq!(errors.0.len(), 2);
     }
 }

@@ -30,6 +30,17 @@ pub struct Caller {
     pub scope: Scope,
     /// The user's organizations and roles.
     pub memberships: Vec<(i64, Role)>,
+    /// How the caller authenticated.
+    pub credential: Credential,
+}
+
+/// How a [`Caller`] authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The session cookie (the signed-in browser; CSRF-checked on mutations).
+    Session,
+    /// An API token, limited to its scope.
+    Token,
 }
 
 impl Caller {
@@ -47,6 +58,7 @@ impl Caller {
             user_id,
             scope,
             memberships,
+            credential: Credential::Session,
         })
     }
 
@@ -107,11 +119,19 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        let (user_id, scope) = match header {
-            Some(h) => token_user(state, h).await?,
-            None => session_user(state, parts).await?,
+        let (user_id, scope, credential) = match header {
+            Some(h) => {
+                let (user, scope) = token_user(state, h).await?;
+                (user, scope, Credential::Token)
+            }
+            None => {
+                let (user, scope) = session_user(state, parts).await?;
+                (user, scope, Credential::Session)
+            }
         };
-        Caller::load(state, user_id, scope).await
+        let mut caller = Caller::load(state, user_id, scope).await?;
+        caller.credential = credential;
+        Ok(caller)
     }
 }
 
@@ -149,14 +169,24 @@ async fn session_user(state: &AppState, parts: &Parts) -> Result<(i64, Scope), A
         .ok_or_else(unauthenticated)?;
     let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
-        let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-        if sent != Some(session.csrf_token.as_str()) {
-            return Err(ApiError::Forbidden(
-                "missing or wrong X-CSRF-Token (read it from GET /api/v1/me)".into(),
-            ));
-        }
+        check_csrf(&parts.headers, &session)?;
     }
     Ok((session.user_id, Scope::Admin))
+}
+
+/// A cookie-authenticated mutation must echo its session's CSRF token in `X-CSRF-Token`:
+/// another site can make the browser send the cookie, but cannot read the token.
+pub fn check_csrf(
+    headers: &axum::http::HeaderMap,
+    session: &mesher_store::Session,
+) -> Result<(), ApiError> {
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if sent != Some(session.csrf_token.as_str()) {
+        return Err(ApiError::Forbidden(
+            "missing or wrong X-CSRF-Token (read it from GET /api/v1/me)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The header cookie-authenticated API calls echo the CSRF token in.

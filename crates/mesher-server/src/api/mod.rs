@@ -10,6 +10,7 @@
 pub mod auth;
 mod events;
 pub mod extract;
+mod invitations;
 mod issues;
 pub mod models;
 mod orgs;
@@ -110,10 +111,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(session::change_password))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(invitations::list))
+        .routes(routes!(invitations::accept))
+        .routes(routes!(invitations::decline))
         .routes(routes!(orgs::list, orgs::create))
         .routes(routes!(orgs::get))
         .routes(routes!(orgs::members, orgs::add_member))
         .routes(routes!(orgs::set_role, orgs::remove_member))
+        .routes(routes!(orgs::invitations))
+        .routes(routes!(orgs::revoke_invitation))
         .routes(routes!(projects::list_in_org, projects::create))
         .routes(routes!(projects::list))
         .routes(routes!(projects::get, projects::update, projects::delete))

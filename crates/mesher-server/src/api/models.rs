@@ -236,18 +236,59 @@ impl From<Member> for MemberBody {
     }
 }
 
-/// Adding a member: an existing user by email, or a new user when a password is given.
+/// Adding a member: an invitation to this email, which its user accepts. Unknown fields
+/// (such as the `password` that used to create accounts) are refused.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewMemberBody {
-    /// Email of the user.
+    /// Email of the person to invite.
     pub email: String,
     /// owner, admin or member.
     #[schema(value_type = String)]
     pub role: Role,
-    /// Creates the user with this password when no user has the email.
-    pub password: Option<String>,
-    /// Display name of a created user.
-    pub name: Option<String>,
+}
+
+/// An invitation to an organization. Its shape does not depend on whether the email has an
+/// account.
+#[derive(Serialize, ToSchema)]
+pub struct InvitationBody {
+    /// The invitation.
+    pub id: i64,
+    /// Who is invited.
+    pub email: String,
+    /// The role the membership will have.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// Always `pending`: accepted, declined and revoked invitations are gone.
+    pub status: &'static str,
+    /// The organization's slug.
+    pub org_slug: String,
+    /// The organization's name.
+    pub org_name: String,
+    /// When it was sent.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// When it can no longer be accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: OffsetDateTime,
+}
+
+impl InvitationBody {
+    /// The body of `invitation` to `org`.
+    pub fn new(invitation: mesher_store::Invitation, org: &mesher_store::Organization) -> Self {
+        InvitationBody {
+            id: invitation.id,
+            email: invitation.email,
+            role: invitation.role,
+            status: "pending",
+            org_slug: org.slug.clone(),
+            org_name: org.name.clone(),
+            created_at: invitation.created_at,
+            expires_at: invitation.expires_at,
+        }
+    }
 }
 
 /// A role change.

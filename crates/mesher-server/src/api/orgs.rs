@@ -6,10 +6,11 @@ use mesher_store::{Role, Scope};
 
 use super::auth::Caller;
 use super::extract::{Json, Path};
-use super::models::{MemberBody, NewMemberBody, NewOrgBody, OrgBody, RoleBody};
+use super::models::{InvitationBody, MemberBody, NewMemberBody, NewOrgBody, OrgBody, RoleBody};
 use super::session::require_scope;
 use crate::accounts;
 use crate::error::ApiError;
+use crate::invitations;
 use crate::state::AppState;
 
 /// The organization with this slug, when the caller may act on it with `scope` and `role`.
@@ -101,44 +102,60 @@ fn check_grant(have: Role, granted: Role) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Add a member: an existing user by email, or a new user when a password is given.
+/// Add a member: invites the email; the membership starts when its user accepts
+/// (`POST /api/v1/me/invitations/{id}/accept`). The answer is the same whether or not the email
+/// has an account, and no account is created. 409 when the email is a member already.
 #[utoipa::path(post, path = "/api/v1/orgs/{org}/members", tag = "organizations", request_body = NewMemberBody,
-    params(("org" = String, Path, description = "Organization slug")), responses((status = 201, body = MemberBody)))]
+    params(("org" = String, Path, description = "Organization slug")),
+    responses((status = 201, body = InvitationBody, description = "Invited (pending until accepted)")))]
 pub async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     Path(slug): Path<String>,
     Json(body): Json<NewMemberBody>,
-) -> Result<(StatusCode, axum::Json<MemberBody>), ApiError> {
+) -> Result<(StatusCode, axum::Json<InvitationBody>), ApiError> {
     let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
-    check_grant(have, body.role)?;
-    let user = match state.store().user_by_email(&body.email).await? {
-        Some(u) => {
-            state.store().add_member(org.id, u.id, body.role).await?;
-            u
-        }
-        None => {
-            let password = body.password.as_deref().ok_or_else(|| {
-                ApiError::NotFound("no user has this email; send a password to create one".into())
-            })?;
-            accounts::create_user(
-                state.store(),
-                &body.email,
-                body.name.as_deref(),
-                password,
-                Some((org.id, body.role)),
-            )
-            .await?
-        }
-    };
-    let member = state
+    let invitation =
+        invitations::invite(&state, &org, caller.user_id, have, &body.email, body.role).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(InvitationBody::new(invitation, &org)),
+    ))
+}
+
+/// The organization's pending invitations (admins).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/invitations", tag = "organizations",
+    params(("org" = String, Path, description = "Organization slug")),
+    responses((status = 200, body = Vec<InvitationBody>)))]
+pub async fn invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<axum::Json<Vec<InvitationBody>>, ApiError> {
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Read, Role::Admin).await?;
+    let list = state
         .store()
-        .list_members(org.id)
-        .await?
-        .into_iter()
-        .find(|m| m.user.id == user.id)
-        .ok_or_else(|| ApiError::Internal("the new member is missing".into()))?;
-    Ok((StatusCode::CREATED, axum::Json(member.into())))
+        .org_invitations(org.id, mesher_store::now())
+        .await?;
+    Ok(axum::Json(
+        list.into_iter()
+            .map(|i| InvitationBody::new(i, &org))
+            .collect(),
+    ))
+}
+
+/// Revoke a pending invitation (admins).
+#[utoipa::path(delete, path = "/api/v1/orgs/{org}/invitations/{invitation_id}", tag = "organizations",
+    params(("org" = String, Path, description = "Organization slug"), ("invitation_id" = i64, Path, description = "The invitation")),
+    responses((status = 204, description = "Revoked")))]
+pub async fn revoke_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, id)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
+    invitations::revoke(&state, &org, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Change a member's role (the last owner stays owner).

@@ -5,7 +5,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mesher_store::Scope;
 
-use super::auth::Caller;
+use super::auth::{Caller, check_csrf};
 use super::extract::Json;
 use super::models::{LoginBody, LoginResult, MeBody, MePatch, OrgBody, PasswordBody, UserBody};
 use crate::accounts::{hash_password, verify_password};
@@ -31,14 +31,20 @@ pub async fn login(
     Ok(([(header::SET_COOKIE, cookie)], axum::Json(result)).into_response())
 }
 
-/// Sign out: ends the session and clears the cookie.
+/// Sign out: ends the session and clears the cookie. Like every cookie-authenticated
+/// mutation it needs the session's CSRF token in `X-CSRF-Token` (403 without it), so that
+/// another site cannot sign the user out. Without a live session it only clears the cookie.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "session",
-    responses((status = 204, description = "Signed out")))]
+    params(("X-CSRF-Token" = Option<String>, Header, description = "The session's CSRF token (from sign-in or GET /api/v1/me)")),
+    responses((status = 204, description = "Signed out"), (status = 403, description = "Missing or wrong CSRF token")))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = sessions::cookie_token(&headers) {
+    if let Some(token) = sessions::cookie_token(&headers)
+        && let Some(session) = sessions::session(&state, token).await?
+    {
+        check_csrf(&headers, &session)?;
         sessions::sign_out(&state, token).await?;
     }
     Ok((

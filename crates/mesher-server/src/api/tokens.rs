@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use mesher_store::Scope;
 
-use super::auth::Caller;
+use super::auth::{Caller, Credential};
 use super::extract::{Json, Path};
 use super::models::{CreatedTokenBody, NewTokenBody, TokenBody};
 use crate::accounts;
@@ -21,14 +21,24 @@ pub async fn list(
     Ok(axum::Json(tokens.into_iter().map(Into::into).collect()))
 }
 
-/// Create a token; its secret is in this answer only. A token cannot exceed the caller's scope.
+/// Create a token; its secret is in this answer only.
+///
+/// A signed-in session may create tokens of any scope. A token may create tokens of at most its
+/// own scope, and a read token none at all: creating a credential is a write, and a leaked read
+/// token that could mint another would outlive its own revocation.
 #[utoipa::path(post, path = "/api/v1/me/tokens", tag = "session", request_body = NewTokenBody,
-    responses((status = 201, body = CreatedTokenBody)))]
+    responses((status = 201, body = CreatedTokenBody),
+        (status = 403, description = "A read token, or a scope above the calling token's")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Json(body): Json<NewTokenBody>,
 ) -> Result<(StatusCode, axum::Json<CreatedTokenBody>), ApiError> {
+    if caller.credential == Credential::Token && caller.scope < Scope::Write {
+        return Err(ApiError::Forbidden(
+            "a read token cannot create tokens".into(),
+        ));
+    }
     if body.scope > caller.scope {
         return Err(ApiError::Forbidden(format!(
             "a {} credential cannot create a {} token",

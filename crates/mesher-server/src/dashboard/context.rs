@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use super::charts;
 use super::extract::SignedIn;
 use super::format::query;
-use super::layout::{Layout, Nav, OrgProjects, ProjectRef, Switcher, UserChrome};
+use super::layout::{InvitationNotice, Layout, Nav, OrgProjects, ProjectRef, Switcher, UserChrome};
 use super::{HtmlError, paths};
 use crate::state::AppState;
 
@@ -37,13 +37,32 @@ pub(super) async fn chrome(
     current: Option<&Project>,
 ) -> Result<UserChrome, HtmlError> {
     let orgs = orgs_of(state, user).await?;
-    Ok(chrome_from(user, &orgs, current))
+    let invitations = invitation_notices(state, user).await?;
+    Ok(chrome_from(user, &orgs, current, invitations))
+}
+
+/// The invitations waiting for the user's answer (one indexed query per page).
+async fn invitation_notices(
+    state: &AppState,
+    user: &SignedIn,
+) -> Result<Vec<InvitationNotice>, HtmlError> {
+    Ok(crate::invitations::pending_for(state, user.user.id)
+        .await?
+        .into_iter()
+        .map(|p| InvitationNotice {
+            org_name: p.org.name,
+            role: p.invitation.role.as_str(),
+            accept_path: paths::invitation(p.invitation.id, "accept"),
+            decline_path: paths::invitation(p.invitation.id, "decline"),
+        })
+        .collect())
 }
 
 fn chrome_from(
     user: &SignedIn,
     orgs: &[(Organization, Role, Vec<Project>)],
     current: Option<&Project>,
+    invitations: Vec<InvitationNotice>,
 ) -> UserChrome {
     let project_ref = |org: &Organization, p: &Project| ProjectRef {
         id: p.id,
@@ -55,6 +74,7 @@ fn chrome_from(
         Some(project_ref(org, c))
     });
     UserChrome {
+        invitations,
         email: user.user.email.clone(),
         csrf: user.csrf.clone(),
         switcher: Switcher {
@@ -107,7 +127,8 @@ impl ProjectScope {
             )));
         };
         let (org, role) = (org.clone(), *role);
-        let chrome = chrome_from(user, &orgs, Some(&project));
+        let invitations = invitation_notices(state, user).await?;
+        let chrome = chrome_from(user, &orgs, Some(&project), invitations);
         Ok(ProjectScope {
             layout: layout
                 .titled(format!("{title} · {}", project.name))
@@ -173,7 +194,13 @@ const DONE: &[(&str, &str)] = &[
     ),
     ("role-changed", "Role changed."),
     ("member-removed", "Member removed."),
-    ("member-added", "Member added."),
+    (
+        "member-invited",
+        "Invitation sent: they become a member when they accept it (within 7 days).",
+    ),
+    ("invitation-revoked", "Invitation revoked."),
+    ("invitation-accepted", "Invitation accepted: welcome."),
+    ("invitation-declined", "Invitation declined."),
     ("token-revoked", "Token revoked."),
     (
         "org-created",

@@ -42,6 +42,21 @@ pub struct UserChrome {
     pub csrf: String,
     /// The organizations and projects the user can switch between.
     pub switcher: Switcher,
+    /// Invitations waiting for the user's answer, shown above every page.
+    pub invitations: Vec<InvitationNotice>,
+}
+
+/// An invitation to an organization, with the forms to accept or decline it.
+#[derive(Debug, Clone)]
+pub struct InvitationNotice {
+    /// The organization's name.
+    pub org_name: String,
+    /// The role offered.
+    pub role: &'static str,
+    /// Where the Accept form posts (before the prefix).
+    pub accept_path: String,
+    /// Where the Decline form posts (before the prefix).
+    pub decline_path: String,
 }
 
 /// The organization/project switcher: a disclosure menu of links, so that it works without
@@ -234,6 +249,7 @@ mod tests {
                     projects: vec![project],
                 }],
             },
+            invitations: Vec::new(),
         })
     }
 

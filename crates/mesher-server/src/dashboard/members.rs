@@ -1,7 +1,7 @@
-//! An organization's members and roles. Every member sees the list; admins add members (a new
-//! email gets an account with a generated password, shown once), change roles and remove
-//! members; only owners grant or take the owner role, and the last owner stays (the store
-//! refuses, and the page says why).
+//! An organization's members and roles. Every member sees the list; admins invite members (the
+//! invited user accepts from any dashboard page; see [`crate::invitations`]), see and revoke
+//! pending invitations, change roles and remove members; only owners grant or take the owner
+//! role, and the last owner stays (the store refuses, and the page says why).
 
 use std::str::FromStr;
 
@@ -18,8 +18,8 @@ use super::format::When;
 use super::issues::Choice;
 use super::layout::Layout;
 use super::{HtmlError, impl_page, paths, render};
-use crate::accounts;
 use crate::error::ApiError;
+use crate::invitations;
 use crate::state::AppState;
 
 /// The members page.
@@ -33,9 +33,19 @@ pub struct MembersPage {
     rows: Vec<MemberRow>,
     roles: Vec<Choice>,
     add_action: String,
-    created: Option<NewAccount>,
+    invitations: Vec<InvitationRow>,
 }
 impl_page!(MembersPage);
+
+/// A pending invitation (shown to admins).
+pub struct InvitationRow {
+    email: String,
+    role: &'static str,
+    expires: When,
+    /// Owners' invitations are revoked by owners only.
+    revocable: bool,
+    revoke_action: String,
+}
 
 /// A member.
 pub struct MemberRow {
@@ -49,12 +59,6 @@ pub struct MemberRow {
     roles: Vec<Choice>,
     role_action: String,
     remove_action: String,
-}
-
-/// An account created by adding a member: its password, shown this once.
-pub struct NewAccount {
-    email: String,
-    password: String,
 }
 
 /// The query of the members page.
@@ -103,16 +107,32 @@ async fn load(
     layout: Layout,
     slug: &str,
     notice: Option<Notice>,
-    created: Option<NewAccount>,
 ) -> Result<MembersPage, HtmlError> {
     let (org, mine) = member_org(state, user, slug).await?;
-    let (members, chrome) = tokio::try_join!(
+    let now = mesher_store::now();
+    let can_admin = mine >= Role::Admin;
+    let (members, pending, chrome) = tokio::try_join!(
         async { Ok::<_, HtmlError>(state.store().list_members(org.id).await?) },
+        async {
+            // Who was invited is for admins only.
+            if !can_admin {
+                return Ok(Vec::new());
+            }
+            Ok::<_, HtmlError>(state.store().org_invitations(org.id, now).await?)
+        },
         chrome(state, user, None),
     )?;
-    let now = mesher_store::now();
     let base = paths::members(&org.slug);
-    let can_admin = mine >= Role::Admin;
+    let invitations = pending
+        .into_iter()
+        .map(|i| InvitationRow {
+            revocable: i.role < Role::Owner || mine == Role::Owner,
+            revoke_action: layout.url(&format!("/orgs/{}/invitations/{}/revoke", org.slug, i.id)),
+            email: i.email,
+            role: i.role.as_str(),
+            expires: When::new(i.expires_at, now),
+        })
+        .collect();
     let rows = members
         .iter()
         .map(|m| MemberRow {
@@ -137,7 +157,7 @@ async fn load(
         can_admin,
         rows,
         roles: role_choices(mine, Role::Member),
-        created,
+        invitations,
     })
 }
 
@@ -155,7 +175,6 @@ pub(super) async fn page(
         layout,
         &slug,
         Notice::from_done(q.done.as_deref()),
-        None,
     )
     .await
 }
@@ -174,7 +193,7 @@ async fn refused(
         return Err(error.into());
     }
     let notice = Some(Notice::error(error.public_message()));
-    let page = load(state, user, layout, slug, notice, None).await?;
+    let page = load(state, user, layout, slug, notice).await?;
     Ok(render(status, &page))
 }
 
@@ -188,7 +207,8 @@ fn may_grant(mine: Role, role: Role) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `POST /orgs/{slug}/members` (`email`, `role`): adds a member (admins).
+/// `POST /orgs/{slug}/members` (`email`, `role`): invites someone (admins). The page says the
+/// same whether or not the email has an account.
 pub(super) async fn add(
     State(state): State<AppState>,
     layout: Layout,
@@ -199,44 +219,33 @@ pub(super) async fn add(
     let mine = user.caller.require(org.id, Scope::Admin, Role::Admin)?;
     let role = Role::from_str(form.text("role")).map_err(ApiError::from)?;
     may_grant(mine, role)?;
-    let email = form.text("email").to_lowercase();
-    let store = state.store();
-    let (member, created) = match store.user_by_email(&email).await? {
-        Some(existing) => (existing, None),
-        None => {
-            let password = accounts::generate_password().map_err(ApiError::from)?;
-            match accounts::create_user(store, &email, None, &password, None).await {
-                Ok(new) => (
-                    new,
-                    Some(NewAccount {
-                        email: email.clone(),
-                        password,
-                    }),
-                ),
-                Err(e) => return refused(&state, &user, layout, &slug, e.into()).await,
-            }
-        }
-    };
-    if let Err(e) = store.add_member(org.id, member.id, role).await {
-        let error = match ApiError::from(e) {
-            ApiError::Conflict(_) => ApiError::Conflict(format!("{email} is a member already.")),
-            other => other,
-        };
-        return refused(&state, &user, layout, &slug, error).await;
+    let email = form.text("email");
+    if let Err(e) = invitations::invite(&state, &org, user.user.id, mine, email, role).await {
+        return refused(&state, &user, layout, &slug, e).await;
     }
-    match created {
-        // The password is in this answer only: no redirect, which would lose it.
-        Some(account) => {
-            let notice = Some(Notice::done(format!("{} added as {role}.", account.email)));
-            Ok(load(&state, &user, layout, &slug, notice, Some(account))
-                .await?
-                .into_response())
-        }
-        None => Ok(
-            Redirect::to(&layout.url(&done(&paths::members(&slug), "member-added")))
-                .into_response(),
-        ),
+    Ok(Redirect::to(&layout.url(&done(&paths::members(&slug), "member-invited"))).into_response())
+}
+
+/// `POST /orgs/{slug}/invitations/{id}/revoke`: withdraws a pending invitation (admins; owners
+/// for an owner's).
+pub(super) async fn revoke_invitation(
+    State(state): State<AppState>,
+    layout: Layout,
+    PagePath((slug, id)): PagePath<(String, i64)>,
+    Posted { user, .. }: Posted,
+) -> Result<Response, HtmlError> {
+    let (org, _) = member_org(&state, &user, &slug).await?;
+    let mine = user.caller.require(org.id, Scope::Admin, Role::Admin)?;
+    if let Some(i) = state.store().invitation(id).await?
+        && i.org_id == org.id
+    {
+        may_grant(mine, i.role)?;
     }
+    invitations::revoke(&state, &org, id).await?;
+    Ok(
+        Redirect::to(&layout.url(&done(&paths::members(&slug), "invitation-revoked")))
+            .into_response(),
+    )
 }
 
 /// The role of `user_id` in `org`: 404 when not a member.

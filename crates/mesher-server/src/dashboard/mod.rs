@@ -27,6 +27,7 @@ mod events;
 mod extract;
 mod format;
 mod grouping;
+mod invitations;
 mod issue;
 mod issues;
 mod layout;
@@ -95,6 +96,18 @@ pub fn routes(prefix: &str) -> Router<AppState> {
         )
         .route("/orgs/{slug}/members/{user}/role", post(members::set_role))
         .route("/orgs/{slug}/members/{user}/remove", post(members::remove))
+        .route(
+            "/orgs/{slug}/invitations/{invitation}/revoke",
+            post(members::revoke_invitation),
+        )
+        .route(
+            "/me/invitations/{invitation}/accept",
+            post(invitations::accept),
+        )
+        .route(
+            "/me/invitations/{invitation}/decline",
+            post(invitations::decline),
+        )
         .route(paths::TOKENS, get(tokens::page).post(tokens::create))
         .route("/me/tokens/{token}/revoke", post(tokens::revoke))
         .layer(middleware::from_fn_with_state(
@@ -154,6 +167,11 @@ pub mod paths {
     /// An organization's members.
     pub fn members(org_slug: &str) -> String {
         format!("/orgs/{org_slug}/members")
+    }
+
+    /// An answer (`accept` or `decline`) to one of the user's invitations.
+    pub fn invitation(id: i64, answer: &str) -> String {
+        format!("/me/invitations/{id}/{answer}")
     }
 }
 

@@ -3,12 +3,9 @@
 //! on to the page the user wanted, or re-renders the form with the reason (401, 429);
 //! `POST /signout` ends the session.
 
-use std::net::SocketAddr;
-
 use askama::Template;
-use axum::Extension;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -19,6 +16,7 @@ use super::layout::Layout;
 use super::{HtmlError, impl_page, paths, render};
 use crate::api::auth::Caller;
 use crate::error::ApiError;
+use crate::ingest::ClientIp;
 use crate::sessions;
 use crate::state::AppState;
 
@@ -81,15 +79,15 @@ pub(super) struct SignInForm {
 
 /// `POST /signin`: a session and a redirect (303) to `next` or the user's first project; the
 /// form again with the reason when the password is wrong (401) or guessing is throttled (429).
+/// The client's address comes from [`ClientIp`], the same rule as the API's sign-in.
 pub(super) async fn submit(
     State(state): State<AppState>,
     layout: Layout,
-    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ClientIp(ip): ClientIp,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Result<Response, HtmlError> {
     let Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let next = form.next.as_deref().filter(|n| !n.is_empty());
-    let ip = connection.map(|Extension(ConnectInfo(addr))| addr.ip());
     let session = match sessions::sign_in(&state, &form.email, &form.password, ip).await {
         Ok(session) => session,
         Err(ApiError::Unauthorized(_)) => {

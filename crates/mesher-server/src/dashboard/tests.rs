@@ -48,6 +48,7 @@ fn signed_in(nav: Nav) -> Layout {
                 projects: vec![web, api],
             }],
         },
+        invitations: Vec::new(),
     })
 }
 

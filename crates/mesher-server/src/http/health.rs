@@ -45,6 +45,11 @@ pub(super) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /metrics`: Prometheus text format.
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let in_use = state.body_budget().in_use();
+    state
+        .metrics()
+        .inflight_body_bytes
+        .set(i64::try_from(in_use).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,

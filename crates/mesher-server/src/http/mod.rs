@@ -1,6 +1,9 @@
 //! The HTTP surface: one router for every route, built by [`app`].
 
 mod health;
+mod serve;
+
+pub(crate) use serve::serve;
 
 use std::time::Duration;
 

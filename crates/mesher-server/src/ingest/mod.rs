@@ -12,6 +12,7 @@
 mod accept;
 mod auth;
 pub mod body;
+pub mod budget;
 mod native;
 mod sentry;
 mod ws;
@@ -22,12 +23,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderName, Method, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::routing::{get, post};
 use mesher_protocol::{EventId, NormalizeContext, Timestamp};
 use mesher_store::Project;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -85,25 +87,76 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
-/// The client's address: the first `X-Forwarded-For` hop, else the peer address.
+/// The client's address: the TCP peer, unless the peer is one of `trusted_proxies`; then the
+/// rightmost `X-Forwarded-For` hop that is not itself a trusted proxy.
+///
+/// Every hop left of the last untrusted one was written by someone we do not trust and could be
+/// anything, so the walk starts at the right (the hop our own proxy appended) and stops at the
+/// first address no trusted proxy vouches for. Without `trusted_proxies` the header is ignored:
+/// anyone can send it. Sign-in throttling, the dashboard form and ingest all use this one rule.
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        Ok(ClientIp(forwarded.or(peer)))
+        Ok(ClientIp(client_ip(
+            peer,
+            &parts.headers,
+            &state.settings().trusted_proxies,
+        )))
     }
+}
+
+/// The rightmost-untrusted rule of [`ClientIp`], for a peer address and request headers.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    // An IPv4 client of a dual-stack socket shows up as ::ffff:a.b.c.d.
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let peer = peer.map(|ip| ip.to_canonical())?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    // Several headers count as one list, in order (RFC 9110 § 5.3).
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match parse_hop(hop) {
+            Some(ip) => {
+                client = ip;
+                if !is_trusted(ip) {
+                    break;
+                }
+            }
+            // A hop that is not an address: nothing left of it can be believed either.
+            None => break,
+        }
+    }
+    Some(client)
+}
+
+/// An `X-Forwarded-For` hop: an address, possibly with a port (`1.2.3.4:80`, `[::1]:80`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
+        .ok()
+        .map(|ip| ip.to_canonical())
 }
 
 /// The body encoding of a request, counted.
@@ -128,7 +181,7 @@ fn generated_id() -> EventId {
 }
 
 /// Normalization settings for an event of `project` received now.
-fn context(project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
+fn context(limits: &Limits, project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
     let mut ctx = NormalizeContext::new(
         Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
         generated_id(),
@@ -136,28 +189,117 @@ fn context(project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
     ctx.client_ip = client_ip;
     ctx.max_secs_in_past = i64::from(project.retention_days) * 24 * 60 * 60;
     ctx.default_platform = project.platform.clone();
+    ctx.tag_limits = limits.tags;
     ctx
 }
 
 /// Runs CPU-heavy work on the blocking pool when the input is large, inline otherwise.
+///
+/// Large work waits for one of the node's CPU slots (one fewer than the cores): inflating a
+/// bomb on every core at once would leave none for the async workers, and `/healthz` and small
+/// events would wait behind it (issue 11).
 async fn cpu<T: Send + 'static>(
+    state: &AppState,
     size: usize,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ApiError> {
     if size < body::BLOCKING_THRESHOLD {
         return Ok(f());
     }
-    tokio::task::spawn_blocking(f)
+    let slot = state
+        .cpu_slots()
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|e| ApiError::Internal(format!("request processing failed: {e}")))
+        .map_err(|_| ApiError::Internal("the CPU slots are closed".into()))?;
+    tokio::task::spawn_blocking(move || {
+        let out = f();
+        drop(slot);
+        out
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("request processing failed: {e}")))
+}
+
+/// The pace request bodies must keep on this node.
+fn pace(limits: &Limits) -> body::Pace {
+    body::Pace {
+        grace: limits.body_read_grace,
+        min_bytes_per_sec: limits.body_min_bytes_per_sec,
+    }
 }
 
 impl From<body::BodyError> for ApiError {
     fn from(e: body::BodyError) -> Self {
         match e {
             body::BodyError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            body::BodyError::Busy => ApiError::Unavailable {
+                retry_after_secs: 1,
+                message: e.to_string(),
+            },
+            body::BodyError::TooSlow { .. } => ApiError::RequestTimeout(e.to_string()),
             body::BodyError::Read(_) => ApiError::BadRequest(e.to_string()),
             other => ApiError::BadRequest(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use super::*;
+
+    fn headers(xff: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        Some(s.parse().unwrap())
+    }
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|n| n.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
+        let h = headers(&["203.0.113.9"]);
+        assert_eq!(client_ip(ip("198.51.100.1"), &h, &[]), ip("198.51.100.1"));
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(
+            client_ip(ip("198.51.100.1"), &h, &trusted),
+            ip("198.51.100.1")
+        );
+        assert_eq!(client_ip(None, &h, &trusted), None);
+    }
+
+    #[test]
+    fn the_rightmost_untrusted_hop_behind_trusted_proxies() {
+        let trusted = nets(&["10.0.0.0/8", "127.0.0.1/32"]);
+        // The client forged the first hop; our proxies appended the real one and themselves.
+        let h = headers(&["1.1.1.1, 203.0.113.9", "10.0.0.2"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("203.0.113.9"));
+        // Through a dual-stack socket.
+        assert_eq!(
+            client_ip(ip("::ffff:127.0.0.1"), &h, &trusted),
+            ip("203.0.113.9")
+        );
+        // No header: the proxy itself.
+        assert_eq!(
+            client_ip(ip("127.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("127.0.0.1")
+        );
+        // Every hop trusted: the leftmost one.
+        let h = headers(&["10.1.1.1, 10.0.0.2"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("10.1.1.1"));
+        // Garbage stops the walk at the last address a trusted proxy vouched for.
+        let h = headers(&["203.0.113.9, garbage, 10.0.0.2"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("10.0.0.2"));
+        // Ports are tolerated.
+        let h = headers(&["[2001:db8::1]:443"]);
+        assert_eq!(client_ip(ip("127.0.0.1"), &h, &trusted), ip("2001:db8::1"));
     }
 }

@@ -7,16 +7,15 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use mesher_protocol::compression::decode;
 use mesher_protocol::normalize_event;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::read_limited;
+use super::body::{decode, read_body};
 use super::sentry::refuse;
-use super::{ClientIp, context, cpu};
+use super::{ClientIp, context, cpu, pace};
 use crate::error::ApiError;
 use crate::metrics::Outcome;
 use crate::state::AppState;
@@ -45,11 +44,18 @@ async fn handle_event(
     let auth = authenticate(state, &credentials(headers, uri.query(), None)?, None).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let raw = read_limited(body, limits.max_request_bytes).await?;
+    let mut reservation = state.body_budget().reservation();
+    let raw = read_body(
+        body,
+        limits.max_request_bytes,
+        pace(&limits),
+        &mut reservation,
+    )
+    .await?;
     let max = limits.max_event_bytes;
-    let ctx = context(&auth.project, ip);
-    let (event, bytes) = cpu(raw.len(), move || {
-        let decoded = decode(encoding, raw, max, "the event")?;
+    let ctx = context(&limits, &auth.project, ip);
+    let (event, bytes) = cpu(state, raw.len(), move || {
+        let decoded = decode(encoding, raw, max, "the event", &mut reservation)?;
         let event = normalize_event(&decoded, &ctx)
             .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
         Ok::<_, ApiError>((event, decoded.len()))
@@ -94,43 +100,60 @@ async fn handle_bulk(
     let auth = authenticate(state, &credentials(headers, uri.query(), None)?, None).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let raw = read_limited(body, limits.max_request_bytes).await?;
+    let mut reservation = state.body_budget().reservation();
+    let raw = read_body(
+        body,
+        limits.max_request_bytes,
+        pace(&limits),
+        &mut reservation,
+    )
+    .await?;
     let max_body = limits.max_envelope_bytes;
-    let ctx = context(&auth.project, ip);
+    let ctx = context(&limits, &auth.project, ip);
     let metrics_limits = limits.clone();
     // Parse every element on the blocking pool: up to a thousand events is real CPU work.
-    let parsed = cpu(raw.len().max(super::body::BLOCKING_THRESHOLD), move || {
-        let decoded = decode(encoding, raw, max_body, "the decompressed bulk body")?;
-        let items: Vec<&RawValue> = serde_json::from_slice(&decoded).map_err(|e| {
-            ApiError::BadRequest(format!("the body must be a JSON array of events: {e}"))
-        })?;
-        if items.len() > metrics_limits.max_bulk_events {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "{} events in one request; the limit is {}",
-                items.len(),
-                metrics_limits.max_bulk_events
-            )));
-        }
-        let results: Vec<Result<Candidate, ApiError>> = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let bytes = item.get().len();
-                if bytes > metrics_limits.max_event_bytes {
-                    return Err(ApiError::PayloadTooLarge(format!(
-                        "event {i} is {bytes} bytes, over the limit of {} bytes",
-                        metrics_limits.max_event_bytes
-                    )));
-                }
-                let mut ctx = ctx.clone();
-                ctx.generated_event_id = super::generated_id();
-                normalize_event(item.get().as_bytes(), &ctx)
-                    .map(|event| Candidate { event, bytes })
-                    .map_err(|e| ApiError::BadRequest(format!("event {i}: {e}")))
-            })
-            .collect();
-        Ok::<_, ApiError>(results)
-    })
+    let parsed = cpu(
+        state,
+        raw.len().max(super::body::BLOCKING_THRESHOLD),
+        move || {
+            let decoded = decode(
+                encoding,
+                raw,
+                max_body,
+                "the decompressed bulk body",
+                &mut reservation,
+            )?;
+            let items: Vec<&RawValue> = serde_json::from_slice(&decoded).map_err(|e| {
+                ApiError::BadRequest(format!("the body must be a JSON array of events: {e}"))
+            })?;
+            if items.len() > metrics_limits.max_bulk_events {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "{} events in one request; the limit is {}",
+                    items.len(),
+                    metrics_limits.max_bulk_events
+                )));
+            }
+            let results: Vec<Result<Candidate, ApiError>> = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let bytes = item.get().len();
+                    if bytes > metrics_limits.max_event_bytes {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "event {i} is {bytes} bytes, over the limit of {} bytes",
+                            metrics_limits.max_event_bytes
+                        )));
+                    }
+                    let mut ctx = ctx.clone();
+                    ctx.generated_event_id = super::generated_id();
+                    normalize_event(item.get().as_bytes(), &ctx)
+                        .map(|event| Candidate { event, bytes })
+                        .map_err(|e| ApiError::BadRequest(format!("event {i}: {e}")))
+                })
+                .collect();
+            Ok::<_, ApiError>(results)
+        },
+    )
     .await??;
 
     let mut results: Vec<Option<Value>> = Vec::with_capacity(parsed.len());

@@ -5,15 +5,15 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use mesher_protocol::compression::{decode, decode_legacy_store};
+use mesher_protocol::auth::resolve_auth;
 use mesher_protocol::envelope::{ItemType, parse_client_report, parse_envelope};
 use mesher_protocol::normalize_event;
 use serde_json::json;
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::read_limited;
-use super::{ClientIp, context, cpu};
+use super::body::{Encoding, decode, decode_legacy_store, decode_prefix, read_body};
+use super::{ClientIp, context, cpu, pace};
 use crate::error::ApiError;
 use crate::metrics::{ClientOutcomeLabels, ItemLabels, Outcome};
 use crate::state::AppState;
@@ -60,20 +60,54 @@ async fn handle_envelope(
     body: Body,
 ) -> Result<serde_json::Value, ApiError> {
     let project_id = project_id(project)?;
-    // Header and query credentials are checked for form before the body is read.
-    let mut sources = credentials(headers, uri.query(), None)?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let raw = read_limited(body, limits.max_request_bytes).await?;
+    // Credentials in the headers or the query are checked before a byte of the body is read,
+    // so a bogus key costs an attacker a round trip and the node nothing (issue 11).
+    let sources = credentials(headers, uri.query(), None)?;
+    let early = if sources.is_empty() {
+        None
+    } else {
+        Some(authenticate(state, &sources, Some(project_id)).await?)
+    };
+    let mut reservation = state.body_budget().reservation();
+    let raw = read_body(
+        body,
+        limits.max_request_bytes,
+        pace(&limits),
+        &mut reservation,
+    )
+    .await?;
+    let auth = match early {
+        Some(auth) => auth,
+        // The envelope's own `dsn` header is the only credential left: read the header line
+        // alone, under a small cap, and authenticate before inflating the rest.
+        None => {
+            let dsn = envelope_dsn(encoding, &raw)?;
+            let sources = credentials(&HeaderMap::new(), None, dsn.as_deref())?;
+            authenticate(state, &sources, Some(project_id)).await?
+        }
+    };
     let max = limits.max_envelope_bytes;
-    let decoded = cpu(raw.len(), move || {
-        decode(encoding, raw, max, "the decompressed envelope")
+    let (decoded, reservation) = cpu(state, raw.len(), move || {
+        let decoded = decode(
+            encoding,
+            raw,
+            max,
+            "the decompressed envelope",
+            &mut reservation,
+        );
+        decoded.map(|d| (d, reservation))
     })
     .await??;
     let envelope = parse_envelope(&decoded)
         .map_err(|e| ApiError::BadRequest(format!("invalid envelope: {e}")))?;
-    sources.extend(credentials(&HeaderMap::new(), None, envelope.dsn())?);
-    let auth = authenticate(state, &sources, Some(project_id)).await?;
+    // Credentials that disagree are refused, wherever they were sent.
+    if let Some(dsn) = envelope.dsn() {
+        let mut all = credentials(headers, uri.query(), None)?;
+        all.extend(credentials(&HeaderMap::new(), None, Some(dsn))?);
+        resolve_auth(&all).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
 
     let mut event = None;
     for item in envelope.items() {
@@ -114,14 +148,39 @@ async fn handle_envelope(
             None => json!({}),
         });
     };
-    let mut ctx = context(&auth.project, ip);
+    let mut ctx = context(&limits, &auth.project, ip);
     ctx.envelope_event_id = envelope.event_id();
     ctx.sent_at = envelope.sent_at();
     let bytes = payload.len();
-    let event = cpu(bytes, move || normalize_event(&payload, &ctx))
+    let event = cpu(state, bytes, move || normalize_event(&payload, &ctx))
         .await?
         .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
+    // The decoded body is gone; the normalized event is counted by the pipeline's queue.
+    drop(reservation);
     first_answer(accept(state, &auth.project, vec![Candidate { event, bytes }]).await?)
+}
+
+/// The longest envelope header line read to find its `dsn` before authenticating.
+const MAX_ENVELOPE_HEADER_BYTES: usize = 16 * 1024;
+
+/// The `dsn` of an envelope's header line, decoding no more of the body than that line.
+fn envelope_dsn(encoding: Encoding, raw: &[u8]) -> Result<Option<String>, ApiError> {
+    let prefix = decode_prefix(encoding, raw, MAX_ENVELOPE_HEADER_BYTES)?;
+    let Some(line) = prefix
+        .split(|&b| b == b'\n')
+        .next()
+        .filter(|_| prefix.contains(&b'\n') || prefix.len() < MAX_ENVELOPE_HEADER_BYTES)
+    else {
+        return Err(ApiError::BadRequest(format!(
+            "invalid envelope: the header line is longer than {MAX_ENVELOPE_HEADER_BYTES} bytes"
+        )));
+    };
+    let header: serde_json::Value = serde_json::from_slice(line)
+        .map_err(|e| ApiError::BadRequest(format!("invalid envelope: bad header line: {e}")))?;
+    Ok(header
+        .get("dsn")
+        .and_then(|d| d.as_str())
+        .map(str::to_owned))
 }
 
 fn first_answer(answers: Vec<super::accept::EventAnswer>) -> Result<serde_json::Value, ApiError> {
@@ -233,12 +292,19 @@ async fn handle_store(
     let auth = authenticate(state, &sources, Some(project_id)).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let raw = read_limited(body, limits.max_request_bytes).await?;
+    let mut reservation = state.body_budget().reservation();
+    let raw = read_body(
+        body,
+        limits.max_request_bytes,
+        pace(&limits),
+        &mut reservation,
+    )
+    .await?;
     let max = limits.max_event_bytes;
-    let ctx = context(&auth.project, ip);
-    let (event, bytes) = cpu(raw.len(), move || {
-        let decoded = decode(encoding, raw, max, "the event")?;
-        let decoded = decode_legacy_store(decoded, max)?;
+    let ctx = context(&limits, &auth.project, ip);
+    let (event, bytes) = cpu(state, raw.len(), move || {
+        let decoded = decode(encoding, raw, max, "the event", &mut reservation)?;
+        let decoded = decode_legacy_store(decoded, max, &mut reservation)?;
         let event = normalize_event(&decoded, &ctx)
             .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
         Ok::<_, ApiError>((event, decoded.len()))
@@ -261,7 +327,15 @@ pub async fn sink(
         let project_id = project_id(&project)?;
         let sources = credentials(&headers, uri.query(), None)?;
         authenticate(&state, &sources, Some(project_id)).await?;
-        let raw = read_limited(body, state.settings().limits.max_request_bytes).await?;
+        let limits = &state.settings().limits;
+        let mut reservation = state.body_budget().reservation();
+        let raw = read_body(
+            body,
+            limits.max_request_bytes,
+            pace(limits),
+            &mut reservation,
+        )
+        .await?;
         let header = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let id = serde_json::from_slice::<serde_json::Value>(header)
             .ok()

@@ -94,9 +94,9 @@ async fn frame(
     ip: Option<IpAddr>,
     data: Vec<u8>,
 ) -> Result<String, ApiError> {
-    let ctx = context(project, ip);
+    let ctx = context(&state.settings().limits, project, ip);
     let bytes = data.len();
-    let event = cpu(bytes, move || normalize_event(&data, &ctx))
+    let event = cpu(state, bytes, move || normalize_event(&data, &ctx))
         .await?
         .map_err(|e| {
             state.metrics().outcome(Outcome::Invalid, 1);

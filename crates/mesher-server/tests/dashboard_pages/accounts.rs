@@ -128,35 +128,65 @@ async fn members_and_roles() {
         .await;
     Page::from_response(response, StatusCode::FORBIDDEN).await;
 
-    // Someone new gets an account, its password shown once.
-    let response = ada
-        .post(
-            &app,
-            "/orgs/acme/members",
-            &[("email", "Grace@Example.com"), ("role", "admin")],
-        )
-        .await;
-    let page = Page::from_response(response, StatusCode::OK).await;
+    // Adding someone invites them: the same answer with or without an account, and nothing
+    // changes until they accept.
+    let grace = app.user("grace@example.com", None).await;
+    for email in ["Grace@Example.com", "nobody@example.com"] {
+        let response = ada
+            .post(
+                &app,
+                "/orgs/acme/members",
+                &[("email", email), ("role", "admin")],
+            )
+            .await;
+        let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+        assert_eq!(
+            page.text("[role=status]"),
+            "Invitation sent: they become a member when they accept it (within 7 days)."
+        );
+    }
+    let page = ada.page(&app, "/orgs/acme/members", StatusCode::OK).await;
     assert_eq!(
-        page.text("p[role=status]"),
-        "grace@example.com added as admin."
+        page.texts("table.invitations-table tbody td:first-child"),
+        ["grace@example.com", "nobody@example.com"]
     );
-    let password = page.attr("input#new-password", "value");
-    assert_eq!(password.len(), 24);
+    assert_eq!(page.count("table.invitations-table button.btn-danger"), 2);
+    assert_eq!(
+        page.texts("table.members-table .cell-sub"),
+        ["ada@example.com", "max@example.com"]
+    );
+    let page = max.page(&app, "/orgs/acme/members", StatusCode::OK).await;
+    assert_eq!(page.count("table.invitations-table"), 0, "for admins only");
+    // An invitation is revoked from the list.
+    let revoke = revoke_action_of(&app, &ada, "nobody@example.com").await;
+    let response = ada.post(&app, &revoke, &[]).await;
+    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Invitation revoked.");
+    assert_eq!(
+        page.texts("table.invitations-table tbody td:first-child"),
+        ["grace@example.com"]
+    );
+
+    // Grace sees the invitation on any page and accepts it.
+    let grace_session = app.session(&grace).await;
+    let page = grace_session.page(&app, "/me/tokens", StatusCode::OK).await;
+    assert_eq!(
+        page.text(".invitation p"),
+        "You are invited to join Acme as admin."
+    );
+    let accept = page.attr(".invitation form:first-of-type", "action");
+    let response = grace_session.post(&app, &accept, &[]).await;
+    let page = grace_session
+        .page(&app, &see_other(&response), StatusCode::OK)
+        .await;
+    assert_eq!(page.text("[role=status]"), "Invitation accepted: welcome.");
+    assert_eq!(page.count(".invitation"), 0);
     assert!(
-        mesher_server::sessions::sign_in(&app.state, "grace@example.com", &password, None)
-            .await
-            .is_ok()
+        page.texts("table.members-table .cell-sub")
+            .contains(&"grace@example.com".to_string())
     );
 
     // An admin hands out roles up to admin; owners stay the owners' business.
-    let grace = app
-        .store
-        .user_by_email("grace@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    let grace_session = app_session(&app, "grace@example.com", &password).await;
     let page = grace_session
         .page(&app, "/orgs/acme/members", StatusCode::OK)
         .await;
@@ -208,7 +238,7 @@ async fn members_and_roles() {
         page.text("[role=alert]")
     );
 
-    // Adding an existing user; adding them twice.
+    // Another organization's owner is invited, not added; a member cannot be invited again.
     let response = ada
         .post(
             &app,
@@ -216,19 +246,33 @@ async fn members_and_roles() {
             &[("email", "eve@example.com"), ("role", "member")],
         )
         .await;
-    let page = ada.page(&app, &see_other(&response), StatusCode::OK).await;
-    assert_eq!(page.text("[role=status]"), "Member added.");
+    see_other(&response);
+    assert!(
+        app.store
+            .memberships(world.outsider.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|m| m.org_id != world.org.id)
+    );
+    let eve = app.session(&world.outsider).await;
+    let page = eve.page(&app, "/me/tokens", StatusCode::OK).await;
+    let decline = page.attr(".invitation form:last-of-type", "action");
+    let response = eve.post(&app, &decline, &[]).await;
+    let page = eve.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Invitation declined.");
+    assert_eq!(page.count(".invitation"), 0);
     let response = ada
         .post(
             &app,
             "/orgs/acme/members",
-            &[("email", "eve@example.com"), ("role", "member")],
+            &[("email", "max@example.com"), ("role", "member")],
         )
         .await;
     let page = Page::from_response(response, StatusCode::CONFLICT).await;
     assert_eq!(
         page.text("[role=alert]"),
-        "eve@example.com is a member already."
+        "max@example.com is a member already"
     );
 
     let response = ada
@@ -247,14 +291,20 @@ async fn members_and_roles() {
     );
 }
 
-async fn app_session(app: &TestApp, email: &str, password: &str) -> crate::dashboard::Session {
-    let new = mesher_server::sessions::sign_in(&app.state, email, password, None)
-        .await
-        .unwrap();
-    crate::dashboard::Session {
-        cookie: format!("{}={}", mesher_server::sessions::COOKIE, new.token),
-        csrf: new.csrf_token,
-    }
+/// The revoke action of the pending invitation of `email` on Acme's members page.
+async fn revoke_action_of(app: &TestApp, admin: &crate::dashboard::Session, email: &str) -> String {
+    let page = admin.page(app, "/orgs/acme/members", StatusCode::OK).await;
+    page.select("table.invitations-table tbody tr")
+        .into_iter()
+        .find(|row| row.text().any(|t| t.contains(email)))
+        .and_then(|row| {
+            let form = scraper::Selector::parse("form").unwrap();
+            row.select(&form)
+                .next()
+                .and_then(|f| f.value().attr("action"))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("no pending invitation of {email}"))
 }
 
 #[tokio::test]

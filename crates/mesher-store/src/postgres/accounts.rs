@@ -64,7 +64,7 @@ fn user_row(r: &Row) -> User {
     }
 }
 
-fn membership_row(r: &Row) -> StoreResult<Membership> {
+pub(super) fn membership_row(r: &Row) -> StoreResult<Membership> {
     Ok(Membership {
         org_id: r.get(0),
         user_id: r.get(1),
@@ -182,7 +182,7 @@ async fn insert_user(
     })
 }
 
-async fn insert_member(
+pub(super) async fn insert_member(
     c: &impl GenericClient,
     org_id: i64,
     user_id: i64,

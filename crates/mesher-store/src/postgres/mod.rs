@@ -3,6 +3,7 @@
 mod accounts;
 mod credentials;
 mod events;
+mod invitations;
 mod issues;
 mod queries;
 mod top_issues;
@@ -186,6 +187,28 @@ impl AdminStore for PostgresStore {
         Ok(row
             .and_then(|r| r.get::<_, String>(0).parse().ok())
             .unwrap_or(0))
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached("SELECT value FROM instance_meta WHERE key = $1")
+            .await
+            .map_err(map_err)?;
+        let row = conn.query_opt(&stmt, &[&key]).await.map_err(map_err)?;
+        Ok(row.map(|r| r.get::<_, String>(0)))
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "INSERT INTO instance_meta (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[&key, &value],
+        )
+        .await
+        .map_err(map_err)?;
+        Ok(())
     }
 
     async fn bootstrap(&self, plan: &BootstrapPlan<'_>) -> StoreResult<Option<Bootstrapped>> {

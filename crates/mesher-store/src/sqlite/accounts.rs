@@ -64,11 +64,11 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-fn membership_row(r: &Row<'_>) -> rusqlite::Result<(i64, i64, String, i64)> {
+pub(super) fn membership_row(r: &Row<'_>) -> rusqlite::Result<(i64, i64, String, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
-fn membership(raw: (i64, i64, String, i64)) -> StoreResult<Membership> {
+pub(super) fn membership(raw: (i64, i64, String, i64)) -> StoreResult<Membership> {
     Ok(Membership {
         org_id: raw.0,
         user_id: raw.1,
@@ -177,7 +177,7 @@ fn insert_user(tx: &Transaction<'_>, new: &OwnedUser, at: OffsetDateTime) -> Sto
     })
 }
 
-fn insert_member(
+pub(super) fn insert_member(
     tx: &Transaction<'_>,
     org_id: i64,
     user_id: i64,

@@ -10,6 +10,7 @@
 mod accounts;
 mod credentials;
 mod events;
+mod invitations;
 mod issues;
 mod queries;
 mod top_issues;
@@ -238,6 +239,33 @@ impl AdminStore for SqliteStore {
                 .optional()
                 .map_err(map_err)
                 .map(|v| v.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT value FROM instance_meta WHERE key = ?1")
+                .map_err(map_err)?
+                .query_row([&key], |r| r.get::<_, String>(0))
+                .optional()
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO instance_meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .map_err(map_err)?
+            .execute([&key, &value])
+            .map_err(map_err)
+            .map(|_| ())
         })
         .await
     }
