@@ -5,7 +5,7 @@
 //! whose throughput line gives the mean per event of the real mix.
 //!
 //! Steps, in the server's order: decompression of the request body
-//! (`mesher_server::ingest::body::decode`, gzip at sentry-python's level 9 and brotli at its
+//! (`mesher_protocol::compression::decode`, gzip at sentry-python's level 9 and brotli at its
 //! quality 4), envelope framing (`parse_envelope`), normalization (`normalize_event`),
 //! grouping (`grouping::fingerprint`), scrubbing with the default settings
 //! (`scrub::scrub_event`, issue 11), and the stored form (`processor::prepare`: fingerprint,
@@ -22,14 +22,13 @@ use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use mesher_bench::corpus::{self, DEFAULT_CORPUS, IdSource, Stamp};
 use mesher_bench::load::{SDK_GZIP_LEVEL, gzip_level};
+use mesher_protocol::compression::{Encoding, Unlimited, decode};
 use mesher_protocol::envelope::ItemType;
 use mesher_protocol::grouping;
 use mesher_protocol::scrub::{self, ScrubConfig};
 use mesher_protocol::{
     Event, EventId, NormalizeContext, Timestamp, normalize_event, parse_envelope,
 };
-use mesher_server::ingest::body::{Encoding, decode};
-use mesher_server::ingest::budget::BodyBudget;
 use mesher_server::pipeline::Incoming;
 use mesher_server::pipeline::processor::prepare;
 
@@ -120,9 +119,6 @@ fn benches(c: &mut Criterion) {
         ("brotli", Encoding::Brotli, brotli as fn(&[u8]) -> Vec<u8>),
     ] {
         let one = Bytes::from(compress(typical));
-        // The server reserves what it decodes from a shared budget; one large enough never to
-        // refuse keeps the cost of reserving in the figure.
-        let budget = BodyBudget::new(1 << 40);
         g.throughput(Throughput::Elements(1));
         g.bench_function(format!("{name}/typical"), |b| {
             b.iter(|| {
@@ -131,7 +127,7 @@ fn benches(c: &mut Criterion) {
                     black_box(one.clone()),
                     DECODE_LIMIT,
                     "the envelope",
-                    &mut budget.reservation(),
+                    &mut Unlimited,
                 )
             })
         });
@@ -150,7 +146,7 @@ fn benches(c: &mut Criterion) {
                             body.clone(),
                             DECODE_LIMIT,
                             "the envelope",
-                            &mut budget.reservation(),
+                            &mut Unlimited,
                         )
                         .ok(),
                     );

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod compression;
 pub mod dsn;
 pub mod envelope;
 pub mod event;

@@ -3,12 +3,17 @@
 //! Sentry accepts RFC 3339 strings (a missing offset means UTC, as in Relay) or numeric Unix
 //! seconds, integer or float (protocol doc A6). Mesher stores RFC 3339 in UTC so that stored
 //! events are readable and sort lexically within the same precision.
+//!
+//! Every [`Timestamp`] lies in the years 0000 to 9999, the range RFC 3339 can write: an
+//! instant outside it (reachable by Unix seconds, an offset at the edge of year 9999 or a
+//! clock-drift shift) could be stored but never read back. Constructors refuse such instants
+//! and [`Timestamp::checked_add`] returns `None` for them.
 
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
+use time::macros::{datetime, format_description};
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 /// Why a value is not a timestamp.
@@ -25,21 +30,33 @@ pub enum TimestampError {
     WrongType(&'static str),
 }
 
-/// A point in time, always in UTC.
+/// A point in time, always in UTC, in the years 0000 to 9999.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
 
+/// The first and last instants RFC 3339 can write.
+const MIN: OffsetDateTime = datetime!(0000-01-01 00:00:00 UTC);
+const MAX: OffsetDateTime = datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+
 impl Timestamp {
-    /// Wraps a date-time, converting it to UTC.
+    /// Wraps a date-time, converting it to UTC; `None` outside the years 0000 to 9999.
+    fn checked(dt: OffsetDateTime) -> Option<Self> {
+        // `to_offset` would panic where UTC leaves `time`'s range (9999-12-31T23:00-01:00).
+        let utc = dt.checked_to_offset(UtcOffset::UTC)?;
+        (MIN..=MAX).contains(&utc).then_some(Self(utc))
+    }
+
+    /// Wraps a date-time, converting it to UTC and clamping it to the years 0000 to 9999.
     pub fn from_datetime(dt: OffsetDateTime) -> Self {
-        Self(dt.to_offset(UtcOffset::UTC))
+        Self::checked(dt).unwrap_or(Self(if dt < MIN { MIN } else { MAX }))
     }
 
     /// Whole Unix seconds.
     pub fn from_unix_seconds(secs: i64) -> Result<Self, TimestampError> {
         OffsetDateTime::from_unix_timestamp(secs)
-            .map(Self)
-            .map_err(|_| TimestampError::OutOfRange(secs.to_string()))
+            .ok()
+            .and_then(Self::checked)
+            .ok_or_else(|| TimestampError::OutOfRange(secs.to_string()))
     }
 
     /// Fractional Unix seconds, as JavaScript and Python SDKs send them. Rounded to microseconds,
@@ -54,8 +71,9 @@ impl Timestamp {
             return Err(TimestampError::OutOfRange(secs.to_string()));
         }
         OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1_000)
-            .map(Self)
-            .map_err(|_| TimestampError::OutOfRange(secs.to_string()))
+            .ok()
+            .and_then(Self::checked)
+            .ok_or_else(|| TimestampError::OutOfRange(secs.to_string()))
     }
 
     /// Parses RFC 3339 (`2024-05-01T12:00:00.5Z`, `+02:00` offsets) and, like Relay, the same
@@ -64,7 +82,7 @@ impl Timestamp {
         let bad = || TimestampError::BadString(s.to_owned());
         let s_trimmed = s.trim();
         if let Ok(dt) = OffsetDateTime::parse(s_trimmed, &Rfc3339) {
-            return Ok(Self::from_datetime(dt));
+            return Self::checked(dt).ok_or_else(bad);
         }
         // Normalise `YYYY-MM-DD HH:MM:SS` to the `T` form before trying again.
         let normalised;
@@ -72,7 +90,7 @@ impl Timestamp {
             Some(b' ') | Some(b't') if s_trimmed.is_char_boundary(11) => {
                 normalised = format!("{}T{}", &s_trimmed[..10], &s_trimmed[11..]);
                 if let Ok(dt) = OffsetDateTime::parse(&normalised, &Rfc3339) {
-                    return Ok(Self::from_datetime(dt));
+                    return Self::checked(dt).ok_or_else(bad);
                 }
                 normalised.as_str()
             }
@@ -82,8 +100,9 @@ impl Timestamp {
             "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
         );
         PrimitiveDateTime::parse(candidate, naive)
-            .map(|dt| Self(dt.assume_utc()))
-            .map_err(|_| bad())
+            .ok()
+            .and_then(|dt| Self::checked(dt.assume_utc()))
+            .ok_or_else(bad)
     }
 
     /// Reads a JSON value: a string (see [`Timestamp::parse`]) or Unix seconds.
@@ -125,9 +144,9 @@ impl Timestamp {
         self.0.unix_timestamp_nanos() as f64 / 1e9
     }
 
-    /// Shifts by a signed duration; `None` if the result leaves the representable range.
+    /// Shifts by a signed duration; `None` if the result leaves the years 0000 to 9999.
     pub fn checked_add(&self, d: Duration) -> Option<Self> {
-        self.0.checked_add(d).map(Self)
+        self.0.checked_add(d).and_then(Self::checked)
     }
 
     /// `self - other` as a signed duration.
@@ -137,8 +156,8 @@ impl Timestamp {
 
     /// RFC 3339 in UTC with a `Z` suffix and only as many fractional digits as needed.
     pub fn to_rfc3339(&self) -> String {
-        // Formatting a UTC date-time between years 0 and 9999 cannot fail; other years
-        // cannot be parsed in, and `Debug` of the inner value is a safe fallback anyway.
+        // Formatting a UTC date-time between years 0 and 9999 cannot fail, and every
+        // constructor keeps to those years; `Debug` of the inner value is a safe fallback anyway.
         self.0
             .format(&Rfc3339)
             .unwrap_or_else(|_| format!("{:?}", self.0))
@@ -215,6 +234,31 @@ mod tests {
         assert!(Timestamp::from_json(&json!(1e300)).is_err());
         assert!(Timestamp::from_json(&json!(i64::MAX)).is_err());
         assert!(Timestamp::from_json(&json!(true)).is_err());
+    }
+
+    /// Found by the `fingerprint` fuzz target: instants outside the years 0000 to 9999 were
+    /// accepted (or, at an offset past the end of 9999, panicked), and could not be read back.
+    #[test]
+    fn only_rfc3339_years_exist() {
+        assert!(Timestamp::parse("9999-12-31T23:59:59-01:00").is_err());
+        assert!(Timestamp::parse("0000-01-01T00:00:00+01:00").is_err());
+        assert!(Timestamp::parse("-0001-01-01T00:00:00").is_err());
+        assert!(Timestamp::from_unix_seconds(-100_000_000_000).is_err());
+        assert!(Timestamp::from_json(&json!(-100_000_000_000.5)).is_err());
+        let last = ts("9999-12-31T23:59:59.999999999Z");
+        assert_eq!(last.checked_add(Duration::nanoseconds(1)), None);
+        assert_eq!(
+            ts("0000-01-01T00:00:00Z").checked_add(Duration::seconds(-1)),
+            None
+        );
+        assert_eq!(
+            Timestamp::from_datetime(datetime!(9999-12-31 23:59:59 -01:00)),
+            last
+        );
+        for t in [last, ts("0000-01-01T00:00:00Z")] {
+            let s = serde_json::to_string(&t).expect("serialize");
+            assert_eq!(serde_json::from_str::<Timestamp>(&s).expect("read back"), t);
+        }
     }
 
     #[test]

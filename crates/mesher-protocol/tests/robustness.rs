@@ -231,3 +231,38 @@ fn deeply_nested_json_is_rejected_not_overflowing() {
     let deep_header = format!("{}\n", "[".repeat(100_000));
     assert!(parse_envelope(deep_header.as_bytes()).is_err());
 }
+
+/// Inputs the fuzz targets (fuzz/ at the repository root) found failing, one file each in
+/// tests/fuzz/, named `<target>-<what went wrong>`. Each must now normalize (or be refused)
+/// without a panic, and an accepted event must read back from its stored form and group
+/// the same.
+#[test]
+fn fuzz_findings_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/fuzz")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for path in files {
+        let data = std::fs::read(&path).expect("read");
+        let Ok(event) = normalize_event(&data, &ctx()) else {
+            continue;
+        };
+        let stored = serde_json::to_vec(&event).expect("serialize");
+        let back: mesher_protocol::Event = serde_json::from_slice(&stored).unwrap_or_else(|e| {
+            panic!(
+                "{}: the stored event does not read back: {e}",
+                path.display()
+            )
+        });
+        assert_eq!(back, event, "{}", path.display());
+        assert_eq!(
+            mesher_protocol::grouping::fingerprint(&back).hash,
+            mesher_protocol::grouping::fingerprint(&event).hash,
+            "{}",
+            path.display()
+        );
+    }
+}

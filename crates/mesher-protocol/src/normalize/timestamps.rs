@@ -170,6 +170,21 @@ mod tests {
         assert!(errors.0.is_empty());
     }
 
+    /// Found by the `fingerprint` fuzz target: an event dated in the year 4052 shifted its
+    /// breadcrumbs two thousand years back, before the year 0, where RFC 3339 cannot write them
+    /// and a stored event could not be read back. A shift out of range leaves the crumb alone.
+    #[test]
+    fn shifts_stay_within_rfc3339_years() {
+        // The year 4188: shifting 2023 back by as much lands before the year 0.
+        let far_future = 70_000_000_000;
+        let mut crumbs = [crumb(NOW - 10)];
+        let mut errors = Errors::default();
+        let ts = fix_timestamps(Some(at(far_future)), &mut crumbs, &ctx(None), &mut errors);
+        assert_eq!(ts, at(NOW));
+        assert_eq!(crumbs[0].timestamp, Some(at(NOW - 10)));
+        assert_eq!(errors.0[0].kind, "future_timestamp");
+    }
+
     #[test]
     fn past_timestamp_is_clamped() {
         let mut errors = Errors::default();

@@ -6,18 +6,20 @@
 //! decompression bomb allocates at most its limit before it is refused with 413 — and only when
 //! the shared budget has room for it, so that many bombs at once cannot add up (issue 11).
 
-use std::io::Read;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_ENCODING;
-use base64::Engine as _;
 use http_body_util::BodyExt;
+// The decoders are mesher-protocol's (pure, fuzzed); handlers reach them through here.
+use mesher_protocol::compression::{Budget, DecodeError};
+pub use mesher_protocol::compression::{Encoding, decode, decode_legacy_store, decode_prefix};
 use thiserror::Error;
 use tokio::time::Instant;
 
 use super::budget::{Exhausted, Reservation};
+use crate::error::ApiError;
 
 /// Bodies larger than this are decompressed on the blocking pool, off the async workers.
 pub const BLOCKING_THRESHOLD: usize = 64 * 1024;
@@ -147,248 +149,43 @@ pub async fn read_body(
     Ok(Bytes::from(joined))
 }
 
-/// A supported `Content-Encoding`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// No compression.
-    Identity,
-    /// gzip (also `x-gzip`).
-    Gzip,
-    /// zlib-wrapped deflate (raw deflate is accepted too).
-    Deflate,
-    /// Brotli.
-    Brotli,
-    /// Zstandard.
-    Zstd,
-}
-
-impl Encoding {
-    /// The encoding named by the request's `Content-Encoding` header.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Encoding, BodyError> {
-        let Some(value) = headers.get(CONTENT_ENCODING) else {
-            return Ok(Encoding::Identity);
-        };
-        let raw = value
-            .to_str()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        match raw.as_str() {
-            "" | "identity" => Ok(Encoding::Identity),
-            "gzip" | "x-gzip" => Ok(Encoding::Gzip),
-            "deflate" => Ok(Encoding::Deflate),
-            "br" => Ok(Encoding::Brotli),
-            "zstd" => Ok(Encoding::Zstd),
-            _ => Err(BodyError::UnsupportedEncoding(raw)),
-        }
-    }
-
-    /// The header value, as counted in metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            Encoding::Identity => "identity",
-            Encoding::Gzip => "gzip",
-            Encoding::Deflate => "deflate",
-            Encoding::Brotli => "br",
-            Encoding::Zstd => "zstd",
-        }
-    }
-}
-
-/// Decompresses `body`, refusing output past `limit` bytes; the output is reserved in
-/// `reservation` as it grows, and the input's share is given back once it is decoded. `what`
-/// names the size in errors.
-pub fn decode(
-    encoding: Encoding,
-    body: Bytes,
-    limit: usize,
-    what: &'static str,
-    reservation: &mut Reservation,
-) -> Result<Bytes, BodyError> {
-    let too_large = BodyError::TooLarge { what, limit };
-    if encoding == Encoding::Identity {
-        return if body.len() > limit {
-            Err(too_large)
-        } else {
-            Ok(body)
-        };
-    }
-    let corrupt = |e: std::io::Error| BodyError::Corrupt {
-        encoding: encoding.name(),
-        reason: e.to_string(),
+/// The encoding named by the request's `Content-Encoding` header; identity without one.
+pub fn encoding_from_headers(headers: &HeaderMap) -> Result<Encoding, BodyError> {
+    let Some(value) = headers.get(CONTENT_ENCODING) else {
+        return Ok(Encoding::Identity);
     };
-    let data: &[u8] = &body;
-    let held = data.len();
-    let out = match encoding {
-        Encoding::Identity => unreachable!("handled above"),
-        Encoding::Gzip => read_capped(
-            flate2::read::MultiGzDecoder::new(data),
-            limit,
-            held,
-            reservation,
-        ),
-        Encoding::Deflate => {
-            // RFC 9110 says zlib; some clients send raw deflate. A zlib stream starts with a
-            // header whose 16-bit value is a multiple of 31.
-            let zlib = data.len() >= 2 && (u16::from(data[0]) << 8 | u16::from(data[1])) % 31 == 0;
-            if zlib {
-                read_capped(
-                    flate2::read::ZlibDecoder::new(data),
-                    limit,
-                    held,
-                    reservation,
-                )
-            } else {
-                read_capped(
-                    flate2::read::DeflateDecoder::new(data),
-                    limit,
-                    held,
-                    reservation,
-                )
-            }
-        }
-        Encoding::Brotli => read_capped(
-            brotli_decompressor::Decompressor::new(data, 4096),
-            limit,
-            held,
-            reservation,
-        ),
-        Encoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(corrupt)?;
-            read_capped(decoder, limit, held, reservation)
-        }
-    };
-    drop(body);
-    match out {
-        Ok(Capped::Whole(out)) => {
-            reservation.shrink_to(out.len());
-            Ok(Bytes::from(out))
-        }
-        Ok(Capped::TooLarge) => Err(too_large),
-        Ok(Capped::Busy) => Err(BodyError::Busy),
-        Err(e) => Err(corrupt(e)),
+    Ok(Encoding::from_header_value(
+        value.to_str().unwrap_or_default(),
+    )?)
+}
+
+/// The decoders hold what they inflate in the request's share of the node's budget.
+impl Budget for Reservation {
+    fn grow_to(&mut self, bytes: usize) -> bool {
+        Reservation::grow_to(self, bytes).is_ok()
+    }
+
+    fn shrink_to(&mut self, bytes: usize) {
+        Reservation::shrink_to(self, bytes);
     }
 }
 
-/// What [`read_capped`] got.
-enum Capped {
-    Whole(Vec<u8>),
-    TooLarge,
-    Busy,
-}
-
-/// Reads at most `limit` bytes, reserving the buffer (beside the `held` input) as it grows.
-fn read_capped(
-    mut reader: impl Read,
-    limit: usize,
-    held: usize,
-    reservation: &mut Reservation,
-) -> std::io::Result<Capped> {
-    // Typical ratios are 3–10×; start there instead of growing from nothing. The buffer is
-    // grown (and zeroed) by doubling, so each byte is zeroed once on average.
-    let first = held
-        .saturating_mul(4)
-        .max(4096)
-        .min(limit.saturating_add(1));
-    let mut buf: Vec<u8> = Vec::new();
-    let mut filled = 0;
-    loop {
-        if filled == buf.len() {
-            if buf.len() > limit {
-                return Ok(Capped::TooLarge);
-            }
-            let next = if buf.is_empty() {
-                first
-            } else {
-                buf.len().saturating_mul(2).min(limit.saturating_add(1))
-            };
-            // The new size is what stays; the old buffer's copy during the move is transient
-            // (one per request at a time) and left out, so that one envelope of the largest
-            // allowed size fits a budget only a little larger than it.
-            if reservation.grow_to(held + next).is_err() {
-                return Ok(Capped::Busy);
-            }
-            buf.resize(next, 0);
+impl From<DecodeError> for BodyError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::TooLarge { what, limit } => BodyError::TooLarge { what, limit },
+            DecodeError::UnsupportedEncoding(raw) => BodyError::UnsupportedEncoding(raw),
+            DecodeError::Corrupt { encoding, reason } => BodyError::Corrupt { encoding, reason },
+            DecodeError::Busy => BodyError::Busy,
         }
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if filled > limit {
-        return Ok(Capped::TooLarge);
-    }
-    buf.truncate(filled);
-    Ok(Capped::Whole(buf))
-}
-
-/// The first `max` bytes of a compressed body at most (for the envelope header line, which
-/// authenticates the rest): never more, whatever the body inflates to.
-pub fn decode_prefix(encoding: Encoding, body: &[u8], max: usize) -> Result<Vec<u8>, BodyError> {
-    let corrupt = |e: std::io::Error| BodyError::Corrupt {
-        encoding: encoding.name(),
-        reason: e.to_string(),
-    };
-    let cap = u64::try_from(max).unwrap_or(u64::MAX);
-    let mut out = Vec::with_capacity(max.min(body.len().saturating_mul(4)).max(256));
-    let result = match encoding {
-        Encoding::Identity => {
-            out.extend_from_slice(&body[..body.len().min(max)]);
-            Ok(0)
-        }
-        Encoding::Gzip => flate2::read::MultiGzDecoder::new(body)
-            .take(cap)
-            .read_to_end(&mut out),
-        Encoding::Deflate => {
-            let zlib = body.len() >= 2 && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0;
-            if zlib {
-                flate2::read::ZlibDecoder::new(body)
-                    .take(cap)
-                    .read_to_end(&mut out)
-            } else {
-                flate2::read::DeflateDecoder::new(body)
-                    .take(cap)
-                    .read_to_end(&mut out)
-            }
-        }
-        Encoding::Brotli => brotli_decompressor::Decompressor::new(body, 4096)
-            .take(cap)
-            .read_to_end(&mut out),
-        Encoding::Zstd => zstd::stream::read::Decoder::with_buffer(body)
-            .and_then(|d| d.take(cap).read_to_end(&mut out)),
-    };
-    // A stream cut off by `take` is fine; a corrupt one is not, unless the header line is
-    // already complete (the rest is judged when the whole body is decoded).
-    match result {
-        Ok(_) => Ok(out),
-        Err(_) if out.contains(&b'\n') => Ok(out),
-        Err(e) => Err(corrupt(e)),
     }
 }
 
-/// The legacy `/store/` form: base64 of zlib-compressed JSON, sent without a Content-Encoding.
-pub fn decode_legacy_store(
-    body: Bytes,
-    limit: usize,
-    reservation: &mut Reservation,
-) -> Result<Bytes, BodyError> {
-    let trimmed = body.trim_ascii();
-    if trimmed.first().is_none_or(|&b| b == b'{' || b == b'[') {
-        return Ok(body);
+/// Lets handlers `?` a decode result: the same statuses as a [`BodyError`].
+impl From<DecodeError> for ApiError {
+    fn from(e: DecodeError) -> Self {
+        ApiError::from(BodyError::from(e))
     }
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(trimmed) else {
-        return Ok(body);
-    };
-    drop(body);
-    decode(
-        Encoding::Deflate,
-        Bytes::from(raw),
-        limit,
-        "the event",
-        reservation,
-    )
 }
 
 #[cfg(test)]
@@ -398,10 +195,6 @@ mod tests {
     use super::*;
     use crate::ingest::budget::BodyBudget;
 
-    fn res() -> Reservation {
-        BodyBudget::new(1 << 30).reservation()
-    }
-
     fn gzip(data: &[u8]) -> Bytes {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(data).unwrap();
@@ -409,114 +202,34 @@ mod tests {
     }
 
     #[test]
-    fn every_encoding_decodes() {
-        let data = b"{\"message\": \"hello hello hello hello\"}".repeat(10);
-        let gz = gzip(&data);
-        assert_eq!(
-            decode(Encoding::Gzip, gz, 1 << 20, "x", &mut res()).unwrap(),
-            data
-        );
-
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(&data).unwrap();
-        assert_eq!(
-            decode(
-                Encoding::Deflate,
-                z.finish().unwrap().into(),
-                1 << 20,
-                "x",
-                &mut res()
-            )
-            .unwrap(),
-            data
-        );
-
-        let mut raw =
-            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-        raw.write_all(&data).unwrap();
-        assert_eq!(
-            decode(
-                Encoding::Deflate,
-                raw.finish().unwrap().into(),
-                1 << 20,
-                "x",
-                &mut res()
-            )
-            .unwrap(),
-            data
-        );
-
-        let zs = zstd::bulk::compress(&data, 3).unwrap();
-        assert_eq!(
-            decode(Encoding::Zstd, zs.into(), 1 << 20, "x", &mut res()).unwrap(),
-            data
-        );
-
-        assert_eq!(
-            decode(
-                Encoding::Identity,
-                Bytes::from(data.clone()),
-                1 << 20,
-                "x",
-                &mut res()
-            )
-            .unwrap(),
-            data
-        );
-    }
-
-    #[test]
-    fn bombs_stop_at_the_limit() {
-        let zeros = vec![0u8; 50 << 20];
-        let gz = gzip(&zeros);
-        assert!(
-            gz.len() < 200 << 10,
-            "a 50 MiB bomb compresses to {} bytes",
-            gz.len()
-        );
-        let err = decode(Encoding::Gzip, gz, 1 << 20, "the envelope", &mut res()).unwrap_err();
-        assert!(
-            matches!(err, BodyError::TooLarge { limit, .. } if limit == 1 << 20),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn corrupt_and_unknown_encodings_are_refused() {
-        assert!(matches!(
-            decode(
-                Encoding::Gzip,
-                Bytes::from_static(b"not gzip"),
-                100,
-                "x",
-                &mut res()
-            ),
-            Err(BodyError::Corrupt { .. })
-        ));
+    fn unknown_encodings_are_refused() {
         let mut h = HeaderMap::new();
+        assert_eq!(encoding_from_headers(&h).unwrap(), Encoding::Identity);
         h.insert(CONTENT_ENCODING, "compress".parse().unwrap());
         assert!(matches!(
-            Encoding::from_headers(&h),
+            encoding_from_headers(&h),
             Err(BodyError::UnsupportedEncoding(_))
         ));
         h.insert(CONTENT_ENCODING, "X-GZIP".parse().unwrap());
-        assert_eq!(Encoding::from_headers(&h).unwrap(), Encoding::Gzip);
+        assert_eq!(encoding_from_headers(&h).unwrap(), Encoding::Gzip);
     }
 
     #[test]
-    fn legacy_store_bodies_decode() {
-        let json = br#"{"message": "legacy"}"#;
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(json).unwrap();
-        let b64 = base64::engine::general_purpose::STANDARD.encode(z.finish().unwrap());
-        assert_eq!(
-            decode_legacy_store(Bytes::from(b64), 1 << 20, &mut res()).unwrap(),
-            &json[..]
-        );
-        assert_eq!(
-            decode_legacy_store(Bytes::from_static(json), 1 << 20, &mut res()).unwrap(),
-            &json[..]
-        );
+    fn decode_errors_keep_their_status() {
+        let e = ApiError::from(DecodeError::TooLarge {
+            what: "the event",
+            limit: 10,
+        });
+        assert!(matches!(e, ApiError::PayloadTooLarge(_)), "{e:?}");
+        let e = ApiError::from(DecodeError::Corrupt {
+            encoding: "gzip",
+            reason: "bad".into(),
+        });
+        assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
+        assert!(matches!(
+            BodyError::from(DecodeError::Busy),
+            BodyError::Busy
+        ));
     }
 
     /// Issue 11, finding 1: bombs decoding at once share one budget; the one that cannot get
@@ -530,10 +243,10 @@ mod tests {
         // Another request holds most of the budget: the bomb cannot get the 6 MiB it needs.
         first.grow_to(10 << 20).unwrap();
         let err = decode(Encoding::Gzip, gz.clone(), 6 << 20, "x", &mut second).unwrap_err();
-        assert!(matches!(err, BodyError::Busy), "{err}");
+        assert!(matches!(err, DecodeError::Busy), "{err}");
         drop(first);
         let err = decode(Encoding::Gzip, gz, 6 << 20, "x", &mut second).unwrap_err();
-        assert!(matches!(err, BodyError::TooLarge { .. }), "{err}");
+        assert!(matches!(err, DecodeError::TooLarge { .. }), "{err}");
         drop(second);
         assert_eq!(budget.in_use(), 0);
     }
@@ -548,17 +261,6 @@ mod tests {
         let out = decode(Encoding::Gzip, gz, 1 << 20, "x", &mut r).unwrap();
         assert_eq!(out.len(), data.len());
         assert!(r.bytes() >= out.len() && r.bytes() < out.len() + (64 << 10));
-    }
-
-    #[test]
-    fn a_prefix_never_inflates_past_its_cap() {
-        let mut body = b"{\"dsn\": \"http://k@h/1\"}\n".to_vec();
-        body.extend(vec![b'x'; 50 << 20]);
-        let gz = gzip(&body);
-        let prefix = decode_prefix(Encoding::Gzip, &gz, 1024).unwrap();
-        assert_eq!(prefix.len(), 1024);
-        assert!(prefix.starts_with(b"{\"dsn\""));
-        assert!(decode_prefix(Encoding::Gzip, b"not gzip", 1024).is_err());
     }
 
     #[tokio::test]

@@ -160,8 +160,11 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 }
 
 /// The body encoding of a request, counted.
-fn encoding(state: &AppState, headers: &axum::http::HeaderMap) -> Result<body::Encoding, ApiError> {
-    let encoding = body::Encoding::from_headers(headers)?;
+fn encoding(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<mesher_protocol::compression::Encoding, ApiError> {
+    let encoding = body::encoding_from_headers(headers)?;
     state
         .metrics()
         .request_encodings
