@@ -27,25 +27,15 @@ pub const BLOCKING_THRESHOLD: usize = 64 * 1024;
 /// Why a body was refused.
 #[derive(Debug, Error)]
 pub enum BodyError {
-    /// Over a limit.
-    #[error("{what} is larger than the limit of {limit} bytes")]
+    /// The body as sent is over `max_request_bytes`.
+    #[error("the request body is larger than the limit of {limit} bytes")]
     TooLarge {
-        /// Which size.
-        what: &'static str,
         /// The limit.
         limit: usize,
     },
-    /// The encoding is not supported.
-    #[error("unsupported Content-Encoding {0:?} (use gzip, deflate, br, zstd or identity)")]
-    UnsupportedEncoding(String),
-    /// The compressed data is corrupt.
-    #[error("cannot decompress the {encoding} body: {reason}")]
-    Corrupt {
-        /// The encoding.
-        encoding: &'static str,
-        /// What the decoder said.
-        reason: String,
-    },
+    /// Decoding failed (over its limit, corrupt, unknown encoding, or no room in the budget).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     /// The connection failed while reading.
     #[error("cannot read the request body: {0}")]
     Read(String),
@@ -100,10 +90,7 @@ pub async fn read_body(
     pace: Pace,
     reservation: &mut Reservation,
 ) -> Result<Bytes, BodyError> {
-    let too_large = || BodyError::TooLarge {
-        what: "the request body",
-        limit,
-    };
+    let too_large = || BodyError::TooLarge { limit };
     // A declared length over the limit is refused before a byte is read.
     if usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX) > limit {
         return Err(too_large());
@@ -170,17 +157,6 @@ impl Budget for Reservation {
     }
 }
 
-impl From<DecodeError> for BodyError {
-    fn from(e: DecodeError) -> Self {
-        match e {
-            DecodeError::TooLarge { what, limit } => BodyError::TooLarge { what, limit },
-            DecodeError::UnsupportedEncoding(raw) => BodyError::UnsupportedEncoding(raw),
-            DecodeError::Corrupt { encoding, reason } => BodyError::Corrupt { encoding, reason },
-            DecodeError::Busy => BodyError::Busy,
-        }
-    }
-}
-
 /// Lets handlers `?` a decode result: the same statuses as a [`BodyError`].
 impl From<DecodeError> for ApiError {
     fn from(e: DecodeError) -> Self {
@@ -208,7 +184,7 @@ mod tests {
         h.insert(CONTENT_ENCODING, "compress".parse().unwrap());
         assert!(matches!(
             encoding_from_headers(&h),
-            Err(BodyError::UnsupportedEncoding(_))
+            Err(BodyError::Decode(DecodeError::UnsupportedEncoding(_)))
         ));
         h.insert(CONTENT_ENCODING, "X-GZIP".parse().unwrap());
         assert_eq!(encoding_from_headers(&h).unwrap(), Encoding::Gzip);
@@ -226,10 +202,8 @@ mod tests {
             reason: "bad".into(),
         });
         assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
-        assert!(matches!(
-            BodyError::from(DecodeError::Busy),
-            BodyError::Busy
-        ));
+        let e = ApiError::from(DecodeError::Busy);
+        assert!(matches!(e, ApiError::Unavailable { .. }), "{e:?}");
     }
 
     /// Issue 11, finding 1: bombs decoding at once share one budget; the one that cannot get

@@ -231,17 +231,43 @@ fn pace(limits: &Limits) -> body::Pace {
 
 impl From<body::BodyError> for ApiError {
     fn from(e: body::BodyError) -> Self {
+        use mesher_protocol::compression::DecodeError;
+        let busy = |message: String| ApiError::Unavailable {
+            retry_after_secs: 1,
+            message,
+        };
         match e {
-            body::BodyError::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
-            body::BodyError::Busy => ApiError::Unavailable {
-                retry_after_secs: 1,
-                message: e.to_string(),
-            },
+            body::BodyError::TooLarge { .. }
+            | body::BodyError::Decode(DecodeError::TooLarge { .. }) => {
+                ApiError::PayloadTooLarge(e.to_string())
+            }
+            body::BodyError::Busy | body::BodyError::Decode(DecodeError::Busy) => {
+                busy(e.to_string())
+            }
             body::BodyError::TooSlow { .. } => ApiError::RequestTimeout(e.to_string()),
-            body::BodyError::Read(_) => ApiError::BadRequest(e.to_string()),
-            other => ApiError::BadRequest(other.to_string()),
+            body::BodyError::Read(_) | body::BodyError::Decode(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
         }
     }
+}
+
+/// Reads an ingest request's body under the node's limits: `max_request_bytes`, the pace, and
+/// a reservation from the node's body budget that the caller holds while it works on the body.
+async fn read_ingest_body(
+    state: &AppState,
+    body: axum::body::Body,
+) -> Result<(axum::body::Bytes, budget::Reservation), ApiError> {
+    let limits = &state.settings().limits;
+    let mut reservation = state.body_budget().reservation();
+    let raw = body::read_body(
+        body,
+        limits.max_request_bytes,
+        pace(limits),
+        &mut reservation,
+    )
+    .await?;
+    Ok((raw, reservation))
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::{decode, read_body};
+use super::body::decode;
 use super::sentry::refuse;
-use super::{ClientIp, context, cpu, pace};
+use super::{ClientIp, context, cpu, read_ingest_body};
 use crate::error::ApiError;
 use crate::metrics::Outcome;
 use crate::state::AppState;
@@ -44,14 +44,7 @@ async fn handle_event(
     let auth = authenticate(state, &credentials(headers, uri.query(), None)?, None).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let mut reservation = state.body_budget().reservation();
-    let raw = read_body(
-        body,
-        limits.max_request_bytes,
-        pace(&limits),
-        &mut reservation,
-    )
-    .await?;
+    let (raw, mut reservation) = read_ingest_body(state, body).await?;
     let max = limits.max_event_bytes;
     let ctx = context(&limits, &auth.project, ip);
     let (event, bytes) = cpu(state, raw.len(), move || {
@@ -100,14 +93,7 @@ async fn handle_bulk(
     let auth = authenticate(state, &credentials(headers, uri.query(), None)?, None).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let mut reservation = state.body_budget().reservation();
-    let raw = read_body(
-        body,
-        limits.max_request_bytes,
-        pace(&limits),
-        &mut reservation,
-    )
-    .await?;
+    let (raw, mut reservation) = read_ingest_body(state, body).await?;
     let max_body = limits.max_envelope_bytes;
     let ctx = context(&limits, &auth.project, ip);
     let metrics_limits = limits.clone();

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::accept::{Candidate, accept};
 use super::auth::{authenticate, credentials};
-use super::body::{Encoding, decode, decode_legacy_store, decode_prefix, read_body};
-use super::{ClientIp, context, cpu, pace};
+use super::body::{Encoding, decode, decode_legacy_store, decode_prefix};
+use super::{ClientIp, context, cpu, read_ingest_body};
 use crate::error::ApiError;
 use crate::metrics::{ClientOutcomeLabels, ItemLabels, Outcome};
 use crate::state::AppState;
@@ -70,14 +70,7 @@ async fn handle_envelope(
     } else {
         Some(authenticate(state, &sources, Some(project_id)).await?)
     };
-    let mut reservation = state.body_budget().reservation();
-    let raw = read_body(
-        body,
-        limits.max_request_bytes,
-        pace(&limits),
-        &mut reservation,
-    )
-    .await?;
+    let (raw, mut reservation) = read_ingest_body(state, body).await?;
     let auth = match early {
         Some(auth) => auth,
         // The envelope's own `dsn` header is the only credential left: read the header line
@@ -292,14 +285,7 @@ async fn handle_store(
     let auth = authenticate(state, &sources, Some(project_id)).await?;
     let limits = state.settings().limits.clone();
     let encoding = super::encoding(state, headers)?;
-    let mut reservation = state.body_budget().reservation();
-    let raw = read_body(
-        body,
-        limits.max_request_bytes,
-        pace(&limits),
-        &mut reservation,
-    )
-    .await?;
+    let (raw, mut reservation) = read_ingest_body(state, body).await?;
     let max = limits.max_event_bytes;
     let ctx = context(&limits, &auth.project, ip);
     let (event, bytes) = cpu(state, raw.len(), move || {
@@ -327,15 +313,7 @@ pub async fn sink(
         let project_id = project_id(&project)?;
         let sources = credentials(&headers, uri.query(), None)?;
         authenticate(&state, &sources, Some(project_id)).await?;
-        let limits = &state.settings().limits;
-        let mut reservation = state.body_budget().reservation();
-        let raw = read_body(
-            body,
-            limits.max_request_bytes,
-            pace(limits),
-            &mut reservation,
-        )
-        .await?;
+        let (raw, _reservation) = read_ingest_body(&state, body).await?;
         let header = raw.split(|&b| b == b'\n').next().unwrap_or_default();
         let id = serde_json::from_slice::<serde_json::Value>(header)
             .ok()
