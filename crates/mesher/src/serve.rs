@@ -20,9 +20,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     )
     .await
     .context("cannot create the first organization")?;
-    let listener = TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let listener =
+        bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
     let bound = listener.local_addr()?;
     let public_url = settings.public_url_for(bound);
     // The CLI prints DSNs with the same URL, without repeating the flags.
@@ -48,6 +47,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds with a deep accept queue: with the usual 128, a burst of connections (a flood of
+/// idle ones, or many SDKs at once) overflows it and clients wait a second for the SYN to be
+/// sent again (issue 11). The kernel caps the value at `net.core.somaxconn`.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As std and tokio do for `bind`: a restarted server can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// Raises the open-file limit to its hard maximum and returns the connection cap that fits
