@@ -405,8 +405,8 @@ async fn envelope_framing_follows_the_protocol(backend: Backend) {
             "{}\n{\"type\":\"event\"}\n{nope\n".to_string(),
         ),
         (
-            "unknown level",
-            "{}\n{\"type\":\"event\"}\n{\"level\":\"catastrophic\"}\n".to_string(),
+            "malformed event id",
+            "{}\n{\"type\":\"event\"}\n{\"event_id\":\"xyz\"}\n".to_string(),
         ),
         (
             "exception of the wrong type",
@@ -423,6 +423,28 @@ async fn envelope_framing_follows_the_protocol(backend: Backend) {
         );
     }
     assert!(s.metric("mesher_outcomes_total{reason=\"invalid\"}").await >= 6.0);
+    // Issue 12, row 4: an unknown level or an unreadable timestamp is dropped and noted, and
+    // the event is kept.
+    let (status, body) = send(
+        "{}\n{\"type\":\"event\"}\n{\"level\":\"verbose\",\"timestamp\":\"not a date\"}\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().unwrap();
+    let stored = s
+        .store
+        .event(s.project_id, &parse_event_id(id).unwrap())
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.level, "error");
+    let errors = stored.payload["errors"].to_string();
+    assert!(
+        errors.contains("verbose") && errors.contains("timestamp"),
+        "{errors}"
+    );
     // Still serving.
     let (status, _) = send(envelope(&new_id(), &event_json("still here"))).await;
     assert_eq!(status, 200);
@@ -524,7 +546,7 @@ async fn native_and_bulk_endpoints_answer_per_event(backend: Backend) {
     let bulk_url = format!("{}/api/v1/events/bulk", s.url);
     let batch = json!([
         {"message": "one"},
-        {"message": "two", "level": "nonsense"},
+        {"message": "two", "event_id": "not an id"},
         {"exception": {"values": [{"type": "KeyError", "value": "'x'"}]}},
         "not an object",
     ]);

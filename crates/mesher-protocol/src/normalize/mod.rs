@@ -5,10 +5,11 @@
 //! copied.
 //!
 //! Strict where a wrong value would make the event meaningless or mis-grouped: invalid JSON, a
-//! non-object, a malformed `event_id`, an unparseable `timestamp`, an unknown `level`, and
-//! wrong-typed `exception`, `threads`, `breadcrumbs`, `tags` or `fingerprint` fail with an
-//! [`EventError`] (HTTP 400). Lenient everywhere else, like Relay: a wrong-typed optional field
-//! is coerced or dropped and an entry is added to [`Event::errors`] (at most 100 such entries).
+//! non-object, a malformed `event_id`, and wrong-typed `exception`, `threads`, `breadcrumbs`,
+//! `tags` or `fingerprint` fail with an [`EventError`] (HTTP 400). Lenient everywhere else, like
+//! Relay: a bad value is coerced or dropped and an entry is added to [`Event::errors`] (at most
+//! 100 such entries) — an unknown `level` becomes `error`, an unreadable `timestamp` becomes the
+//! time received (issue 12): one bad field never loses the event.
 //! Unknown top-level keys are dropped.
 
 mod exception;
@@ -30,7 +31,7 @@ use self::raw::{Object, Raw};
 pub use self::tags::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, TagLimits};
 use crate::event::{Event, Level};
 use crate::ids::{EventId, EventIdError};
-use crate::timestamp::{Timestamp, TimestampError};
+use crate::timestamp::Timestamp;
 
 /// Platforms Sentry knows (Relay `VALID_PLATFORMS`); anything else is stored as `other`.
 pub const VALID_PLATFORMS: [&str; 19] = [
@@ -118,12 +119,6 @@ pub enum EventError {
         /// What is wrong with it.
         reason: EventIdError,
     },
-    /// `timestamp` is neither RFC 3339 nor Unix seconds.
-    #[error("invalid `timestamp`: {0}")]
-    InvalidTimestamp(TimestampError),
-    /// `level` is not a known level.
-    #[error("invalid `level` {0:?}: expected fatal, error, warning, info or debug")]
-    InvalidLevel(String),
     /// A field whose type matters has the wrong one.
     #[error("invalid `{field}`: expected {expected}, got {found}")]
     WrongType {
@@ -244,9 +239,19 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
         ),
         other => return Err(wrong_type("event_id", "a string", &other)),
     };
-    // An unparseable event timestamp rejects the event.
-    let timestamp = lenient::timestamp(&fields.timestamp).map_err(EventError::InvalidTimestamp)?;
-    let level = normalize_level(fields.level)?;
+    // An unreadable timestamp is dropped and noted; the time received stands in (Relay).
+    let timestamp = match lenient::timestamp(&fields.timestamp) {
+        Ok(t) => t,
+        Err(e) => {
+            let value = match fields.timestamp {
+                Raw::Array(_) | Raw::Object(_) => None,
+                scalar => Some(scalar.into_value()),
+            };
+            errors.invalid(&Path::Root("timestamp"), e.to_string(), value);
+            None
+        }
+    };
+    let level = normalize_level(fields.level, &mut errors);
     let mut exceptions = exception::normalize_exceptions(fields.exception, &mut errors)?;
     let threads = exception::normalize_threads(fields.threads, &mut errors)?;
     let mut breadcrumbs = interfaces::normalize_breadcrumbs(fields.breadcrumbs, &mut errors)?;
@@ -350,19 +355,28 @@ fn wrong_type(field: &str, expected: &'static str, found: &Raw<'_>) -> EventErro
 }
 
 /// `level`: a name (aliases, any case) or a Python logging number; `error` when absent.
-fn normalize_level(value: Raw<'_>) -> Result<Level, EventError> {
-    match value {
-        Raw::Null => Ok(Level::Error),
-        Raw::Str(s) => {
-            Level::parse(&s).ok_or_else(|| EventError::InvalidLevel(s.chars().take(64).collect()))
+fn normalize_level(value: Raw<'_>, errors: &mut Errors) -> Level {
+    const EXPECTED: &str = "expected fatal, error, warning, info or debug";
+    let path = Path::Root("level");
+    let parsed = match &value {
+        Raw::Null => return Level::Error,
+        Raw::Str(s) => Level::parse(s),
+        Raw::U64(n) => Level::from_python_level(*n),
+        Raw::I64(_) | Raw::F64(_) => None,
+        other => {
+            errors.expected(&path, "a string", other.clone());
+            return Level::Error;
         }
-        Raw::U64(n) => {
-            Level::from_python_level(n).ok_or_else(|| EventError::InvalidLevel(n.to_string()))
-        }
-        Raw::I64(n) => Err(EventError::InvalidLevel(n.to_string())),
-        Raw::F64(n) => Err(EventError::InvalidLevel(n.to_string())),
-        other => Err(wrong_type("level", "a string", &other)),
-    }
+    };
+    parsed.unwrap_or_else(|| {
+        // Relay: an unknown level is dropped and the event is an error.
+        errors.invalid(
+            &path,
+            format!("unknown level; {EXPECTED}"),
+            Some(value.into_value()),
+        );
+        Level::Error
+    })
 }
 
 /// The event's platform if known, else the context default for absent ones, else `other`.

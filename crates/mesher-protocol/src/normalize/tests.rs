@@ -79,14 +79,6 @@ fn rejections_name_the_field() {
             json!({"event_id": 5}),
             "invalid `event_id`: expected a string, got a number",
         ),
-        (json!({"timestamp": "soon"}), "invalid `timestamp`"),
-        (json!({"timestamp": [1]}), "invalid `timestamp`"),
-        (json!({"level": "verbose"}), "invalid `level` \"verbose\""),
-        (json!({"level": 11}), "invalid `level` \"11\""),
-        (
-            json!({"level": true}),
-            "invalid `level`: expected a string, got a boolean",
-        ),
         (json!({"exception": 1}), "invalid `exception`"),
         (json!({"threads": "t"}), "invalid `threads`"),
         (json!({"breadcrumbs": true}), "invalid `breadcrumbs`"),
@@ -297,4 +289,39 @@ fn five_kilobyte_event_normalizes_quickly() {
     }
     let per_event = started.elapsed() / rounds;
     assert!(per_event.as_micros() < 2_000, "{per_event:?} per event");
+}
+
+/// Issue 12, row 4: a bad `level` or `timestamp` is dropped and noted; the event is kept, as
+/// an error received now (Relay's rule).
+#[test]
+fn bad_level_and_timestamp_are_dropped_not_fatal() {
+    for (value, kept) in [
+        (json!({"level": "verbose"}), json!("verbose")),
+        (json!({"level": ""}), json!("")),
+        (json!({"level": 11}), json!(11)),
+        (json!({"level": -1}), json!(-1)),
+        (json!({"level": true}), json!(true)),
+    ] {
+        let event = normalize(value.clone());
+        assert_eq!(event.level, Level::Error, "{value}");
+        let note = event
+            .errors
+            .iter()
+            .find(|e| e.name.as_deref() == Some("level"))
+            .unwrap_or_else(|| panic!("{value}: no note in {:?}", event.errors));
+        assert_eq!(note.value.as_ref(), Some(&kept), "{value}");
+    }
+    for value in [json!("not a date"), json!("soon"), json!([1])] {
+        let event = normalize(json!({"timestamp": value, "level": "warning"}));
+        assert_eq!(event.level, Level::Warning);
+        assert_eq!(event.timestamp, ctx().received_at, "{value}");
+        assert!(
+            event
+                .errors
+                .iter()
+                .any(|e| e.name.as_deref() == Some("timestamp")),
+            "{value}: {:?}",
+            event.errors
+        );
+    }
 }
