@@ -107,7 +107,10 @@ pub(crate) fn escalation(hours: &BTreeMap<i64, i64>, now: OffsetDateTime) -> Opt
 
 /// What the activity log says about an escalation.
 pub(crate) fn escalation_data(last_hour: f64, average: f64) -> Value {
-    json!({"last_hour": last_hour.round(), "hourly_average": (average * 100.0).round() / 100.0})
+    // Adding 0.0 turns the -0.0 that summing no hours gives (f64's empty sum) into 0.0, which
+    // the activity log showed as "-0.0" (issue 12, row 14).
+    let average = (average * 100.0).round() / 100.0 + 0.0;
+    json!({"last_hour": last_hour.round() + 0.0, "hourly_average": average})
 }
 
 /// The state an issue moves to, and what to record about it.
@@ -205,6 +208,15 @@ mod tests {
             *m.entry(hour_of(*t)).or_default() += c;
         }
         m
+    }
+
+    /// Issue 12, row 14: no history gives an average of 0, never "-0.0".
+    #[test]
+    fn an_empty_history_records_a_zero_average() {
+        let now = datetime!(2026-11-23 12:30 UTC);
+        let (last, average) = escalation(&hours(&[(now, 20)]), now).expect("a spike");
+        let data = escalation_data(last, average);
+        assert_eq!(data.to_string(), r#"{"hourly_average":0.0,"last_hour":20.0}"#);
     }
 
     #[test]
