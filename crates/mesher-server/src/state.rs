@@ -191,3 +191,44 @@ impl AppState {
         &self.inner.faults
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mesher_store::DatabaseUrl;
+    use mesher_store::testing::{Backend, TestDb};
+
+    use super::*;
+    use crate::services::ServiceState;
+
+    /// Issue 12, row 15: at shutdown the pipeline's queue closes just before its services are
+    /// told to stop; that gap must not read as a crash and a restart.
+    #[tokio::test]
+    async fn a_graceful_stop_restarts_no_pipeline_service() {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let settings = Settings::for_tests(DatabaseUrl::parse(db.url()).unwrap());
+        let url = Url::parse("http://127.0.0.1:1").unwrap();
+        let state = start(
+            settings,
+            url,
+            db.store(),
+            CancellationToken::new(),
+            Faults::default(),
+        );
+        state.pipeline().close();
+        // Longer than the supervisor's first restart backoff (50 ms).
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        state
+            .supervisor()
+            .stop(&PIPELINE_SERVICES, Duration::from_secs(5))
+            .await;
+        for status in state.supervisor().statuses() {
+            if PIPELINE_SERVICES.contains(&status.name) {
+                assert_eq!(status.restarts, 0, "{status:?}");
+                assert_eq!(status.state, ServiceState::Stopped, "{status:?}");
+            }
+        }
+        state.supervisor().shutdown(Duration::from_secs(5)).await;
+    }
+}

@@ -216,7 +216,10 @@ mod tests {
         let now = datetime!(2026-11-23 12:30 UTC);
         let (last, average) = escalation(&hours(&[(now, 20)]), now).expect("a spike");
         let data = escalation_data(last, average);
-        assert_eq!(data.to_string(), r#"{"hourly_average":0.0,"last_hour":20.0}"#);
+        assert_eq!(
+            data.to_string(),
+            r#"{"hourly_average":0.0,"last_hour":20.0}"#
+        );
     }
 
     #[test]

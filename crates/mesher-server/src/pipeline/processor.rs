@@ -80,6 +80,8 @@ impl Processor {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 };
                 let Some(first) = first else {
+                    drop(rx);
+                    ctx.idle_until_stopped().await;
                     return Ok(());
                 };
                 // Whatever else is queued comes along: one wake for several submissions.

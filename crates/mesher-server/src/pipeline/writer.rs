@@ -268,6 +268,7 @@ impl Service for Writer {
                 };
                 if !retry {
                     let Some(batch) = self.collect(&mut rx, &ctx).await else {
+                        ctx.idle_until_stopped().await;
                         return Ok(());
                     };
                     *self.pending() = Some(batch);

@@ -38,6 +38,22 @@ pub struct ServiceContext {
     pub heartbeat: Heartbeat,
 }
 
+impl ServiceContext {
+    /// Waits, beating, until told to stop: for a service whose input has closed. At shutdown
+    /// the pipeline's queue closes just before its services are told to stop; returning at the
+    /// closure itself would be "returned before being told to stop", a crash and a restart
+    /// (issue 12, row 15).
+    pub async fn idle_until_stopped(&self) {
+        loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}
+
 /// A service's proof of life: the time of its last beat.
 #[derive(Clone)]
 pub struct Heartbeat {
