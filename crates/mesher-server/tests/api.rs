@@ -452,6 +452,34 @@ async fn every_route_answers_as_documented(backend: Backend) {
         )
         .await;
     assert_eq!(mine["data"][0]["id"], issue_id);
+    // Issue 12, row 9: the list is unresolved issues unless asked otherwise; `all` is every one.
+    let ids = |page: &Value| -> Vec<Value> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].clone())
+            .collect()
+    };
+    let default = api
+        .ok(Method::GET, &format!("/api/v1/projects/{p}/issues"), None)
+        .await;
+    assert!(!ids(&default).contains(&json!(issue_id)), "{default}");
+    assert!(
+        default["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "unresolved")
+    );
+    let all = api
+        .ok(
+            Method::GET,
+            &format!("/api/v1/projects/{p}/issues?status=all"),
+            None,
+        )
+        .await;
+    assert!(ids(&all).contains(&json!(issue_id)), "{all}");
     let issue_events = api
         .ok(
             Method::GET,

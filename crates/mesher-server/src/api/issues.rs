@@ -43,7 +43,7 @@ pub async fn visible_issue(
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/issues", tag = "issues",
     params(
         ("project_id" = i64, Path, description = "Project id"),
-        ("status" = Option<String>, Query, description = "unresolved, resolved, archived or discarded"),
+        ("status" = Option<String>, Query, description = "unresolved (default, as Sentry's `is:unresolved`), resolved, archived, discarded, or `all`"),
         ("level" = Option<String>, Query, description = "fatal, error, warning, info or debug"),
         ("environment" = Option<String>, Query, description = "Issues with events in this environment"),
         ("release" = Option<String>, Query, description = "Issues with events of this release"),
@@ -68,7 +68,12 @@ pub async fn list(
     let (since, until) = default_range(&q)?;
     let query = IssueQuery {
         project_id,
-        status: q.parse("status", |v| v.parse::<IssueStatus>().ok())?,
+        // Unresolved unless asked otherwise, as Sentry's issue list (issue 12, row 9).
+        status: match q.get("status") {
+            None => Some(IssueStatus::Unresolved),
+            Some("all") => None,
+            Some(_) => q.parse("status", |v| v.parse::<IssueStatus>().ok())?,
+        },
         level: q.parse("level", level)?,
         environment: q.get("environment").map(str::to_string),
         release: q.get("release").map(str::to_string),
