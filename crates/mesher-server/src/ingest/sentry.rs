@@ -97,7 +97,7 @@ async fn handle_envelope(
         .map_err(|e| ApiError::BadRequest(format!("invalid envelope: {e}")))?;
     // Credentials that disagree are refused, wherever they were sent.
     if let Some(dsn) = envelope.dsn() {
-        let mut all = credentials(headers, uri.query(), None)?;
+        let mut all = sources;
         all.extend(credentials(&HeaderMap::new(), None, Some(dsn))?);
         resolve_auth(&all).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     }
