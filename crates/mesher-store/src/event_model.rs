@@ -172,6 +172,9 @@ pub struct Issue {
     pub assignee_id: Option<i64>,
     /// Why events join this issue: the grouping components of its first event.
     pub grouping: Option<serde_json::Value>,
+    /// In an issue list with a period or event filters: its events that match them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_count: Option<i64>,
 }
 
 /// A state change asked for by a user (ISSUE-01).

@@ -15,6 +15,7 @@
 mod error;
 mod event_model;
 mod hll;
+mod issue_period;
 mod lifecycle;
 mod model;
 mod postgres;

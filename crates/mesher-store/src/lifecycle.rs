@@ -251,6 +251,28 @@ mod tests {
     }
 }
 
+/// Refuses every change but another discard on a discarded issue (issue 12, row 10).
+///
+/// Discarding deletes the issue's events and keeps the issue only as a tombstone that drops the
+/// fingerprint's new events, as Sentry's "delete and discard" does; un-discarding it in place
+/// would attach new events to an issue whose history is gone. Deleting the tombstone lifts it,
+/// and the next event opens a new issue.
+pub(crate) fn refuse_if_discarded(
+    current: &crate::event_model::Issue,
+    change: crate::event_model::StatusChange,
+) -> crate::StoreResult<()> {
+    if current.status == IssueStatus::Discarded
+        && change != crate::event_model::StatusChange::Discard
+    {
+        return Err(crate::StoreError::Conflict(
+            "the issue is discarded: its events are deleted and new ones are dropped; delete the \
+             issue to lift the discard, and the next event opens a new issue"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A user's state change applied to an issue: the new state and the activity to record, or
 /// `None` when the issue is already there.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,11 +2,14 @@
 //! (SEARCH-01 … SEARCH-05, DASH-01 … DASH-06, DETAIL-05, ORG-04).
 
 mod common;
+#[path = "support/events.rs"]
+mod support;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use mesher_store::*;
+use support::{Ev, project, write};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -22,96 +25,6 @@ conformance!(
 );
 
 const T: OffsetDateTime = datetime!(2026-11-20 12:30:00 UTC);
-
-async fn project(store: &Arc<dyn Store>, slug: &str) -> (i64, i64) {
-    let org = match store.org_by_slug("o").await.unwrap() {
-        Some(o) => o,
-        None => store.create_org("O", "o").await.unwrap(),
-    };
-    let p = store
-        .create_project(&NewProject {
-            org_id: org.id,
-            name: slug,
-            slug,
-            platform: None,
-        })
-        .await
-        .unwrap();
-    (org.id, p.id)
-}
-
-static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-struct Ev {
-    project: i64,
-    fingerprint: &'static str,
-    at: OffsetDateTime,
-    level: &'static str,
-    text: &'static str,
-    tags: Vec<(&'static str, &'static str)>,
-    environment: Option<&'static str>,
-    release: Option<&'static str>,
-}
-
-impl Ev {
-    fn new(project: i64, fingerprint: &'static str, at: OffsetDateTime) -> Ev {
-        Ev {
-            project,
-            fingerprint,
-            at,
-            level: "error",
-            text: "something failed",
-            tags: vec![],
-            environment: None,
-            release: None,
-        }
-    }
-
-    fn build(self) -> NewEvent {
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&n.to_be_bytes());
-        id[9] = 0x77;
-        let bytes = br#"{}"#.to_vec();
-        let mut tags: Vec<(String, String)> = self
-            .tags
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        tags.push(("level".into(), self.level.into()));
-        if let Some(e) = self.environment {
-            tags.push(("environment".into(), e.into()));
-        }
-        if let Some(r) = self.release {
-            tags.push(("release".into(), r.into()));
-        }
-        NewEvent {
-            project_id: self.project,
-            event_id: id,
-            fingerprint: self.fingerprint.into(),
-            timestamp: self.at,
-            received_at: self.at,
-            level: self.level.into(),
-            title: format!("{}: {}", self.fingerprint, self.text),
-            culprit: Some(format!("app.{} in handle", self.fingerprint)),
-            environment: self.environment.map(Into::into),
-            release: self.release.map(Into::into),
-            search_text: self.text.into(),
-            tags,
-            user_key: None,
-            grouping: "{}".into(),
-            payload_size: bytes.len() as u32,
-            payload: compress_payload(&bytes),
-        }
-    }
-}
-
-async fn write(store: &Arc<dyn Store>, events: Vec<Ev>) -> Vec<WriteOutcome> {
-    store
-        .write_events(Arc::new(events.into_iter().map(Ev::build).collect()))
-        .await
-        .unwrap()
-}
 
 fn ids<T>(page: &Page<T>, f: impl Fn(&T) -> i64) -> Vec<i64> {
     page.items.iter().map(f).collect()

@@ -6,8 +6,10 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::events::{insert_activity, issue_hours};
 use super::{PostgresStore, map_err};
-use crate::event_model::{Issue, IssueActivity, StatusChange};
-use crate::lifecycle::{escalation, escalation_data, escalation_window_start, transition};
+use crate::event_model::{Issue, IssueActivity, IssueStatus, StatusChange};
+use crate::lifecycle::{
+    escalation, escalation_data, escalation_window_start, refuse_if_discarded, transition,
+};
 use crate::time_util::{from_millis, now};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
@@ -38,6 +40,7 @@ pub(super) fn issue_row(r: &Row) -> StoreResult<Issue> {
         grouping: r
             .get::<_, Option<String>>(17)
             .and_then(|g| serde_json::from_str(&g).ok()),
+        period_count: None,
     })
 }
 
@@ -51,6 +54,31 @@ async fn load(c: &impl GenericClient, id: i64, lock: bool) -> StoreResult<Issue>
         .map(issue_row)
         .transpose()?
         .ok_or(StoreError::NotFound("issue"))
+}
+
+/// Deletes an issue's events and what derives from them (hourly counts, tag values), keeping
+/// the project's event counter right.
+async fn purge_events(
+    tx: &tokio_postgres::Transaction<'_>,
+    id: i64,
+    project: i64,
+) -> StoreResult<()> {
+    let events = tx
+        .execute("DELETE FROM events WHERE issue_id = $1", &[&id])
+        .await
+        .map_err(map_err)?;
+    for table in ["issue_hourly", "issue_tags"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE issue_id = $1"), &[&id])
+            .await
+            .map_err(map_err)?;
+    }
+    tx.execute(
+        "UPDATE projects SET event_count = event_count - $2 WHERE id = $1",
+        &[&project, &(events as i64)],
+    )
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -87,6 +115,7 @@ impl IssueStore for PostgresStore {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
         let current = load(&*tx, id, true).await?;
+        refuse_if_discarded(&current, change)?;
         let at = now();
         if let Some(t) = transition(
             current.status,
@@ -103,6 +132,16 @@ impl IssueStore for PostgresStore {
             .await
             .map_err(map_err)?;
             insert_activity(&*tx, &[(id, t.kind, actor, t.data, at)]).await?;
+            if t.status == IssueStatus::Discarded {
+                purge_events(&tx, id, current.project_id).await?;
+                // A tombstone is no longer an issue of the project.
+                tx.execute(
+                    "UPDATE projects SET issue_count = issue_count - 1 WHERE id = $1",
+                    &[&current.project_id],
+                )
+                .await
+                .map_err(map_err)?;
+            }
         }
         let issue = load(&*tx, id, false).await?;
         tx.commit().await.map_err(map_err)?;
@@ -161,23 +200,27 @@ impl IssueStore for PostgresStore {
         let tx = conn.transaction().await.map_err(map_err)?;
         let row = tx
             .query_opt(
-                "SELECT project_id, (SELECT count(*) FROM events WHERE issue_id = $1) FROM issues WHERE id = $1 FOR UPDATE",
+                "SELECT project_id, status FROM issues WHERE id = $1 FOR UPDATE",
                 &[&id],
             )
             .await
             .map_err(map_err)?
             .ok_or(StoreError::NotFound("issue"))?;
-        let (project, events): (i64, i64) = (row.get(0), row.get(1));
-        // Events, rollups and activity go with it (ON DELETE CASCADE).
+        let (project, status): (i64, String) = (row.get(0), row.get(1));
+        purge_events(&tx, id, project).await?;
+        // Rollups and activity go with it (ON DELETE CASCADE).
         tx.execute("DELETE FROM issues WHERE id = $1", &[&id])
             .await
             .map_err(map_err)?;
-        tx.execute(
-            "UPDATE projects SET event_count = event_count - $2, issue_count = issue_count - 1 WHERE id = $1",
-            &[&project, &events],
-        )
-        .await
-        .map_err(map_err)?;
+        // A discarded issue left the project's count when it was discarded.
+        if status != IssueStatus::Discarded.as_str() {
+            tx.execute(
+                "UPDATE projects SET issue_count = issue_count - 1 WHERE id = $1",
+                &[&project],
+            )
+            .await
+            .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)
     }
 

@@ -9,6 +9,7 @@ use tokio_postgres::types::ToSql;
 use super::issues::{ISSUE_COLS, issue_row};
 use super::{PostgresStore, map_err};
 use crate::event_model::Issue;
+use crate::issue_period::Bind;
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
     IssueSort, MAX_PAGE, Page, fill_buckets, query_words, tag_token,
@@ -59,6 +60,14 @@ impl Sql {
     }
 }
 
+/// A shared fragment's value as PostgreSQL binds it.
+fn bind(b: Bind) -> Param {
+    match b {
+        Bind::Time(t) => Box::new(t),
+        Bind::Text(s) => Box::new(s),
+    }
+}
+
 fn limit(l: u32) -> u32 {
     l.clamp(1, MAX_PAGE)
 }
@@ -84,52 +93,50 @@ fn tsquery(project_id: i64, query: Option<&str>, tags: &[(String, String)]) -> O
 #[async_trait]
 impl QueryStore for PostgresStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
+        let period_count = q.period_count();
         let column = match q.sort {
             IssueSort::LastSeen => "last_seen",
             IssueSort::FirstSeen => "first_seen",
+            IssueSort::Count if period_count.is_some() => "period_count",
             IssueSort::Count => "event_count",
         };
-        let mut sql = Sql::new(&format!("SELECT {ISSUE_COLS} FROM issues WHERE "));
-        sql.push("project_id = ?", vec![Box::new(q.project_id)]);
-        if let Some(s) = q.status {
-            sql.push(" AND status = ?", vec![Box::new(s.as_str().to_string())]);
+        let mut sql = Sql::new(&format!("SELECT * FROM (SELECT {ISSUE_COLS}, "));
+        match period_count {
+            Some(f) => sql.push(&f.sql, f.binds.into_iter().map(bind).collect()),
+            None => sql.push("NULL::bigint", vec![]),
         }
-        if let Some(l) = &q.level {
-            sql.push(" AND level = ?", vec![Box::new(l.clone())]);
+        sql.push(" AS period_count FROM issues WHERE ", vec![]);
+        sql.push("project_id = ?", vec![Box::new(q.project_id)]);
+        match q.status {
+            Some(s) => sql.push(" AND status = ?", vec![Box::new(s.as_str().to_string())]),
+            // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
+            None => sql.push(" AND status <> 'discarded'", vec![]),
         }
         match q.assignee {
             Some(AssigneeFilter::Nobody) => sql.push(" AND assignee_id IS NULL", vec![]),
             Some(AssigneeFilter::User(u)) => sql.push(" AND assignee_id = ?", vec![Box::new(u)]),
             None => {}
         }
-        if let Some(t) = q.since {
-            sql.push(" AND last_seen >= ?", vec![Box::new(t)]);
-        }
-        if let Some(t) = q.until {
-            sql.push(" AND last_seen < ?", vec![Box::new(t)]);
-        }
-        for (key, value) in [("environment", &q.environment), ("release", &q.release)] {
-            if let Some(v) = value {
-                sql.push(
-                    " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id AND t.key = ? AND t.value = ?)",
-                    vec![Box::new(key.to_string()), Box::new(v.clone())],
-                );
-            }
-        }
+        let matching = q.match_conditions();
+        sql.push(
+            &matching.sql,
+            matching.binds.into_iter().map(bind).collect(),
+        );
         for word in q.query.as_deref().map(query_words).unwrap_or_default() {
             sql.push(
                 " AND strpos(lower(title || ' ' || coalesce(culprit, '')), ?) > 0",
                 vec![Box::new(word)],
             );
         }
+        sql.push(") issues", vec![]);
         if let Some(cur) = q.cursor {
             match q.sort {
                 IssueSort::Count => sql.push(
-                    &format!(" AND ({column}, id) < (?, ?)"),
+                    &format!(" WHERE ({column}, id) < (?, ?)"),
                     vec![Box::new(cur.value), Box::new(cur.id)],
                 ),
                 _ => sql.push(
-                    &format!(" AND ({column}, id) < (?, ?)"),
+                    &format!(" WHERE ({column}, id) < (?, ?)"),
                     vec![Box::new(from_millis(cur.value)), Box::new(cur.id)],
                 ),
             }
@@ -143,7 +150,11 @@ impl QueryStore for PostgresStore {
         let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
         let mut items = rows
             .iter()
-            .map(issue_row)
+            .map(|r| {
+                let mut issue = issue_row(r)?;
+                issue.period_count = r.get(18);
+                Ok(issue)
+            })
             .collect::<StoreResult<Vec<_>>>()?;
         let next_cursor = if items.len() > n as usize {
             items.truncate(n as usize);
@@ -151,7 +162,7 @@ impl QueryStore for PostgresStore {
                 let value = match q.sort {
                     IssueSort::LastSeen => to_millis(i.last_seen),
                     IssueSort::FirstSeen => to_millis(i.first_seen),
-                    IssueSort::Count => i.event_count,
+                    IssueSort::Count => i.period_count.unwrap_or(i.event_count),
                 };
                 Cursor { value, id: i.id }.encode()
             })
@@ -167,7 +178,11 @@ impl QueryStore for PostgresStore {
              e.environment, e.release, e.id FROM events e WHERE ",
         );
         sql.push("e.project_id = ?", vec![Box::new(q.project_id)]);
-        if let Some(expr) = tsquery(q.project_id, q.query.as_deref(), &q.tags) {
+        // Without a full-text search an event list is newest first by event time (issue 12,
+        // row 6), ties by id; with one it stays in arrival order, as on SQLite.
+        let search = tsquery(q.project_id, q.query.as_deref(), &q.tags);
+        let by_time = search.is_none();
+        if let Some(expr) = search {
             sql.push(
                 " AND e.search @@ to_tsquery('simple', ?)",
                 vec![Box::new(expr)],
@@ -191,11 +206,21 @@ impl QueryStore for PostgresStore {
         if let Some(t) = q.until {
             sql.push(" AND e.timestamp < ?", vec![Box::new(t)]);
         }
-        if let Some(cur) = q.cursor {
-            sql.push(" AND e.id < ?", vec![Box::new(cur.id)]);
+        match q.cursor {
+            Some(cur) if by_time => sql.push(
+                " AND (e.timestamp, e.id) < (?, ?)",
+                vec![Box::new(from_millis(cur.value)), Box::new(cur.id)],
+            ),
+            Some(cur) => sql.push(" AND e.id < ?", vec![Box::new(cur.id)]),
+            None => {}
         }
         let n = limit(q.limit);
-        sql.push(&format!(" ORDER BY e.id DESC LIMIT {}", n + 1), vec![]);
+        let order = if by_time {
+            "e.timestamp DESC, e.id DESC"
+        } else {
+            "e.id DESC"
+        };
+        sql.push(&format!(" ORDER BY {order} LIMIT {}", n + 1), vec![]);
         let conn = self.conn().await?;
         let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
         let mut items: Vec<(EventSummary, i64)> = rows
@@ -217,12 +242,9 @@ impl QueryStore for PostgresStore {
             .collect();
         let next_cursor = if items.len() > n as usize {
             items.truncate(n as usize);
-            items.last().map(|(_, id)| {
-                Cursor {
-                    value: *id,
-                    id: *id,
-                }
-                .encode()
+            items.last().map(|(e, id)| {
+                let value = if by_time { to_millis(e.timestamp) } else { *id };
+                Cursor { value, id: *id }.encode()
             })
         } else {
             None
@@ -242,12 +264,15 @@ impl QueryStore for PostgresStore {
         let hex = crate::event_model::event_id_hex(event_id);
         let row = conn
             .query_one(
-                "WITH cur AS (SELECT id FROM events WHERE project_id = (SELECT project_id FROM issues WHERE id = $1) \
+                // Older and newer by event time, as the issue's event list orders them (row 6).
+                "WITH cur AS (SELECT timestamp, id FROM events WHERE project_id = (SELECT project_id FROM issues WHERE id = $1) \
                    AND event_id = $2::text::uuid AND issue_id = $1) \
                  SELECT (SELECT replace(event_id::text, '-', '') FROM events WHERE issue_id = $1 \
-                           AND id < (SELECT id FROM cur) ORDER BY id DESC LIMIT 1), \
+                           AND (timestamp, id) < (SELECT timestamp, id FROM cur) \
+                           ORDER BY timestamp DESC, id DESC LIMIT 1), \
                         (SELECT replace(event_id::text, '-', '') FROM events WHERE issue_id = $1 \
-                           AND id > (SELECT id FROM cur) ORDER BY id ASC LIMIT 1)",
+                           AND (timestamp, id) > (SELECT timestamp, id FROM cur) \
+                           ORDER BY timestamp ASC, id ASC LIMIT 1)",
                 &[&issue_id, &hex],
             )
             .await

@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use super::events::{insert_activity, issue_hours};
 use super::{SqliteStore, map_err};
 use crate::event_model::{Issue, IssueActivity, IssueStatus, StatusChange};
-use crate::lifecycle::{escalation, escalation_data, escalation_window_start, transition};
+use crate::lifecycle::{
+    escalation, escalation_data, escalation_window_start, refuse_if_discarded, transition,
+};
 use crate::time_util::{from_millis, now, to_millis};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
@@ -40,6 +42,7 @@ pub(super) fn issue_row(r: &Row<'_>) -> rusqlite::Result<RawIssue> {
             resolved_in_release: r.get(15)?,
             assignee_id: r.get(16)?,
             grouping: None,
+            period_count: None,
         },
         r.get(6)?,
         r.get(17)?,
@@ -70,6 +73,30 @@ fn set_state(tx: &Transaction<'_>, id: i64, t: &crate::lifecycle::Transition) ->
     tx.execute(
         "UPDATE issues SET status = ?2, substatus = ?3, resolved_at = ?4, resolved_in_release = ?5 WHERE id = ?1",
         params![id, t.status.as_str(), t.substatus, t.resolved_at.map(to_millis), t.resolved_in_release],
+    )
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Deletes an issue's events and what derives from them (full-text rows, hourly counts, tag
+/// values), keeping the project's event counter right.
+fn purge_events(tx: &Transaction<'_>, id: i64, project: i64) -> StoreResult<()> {
+    // The full-text index is contentless: its rows go explicitly.
+    tx.execute(
+        "DELETE FROM events_fts WHERE rowid IN (SELECT id FROM events WHERE issue_id = ?1)",
+        [id],
+    )
+    .map_err(map_err)?;
+    let events = tx
+        .execute("DELETE FROM events WHERE issue_id = ?1", [id])
+        .map_err(map_err)?;
+    for table in ["issue_hourly", "issue_tags"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE issue_id = ?1"), [id])
+            .map_err(map_err)?;
+    }
+    tx.execute(
+        "UPDATE projects SET event_count = event_count - ?2 WHERE id = ?1",
+        params![project, events as i64],
     )
     .map_err(map_err)?;
     Ok(())
@@ -110,6 +137,7 @@ impl IssueStore for SqliteStore {
     ) -> StoreResult<Issue> {
         self.transact(move |tx| {
             let current = load(tx, id)?;
+            refuse_if_discarded(&current, change)?;
             let at = now();
             if let Some(t) = transition(
                 current.status,
@@ -120,6 +148,15 @@ impl IssueStore for SqliteStore {
             ) {
                 set_state(tx, id, &t)?;
                 insert_activity(tx, id, t.kind, actor, &t.data, at)?;
+                if t.status == IssueStatus::Discarded {
+                    purge_events(tx, id, current.project_id)?;
+                    // A tombstone is no longer an issue of the project.
+                    tx.execute(
+                        "UPDATE projects SET issue_count = issue_count - 1 WHERE id = ?1",
+                        [current.project_id],
+                    )
+                    .map_err(map_err)?;
+                }
             }
             load(tx, id)
         })
@@ -166,27 +203,26 @@ impl IssueStore for SqliteStore {
 
     async fn delete_issue(&self, id: i64) -> StoreResult<()> {
         self.transact(move |tx| {
-            // The full-text index is contentless: its rows go explicitly.
-            tx.execute(
-                "DELETE FROM events_fts WHERE rowid IN (SELECT id FROM events WHERE issue_id = ?1)",
-                [id],
-            )
-            .map_err(map_err)?;
-            let project: i64 = tx
-                .query_row("SELECT project_id FROM issues WHERE id = ?1", [id], |r| r.get(0))
+            let (project, status): (i64, String) = tx
+                .query_row(
+                    "SELECT project_id, status FROM issues WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .map_err(map_err)?
                 .ok_or(StoreError::NotFound("issue"))?;
-            let events: i64 = tx
-                .query_row("SELECT count(*) FROM events WHERE issue_id = ?1", [id], |r| r.get(0))
-                .map_err(map_err)?;
+            purge_events(tx, id, project)?;
             tx.execute("DELETE FROM issues WHERE id = ?1", [id])
                 .map_err(map_err)?;
-            tx.execute(
-                "UPDATE projects SET event_count = event_count - ?2, issue_count = issue_count - 1 WHERE id = ?1",
-                params![project, events],
-            )
-            .map_err(map_err)?;
+            // A discarded issue left the project's count when it was discarded.
+            if status != IssueStatus::Discarded.as_str() {
+                tx.execute(
+                    "UPDATE projects SET issue_count = issue_count - 1 WHERE id = ?1",
+                    [project],
+                )
+                .map_err(map_err)?;
+            }
             Ok(())
         })
         .await

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use super::issues::{ISSUE_COLS, issue, issue_row};
 use super::{SqliteStore, map_err};
 use crate::event_model::{Issue, event_id_hex};
+use crate::issue_period::Bind;
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
     IssueSort, MAX_PAGE, Page, TAG_SCAN_LIMIT, fill_buckets, group_tags, query_words, tag_token,
@@ -19,6 +20,14 @@ use crate::rollup::project_token;
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::QueryStore;
 use crate::{StoreError, StoreResult};
+
+/// A shared fragment's value as SQLite stores it (times in milliseconds).
+fn bind(b: &Bind) -> Sql {
+    match b {
+        Bind::Time(t) => Sql::Integer(to_millis(*t)),
+        Bind::Text(s) => Sql::Text(s.clone()),
+    }
+}
 
 fn limit(l: u32) -> u32 {
     l.clamp(1, MAX_PAGE)
@@ -42,20 +51,31 @@ impl QueryStore for SqliteStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
         let q = q.clone();
         self.read(move |c| {
+            let period_count = q.period_count();
             let column = match q.sort {
                 IssueSort::LastSeen => "last_seen",
                 IssueSort::FirstSeen => "first_seen",
+                IssueSort::Count if period_count.is_some() => "period_count",
                 IssueSort::Count => "event_count",
             };
-            let mut sql = format!("SELECT {ISSUE_COLS} FROM issues WHERE project_id = ?");
-            let mut args: Vec<Sql> = vec![Sql::Integer(q.project_id)];
-            if let Some(s) = q.status {
-                sql.push_str(" AND status = ?");
-                args.push(Sql::Text(s.as_str().into()));
+            let mut args: Vec<Sql> = Vec::new();
+            let mut sql = format!("SELECT * FROM (SELECT {ISSUE_COLS}, ");
+            match &period_count {
+                Some(f) => {
+                    sql.push_str(&f.sql);
+                    args.extend(f.binds.iter().map(bind));
+                }
+                None => sql.push_str("NULL"),
             }
-            if let Some(l) = &q.level {
-                sql.push_str(" AND level = ?");
-                args.push(Sql::Text(l.clone()));
+            sql.push_str(" AS period_count FROM issues WHERE project_id = ?");
+            args.push(Sql::Integer(q.project_id));
+            match q.status {
+                Some(s) => {
+                    sql.push_str(" AND status = ?");
+                    args.push(Sql::Text(s.as_str().into()));
+                }
+                // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
+                None => sql.push_str(" AND status <> 'discarded'"),
             }
             match q.assignee {
                 Some(AssigneeFilter::Nobody) => sql.push_str(" AND assignee_id IS NULL"),
@@ -65,46 +85,40 @@ impl QueryStore for SqliteStore {
                 }
                 None => {}
             }
-            if let Some(t) = q.since {
-                sql.push_str(" AND last_seen >= ?");
-                args.push(Sql::Integer(to_millis(t)));
-            }
-            if let Some(t) = q.until {
-                sql.push_str(" AND last_seen < ?");
-                args.push(Sql::Integer(to_millis(t)));
-            }
-            for (key, value) in [("environment", &q.environment), ("release", &q.release)] {
-                if let Some(v) = value {
-                    sql.push_str(
-                        " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id AND t.key = ? AND t.value = ?)",
-                    );
-                    args.push(Sql::Text(key.into()));
-                    args.push(Sql::Text(v.clone()));
-                }
-            }
+            let matching = q.match_conditions();
+            sql.push_str(&matching.sql);
+            args.extend(matching.binds.iter().map(bind));
             for word in q.query.as_deref().map(query_words).unwrap_or_default() {
                 sql.push_str(" AND instr(lower(title || ' ' || coalesce(culprit, '')), ?) > 0");
                 args.push(Sql::Text(word));
             }
+            sql.push_str(") issues");
             if let Some(cur) = q.cursor {
-                sql.push_str(&format!(" AND ({column} < ? OR ({column} = ? AND id < ?))"));
-                args.extend([Sql::Integer(cur.value), Sql::Integer(cur.value), Sql::Integer(cur.id)]);
+                sql.push_str(&format!(" WHERE ({column}, id) < (?, ?)"));
+                args.extend([Sql::Integer(cur.value), Sql::Integer(cur.id)]);
             }
             let n = limit(q.limit);
             sql.push_str(&format!(" ORDER BY {column} DESC, id DESC LIMIT {}", n + 1));
             let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
             let raw: Vec<_> = stmt
-                .query_map(params_from_iter(args), issue_row)
+                .query_map(params_from_iter(args), |r| {
+                    let mut raw = issue_row(r)?;
+                    raw.0.period_count = r.get(18)?;
+                    Ok(raw)
+                })
                 .and_then(Iterator::collect)
                 .map_err(map_err)?;
-            let mut items = raw.into_iter().map(issue).collect::<StoreResult<Vec<_>>>()?;
+            let mut items = raw
+                .into_iter()
+                .map(issue)
+                .collect::<StoreResult<Vec<_>>>()?;
             let next_cursor = if items.len() > n as usize {
                 items.truncate(n as usize);
                 items.last().map(|i| {
                     let value = match q.sort {
                         IssueSort::LastSeen => to_millis(i.last_seen),
                         IssueSort::FirstSeen => to_millis(i.first_seen),
-                        IssueSort::Count => i.event_count,
+                        IssueSort::Count => i.period_count.unwrap_or(i.event_count),
                     };
                     Cursor { value, id: i.id }.encode()
                 })
@@ -123,7 +137,12 @@ impl QueryStore for SqliteStore {
             let mut sql = String::from(
                 "SELECT e.event_id, e.issue_id, e.timestamp, e.level, e.title, e.environment, e.release, e.id ",
             );
-            let order = match match_expr(q.project_id, q.query.as_deref(), &q.tags) {
+            // Without a full-text search an event list is newest first by event time (issue
+            // 12, row 6), ties by id; with one it stays in arrival order, which the full-text
+            // index yields without sorting every match.
+            let search = match_expr(q.project_id, q.query.as_deref(), &q.tags);
+            let by_time = search.is_none();
+            let order = match search {
                 Some(expr) => {
                     // CROSS JOIN keeps the full-text index the outer loop: left to itself the
                     // planner may walk the events by time and run the MATCH once per row, which
@@ -159,12 +178,23 @@ impl QueryStore for SqliteStore {
                 sql.push_str(" AND e.timestamp < ?");
                 args.push(Sql::Integer(to_millis(t)));
             }
-            if let Some(cur) = q.cursor {
-                sql.push_str(&format!(" AND {order} < ?"));
-                args.push(Sql::Integer(cur.id));
+            match q.cursor {
+                Some(cur) if by_time => {
+                    sql.push_str(" AND (e.timestamp, e.id) < (?, ?)");
+                    args.extend([Sql::Integer(cur.value), Sql::Integer(cur.id)]);
+                }
+                Some(cur) => {
+                    sql.push_str(&format!(" AND {order} < ?"));
+                    args.push(Sql::Integer(cur.id));
+                }
+                None => {}
             }
             let n = limit(q.limit);
-            sql.push_str(&format!(" ORDER BY {order} DESC LIMIT {}", n + 1));
+            if by_time {
+                sql.push_str(&format!(" ORDER BY e.timestamp DESC, e.id DESC LIMIT {}", n + 1));
+            } else {
+                sql.push_str(&format!(" ORDER BY {order} DESC LIMIT {}", n + 1));
+            }
             let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
             let mut rows: Vec<(EventSummary, i64)> = stmt
                 .query_map(params_from_iter(args), |r| {
@@ -188,7 +218,10 @@ impl QueryStore for SqliteStore {
                 .map_err(map_err)?;
             let next_cursor = if rows.len() > n as usize {
                 rows.truncate(n as usize);
-                rows.last().map(|(_, id)| Cursor { value: *id, id: *id }.encode())
+                rows.last().map(|(e, id)| {
+                    let value = if by_time { to_millis(e.timestamp) } else { *id };
+                    Cursor { value, id: *id }.encode()
+                })
             } else {
                 None
             };
@@ -207,15 +240,15 @@ impl QueryStore for SqliteStore {
     ) -> StoreResult<(Option<String>, Option<String>)> {
         let event_id = *event_id;
         self.read(move |c| {
-            let Some(row): Option<i64> = c
+            let Some((row, at)): Option<(i64, i64)> = c
                 // Through the project's unique event-id index: by issue it would walk every
                 // event of the issue (85 ms for one with 42k events).
                 .prepare_cached(
-                    "SELECT id FROM events WHERE project_id = (SELECT project_id FROM issues WHERE id = ?1) \
+                    "SELECT id, timestamp FROM events WHERE project_id = (SELECT project_id FROM issues WHERE id = ?1) \
                      AND event_id = ?2 AND issue_id = ?1",
                 )
                 .map_err(map_err)?
-                .query_row(params![issue_id, &event_id[..]], |r| r.get(0))
+                .query_row(params![issue_id, &event_id[..]], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(map_err)?
             else {
@@ -225,7 +258,7 @@ impl QueryStore for SqliteStore {
                 let id: Option<Vec<u8>> = c
                     .prepare_cached(sql)
                     .map_err(map_err)?
-                    .query_row(params![issue_id, row], |r| r.get(0))
+                    .query_row(params![issue_id, at, row], |r| r.get(0))
                     .optional()
                     .map_err(map_err)?;
                 Ok(id.map(|b| {
@@ -234,9 +267,16 @@ impl QueryStore for SqliteStore {
                     event_id_hex(&bytes)
                 }))
             };
+            // Older and newer by event time, as the issue's event list orders them (row 6).
             Ok((
-                neighbour("SELECT event_id FROM events WHERE issue_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT 1")?,
-                neighbour("SELECT event_id FROM events WHERE issue_id = ?1 AND id > ?2 ORDER BY id ASC LIMIT 1")?,
+                neighbour(
+                    "SELECT event_id FROM events WHERE issue_id = ?1 AND (timestamp, id) < (?2, ?3) \
+                     ORDER BY timestamp DESC, id DESC LIMIT 1",
+                )?,
+                neighbour(
+                    "SELECT event_id FROM events WHERE issue_id = ?1 AND (timestamp, id) > (?2, ?3) \
+                     ORDER BY timestamp ASC, id ASC LIMIT 1",
+                )?,
             ))
         })
         .await

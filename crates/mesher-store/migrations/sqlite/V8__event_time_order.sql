@@ -1,0 +1,6 @@
+-- Events inside an issue are listed and stepped through by event time, ties by id (issue 12,
+-- row 6); an issue list's period counts and matches its events by time (rows 7 and 12). The
+-- index replaces (issue_id, id), which deleting an issue's events also walks.
+DROP INDEX events_issue_id;
+CREATE INDEX events_issue_timestamp ON events (issue_id, timestamp, id);
+-- Project-wide lists use events_project_timestamp, which holds the rowid (the id) already.

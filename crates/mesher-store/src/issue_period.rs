@@ -1,0 +1,253 @@
+//! What an issue list's period and event filters mean (issue 12, rows 7 and 12), as SQL shared
+//! by both backends.
+//!
+//! As in Sentry, the time window, level, environment and release of an issue list apply
+//! together to the issue's events: an issue is listed when one of its events matches all of
+//! them, and its count is the number of such events. Only the placeholders' values differ
+//! between the backends (times are milliseconds on SQLite, `timestamptz` on PostgreSQL), so the
+//! fragments carry [`Bind`] values that each backend converts.
+
+use time::OffsetDateTime;
+
+use crate::lifecycle::hour_of;
+use crate::query::IssueQuery;
+use crate::time_util::{from_millis, to_millis};
+
+/// A value bound to a `?` of a fragment.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Bind {
+    /// A point in time.
+    Time(OffsetDateTime),
+    /// Text.
+    Text(String),
+}
+
+/// A SQL fragment with `?` placeholders and their values, in order.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Fragment {
+    pub sql: String,
+    pub binds: Vec<Bind>,
+}
+
+impl Fragment {
+    fn push(&mut self, sql: &str, binds: impl IntoIterator<Item = Bind>) {
+        self.sql.push_str(sql);
+        self.binds.extend(binds);
+    }
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+impl IssueQuery {
+    /// Whether the list filters on event fields, which the issue row cannot answer.
+    fn filters_events(&self) -> bool {
+        self.level.is_some() || self.environment.is_some() || self.release.is_some()
+    }
+
+    /// ` AND e.…` conditions on an event `e`: the period and the event filters.
+    fn event_conditions(&self) -> Fragment {
+        let mut f = Fragment::default();
+        period_conditions(&mut f, self.since, self.until);
+        for (column, value) in [
+            ("level", &self.level),
+            ("environment", &self.environment),
+            ("release", &self.release),
+        ] {
+            if let Some(v) = value {
+                f.push(&format!(" AND e.{column} = ?"), [Bind::Text(v.clone())]);
+            }
+        }
+        f
+    }
+
+    /// ` AND …` conditions on `issues` that keep the issues with a matching event.
+    ///
+    /// The issue's first and last seen bound its events, so they pre-filter through the
+    /// issue indexes; the events themselves are read only where those cannot decide.
+    pub(crate) fn match_conditions(&self) -> Fragment {
+        let mut f = Fragment::default();
+        if let Some(t) = self.since {
+            f.push(" AND issues.last_seen >= ?", [Bind::Time(t)]);
+        }
+        if let Some(t) = self.until {
+            f.push(" AND issues.first_seen < ?", [Bind::Time(t)]);
+        }
+        let events = self.event_conditions();
+        if self.filters_events() {
+            f.push(
+                " AND EXISTS (SELECT 1 FROM events e WHERE e.issue_id = issues.id",
+                [],
+            );
+            f.push(&events.sql, events.binds);
+            f.push(")", []);
+        } else if let Some(until) = self.until {
+            // An issue last seen inside the period has an event in it; one last seen after the
+            // period may or may not.
+            f.push(" AND (issues.last_seen < ?", [Bind::Time(until)]);
+            f.push(
+                " OR EXISTS (SELECT 1 FROM events e WHERE e.issue_id = issues.id",
+                [],
+            );
+            f.push(&events.sql, events.binds);
+            f.push("))", []);
+        }
+        f
+    }
+
+    /// An expression for the number of the issue's events that match the period and the event
+    /// filters; `None` when the list has neither (its count is the lifetime count).
+    ///
+    /// Without event filters, whole hours come from the hourly counts and only the partial hours
+    /// at the period's ends from the events, so a month costs as little as an hour.
+    pub(crate) fn period_count(&self) -> Option<Fragment> {
+        if self.since.is_none() && self.until.is_none() && !self.filters_events() {
+            return None;
+        }
+        let mut f = Fragment::default();
+        let count_events = |f: &mut Fragment, conditions: Fragment| {
+            f.push(
+                "(SELECT count(*) FROM events e WHERE e.issue_id = issues.id",
+                [],
+            );
+            f.push(&conditions.sql, conditions.binds);
+            f.push(")", []);
+        };
+        if self.filters_events() {
+            count_events(&mut f, self.event_conditions());
+            return Some(f);
+        }
+        let first_hour = self.since.map(|t| ceil_hour(to_millis(t)));
+        let last_hour = self.until.map(|t| hour_of(t));
+        if let (Some(a), Some(b)) = (first_hour, last_hour)
+            && a >= b
+        {
+            // Within one hour: the events alone.
+            count_events(&mut f, self.event_conditions());
+            return Some(f);
+        }
+        f.push(
+            // The cast: PostgreSQL sums BIGINTs as NUMERIC.
+            "((SELECT CAST(coalesce(sum(h.count), 0) AS BIGINT) FROM issue_hourly h WHERE h.issue_id = issues.id",
+            [],
+        );
+        if let Some(a) = first_hour {
+            f.push(" AND h.hour >= ?", [Bind::Time(from_millis(a))]);
+        }
+        if let Some(b) = last_hour {
+            f.push(" AND h.hour < ?", [Bind::Time(from_millis(b))]);
+        }
+        f.push(")", []);
+        if let (Some(since), Some(a)) = (self.since, first_hour) {
+            f.push(" + ", []);
+            let mut head = Fragment::default();
+            period_conditions(&mut head, Some(since), Some(from_millis(a)));
+            count_events(&mut f, head);
+        }
+        if let (Some(until), Some(b)) = (self.until, last_hour) {
+            f.push(" + ", []);
+            let mut tail = Fragment::default();
+            period_conditions(&mut tail, Some(from_millis(b)), Some(until));
+            count_events(&mut f, tail);
+        }
+        f.push(")", []);
+        Some(f)
+    }
+}
+
+/// ` AND e.timestamp …` conditions for events in `[since, until)`.
+fn period_conditions(
+    f: &mut Fragment,
+    since: Option<OffsetDateTime>,
+    until: Option<OffsetDateTime>,
+) {
+    if let Some(t) = since {
+        f.push(" AND e.timestamp >= ?", [Bind::Time(t)]);
+    }
+    if let Some(t) = until {
+        f.push(" AND e.timestamp < ?", [Bind::Time(t)]);
+    }
+}
+
+/// The first hour boundary at or after `ms`.
+fn ceil_hour(ms: i64) -> i64 {
+    let floor = ms - ms.rem_euclid(HOUR_MS);
+    if floor == ms { ms } else { floor + HOUR_MS }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn query(since: OffsetDateTime, until: OffsetDateTime) -> IssueQuery {
+        IssueQuery {
+            since: Some(since),
+            until: Some(until),
+            ..IssueQuery::default()
+        }
+    }
+
+    #[test]
+    fn whole_hours_come_from_the_rollup_and_the_ends_from_events() {
+        let q = query(
+            datetime!(2026-11-01 10:20 UTC),
+            datetime!(2026-11-01 13:05 UTC),
+        );
+        let f = q.period_count().unwrap();
+        assert_eq!(f.sql.matches("issue_hourly").count(), 1);
+        assert_eq!(f.sql.matches("FROM events").count(), 2);
+        assert_eq!(
+            f.binds,
+            vec![
+                Bind::Time(datetime!(2026-11-01 11:00 UTC)),
+                Bind::Time(datetime!(2026-11-01 13:00 UTC)),
+                Bind::Time(datetime!(2026-11-01 10:20 UTC)),
+                Bind::Time(datetime!(2026-11-01 11:00 UTC)),
+                Bind::Time(datetime!(2026-11-01 13:00 UTC)),
+                Bind::Time(datetime!(2026-11-01 13:05 UTC)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_period_inside_one_hour_counts_events_only() {
+        let q = query(
+            datetime!(2026-11-01 10:20 UTC),
+            datetime!(2026-11-01 10:50 UTC),
+        );
+        let f = q.period_count().unwrap();
+        assert!(!f.sql.contains("issue_hourly"));
+        assert_eq!(f.binds.len(), 2);
+    }
+
+    #[test]
+    fn event_filters_count_matching_events() {
+        let mut q = query(
+            datetime!(2026-11-01 10:00 UTC),
+            datetime!(2026-11-01 12:00 UTC),
+        );
+        q.environment = Some("production".into());
+        let f = q.period_count().unwrap();
+        assert!(f.sql.contains("e.environment = ?"));
+        assert!(!f.sql.contains("issue_hourly"));
+        assert!(q.match_conditions().sql.contains("EXISTS"));
+    }
+
+    #[test]
+    fn no_period_and_no_filter_is_the_lifetime_count() {
+        assert_eq!(IssueQuery::default().period_count(), None);
+        assert_eq!(
+            IssueQuery::default().match_conditions(),
+            Fragment::default()
+        );
+    }
+
+    #[test]
+    fn hours_round_up_only_between_boundaries() {
+        assert_eq!(ceil_hour(0), 0);
+        assert_eq!(ceil_hour(1), HOUR_MS);
+        assert_eq!(ceil_hour(HOUR_MS), HOUR_MS);
+        assert_eq!(ceil_hour(-1), 0);
+    }
+}
