@@ -117,7 +117,7 @@ impl IssueQuery {
             return Some(f);
         }
         let first_hour = self.since.map(|t| ceil_hour(to_millis(t)));
-        let last_hour = self.until.map(|t| hour_of(t));
+        let last_hour = self.until.map(hour_of);
         if let (Some(a), Some(b)) = (first_hour, last_hour)
             && a >= b
         {
