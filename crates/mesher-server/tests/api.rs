@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{TestServer, envelope, new_id};
+use common::api::{Api, ingest, owner_token};
+use common::{TestServer, new_id};
 use mesher_server::accounts;
 use mesher_store::testing::Backend;
 use mesher_store::{Role, Scope};
@@ -16,65 +17,6 @@ on_both_backends!(
     sessions_need_csrf_for_changes,
     the_authorization_matrix_holds
 );
-
-/// A client with a bearer token.
-struct Api {
-    base: String,
-    token: Option<String>,
-    client: reqwest::Client,
-}
-
-impl Api {
-    fn new(s: &TestServer, token: Option<String>) -> Api {
-        Api {
-            base: s.url.clone(),
-            token,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = &self.token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        // Every error has the one shape.
-        if !status.is_success() {
-            assert!(
-                value["error"]["code"].is_string() && value["error"]["message"].is_string(),
-                "{status}: {text}"
-            );
-        }
-        (status, value)
-    }
-
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, value) = self.call(method.clone(), path, body).await;
-        assert!(status.is_success(), "{method} {path}: {status} {value}");
-        value
-    }
-}
-
-/// Sends an SDK-shaped event and returns its id.
-async fn ingest(s: &TestServer, event: Value) -> String {
-    let id = new_id();
-    let resp = reqwest::Client::new()
-        .post(s.envelope_url())
-        .header("x-sentry-auth", s.auth_header())
-        .body(envelope(&id, &event))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    id
-}
 
 fn python_error(function: &str, message: &str) -> Value {
     json!({
@@ -88,23 +30,6 @@ fn python_error(function: &str, message: &str) -> Value {
              "context_line": "    return cart[key]", "pre_context": ["def f():"], "post_context": [""]}
         ]}}]},
     })
-}
-
-async fn owner_token(s: &TestServer) -> String {
-    let store = s.store.as_ref();
-    let owner = accounts::create_user(
-        store,
-        "owner@example.com",
-        Some("Owner"),
-        "long enough",
-        Some((s.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
-    accounts::create_token(store, owner.id, "test", Scope::Admin)
-        .await
-        .unwrap()
-        .0
 }
 
 async fn every_route_answers_as_documented(backend: Backend) {

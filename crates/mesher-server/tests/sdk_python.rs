@@ -54,8 +54,8 @@ async fn python_sdk_events_are_stored(backend: Backend, compression: &str) {
     .await
     .unwrap();
     let ids = ids.as_object().unwrap();
-    assert_eq!(ids.len(), 10);
-    server.wait_for_events(10).await;
+    assert_eq!(ids.len(), 11);
+    server.wait_for_events(11).await;
     let encoding = if compression == "br" { "br" } else { "gzip" };
     assert_eq!(
         server
@@ -63,7 +63,7 @@ async fn python_sdk_events_are_stored(backend: Backend, compression: &str) {
                 "mesher_request_encodings_total{{encoding=\"{encoding}\"}}"
             ))
             .await,
-        10.0,
+        11.0,
         "every request was {encoding}-compressed"
     );
 
@@ -102,6 +102,17 @@ async fn python_sdk_events_are_stored(backend: Backend, compression: &str) {
     for level in ["debug", "info", "warning", "error", "fatal"] {
         assert_eq!(stored[format!("message_{level}").as_str()].level, level);
     }
+
+    // Issue 12, acceptance 2: `level="verbose"` is stored as an error, the value noted.
+    let verbose = &stored["message_verbose"];
+    assert_eq!(verbose.level, "error");
+    let notes = verbose.payload["errors"].as_array().expect("errors noted");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["name"] == "level" && n["value"] == "verbose"),
+        "{notes:?}"
+    );
 
     let ctx = &stored["with_context"];
     assert!(ctx.tags.contains(&("feature".into(), "checkout".into())));

@@ -16,7 +16,8 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Search a project's events, newest first, in the last 24 hours unless `since`/`until` say
-/// otherwise: full-text words and exact `key:value` tag filters.
+/// otherwise: full-text words and exact `key:value` tag filters. Without words or tags the list
+/// is ordered by event timestamp; a full-text search lists its matches newest-received first.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/events", tag = "events",
     params(
         ("project_id" = i64, Path, description = "Project id"),

@@ -43,15 +43,15 @@ pub async fn visible_issue(
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/issues", tag = "issues",
     params(
         ("project_id" = i64, Path, description = "Project id"),
-        ("status" = Option<String>, Query, description = "unresolved (default, as Sentry's `is:unresolved`), resolved, archived, discarded, or `all`"),
-        ("level" = Option<String>, Query, description = "fatal, error, warning, info or debug"),
-        ("environment" = Option<String>, Query, description = "Issues with events in this environment"),
-        ("release" = Option<String>, Query, description = "Issues with events of this release"),
+        ("status" = Option<String>, Query, description = "unresolved (default, as Sentry's `is:unresolved`), resolved, archived, discarded (the tombstones of discarded issues), or `all` (every state but discarded)"),
+        ("level" = Option<String>, Query, description = "Issues with events of this level in the period: fatal, error, warning, info or debug"),
+        ("environment" = Option<String>, Query, description = "Issues with events in this environment in the period"),
+        ("release" = Option<String>, Query, description = "Issues with events of this release in the period"),
         ("assignee" = Option<String>, Query, description = "`me`, `none` or a user id"),
         ("since" = Option<String>, Query, description = "RFC 3339; default: 24 hours ago"),
         ("until" = Option<String>, Query, description = "RFC 3339; default: now"),
         ("query" = Option<String>, Query, description = "Words in the title or culprit"),
-        ("sort" = Option<String>, Query, description = "last_seen (default), first_seen or count"),
+        ("sort" = Option<String>, Query, description = "last_seen (default), first_seen or count (events in the period that match the filters: `period_count`)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 25"),
     ),
@@ -200,7 +200,7 @@ pub async fn activity(
     Ok(axum::Json(entries.into_iter().map(Into::into).collect()))
 }
 
-/// An issue's events, newest first.
+/// An issue's events, newest first by event timestamp (ties by arrival).
 #[utoipa::path(get, path = "/api/v1/issues/{issue_id}/events", tag = "issues",
     params(
         ("issue_id" = i64, Path, description = "Issue id"),

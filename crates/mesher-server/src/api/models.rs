@@ -474,6 +474,10 @@ pub struct IssueBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub grouping: Option<Value>,
+    /// In an issue list: its events in the list's period that match its level, environment and
+    /// release filters (as Sentry's list counts); `count` stays the lifetime total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_count: Option<i64>,
 }
 
 impl IssueBody {
@@ -497,6 +501,7 @@ impl IssueBody {
             resolved_at: i.resolved_at,
             resolved_in_release: i.resolved_in_release,
             grouping: if detail { i.grouping } else { None },
+            period_count: i.period_count,
         }
     }
 }

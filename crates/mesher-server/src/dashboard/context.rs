@@ -180,7 +180,11 @@ const DONE: &[(&str, &str)] = &[
     ("archived", "Issue archived until it escalates."),
     (
         "discarded",
-        "Issue discarded: its new events will be dropped.",
+        "Issue discarded: its events are deleted and new ones will be dropped.",
+    ),
+    (
+        "undiscarded",
+        "Discard lifted: the next event of this kind opens a new issue.",
     ),
     ("assigned", "Assignee updated."),
     ("deleted", "Issue deleted."),

@@ -254,7 +254,9 @@ fn head(issue: &Issue, now: OffsetDateTime) -> IssueHead {
             Some(s.to_string())
         }
         (IssueStatus::Archived, _) => Some("until it escalates".to_string()),
-        (IssueStatus::Discarded, _) => Some("new events are dropped".to_string()),
+        (IssueStatus::Discarded, _) => {
+            Some("its events are deleted and new ones are dropped".to_string())
+        }
         _ => None,
     };
     IssueHead {
@@ -284,7 +286,10 @@ fn actions(issue: &Issue) -> Vec<Action> {
         value: "discard",
         label: "Discard",
         primary: false,
-        confirm: Some("Discard this issue? Its new events will be dropped until you unresolve it."),
+        confirm: Some(
+            "Discard this issue? Its events will be deleted and new ones dropped until an admin \
+             lifts the discard.",
+        ),
     };
     let mut list = match issue.status {
         IssueStatus::Unresolved => vec![action("resolve", "Resolve", true)],
@@ -293,7 +298,8 @@ fn actions(issue: &Issue) -> Vec<Action> {
             action("resolve", "Resolve", true),
             action("unresolve", "Unresolve", false),
         ],
-        IssueStatus::Discarded => vec![action("unresolve", "Stop discarding", true)],
+        // Lifting a discard deletes the tombstone (issue 12, row 10): admins only, as deletion.
+        IssueStatus::Discarded => vec![action("undiscard", "Stop discarding", true)],
     };
     let resolved_next =
         issue.status == IssueStatus::Resolved && issue.resolved_in_release.is_some();
@@ -411,7 +417,8 @@ fn activity_items(
 }
 
 /// `POST /projects/{id}/issues/{issue}/status` (`status`: resolve, resolve_in_next_release,
-/// unresolve, archive, discard). Triage: member role, write scope.
+/// unresolve, archive, discard, or undiscard: an admin lifts a discard). Triage: member role,
+/// write scope.
 pub(super) async fn set_status(
     State(state): State<AppState>,
     layout: Layout,
@@ -421,7 +428,17 @@ pub(super) async fn set_status(
     user.caller
         .project(&state, id, Scope::Write, Role::Member)
         .await?;
-    issue_in(&state, id, issue_id).await?;
+    let issue = issue_in(&state, id, issue_id).await?;
+    if form.text("status") == "undiscard" && issue.status == IssueStatus::Discarded {
+        // The tombstone goes, and the next event of its kind opens a new issue.
+        user.caller
+            .project(&state, id, Scope::Admin, Role::Admin)
+            .await?;
+        state.store().delete_issue(issue_id).await?;
+        return Ok(Redirect::to(
+            &layout.url(&done(&paths::issues(id), "undiscarded")),
+        ));
+    }
     let (change, key) = change(form.text("status"))?;
     state
         .store()

@@ -388,7 +388,8 @@ async fn rows(
                 level: issue.level.clone(),
                 status: issue.status.as_str(),
                 href: layout.url(&paths::issue(project_id, issue.id)),
-                events: count(issue.event_count),
+                // Events in the period and filters shown, as Sentry's list counts (row 7).
+                events: count(issue.period_count.unwrap_or(issue.event_count)),
                 users: count(issue.user_count),
                 trend: charts::sparkline(&values),
                 first_seen: When::new(issue.first_seen, now),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod api;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -333,3 +333,60 @@ async fn deleting_needs_the_admin_role() {
     assert_eq!(page.text("[role=status]"), "Issue deleted.");
     ada.page(&app, &here, StatusCode::NOT_FOUND).await;
 }
+
+/// Issue 12, row 10: discarding deletes the events and keeps a tombstone; only an admin lifts
+/// it, and the next event then opens a new issue.
+#[tokio::test]
+async fn discarding_deletes_the_events_and_an_admin_lifts_it() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let (issue, ids) = issue_with_events(&app, &world, 2).await;
+    let p = world.project.id;
+    let here = format!("/projects/{p}/issues/{issue}");
+
+    let max = app.session(&world.member).await;
+    let response = max
+        .post(&app, &format!("{here}/status"), &[("status", "discard")])
+        .await;
+    let page = max.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(
+        page.text("[role=status]"),
+        "Issue discarded: its events are deleted and new ones will be dropped."
+    );
+    assert_eq!(page.text("#issue-status"), "discarded");
+    assert_eq!(
+        page.texts(".issue-actions form.action-row button"),
+        ["Stop discarding"]
+    );
+    max.page(
+        &app,
+        &format!("/projects/{p}/events/{}", ids[0]),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // A member cannot lift it.
+    let response = max
+        .post(&app, &format!("{here}/status"), &[("status", "undiscard")])
+        .await;
+    let page = Page::from_response(response, StatusCode::FORBIDDEN).await;
+    assert_eq!(page.text(".error-message"), "this needs the admin role");
+
+    let ada = app.session(&world.owner).await;
+    let response = ada
+        .post(&app, &format!("{here}/status"), &[("status", "undiscard")])
+        .await;
+    let target = see_other(&response);
+    assert_eq!(target, format!("/projects/{p}/issues?done=undiscarded"));
+    let page = ada.page(&app, &target, StatusCode::OK).await;
+    assert_eq!(
+        page.text("[role=status]"),
+        "Discard lifted: the next event of this kind opens a new issue."
+    );
+    ada.page(&app, &here, StatusCode::NOT_FOUND).await;
+    app.send_event(&world, python_error("'price'")).await;
+    let issues = app.store.list_issues(p).await.unwrap();
+    assert_eq!(issues.len(), 1);
+    assert_ne!(issues[0].id, issue);
+    assert_eq!(issues[0].event_count, 1);
+}
