@@ -5,7 +5,6 @@
 
 use serde_json::Value;
 
-use super::EventError;
 use super::lenient::{
     Errors, Path, boolean, json_string, non_null, object, object_value, string, string_list,
     unsigned, values_list,
@@ -14,21 +13,18 @@ use super::raw::{Object, Raw};
 use crate::event::{Exception, Frame, Mechanism, Stacktrace, Thread, ThreadId};
 
 /// Normalizes the `exception` container.
-pub(super) fn normalize_exceptions(
-    value: Raw<'_>,
-    errors: &mut Errors,
-) -> Result<Vec<Exception>, EventError> {
+pub(super) fn normalize_exceptions(value: Raw<'_>, errors: &mut Errors) -> Vec<Exception> {
     let root = Path::Root("exception");
     let values = root.field("values");
     let mut out = Vec::new();
-    for (i, item) in values_list(value, "exception")?.into_iter().enumerate() {
+    for (i, item) in values_list(value, &root, errors).into_iter().enumerate() {
         let path = values.index(i);
         let Some(members) = object(item, &path, errors) else {
             continue;
         };
         out.extend(normalize_exception(members, &path, errors));
     }
-    Ok(out)
+    out
 }
 
 fn normalize_exception(
@@ -254,14 +250,11 @@ fn thread_id(value: Raw<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Thr
 }
 
 /// Normalizes the `threads` container.
-pub(super) fn normalize_threads(
-    value: Raw<'_>,
-    errors: &mut Errors,
-) -> Result<Vec<Thread>, EventError> {
+pub(super) fn normalize_threads(value: Raw<'_>, errors: &mut Errors) -> Vec<Thread> {
     let root = Path::Root("threads");
     let values = root.field("values");
     let mut out = Vec::new();
-    for (i, item) in values_list(value, "threads")?.into_iter().enumerate() {
+    for (i, item) in values_list(value, &root, errors).into_iter().enumerate() {
         let path = values.index(i);
         let Some(members) = object(item, &path, errors) else {
             continue;
@@ -283,7 +276,7 @@ pub(super) fn normalize_threads(
         }
         out.push(thread);
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -293,7 +286,7 @@ mod tests {
 
     fn exceptions(value: Value) -> (Vec<Exception>, Errors) {
         let mut errors = Errors::default();
-        let out = normalize_exceptions(Raw::owned(value), &mut errors).expect("valid container");
+        let out = normalize_exceptions(Raw::owned(value), &mut errors);
         (out, errors)
     }
 
@@ -308,14 +301,21 @@ mod tests {
         assert_eq!(a[0].ty.as_deref(), Some("ValueError"));
     }
 
+    /// Issue 12: a container of the wrong type is dropped and noted; the event is kept.
     #[test]
-    fn wrong_container_types_reject_the_event() {
+    fn wrong_container_types_are_dropped_and_noted() {
         let mut errors = Errors::default();
-        assert!(normalize_exceptions(Raw::owned(json!("boom")), &mut errors).is_err());
+        assert!(normalize_exceptions(Raw::owned(json!("boom")), &mut errors).is_empty());
         assert!(
-            normalize_exceptions(Raw::owned(json!({"values": {"a": 1}})), &mut errors).is_err()
+            normalize_exceptions(Raw::owned(json!({"values": {"a": 1}})), &mut errors).is_empty()
         );
-        assert!(normalize_threads(Raw::owned(json!(7)), &mut errors).is_err());
+        assert!(normalize_threads(Raw::owned(json!(7)), &mut errors).is_empty());
+        let names: Vec<_> = errors
+            .0
+            .iter()
+            .map(|e| e.name.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["exception", "exception.values", "threads"]);
     }
 
     #[test]
@@ -385,8 +385,7 @@ mod tests {
                 "stacktrace": {"frames": [{"function": "f"}]}}, {"id": 2, "current": "yes"}]}),
             ),
             &mut errors,
-        )
-        .expect("threads");
+        );
         assert_eq!(threads.len(), 2);
         assert_eq!(threads[0].id, Some(ThreadId::String("main".into())));
         assert_eq!(threads[1].current, None);

@@ -6,32 +6,25 @@
 //! grouping code to expand. Unlike Relay, which drops a non-list fingerprint, Mesher rejects
 //! the event: a client asking for custom grouping in a broken way should hear about it.
 
-use super::EventError;
 use super::lenient::{Errors, Path, lenient_string};
 use super::raw::Raw;
 
 /// Normalizes the `fingerprint` field.
-pub(super) fn normalize_fingerprint(
-    value: Raw<'_>,
-    errors: &mut Errors,
-) -> Result<Vec<String>, EventError> {
+pub(super) fn normalize_fingerprint(value: Raw<'_>, errors: &mut Errors) -> Vec<String> {
+    let root = Path::Root("fingerprint");
     let items = match value {
-        Raw::Null => return Ok(Vec::new()),
+        Raw::Null => return Vec::new(),
         Raw::Array(items) => items,
         other => {
-            return Err(EventError::WrongType {
-                field: "fingerprint".to_owned(),
-                expected: "a list",
-                found: other.type_name(),
-            });
+            errors.expected(&root, "a list", other);
+            return Vec::new();
         }
     };
-    let root = Path::Root("fingerprint");
-    Ok(items
+    items
         .into_iter()
         .enumerate()
         .filter_map(|(i, item)| lenient_string(item, &root.index(i), errors))
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -41,7 +34,7 @@ mod tests {
 
     fn fingerprint(value: Value) -> (Vec<String>, usize) {
         let mut errors = Errors::default();
-        let out = normalize_fingerprint(Raw::owned(value), &mut errors).expect("valid fingerprint");
+        let out = normalize_fingerprint(Raw::owned(value), &mut errors);
         (out, errors.0.len())
     }
 
@@ -60,13 +53,13 @@ mod tests {
         assert_eq!(fingerprint(json!([])).0, Vec::<String>::new());
     }
 
+    /// Issue 12: a fingerprint that is not a list is dropped and noted; the event is kept.
     #[test]
-    fn non_list_is_rejected() {
-        let err = normalize_fingerprint(Raw::owned(json!("my-group")), &mut Errors::default())
-            .expect_err("string fingerprint");
-        assert_eq!(
-            err.to_string(),
-            "invalid `fingerprint`: expected a list, got a string"
-        );
+    fn non_list_is_dropped_and_noted() {
+        let mut errors = Errors::default();
+        let out = normalize_fingerprint(Raw::owned(json!("my-group")), &mut errors);
+        assert!(out.is_empty());
+        assert_eq!(errors.0[0].name.as_deref(), Some("fingerprint"));
+        assert_eq!(errors.0[0].value, Some(json!("my-group")));
     }
 }

@@ -5,7 +5,6 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-use super::EventError;
 use super::lenient::{
     Errors, Path, json_string, lenient_string, non_null, object, object_value, string, timestamp,
     values_list,
@@ -15,14 +14,11 @@ use crate::event::{Breadcrumb, ClientSdk, Level, Request, SdkPackage, User};
 use crate::timestamp::Timestamp;
 
 /// Normalizes `breadcrumbs`; the container must be a list or `{values}`.
-pub(super) fn normalize_breadcrumbs(
-    value: Raw<'_>,
-    errors: &mut Errors,
-) -> Result<Vec<Breadcrumb>, EventError> {
+pub(super) fn normalize_breadcrumbs(value: Raw<'_>, errors: &mut Errors) -> Vec<Breadcrumb> {
     let root = Path::Root("breadcrumbs");
     let values = root.field("values");
     let mut out = Vec::new();
-    for (i, item) in values_list(value, "breadcrumbs")?.into_iter().enumerate() {
+    for (i, item) in values_list(value, &root, errors).into_iter().enumerate() {
         let path = values.index(i);
         let Some(members) = object(item, &path, errors) else {
             continue;
@@ -49,7 +45,7 @@ pub(super) fn normalize_breadcrumbs(
         }
         out.push(crumb);
     }
-    Ok(out)
+    out
 }
 
 /// An unparseable breadcrumb timestamp only costs the breadcrumb its time.
@@ -362,15 +358,15 @@ mod tests {
                 {"timestamp": "garbage", "level": "loud"}
             ]})),
             &mut errors,
-        )
-        .expect("crumbs");
+        );
         assert_eq!(crumbs.len(), 3);
         assert_eq!(crumbs[0].message.as_deref(), Some("second sent first"));
         assert_eq!(crumbs[0].level, Level::Info);
         assert_eq!(crumbs[1].level, Level::Warning);
         assert_eq!(crumbs[2].timestamp, None);
         assert_eq!(errors.0.len(), 2);
-        assert!(normalize_breadcrumbs(r(json!(1)), &mut errors).is_err());
+        assert!(normalize_breadcrumbs(r(json!(1)), &mut errors).is_empty());
+        assert_eq!(errors.0[2].name.as_deref(), Some("breadcrumbs"));
     }
 
     #[test]

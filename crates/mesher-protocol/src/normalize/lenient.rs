@@ -8,7 +8,6 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::EventError;
 use super::raw::{Object, Raw, object_into_map};
 use crate::event::ProcessingError;
 use crate::timestamp::{Timestamp, TimestampError};
@@ -266,31 +265,37 @@ pub(crate) fn string_list(value: Raw<'_>, path: &Path<'_>, errors: &mut Errors) 
 
 /// Unwraps Sentry's list containers: `{"values": [...]}`, a bare list, or (as Relay does) a
 /// single object standing for a one-element list. `null` and `{}` mean empty. Anything else is
-/// rejected: these are the fields whose wrong type fails the event.
-pub(crate) fn values_list<'a>(value: Raw<'a>, field: &str) -> Result<Vec<Raw<'a>>, EventError> {
-    let wrong = |found: &Raw<'_>, field: String| EventError::WrongType {
-        field,
-        expected: "a list or an object with `values`",
-        found: found.type_name(),
-    };
+/// dropped and noted at `path`, and the event is kept (Relay's rule for every field).
+pub(crate) fn values_list<'a>(
+    value: Raw<'a>,
+    path: &Path<'_>,
+    errors: &mut Errors,
+) -> Vec<Raw<'a>> {
+    const EXPECTED: &str = "a list or an object with `values`";
     match value {
-        Raw::Null => Ok(Vec::new()),
-        Raw::Array(items) => Ok(items),
+        Raw::Null => Vec::new(),
+        Raw::Array(items) => items,
         Raw::Object(mut members) => {
             if members.is_empty() {
-                return Ok(Vec::new());
+                return Vec::new();
             }
             // The last `values` wins, as it would in a map.
             let Some(pos) = members.iter().rposition(|(k, _)| k == "values") else {
-                return Ok(vec![Raw::Object(members)]);
+                return vec![Raw::Object(members)];
             };
             match members.swap_remove(pos).1 {
-                Raw::Null => Ok(Vec::new()),
-                Raw::Array(items) => Ok(items),
-                other => Err(wrong(&other, format!("{field}.values"))),
+                Raw::Null => Vec::new(),
+                Raw::Array(items) => items,
+                other => {
+                    errors.expected(&path.field("values"), EXPECTED, other);
+                    Vec::new()
+                }
             }
         }
-        other => Err(wrong(&other, field.to_owned())),
+        other => {
+            errors.expected(path, EXPECTED, other);
+            Vec::new()
+        }
     }
 }
 
@@ -353,20 +358,43 @@ mod tests {
 
     #[test]
     fn values_list_shapes() {
-        let len = |v: Value| values_list(Raw::owned(v), "x").expect("valid").len();
+        let len =
+            |v: Value| values_list(Raw::owned(v), &Path::Root("x"), &mut Errors::default()).len();
         assert_eq!(len(json!([1, 2])), 2);
         assert_eq!(len(json!({"values": [1]})), 1);
         assert_eq!(len(json!({"type": "E"})), 1);
         assert_eq!(len(json!({})), 0);
         assert_eq!(len(json!(null)), 0);
         assert_eq!(len(json!({"values": null})), 0);
-        let err = values_list(Raw::owned(json!("boom")), "exception").expect_err("string");
-        assert_eq!(
-            err.to_string(),
-            "invalid `exception`: expected a list or an object with `values`, got a string"
+        let mut errors = Errors::default();
+        assert!(
+            values_list(
+                Raw::owned(json!("boom")),
+                &Path::Root("exception"),
+                &mut errors
+            )
+            .is_empty()
         );
-        let err = values_list(Raw::owned(json!({"values": 3})), "threads").expect_err("number");
-        assert!(err.to_string().contains("`threads.values`"));
+        assert!(
+            values_list(
+                Raw::owned(json!({"values": 3})),
+                &Path::Root("threads"),
+                &mut errors
+            )
+            .is_empty()
+        );
+        let noted: Vec<(Option<&str>, Option<&Value>)> = errors
+            .0
+            .iter()
+            .map(|e| (e.name.as_deref(), e.value.as_ref()))
+            .collect();
+        assert_eq!(
+            noted,
+            [
+                (Some("exception"), Some(&json!("boom"))),
+                (Some("threads.values"), Some(&json!(3)))
+            ]
+        );
     }
 
     #[test]

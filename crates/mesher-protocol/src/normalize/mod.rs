@@ -30,7 +30,7 @@ pub use self::message::MAX_MESSAGE_CHARS;
 use self::raw::{Object, Raw};
 pub use self::tags::{MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS, TagLimits};
 use crate::event::{Event, Level};
-use crate::ids::{EventId, EventIdError};
+use crate::ids::EventId;
 use crate::timestamp::Timestamp;
 
 /// Platforms Sentry knows (Relay `VALID_PLATFORMS`); anything else is stored as `other`.
@@ -102,7 +102,8 @@ impl NormalizeContext {
     }
 }
 
-/// Why an event payload was rejected. Every variant means HTTP 400.
+/// Why an event payload was rejected: it is not a JSON object. Every variant means HTTP 400;
+/// a bad value inside the object is dropped and noted instead.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
     /// The payload is not JSON.
@@ -111,24 +112,6 @@ pub enum EventError {
     /// The payload is JSON but not an object.
     #[error("event must be a JSON object, got {0}")]
     NotAnObject(&'static str),
-    /// `event_id` is not a UUID.
-    #[error("invalid `event_id` {value:?}: {reason}")]
-    InvalidEventId {
-        /// The value as sent (cut to 64 characters).
-        value: String,
-        /// What is wrong with it.
-        reason: EventIdError,
-    },
-    /// A field whose type matters has the wrong one.
-    #[error("invalid `{field}`: expected {expected}, got {found}")]
-    WrongType {
-        /// The field (dotted path).
-        field: String,
-        /// What was expected.
-        expected: &'static str,
-        /// The JSON type found.
-        found: &'static str,
-    },
 }
 
 /// Parses and normalizes an event payload (an `event` item or a `/store/` body).
@@ -228,16 +211,23 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
     };
     let mut errors = Errors::default();
 
-    // Strict fields first: they decide whether the event is accepted at all.
+    // Every bad value is dropped and noted, and the event kept (Relay's rule): an unreadable
+    // `event_id` gives way to the envelope's or a generated one.
+    let id_path = Path::Root("event_id");
     let payload_id = match fields.event_id {
         Raw::Null => None,
-        Raw::Str(s) => Some(
-            EventId::parse(&s).map_err(|reason| EventError::InvalidEventId {
-                value: s.chars().take(64).collect(),
-                reason,
-            })?,
-        ),
-        other => return Err(wrong_type("event_id", "a string", &other)),
+        Raw::Str(s) => match EventId::parse(&s) {
+            Ok(id) => Some(id),
+            Err(reason) => {
+                let kept = (s.chars().count() <= 64).then(|| Value::String(s.into_owned()));
+                errors.invalid(&id_path, reason.to_string(), kept);
+                None
+            }
+        },
+        other => {
+            errors.expected(&id_path, "a string", other);
+            None
+        }
     };
     // An unreadable timestamp is dropped and noted; the time received stands in (Relay).
     let timestamp = match lenient::timestamp(&fields.timestamp) {
@@ -252,13 +242,13 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
         }
     };
     let level = normalize_level(fields.level, &mut errors);
-    let mut exceptions = exception::normalize_exceptions(fields.exception, &mut errors)?;
-    let threads = exception::normalize_threads(fields.threads, &mut errors)?;
-    let mut breadcrumbs = interfaces::normalize_breadcrumbs(fields.breadcrumbs, &mut errors)?;
-    let tags = tags::normalize_tags(fields.tags, ctx.tag_limits, &mut errors)?;
-    let fingerprint = fingerprint::normalize_fingerprint(fields.fingerprint, &mut errors)?;
+    let mut exceptions = exception::normalize_exceptions(fields.exception, &mut errors);
+    let threads = exception::normalize_threads(fields.threads, &mut errors);
+    let mut breadcrumbs = interfaces::normalize_breadcrumbs(fields.breadcrumbs, &mut errors);
+    let tags = tags::normalize_tags(fields.tags, ctx.tag_limits, &mut errors);
+    let fingerprint = fingerprint::normalize_fingerprint(fields.fingerprint, &mut errors);
 
-    // Lenient fields, in a fixed order so error entries are deterministic.
+    // In a fixed order, so that error entries are deterministic.
     let mut stacktrace =
         exception::normalize_stacktrace(fields.stacktrace, &Path::Root("stacktrace"), &mut errors);
     // Relay moves a legacy top-level stack into a sole exception, where grouping looks for it.
@@ -344,14 +334,6 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
         errors: errors.0,
         meta: Default::default(),
     })
-}
-
-fn wrong_type(field: &str, expected: &'static str, found: &Raw<'_>) -> EventError {
-    EventError::WrongType {
-        field: field.to_owned(),
-        expected,
-        found: found.type_name(),
-    }
 }
 
 /// `level`: a name (aliases, any case) or a Python logging number; `error` when absent.

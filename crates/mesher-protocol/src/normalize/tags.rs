@@ -13,7 +13,6 @@
 
 use std::collections::HashSet;
 
-use super::EventError;
 use super::lenient::{Errors, Path, lenient_string};
 use super::raw::Raw;
 
@@ -57,12 +56,12 @@ pub(super) struct NormalizedTags {
     pub(super) environment: Option<String>,
 }
 
-/// Normalizes the `tags` field; a value that is neither an object nor a list fails the event.
+/// Normalizes the `tags` field; a value that is neither an object nor a list is dropped and noted.
 pub(super) fn normalize_tags(
     value: Raw<'_>,
     limits: TagLimits,
     errors: &mut Errors,
-) -> Result<NormalizedTags, EventError> {
+) -> NormalizedTags {
     let max_key = limits.max_key_chars.min(MAX_TAG_KEY_CHARS);
     let max_value = limits.max_value_chars.min(MAX_TAG_VALUE_CHARS);
     let root = Path::Root("tags");
@@ -87,11 +86,8 @@ pub(super) fn normalize_tags(
             pairs
         }
         other => {
-            return Err(EventError::WrongType {
-                field: "tags".to_owned(),
-                expected: "an object or a list of pairs",
-                found: other.type_name(),
-            });
+            errors.expected(&root, "an object or a list of pairs", other);
+            Vec::new()
         }
     };
 
@@ -157,7 +153,7 @@ pub(super) fn normalize_tags(
             None,
         );
     }
-    Ok(out)
+    out
 }
 
 /// Drops repeated keys, keeping the first (Relay's `DedupCache`), in linear time: events may
@@ -178,8 +174,7 @@ mod tests {
 
     fn tags(value: Value) -> (Vec<(String, String)>, Errors) {
         let mut errors = Errors::default();
-        let out =
-            normalize_tags(Raw::owned(value), TagLimits::DEFAULT, &mut errors).expect("valid tags");
+        let out = normalize_tags(Raw::owned(value), TagLimits::DEFAULT, &mut errors);
         (out.tags, errors)
     }
 
@@ -257,8 +252,7 @@ mod tests {
             Raw::owned(json!({"environment": "staging", "a": "b"})),
             TagLimits::DEFAULT,
             &mut errors,
-        )
-        .expect("tags");
+        );
         assert_eq!(out.environment.as_deref(), Some("staging"));
         assert_eq!(out.tags, pairs(&[("a", "b")]));
     }
@@ -267,23 +261,18 @@ mod tests {
     fn object_tags_keep_input_order() {
         let raw: Raw<'_> =
             serde_json::from_str(r#"{"zeta":"1","alpha":"2","zeta":"3"}"#).expect("json");
-        let out = normalize_tags(raw, TagLimits::DEFAULT, &mut Errors::default()).expect("tags");
+        let out = normalize_tags(raw, TagLimits::DEFAULT, &mut Errors::default());
         assert_eq!(out.tags, pairs(&[("zeta", "1"), ("alpha", "2")]));
     }
 
+    /// Issue 12: tags of the wrong type are dropped and noted; the event is kept.
     #[test]
-    fn wrong_type_rejects() {
-        let err = normalize_tags(
-            Raw::owned(json!("a=b")),
-            TagLimits::DEFAULT,
-            &mut Errors::default(),
-        )
-        .err()
-        .expect("string tags rejected");
-        assert_eq!(
-            err.to_string(),
-            "invalid `tags`: expected an object or a list of pairs, got a string"
-        );
+    fn wrong_type_is_dropped_and_noted() {
+        let mut errors = Errors::default();
+        let out = normalize_tags(Raw::owned(json!("a=b")), TagLimits::DEFAULT, &mut errors);
+        assert!(out.tags.is_empty());
+        assert_eq!(errors.0[0].name.as_deref(), Some("tags"));
+        assert_eq!(errors.0[0].value, Some(json!("a=b")));
     }
 
     /// Issue 11, finding 10: an event with 60,000 tags keeps the first 100 (after duplicates
@@ -299,8 +288,7 @@ mod tests {
             Raw::owned(Value::Array(many)),
             TagLimits::DEFAULT,
             &mut errors,
-        )
-        .expect("tags");
+        );
         assert_eq!(out.tags.len(), 100);
         assert_eq!(out.tags[0], ("k0".to_owned(), "v0".to_owned()));
         assert_eq!(out.tags[99], ("k99".to_owned(), "v99".to_owned()));
@@ -318,8 +306,7 @@ mod tests {
             Raw::owned(json!({"long-key": "v", "ok": "long", "fine": "yes"})),
             limits,
             &mut errors,
-        )
-        .expect("tags");
+        );
         assert_eq!(out.tags, pairs(&[("fine", "yes")]));
         assert_eq!(errors.0.len(), 2);
     }
