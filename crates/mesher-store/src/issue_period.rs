@@ -62,8 +62,11 @@ impl IssueQuery {
 
     /// ` AND …` conditions on `issues` that keep the issues with a matching event.
     ///
-    /// The issue's first and last seen bound its events, so they pre-filter through the
-    /// issue indexes; the events themselves are read only where those cannot decide.
+    /// The issue's first and last seen bound its events, and `issue_tags` knows when each of
+    /// its level, environment and release values was last seen, so they decide through indexes
+    /// alone for the common lists (one filter, a period ending now); the events themselves are
+    /// read only where those cannot decide: several filters that one event must meet together,
+    /// or a period that ended before the issue was last seen.
     pub(crate) fn match_conditions(&self) -> Fragment {
         let mut f = Fragment::default();
         if let Some(t) = self.since {
@@ -72,15 +75,34 @@ impl IssueQuery {
         if let Some(t) = self.until {
             f.push(" AND issues.first_seen < ?", [Bind::Time(t)]);
         }
+        let mut filters = 0;
+        for (key, value) in [
+            ("level", &self.level),
+            ("environment", &self.environment),
+            ("release", &self.release),
+        ] {
+            if let Some(v) = value {
+                filters += 1;
+                f.push(
+                    " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id \
+                     AND t.key = ? AND t.value = ?",
+                    [Bind::Text(key.into()), Bind::Text(v.clone())],
+                );
+                if let Some(t) = self.since {
+                    f.push(" AND t.last_seen >= ?", [Bind::Time(t)]);
+                }
+                f.push(")", []);
+            }
+        }
         let events = self.event_conditions();
-        if self.filters_events() {
+        if filters > 1 || (filters == 1 && self.until.is_some()) {
             f.push(
                 " AND EXISTS (SELECT 1 FROM events e WHERE e.issue_id = issues.id",
                 [],
             );
             f.push(&events.sql, events.binds);
             f.push(")", []);
-        } else if let Some(until) = self.until {
+        } else if let (0, Some(until)) = (filters, self.until) {
             // An issue last seen inside the period has an event in it; one last seen after the
             // period may or may not.
             f.push(" AND (issues.last_seen < ?", [Bind::Time(until)]);
@@ -112,7 +134,24 @@ impl IssueQuery {
             f.push(&conditions.sql, conditions.binds);
             f.push(")", []);
         };
-        if self.filters_events() {
+        let filters: Vec<(&str, &String)> = [
+            ("level", &self.level),
+            ("environment", &self.environment),
+            ("release", &self.release),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_ref().map(|v| (key, v)))
+        .collect();
+        if let ([(key, value)], None, None) = (filters.as_slice(), self.since, self.until) {
+            // Ever, with one value: the issue's tag count says it without reading events.
+            f.push(
+                "(SELECT coalesce(max(t.count), 0) FROM issue_tags t WHERE t.issue_id = issues.id \
+                 AND t.key = ? AND t.value = ?)",
+                [Bind::Text((*key).into()), Bind::Text((*value).clone())],
+            );
+            return Some(f);
+        }
+        if !filters.is_empty() {
             count_events(&mut f, self.event_conditions());
             return Some(f);
         }
@@ -231,7 +270,36 @@ mod tests {
         let f = q.period_count().unwrap();
         assert!(f.sql.contains("e.environment = ?"));
         assert!(!f.sql.contains("issue_hourly"));
-        assert!(q.match_conditions().sql.contains("EXISTS"));
+        let matching = q.match_conditions().sql;
+        assert!(matching.contains("issue_tags"), "{matching}");
+        assert!(
+            matching.contains("FROM events"),
+            "one filter and an end: {matching}"
+        );
+        q.until = None;
+        let matching = q.match_conditions().sql;
+        assert!(
+            !matching.contains("FROM events"),
+            "the tag's last seen decides: {matching}"
+        );
+    }
+
+    #[test]
+    fn one_filter_ever_is_the_tag_count() {
+        let q = IssueQuery {
+            release: Some("app@1".into()),
+            ..IssueQuery::default()
+        };
+        let f = q.period_count().unwrap();
+        assert!(
+            f.sql.contains("issue_tags") && !f.sql.contains("events"),
+            "{}",
+            f.sql
+        );
+        assert_eq!(
+            f.binds,
+            [Bind::Text("release".into()), Bind::Text("app@1".into())]
+        );
     }
 
     #[test]

@@ -158,15 +158,40 @@ async fn issue_lists_match_and_count_events_in_the_period(store: Arc<dyn Store>)
         "no production event in the last hour: {:?}",
         page.items
     );
-    let production_4h = IssueQuery {
-        since: Some(m(-240)),
+    // A period that ends now (no `until`) decides through the tags' last seen.
+    let open_ended = IssueQuery {
+        until: None,
         ..production_last_hour.clone()
     };
-    let page = store.query_issues(&production_4h).await.unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].id, mixed);
-    assert_eq!(page.items[0].period_count, Some(1));
-    assert_eq!(page.items[0].event_count, 2);
+    assert!(
+        store
+            .query_issues(&open_ended)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    for until in [Some(T), None] {
+        let production_4h = IssueQuery {
+            since: Some(m(-240)),
+            until,
+            ..production_last_hour.clone()
+        };
+        let page = store.query_issues(&production_4h).await.unwrap();
+        assert_eq!(page.items.len(), 1, "until {until:?}");
+        assert_eq!(page.items[0].id, mixed);
+        assert_eq!(page.items[0].period_count, Some(1));
+        assert_eq!(page.items[0].event_count, 2);
+    }
+
+    // Without a period: the production events ever.
+    let ever = IssueQuery {
+        environment: Some("production".into()),
+        ..list(p)
+    };
+    let page = store.query_issues(&ever).await.unwrap();
+    let got: Vec<(i64, Option<i64>)> = page.items.iter().map(|i| (i.id, i.period_count)).collect();
+    assert_eq!(got, vec![(mixed, Some(1))]);
 
     // "old": 5 events a day ago and 2 in the last hour; "busy": 3 in the last hour.
     let old: Vec<Ev> = (0..5)

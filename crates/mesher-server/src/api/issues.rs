@@ -83,7 +83,9 @@ pub async fn list(
             id => id.parse().ok().map(AssigneeFilter::User),
         })?,
         since: Some(since),
-        until: Some(until),
+        // A period that ends now is open-ended: nothing is later than now, and the store then
+        // decides through its indexes without reading events.
+        until: q.get("until").is_some().then_some(until),
         query: q.get("query").map(str::to_string),
         sort: q
             .parse("sort", |v| match v {

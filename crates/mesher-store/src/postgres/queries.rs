@@ -380,7 +380,7 @@ impl QueryStore for PostgresStore {
         let rows = conn
             .query(
                 "SELECT v, count(*) FROM (SELECT tags ->> $2 AS v FROM events WHERE project_id = $1 \
-                 AND timestamp >= $3 AND timestamp < $4 ORDER BY id DESC LIMIT $5) s \
+                 AND timestamp >= $3 AND timestamp < $4 ORDER BY timestamp DESC, id DESC LIMIT $5) s \
                  WHERE v IS NOT NULL GROUP BY v",
                 &[&project_id, &key, &since, &until, &TAG_SCAN_LIMIT],
             )

@@ -154,6 +154,13 @@ impl QueryStore for SqliteStore {
                     args.push(Sql::Text(expr));
                     "events_fts.rowid"
                 }
+                // An issue's events come through the issue's index: without statistics the
+                // planner may take the project's and filter a million events by issue (`+`
+                // keeps `project_id` from choosing an index).
+                None if q.issue_id.is_some() => {
+                    sql.push_str("FROM events e WHERE +e.project_id = ?");
+                    "e.id"
+                }
                 None => {
                     sql.push_str("FROM events e WHERE e.project_id = ?");
                     "e.id"
@@ -381,7 +388,7 @@ impl QueryStore for SqliteStore {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT tags FROM events WHERE project_id = ?1 AND timestamp >= ?2 AND timestamp < ?3 \
-                     ORDER BY id DESC LIMIT ?4",
+                     ORDER BY timestamp DESC, id DESC LIMIT ?4",
                 )
                 .map_err(map_err)?;
             let mut counts: HashMap<String, i64> = HashMap::new();
