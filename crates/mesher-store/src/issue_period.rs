@@ -38,6 +38,12 @@ impl Fragment {
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Ends every `EXISTS` of a list. The offset keeps PostgreSQL from turning the check into a
+/// semi-join driven by `issue_tags`, whose value counts it misjudges by a factor of 60 (1.1 s
+/// instead of 6 ms for "errors in production, 7 days" on a million events): checked per issue,
+/// in the list's order, the walk stops once the page is full, as on SQLite.
+const CHECK_PER_ISSUE: &str = " LIMIT 1 OFFSET 0)";
+
 impl IssueQuery {
     /// Whether the list filters on event fields, which the issue row cannot answer.
     fn filters_events(&self) -> bool {
@@ -91,7 +97,7 @@ impl IssueQuery {
                 if let Some(t) = self.since {
                     f.push(" AND t.last_seen >= ?", [Bind::Time(t)]);
                 }
-                f.push(")", []);
+                f.push(CHECK_PER_ISSUE, []);
             }
         }
         let events = self.event_conditions();
@@ -101,7 +107,7 @@ impl IssueQuery {
                 [],
             );
             f.push(&events.sql, events.binds);
-            f.push(")", []);
+            f.push(CHECK_PER_ISSUE, []);
         } else if let (0, Some(until)) = (filters, self.until) {
             // An issue last seen inside the period has an event in it; one last seen after the
             // period may or may not.
@@ -111,7 +117,8 @@ impl IssueQuery {
                 [],
             );
             f.push(&events.sql, events.binds);
-            f.push("))", []);
+            f.push(CHECK_PER_ISSUE, []);
+            f.push(")", []);
         }
         f
     }
