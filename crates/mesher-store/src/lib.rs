@@ -28,6 +28,7 @@ mod time_util;
 mod top_walk;
 mod traits;
 mod url;
+mod users;
 
 use std::sync::Arc;
 

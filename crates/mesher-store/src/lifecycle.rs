@@ -20,7 +20,9 @@ pub(crate) struct IssueState {
     pub substatus: Option<String>,
     pub resolved_at: Option<OffsetDateTime>,
     pub resolved_in_release: Option<String>,
+    /// The stored user sketch, if the issue has one (see [`crate::users`]).
     pub users_hll: Option<Vec<u8>>,
+    pub user_count: i64,
     pub created: bool,
 }
 
@@ -34,6 +36,7 @@ pub(crate) struct Aggregate {
     pub latest: Option<usize>,
     pub release: Option<usize>,
     pub environment: Option<usize>,
+    /// Hashed user identities of the stored events, repeats included.
     pub user_hashes: Vec<u64>,
     /// Stored events per hour (hour start, ms since the epoch).
     pub hours: BTreeMap<i64, i64>,
@@ -120,8 +123,6 @@ pub(crate) struct Decision {
     pub substatus: Option<String>,
     pub resolved_at: Option<OffsetDateTime>,
     pub resolved_in_release: Option<String>,
-    pub users_hll: Option<Vec<u8>>,
-    pub user_count: Option<i64>,
     pub change: Option<IssueChange>,
     /// An activity entry: kind and data.
     pub activity: Option<(&'static str, Value)>,
@@ -138,19 +139,11 @@ pub(crate) fn decide(
     release_first_seen: impl Fn(&str) -> Option<OffsetDateTime>,
     hours: Option<&BTreeMap<i64, i64>>,
 ) -> Decision {
-    let (users_hll, user_count) = if agg.user_hashes.is_empty() {
-        (None, None)
-    } else {
-        let (sketch, n) = hll::add(state.users_hll.as_deref(), &agg.user_hashes);
-        (Some(sketch), Some(n))
-    };
     let mut d = Decision {
         status: state.status,
         substatus: state.substatus.clone(),
         resolved_at: state.resolved_at,
         resolved_in_release: state.resolved_in_release.clone(),
-        users_hll,
-        user_count,
         change: state.created.then_some(IssueChange::Created),
         activity: None,
     };

@@ -456,7 +456,7 @@ pub struct IssueBody {
     pub last_seen: OffsetDateTime,
     /// Events ever.
     pub count: i64,
-    /// Distinct users (estimated).
+    /// Distinct users: exact up to 10,000, then estimated (within 2 %).
     pub user_count: i64,
     /// Latest release.
     pub last_release: Option<String>,

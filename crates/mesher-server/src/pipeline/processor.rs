@@ -199,6 +199,26 @@ fn stored_tags(event: &mesher_protocol::Event) -> Vec<(String, String)> {
     tags
 }
 
+/// Who an event's user is, for counting distinct users: the first non-empty of id, username,
+/// e-mail and IP address, in Sentry's priority order (its `eventuser.py` key order; issue 12,
+/// row 8), as `id:…`, `username:…`, `email:…` or `ip:…` (Sentry's tag keys). The prefixes
+/// are hashed into the persisted user sets, so changing them would count every user again.
+fn user_key(user: &mesher_protocol::event::User) -> Option<String> {
+    [
+        ("id", &user.id),
+        ("username", &user.username),
+        ("email", &user.email),
+        ("ip", &user.ip_address),
+    ]
+    .into_iter()
+    .find_map(|(key, value)| {
+        value
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{key}:{v}"))
+    })
+}
+
 /// The stored form of one event.
 pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
     let Incoming {
@@ -219,14 +239,7 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
         }
         search_text.truncate(cut);
     }
-    // Sentry's notion of "the user": id, else email, else username, else IP.
-    let user_key = event.user.as_ref().and_then(|u| {
-        u.id.as_ref()
-            .map(|v| format!("id:{v}"))
-            .or_else(|| u.email.as_ref().map(|v| format!("email:{v}")))
-            .or_else(|| u.username.as_ref().map(|v| format!("username:{v}")))
-            .or_else(|| u.ip_address.as_ref().map(|v| format!("ip:{v}")))
-    });
+    let user_key = event.user.as_ref().and_then(user_key);
     // Kept on the issue this event creates: "why grouped here", even after the rules change.
     let mut explanation = fingerprint.explanation();
     // The explanation quotes contributing values of the unscrubbed event (messages are
@@ -310,5 +323,33 @@ mod tests {
         );
         // The IP, the message, the client fingerprint entry and the password.
         assert!(stored.contains(r#""_meta":{"scrubbed":4"#), "{stored}");
+    }
+
+    /// Issue 12, row 8: the user is keyed in Sentry's order (id, username, e-mail, IP), so an
+    /// event with both a username and an e-mail is the username's; empty values are skipped as
+    /// Sentry skips them; the key prefixes are the ones the persisted user sets were hashed with.
+    #[test]
+    fn the_user_is_keyed_in_sentrys_order() {
+        let key = |user: serde_json::Value| {
+            prepared(
+                &json!({"message": "m", "user": user}),
+                ScrubConfig::disabled(),
+            )
+            .user_key
+        };
+        let all = json!({"id": "7", "username": "ann", "email": "a@example.com", "ip_address": "203.0.113.9"});
+        assert_eq!(key(all).as_deref(), Some("id:7"));
+        let named =
+            json!({"username": "ann", "email": "a@example.com", "ip_address": "203.0.113.9"});
+        assert_eq!(key(named).as_deref(), Some("username:ann"));
+        let mailed = json!({"email": "a@example.com", "ip_address": "203.0.113.9"});
+        assert_eq!(key(mailed).as_deref(), Some("email:a@example.com"));
+        let empty = json!({"id": "", "username": "", "email": "a@example.com"});
+        assert_eq!(key(empty).as_deref(), Some("email:a@example.com"));
+        assert_eq!(
+            key(json!({"ip_address": "203.0.113.9"})).as_deref(),
+            Some("ip:203.0.113.9")
+        );
+        assert_eq!(key(json!({"name": "Ann"})), None);
     }
 }

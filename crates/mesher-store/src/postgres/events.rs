@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
+use super::users::count_users;
 use super::{PostgresStore, is_fk_violation, map_err};
 use crate::event_model::{
     IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
@@ -98,7 +99,7 @@ const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title,
                  $6::timestamptz[], $7::text[]) AS u(p, f, t, c, l, ts, g) \
      ON CONFLICT (project_id, fingerprint) DO UPDATE SET fingerprint = EXCLUDED.fingerprint \
      RETURNING id, project_id, fingerprint, status, substatus, resolved_at, resolved_in_release, \
-               users_hll, (xmax = 0) AS created";
+               users_hll, user_count, (xmax = 0) AS created";
 const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
        environment, release, tags, search, payload, payload_size) \
      SELECT p, i, e::uuid, ts, rt, l, t, env, rel, tg, strip(to_tsvector('simple', st)), pl, ps \
@@ -286,7 +287,8 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             resolved_at: r.get(5),
             resolved_in_release: r.get(6),
             users_hll: r.get(7),
-            created: r.get(8),
+            user_count: r.get(8),
+            created: r.get(9),
         };
         groups.insert((r.get(1), r.get(2)), (state, Aggregate::default(), None));
     }
@@ -396,6 +398,14 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         });
     }
 
+    // Distinct users, before the issues' update that records their count.
+    let with_users: Vec<(&IssueState, &[u64])> = groups
+        .values()
+        .filter(|(_, a, _)| !a.user_hashes.is_empty())
+        .map(|(s, a, _)| (s, a.user_hashes.as_slice()))
+        .collect();
+    let mut users = count_users(tx, &with_users).await?;
+
     // Issues created now and kept (an issue left without events is removed below).
     for ((project_id, _), (state, agg, _)) in &groups {
         if state.created && agg.stored > 0 {
@@ -481,8 +491,9 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             agg.environment
                 .and_then(|i| clean_opt(&events[i].environment).map(Cow::into_owned)),
         );
-        u.hlls.push(d.users_hll.clone());
-        u.user_counts.push(d.user_count);
+        let user = users.remove(&state.id).unwrap_or_default();
+        u.hlls.push(user.sketch);
+        u.user_counts.push(user.count);
         u.statuses.push(d.status.as_str());
         u.substatuses.push(d.substatus.clone());
         u.resolved_at.push(d.resolved_at);

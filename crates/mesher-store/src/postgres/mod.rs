@@ -7,6 +7,7 @@ mod invitations;
 mod issues;
 mod queries;
 mod top_issues;
+mod users;
 
 use std::str::FromStr;
 

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use super::users::count_users;
 use super::{SqliteStore, map_err};
 use crate::event_model::{
     IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
@@ -91,8 +92,8 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         }
         let existing = tx
             .prepare_cached(
-                "SELECT id, status, substatus, resolved_at, resolved_in_release, users_hll \
-                 FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
+                "SELECT id, status, substatus, resolved_at, resolved_in_release, users_hll, \
+                 user_count FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
             )
             .map_err(map_err)?
             .query_row(params![e.project_id, e.fingerprint], |r| {
@@ -103,22 +104,30 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<Vec<u8>>>(5)?,
+                    r.get::<_, i64>(6)?,
                 ))
             })
             .optional()
             .map_err(map_err)?;
         let state = match existing {
-            Some((id, status, substatus, resolved_at, resolved_in_release, users_hll)) => {
-                IssueState {
-                    id,
-                    status: status.parse()?,
-                    substatus,
-                    resolved_at: resolved_at.map(from_millis),
-                    resolved_in_release,
-                    users_hll,
-                    created: false,
-                }
-            }
+            Some((
+                id,
+                status,
+                substatus,
+                resolved_at,
+                resolved_in_release,
+                users_hll,
+                user_count,
+            )) => IssueState {
+                id,
+                status: status.parse()?,
+                substatus,
+                resolved_at: resolved_at.map(from_millis),
+                resolved_in_release,
+                users_hll,
+                user_count,
+                created: false,
+            },
             None => {
                 let ts = to_millis(e.timestamp);
                 let id: i64 = tx
@@ -143,6 +152,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                     resolved_at: None,
                     resolved_in_release: None,
                     users_hll: None,
+                    user_count: 0,
                     created: true,
                 }
             }
@@ -262,6 +272,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             |release| releases.get(&(events[latest].project_id, release)).copied(),
             hours.as_ref(),
         );
+        let users = count_users(tx, state, &agg.user_hashes)?;
         let e = &events[latest];
         update
             .execute(params![
@@ -275,8 +286,8 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 agg.release.and_then(|i| events[i].release.as_deref()),
                 agg.environment
                     .and_then(|i| events[i].environment.as_deref()),
-                d.users_hll,
-                d.user_count,
+                users.sketch,
+                users.count,
                 d.status.as_str(),
                 d.substatus,
                 d.resolved_at.map(to_millis),

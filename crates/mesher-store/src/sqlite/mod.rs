@@ -14,6 +14,7 @@ mod invitations;
 mod issues;
 mod queries;
 mod top_issues;
+mod users;
 
 use std::path::{Path, PathBuf};
 
