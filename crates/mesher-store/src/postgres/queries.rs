@@ -337,7 +337,7 @@ impl QueryStore for PostgresStore {
             .map(|r| {
                 Ok(IssueCount {
                     issue: issue_row(r)?,
-                    count: r.get(18),
+                    count: r.get(19),
                 })
             })
             .collect()

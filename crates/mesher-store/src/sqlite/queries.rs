@@ -317,7 +317,7 @@ impl QueryStore for SqliteStore {
             let raw: Vec<_> = stmt
                 .query_map(
                     params![project_id, floor(since, Bucket::Hour), to_millis(until), limit(n)],
-                    |r| Ok((issue_row(r)?, r.get::<_, i64>(18)?)),
+                    |r| Ok((issue_row(r)?, r.get::<_, i64>(19)?)),
                 )
                 .and_then(Iterator::collect)
                 .map_err(map_err)?;
