@@ -175,6 +175,8 @@ pub struct Issue {
     /// In an issue list with a period or event filters: its events that match them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period_count: Option<i64>,
+    /// While archived: how (issue 12, row 5).
+    pub archive: Option<Archive>,
 }
 
 /// A state change asked for by a user (ISSUE-01).
@@ -187,10 +189,79 @@ pub enum StatusChange {
     ResolveInNextRelease,
     /// Back to unresolved (also lifts a discard).
     Unresolve,
-    /// Hidden until it escalates.
-    Archive,
+    /// Hidden until the condition is met (issue 12, row 5).
+    Archive(ArchiveUntil),
     /// Drop its future events before storage.
     Discard,
+}
+
+/// How long an archived issue stays archived: Sentry's archive ("ignore") options. When the
+/// condition is met the issue becomes unresolved and escalating again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "until", rename_all = "snake_case")]
+pub enum ArchiveUntil {
+    /// Until its volume exceeds the volume expected from its history at the moment of archiving.
+    Escalating,
+    /// For good: no event brings it back.
+    Forever,
+    /// For this many minutes.
+    Duration {
+        /// Minutes from the archive.
+        minutes: i64,
+    },
+    /// Until this many more events arrive (within `window_minutes` when given).
+    EventCount {
+        /// Events.
+        count: i64,
+        /// The window they must arrive in.
+        window_minutes: Option<i64>,
+    },
+    /// Until this many more distinct users are affected (within `window_minutes` when given).
+    UserCount {
+        /// Users.
+        count: i64,
+        /// The window they must be counted in.
+        window_minutes: Option<i64>,
+    },
+}
+
+impl ArchiveUntil {
+    /// The substatus of an issue archived this way (Sentry's names).
+    pub fn substatus(self) -> &'static str {
+        match self {
+            ArchiveUntil::Escalating => "archived_until_escalating",
+            ArchiveUntil::Forever => "archived_forever",
+            _ => "archived_until_condition_met",
+        }
+    }
+}
+
+/// How an archived issue is archived, and what its condition has counted so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Archive {
+    /// The condition.
+    #[serde(flatten)]
+    pub until: ArchiveUntil,
+    /// When it was archived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub archived_at: OffsetDateTime,
+    /// When a [`ArchiveUntil::Duration`] archive ends.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// Until escalating: the events in an hour above which the issue escalates, forecast from
+    /// its hourly history when it was archived.
+    #[serde(default)]
+    pub expected_volume: Option<f64>,
+    /// Until escalating: the counts of the hours the observed volume covers (hour start in ms,
+    /// events) as they were when archived, so that only events arriving later are observed.
+    #[serde(default)]
+    pub hours_at_archive: Vec<(i64, i64)>,
+    /// Count conditions: the start of the current window (the archive when there is no window).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub window_start: Option<OffsetDateTime>,
+    /// Count conditions: the issue's event or user count at `window_start`.
+    #[serde(default)]
+    pub counted_from: i64,
 }
 
 /// One entry of an issue's activity log.

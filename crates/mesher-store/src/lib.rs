@@ -12,6 +12,7 @@
 //! is the proof that they behave the same.
 #![warn(missing_docs)]
 
+mod archive;
 mod error;
 mod event_model;
 mod hll;

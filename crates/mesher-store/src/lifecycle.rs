@@ -1,5 +1,6 @@
 //! The issue lifecycle rules shared by both backends (ISSUE-01 … ISSUE-03): what a batch of new
-//! events does to an issue's state, and when an archived issue escalates.
+//! events does to an issue's state, and what a user's state change does (the archive
+//! conditions themselves are in [`crate::archive`]).
 //!
 //! Pure functions over plain values, so that SQLite and PostgreSQL cannot disagree and the rules
 //! can be tested with any clock.
@@ -9,7 +10,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::event_model::{IssueChange, IssueStatus, NewEvent};
+use crate::archive::{self, Counts};
+use crate::event_model::{Archive, Issue, IssueChange, IssueStatus, NewEvent, StatusChange};
 use crate::hll;
 
 /// An issue's state before the batch.
@@ -22,8 +24,12 @@ pub(crate) struct IssueState {
     pub resolved_in_release: Option<String>,
     /// The stored user sketch, if the issue has one (see [`crate::users`]).
     pub users_hll: Option<Vec<u8>>,
-    pub user_count: i64,
     pub created: bool,
+    /// Events and distinct users before the batch.
+    pub event_count: i64,
+    pub user_count: i64,
+    /// How it is archived, while it is (`None` for an issue archived before V6).
+    pub archive: Option<Archive>,
 }
 
 /// What the batch's stored events of one issue add up to.
@@ -80,41 +86,6 @@ pub(crate) fn hour_of(t: OffsetDateTime) -> i64 {
 }
 
 const HOUR_MS: i64 = 3_600_000;
-/// Hours in the escalation baseline.
-const BASELINE_HOURS: i64 = 7 * 24;
-/// An archived issue escalates when its last hour exceeds max(FLOOR, FACTOR × hourly average).
-const FLOOR: f64 = 10.0;
-const FACTOR: f64 = 10.0;
-
-/// How far back [`escalation`] needs hourly counts, from `now`.
-pub(crate) fn escalation_window_start(now: OffsetDateTime) -> i64 {
-    hour_of(now) - (BASELINE_HOURS + 1) * HOUR_MS
-}
-
-/// Whether hourly counts (hour start ms → events) show a spike at `now`: the events of the last
-/// hour (the current hour plus the part of the previous hour still within 60 minutes) exceed
-/// max(10, 10 × the hourly average of the 7 days before). Returns (last hour, average).
-pub(crate) fn escalation(hours: &BTreeMap<i64, i64>, now: OffsetDateTime) -> Option<(f64, f64)> {
-    let current = hour_of(now);
-    let into_hour = (crate::time_util::to_millis(now) - current) as f64 / HOUR_MS as f64;
-    let count = |h: i64| *hours.get(&h).unwrap_or(&0) as f64;
-    let last_hour = count(current) + count(current - HOUR_MS) * (1.0 - into_hour);
-    let baseline_start = current - (BASELINE_HOURS + 1) * HOUR_MS;
-    let baseline: f64 = hours
-        .range(baseline_start..current - HOUR_MS)
-        .map(|(_, c)| *c as f64)
-        .sum();
-    let average = baseline / BASELINE_HOURS as f64;
-    (last_hour > FLOOR.max(FACTOR * average)).then_some((last_hour, average))
-}
-
-/// What the activity log says about an escalation.
-pub(crate) fn escalation_data(last_hour: f64, average: f64) -> Value {
-    // Adding 0.0 turns the -0.0 that summing no hours gives (f64's empty sum) into 0.0, which
-    // the activity log showed as "-0.0" (issue 12, row 14).
-    let average = (average * 100.0).round() / 100.0 + 0.0;
-    json!({"last_hour": last_hour.round() + 0.0, "hourly_average": average})
-}
 
 /// The state an issue moves to, and what to record about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +94,10 @@ pub(crate) struct Decision {
     pub substatus: Option<String>,
     pub resolved_at: Option<OffsetDateTime>,
     pub resolved_in_release: Option<String>,
+    /// The archive to keep; `None` once the issue is not archived.
+    pub archive: Option<Archive>,
+    /// When the substatus changed, if it did.
+    pub substatus_changed_at: Option<OffsetDateTime>,
     pub change: Option<IssueChange>,
     /// An activity entry: kind and data.
     pub activity: Option<(&'static str, Value)>,
@@ -131,19 +106,23 @@ pub(crate) struct Decision {
 /// Applies a batch's stored events to an issue.
 ///
 /// `release_first_seen` says when a release was first seen in the project; `hours` are the
-/// issue's hourly counts including this batch (needed only for archived issues).
+/// issue's hourly counts including this batch (needed only for archived issues); `users_after`
+/// is its distinct users with this batch's (see [`crate::users`]).
 pub(crate) fn decide(
     state: &IssueState,
     agg: &Aggregate,
     events: &[NewEvent],
     release_first_seen: impl Fn(&str) -> Option<OffsetDateTime>,
     hours: Option<&BTreeMap<i64, i64>>,
+    users_after: i64,
 ) -> Decision {
     let mut d = Decision {
         status: state.status,
         substatus: state.substatus.clone(),
         resolved_at: state.resolved_at,
         resolved_in_release: state.resolved_in_release.clone(),
+        archive: state.archive.clone(),
+        substatus_changed_at: None,
         change: state.created.then_some(IssueChange::Created),
         activity: None,
     };
@@ -168,6 +147,7 @@ pub(crate) fn decide(
                 d.resolved_at = None;
                 d.resolved_in_release = None;
                 d.change = Some(IssueChange::Regressed);
+                d.substatus_changed_at = agg.received;
                 d.activity = Some((
                     "regression",
                     json!({"release": events[i].release, "resolved_in_release": state.resolved_in_release}),
@@ -175,73 +155,30 @@ pub(crate) fn decide(
             }
         }
         IssueStatus::Archived => {
-            if let (Some(hours), Some(now)) = (hours, agg.received)
-                && let Some((last_hour, average)) = escalation(hours, now)
-            {
-                d.status = IssueStatus::Unresolved;
-                d.substatus = Some("escalating".into());
-                d.change = Some(IssueChange::Escalated);
-                d.activity = Some(("escalation", escalation_data(last_hour, average)));
+            if let Some(now) = agg.received {
+                let archive = state.archive.clone().unwrap_or_else(archive::legacy);
+                let counts = Counts {
+                    events_before: state.event_count,
+                    events_after: state.event_count + agg.stored,
+                    users_before: state.user_count,
+                    users_after,
+                };
+                match archive::check(&archive, hours, counts, now) {
+                    Ok(kept) => d.archive = Some(kept),
+                    Err(data) => {
+                        d.status = IssueStatus::Unresolved;
+                        d.substatus = Some("escalating".into());
+                        d.archive = None;
+                        d.change = Some(IssueChange::Escalated);
+                        d.substatus_changed_at = Some(now);
+                        d.activity = Some(("escalation", data));
+                    }
+                }
             }
         }
         IssueStatus::Unresolved | IssueStatus::Discarded => {}
     }
     d
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::*;
-
-    fn hours(pairs: &[(OffsetDateTime, i64)]) -> BTreeMap<i64, i64> {
-        let mut m = BTreeMap::new();
-        for (t, c) in pairs {
-            *m.entry(hour_of(*t)).or_default() += c;
-        }
-        m
-    }
-
-    /// Issue 12, row 14: no history gives an average of 0, never "-0.0".
-    #[test]
-    fn an_empty_history_records_a_zero_average() {
-        let now = datetime!(2026-11-23 12:30 UTC);
-        let (last, average) = escalation(&hours(&[(now, 20)]), now).expect("a spike");
-        let data = escalation_data(last, average);
-        assert_eq!(
-            data.to_string(),
-            r#"{"hourly_average":0.0,"last_hour":20.0}"#
-        );
-    }
-
-    #[test]
-    fn a_spike_over_the_floor_escalates() {
-        let now = datetime!(2026-11-23 12:30 UTC);
-        assert!(
-            escalation(&hours(&[(now, 10)]), now).is_none(),
-            "10 is not more than 10"
-        );
-        assert!(escalation(&hours(&[(now, 11)]), now).is_some());
-        // Half of the previous hour still counts at half past.
-        let prev = now - time::Duration::hours(1);
-        assert!(escalation(&hours(&[(now, 6), (prev, 12)]), now).is_some());
-    }
-
-    #[test]
-    fn a_busy_baseline_raises_the_bar() {
-        let now = datetime!(2026-11-23 12:00 UTC);
-        // 5 events an hour for a week: the bar is 50.
-        let mut pairs: Vec<_> = (2..=168)
-            .map(|h| (now - time::Duration::hours(h), 5))
-            .collect();
-        pairs.push((now, 40));
-        assert!(escalation(&hours(&pairs), now).is_none());
-        pairs.push((now, 20));
-        let (last, avg) = escalation(&hours(&pairs), now).unwrap();
-        assert_eq!(last, 60.0);
-        assert!((avg - 5.0 * 167.0 / 168.0).abs() < 1e-9);
-    }
 }
 
 /// Refuses every change but another discard on a discarded issue (issue 12, row 10).
@@ -250,13 +187,8 @@ mod tests {
 /// fingerprint's new events, as Sentry's "delete and discard" does; un-discarding it in place
 /// would attach new events to an issue whose history is gone. Deleting the tombstone lifts it,
 /// and the next event opens a new issue.
-pub(crate) fn refuse_if_discarded(
-    current: &crate::event_model::Issue,
-    change: crate::event_model::StatusChange,
-) -> crate::StoreResult<()> {
-    if current.status == IssueStatus::Discarded
-        && change != crate::event_model::StatusChange::Discard
-    {
+pub(crate) fn refuse_if_discarded(current: &Issue, change: StatusChange) -> crate::StoreResult<()> {
+    if current.status == IssueStatus::Discarded && change != StatusChange::Discard {
         return Err(crate::StoreError::Conflict(
             "the issue is discarded: its events are deleted and new ones are dropped; delete the \
              issue to lift the discard, and the next event opens a new issue"
@@ -274,29 +206,30 @@ pub(crate) struct Transition {
     pub substatus: Option<&'static str>,
     pub resolved_at: Option<OffsetDateTime>,
     pub resolved_in_release: Option<String>,
+    pub archive: Option<Archive>,
     pub kind: &'static str,
     pub data: Value,
 }
 
-/// The transition `change` makes from `status` (with `resolved_in_release` set or not) at `now`.
+/// The transition `change` makes from `current` at `now`; `archive` is the archive an
+/// [`StatusChange::Archive`] starts (see [`archive::start`]).
 pub(crate) fn transition(
-    status: IssueStatus,
-    resolved_in_next: bool,
-    last_release: Option<&str>,
-    change: crate::event_model::StatusChange,
+    current: &Issue,
+    change: StatusChange,
+    archive: Option<Archive>,
     now: OffsetDateTime,
 ) -> Option<Transition> {
-    use crate::event_model::StatusChange as C;
     let t = |status, substatus, resolved_at, resolved_in_release, kind, data| Transition {
         status,
         substatus,
         resolved_at,
         resolved_in_release,
+        archive: None,
         kind,
         data,
     };
     let next = match change {
-        C::Resolve => t(
+        StatusChange::Resolve => t(
             IssueStatus::Resolved,
             None,
             Some(now),
@@ -304,8 +237,8 @@ pub(crate) fn transition(
             "resolved",
             json!({}),
         ),
-        C::ResolveInNextRelease => {
-            let release = last_release.unwrap_or_default().to_string();
+        StatusChange::ResolveInNextRelease => {
+            let release = current.last_release.clone().unwrap_or_default();
             t(
                 IssueStatus::Resolved,
                 None,
@@ -315,7 +248,7 @@ pub(crate) fn transition(
                 json!({"current_release": release}),
             )
         }
-        C::Unresolve => t(
+        StatusChange::Unresolve => t(
             IssueStatus::Unresolved,
             Some("ongoing"),
             None,
@@ -323,15 +256,28 @@ pub(crate) fn transition(
             "unresolved",
             json!({}),
         ),
-        C::Archive => t(
-            IssueStatus::Archived,
-            Some("archived_until_escalating"),
-            None,
-            None,
-            "archived",
-            json!({}),
-        ),
-        C::Discard => t(
+        StatusChange::Archive(until) => {
+            // Archiving again with another condition replaces the condition.
+            if current.status == IssueStatus::Archived
+                && current.archive.as_ref().is_some_and(|a| a.until == until)
+            {
+                return None;
+            }
+            let archive = archive?;
+            Transition {
+                data: archive::archived_data(&archive),
+                archive: Some(archive),
+                ..t(
+                    IssueStatus::Archived,
+                    Some(until.substatus()),
+                    None,
+                    None,
+                    "archived",
+                    Value::Null,
+                )
+            }
+        }
+        StatusChange::Discard => t(
             IssueStatus::Discarded,
             None,
             None,
@@ -340,7 +286,8 @@ pub(crate) fn transition(
             json!({}),
         ),
     };
-    let unchanged =
-        next.status == status && (next.resolved_in_release.is_some() == resolved_in_next);
+    let unchanged = next.status == current.status
+        && next.status != IssueStatus::Archived
+        && (next.resolved_in_release.is_some() == current.resolved_in_release.is_some());
     (!unchanged).then_some(next)
 }

@@ -138,13 +138,16 @@ pub trait IssueStore: Send + Sync {
     async fn issue(&self, id: i64) -> StoreResult<Option<Issue>>;
     /// A project's issues, most recently seen first.
     async fn list_issues(&self, project_id: i64) -> StoreResult<Vec<Issue>>;
-    /// Moves an issue to another state, recording who did it (ISSUE-01, ISSUE-05 discard).
-    /// Changing to the current state records nothing.
+    /// Moves an issue to another state at `at`, recording who did it (ISSUE-01, ISSUE-05
+    /// discard). Changing to the current state records nothing. Archiving until escalating
+    /// records the volume expected from the issue's history before `at` (issue 12, row 1);
+    /// the other archive conditions record what they count from (issue 12, row 5).
     async fn set_issue_status(
         &self,
         id: i64,
         change: StatusChange,
         actor: Option<i64>,
+        at: OffsetDateTime,
     ) -> StoreResult<Issue>;
     /// Assigns an issue to a member of its organization, or unassigns it (ISSUE-04);
     /// `Invalid` when the user is not a member.
@@ -159,8 +162,11 @@ pub trait IssueStore: Send + Sync {
     async fn delete_issue(&self, id: i64) -> StoreResult<()>;
     /// An issue's activity, oldest first.
     async fn list_activity(&self, issue_id: i64) -> StoreResult<Vec<IssueActivity>>;
-    /// Escalates archived issues whose volume spiked by `now` (the periodic check, ISSUE-03),
-    /// and moves `new` issues first seen over a week ago to `ongoing`. Returns the escalated ids.
+    /// The periodic check at `now` (ISSUE-03, issue 12 rows 1, 2 and 5), in one pass however
+    /// late it runs: ends the archives whose duration is over, escalates the issues archived
+    /// until escalating whose volume since the archive exceeds the expected one, and moves
+    /// `new` issues first seen, and `regressed` or `escalating` issues that became so, over a
+    /// week ago to `ongoing`. Returns the issues that became escalating.
     async fn sweep_issues(&self, now: OffsetDateTime) -> StoreResult<Vec<i64>>;
 }
 

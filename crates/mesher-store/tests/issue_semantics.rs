@@ -333,7 +333,7 @@ async fn discarding_deletes_the_events_and_leaves_a_tombstone(store: Arc<dyn Sto
     assert_eq!(store.project_counts(p).await.unwrap(), (4, 2));
 
     let discarded = store
-        .set_issue_status(issue, StatusChange::Discard, None)
+        .set_issue_status(issue, StatusChange::Discard, None, T)
         .await
         .unwrap();
     assert_eq!(discarded.status, IssueStatus::Discarded);
@@ -386,7 +386,7 @@ async fn discarding_deletes_the_events_and_leaves_a_tombstone(store: Arc<dyn Sto
 
     // Un-discarding in place would revive an issue whose events are gone: refused.
     let err = store
-        .set_issue_status(issue, StatusChange::Unresolve, None)
+        .set_issue_status(issue, StatusChange::Unresolve, None, T)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");

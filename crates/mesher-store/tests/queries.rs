@@ -128,7 +128,7 @@ async fn issue_lists_filter_sort_and_page(store: Arc<dyn Store>) {
 
     // Status and assignee.
     store
-        .set_issue_status(by_name("gamma"), StatusChange::Resolve, None)
+        .set_issue_status(by_name("gamma"), StatusChange::Resolve, None, now())
         .await
         .unwrap();
     let resolved = list(q(&|q| q.status = Some(IssueStatus::Resolved))).await;

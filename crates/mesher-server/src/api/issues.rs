@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use mesher_store::{
-    AssigneeFilter, Bucket, EventQuery, Issue, IssueQuery, IssueSort, IssueStatus, Project, Role,
-    Scope, StatusChange,
+    ArchiveUntil, AssigneeFilter, Bucket, EventQuery, Issue, IssueQuery, IssueSort, IssueStatus,
+    Project, Role, Scope, StatusChange,
 };
 
 use super::auth::Caller;
@@ -128,7 +128,8 @@ pub async fn get(
     Ok(axum::Json(IssueBody::new(issue, true)))
 }
 
-/// Move an issue to another state (ISSUE-01; discard: ISSUE-05).
+/// Move an issue to another state (ISSUE-01; discard: ISSUE-05); archive until escalating (the
+/// default), forever, for a duration, or until more events or users (issue 12, row 5).
 #[utoipa::path(post, path = "/api/v1/issues/{issue_id}/status", tag = "issues", request_body = StatusBody,
     params(("issue_id" = i64, Path, description = "Issue id")), responses((status = 200, body = IssueBody)))]
 pub async fn set_status(
@@ -137,13 +138,16 @@ pub async fn set_status(
     Path(id): Path<i64>,
     Json(body): Json<StatusBody>,
 ) -> Result<axum::Json<IssueBody>, ApiError> {
+    let archive = super::archive::condition(&body)?;
     let change = match body.status.as_str() {
         "resolve" | "resolved" => StatusChange::Resolve,
         "resolve_in_next_release" | "resolved_in_next_release" => {
             StatusChange::ResolveInNextRelease
         }
         "unresolve" | "unresolved" => StatusChange::Unresolve,
-        "archive" | "archived" => StatusChange::Archive,
+        "archive" | "archived" | "ignored" => {
+            StatusChange::Archive(archive.unwrap_or(ArchiveUntil::Escalating))
+        }
         "discard" | "discarded" => StatusChange::Discard,
         other => {
             return Err(ApiError::BadRequest(format!(
@@ -151,10 +155,17 @@ pub async fn set_status(
             )));
         }
     };
+    if archive.is_some() && !matches!(change, StatusChange::Archive(_)) {
+        return Err(ApiError::BadRequest(format!(
+            "until, duration_minutes, count, window_minutes, user_count and user_window_minutes \
+             only apply to status archived, not {:?}",
+            body.status
+        )));
+    }
     visible_issue(&state, &caller, id, Scope::Write, Role::Member).await?;
     let issue = state
         .store()
-        .set_issue_status(id, change, Some(caller.user_id))
+        .set_issue_status(id, change, Some(caller.user_id), mesher_store::now())
         .await?;
     Ok(axum::Json(IssueBody::new(issue, true)))
 }

@@ -7,6 +7,7 @@
 //! organization: a caller outside it gets 404, a member whose role or token scope is too low
 //! gets 403.
 
+mod archive;
 pub mod auth;
 mod events;
 pub mod extract;

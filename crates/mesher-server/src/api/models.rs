@@ -60,6 +60,7 @@ impl OrgBody {
 
 /// A new organization.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewOrgBody {
     /// Name.
     pub name: String,
@@ -138,6 +139,7 @@ impl From<Project> for ProjectBody {
 
 /// A new project.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewProjectBody {
     /// Name.
     pub name: String,
@@ -149,6 +151,7 @@ pub struct NewProjectBody {
 
 /// A change of project settings; omitted fields stay.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
     /// Name.
     pub name: Option<String>,
@@ -205,6 +208,7 @@ impl KeyBody {
 
 /// A new DSN key.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     /// Label.
     pub label: Option<String>,
@@ -317,6 +321,7 @@ impl InvitationBody {
 
 /// A role change.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RoleBody {
     /// owner, admin or member.
     #[schema(value_type = String)]
@@ -336,6 +341,7 @@ pub struct MeBody {
 
 /// Profile changes.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MePatch {
     /// Display name.
     pub name: Option<String>,
@@ -343,6 +349,7 @@ pub struct MePatch {
 
 /// A password change.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     /// The current password.
     pub current_password: String,
@@ -352,6 +359,7 @@ pub struct PasswordBody {
 
 /// Signing in.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// Email.
     pub email: String,
@@ -410,6 +418,7 @@ impl From<ApiToken> for TokenBody {
 
 /// A new API token.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NewTokenBody {
     /// Label.
     pub label: Option<String>,
@@ -478,6 +487,8 @@ pub struct IssueBody {
     /// release filters (as Sentry's list counts); `count` stays the lifetime total.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub period_count: Option<i64>,
+    /// While archived: how (`null` otherwise).
+    pub archive: Option<super::archive::ArchiveBody>,
 }
 
 impl IssueBody {
@@ -502,6 +513,7 @@ impl IssueBody {
             resolved_in_release: i.resolved_in_release,
             grouping: if detail { i.grouping } else { None },
             period_count: i.period_count,
+            archive: i.archive.map(Into::into),
         }
     }
 }
@@ -515,16 +527,36 @@ pub struct IssuePage {
     pub next_cursor: Option<String>,
 }
 
-/// A state change.
+/// A state change; the archive fields choose how long an archive lasts (one condition at most;
+/// none: until escalating). Sentry's `ignore*` names are accepted for them too.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StatusBody {
     /// resolve, resolve_in_next_release, unresolve, archive, discard — or the state names
-    /// resolved, unresolved, archived, discarded.
+    /// resolved, unresolved, archived (also Sentry's ignored), discarded.
     pub status: String,
+    /// Archive only: `escalating` (the default) or `forever`.
+    pub until: Option<String>,
+    /// Archive for this many minutes (alias `ignoreDuration`).
+    #[serde(alias = "ignoreDuration")]
+    pub duration_minutes: Option<i64>,
+    /// Archive until this many more events (alias `ignoreCount`).
+    #[serde(alias = "ignoreCount")]
+    pub count: Option<i64>,
+    /// ... arriving within this many minutes (alias `ignoreWindow`).
+    #[serde(alias = "ignoreWindow")]
+    pub window_minutes: Option<i64>,
+    /// Archive until this many more distinct users (alias `ignoreUserCount`).
+    #[serde(alias = "ignoreUserCount")]
+    pub user_count: Option<i64>,
+    /// ... counted within this many minutes (alias `ignoreUserWindow`).
+    #[serde(alias = "ignoreUserWindow")]
+    pub user_window_minutes: Option<i64>,
 }
 
 /// An assignment (`null` unassigns).
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// The member's user id.
     pub user_id: Option<i64>,

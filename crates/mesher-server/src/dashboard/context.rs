@@ -178,6 +178,7 @@ const DONE: &[(&str, &str)] = &[
     ),
     ("unresolved", "Issue marked unresolved."),
     ("archived", "Issue archived until it escalates."),
+    ("archived_as_chosen", "Issue archived."),
     (
         "discarded",
         "Issue discarded: its events are deleted and new ones will be dropped.",

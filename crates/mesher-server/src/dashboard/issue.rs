@@ -12,7 +12,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Redirect;
 use mesher_store::{
-    EventQuery, Issue, IssueActivity, IssueStatus, Role, Scope, StoredEvent, parse_event_id,
+    Archive, ArchiveUntil, EventQuery, Issue, IssueActivity, IssueStatus, Role, Scope, StoredEvent,
+    parse_event_id,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -23,7 +24,7 @@ use super::event_view::{EventView, tag_term};
 use super::extract::{PagePath, PageQuery, Posted, SignedIn};
 use super::format::{When, count, query};
 use super::grouping::GroupingView;
-use super::issues::{Choice, change};
+use super::issues::{ARCHIVE_OPTIONS, Choice, change};
 use super::layout::{Layout, Nav};
 use super::{HtmlError, impl_page, paths};
 use crate::error::ApiError;
@@ -42,6 +43,8 @@ pub struct IssuePage {
     notice: Option<Notice>,
     issue: IssueHead,
     actions: Vec<Action>,
+    /// The archive menu (issue 12, row 5); empty for a discarded issue.
+    archive_options: Vec<Choice>,
     can_delete: bool,
     status_action: String,
     assign_action: String,
@@ -181,6 +184,7 @@ pub(super) async fn page(
     Ok(IssuePage {
         notice: Notice::from_done(q.done.as_deref()),
         actions: actions(&issue),
+        archive_options: archive_options(&issue),
         can_delete: scope.can_admin(),
         status_action: format!("{here}/status"),
         assign_action: format!("{here}/assign"),
@@ -253,7 +257,10 @@ fn head(issue: &Issue, now: OffsetDateTime) -> IssueHead {
         (IssueStatus::Unresolved, Some(s @ ("regressed" | "escalating" | "new"))) => {
             Some(s.to_string())
         }
-        (IssueStatus::Archived, _) => Some("until it escalates".to_string()),
+        (IssueStatus::Archived, _) => Some(match &issue.archive {
+            Some(a) => archive_words(a),
+            None => "until it escalates".to_string(),
+        }),
         (IssueStatus::Discarded, _) => {
             Some("its events are deleted and new ones are dropped".to_string())
         }
@@ -310,9 +317,6 @@ fn actions(issue: &Issue) -> Vec<Action> {
             false,
         ));
     }
-    if issue.status == IssueStatus::Unresolved || issue.status == IssueStatus::Resolved {
-        list.push(action("archive", "Archive", false));
-    }
     if issue.status != IssueStatus::Discarded {
         list.push(discard);
     }
@@ -354,6 +358,118 @@ fn breakdown(
         .collect()
 }
 
+/// The archive choices, the current condition selected.
+fn archive_options(issue: &Issue) -> Vec<Choice> {
+    if issue.status == IssueStatus::Discarded {
+        return Vec::new();
+    }
+    let current = issue.archive.as_ref().map(|a| a.until);
+    ARCHIVE_OPTIONS
+        .iter()
+        .map(|(value, label, until)| Choice {
+            value: value.to_string(),
+            label: label.to_string(),
+            selected: current == Some(*until),
+        })
+        .collect()
+}
+
+/// An archive condition in words: "until 100 more events within 60 minutes".
+fn until_words(until: ArchiveUntil) -> String {
+    let within = |w: Option<i64>| {
+        w.map(|m| format!(" within {}", minutes_words(m)))
+            .unwrap_or_default()
+    };
+    match until {
+        ArchiveUntil::Escalating => "until it escalates".into(),
+        ArchiveUntil::Forever => "forever".into(),
+        ArchiveUntil::Duration { minutes } => format!("for {}", minutes_words(minutes)),
+        ArchiveUntil::EventCount {
+            count,
+            window_minutes,
+        } => {
+            format!("until {count} more events{}", within(window_minutes))
+        }
+        ArchiveUntil::UserCount {
+            count,
+            window_minutes,
+        } => {
+            format!("until {count} more users{}", within(window_minutes))
+        }
+    }
+}
+
+fn minutes_words(m: i64) -> String {
+    let unit = |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    if m % 1440 == 0 {
+        unit(m / 1440, "day")
+    } else if m % 60 == 0 {
+        unit(m / 60, "hour")
+    } else {
+        unit(m, "minute")
+    }
+}
+
+/// How an archived issue is archived, for its header.
+fn archive_words(a: &Archive) -> String {
+    let words = until_words(a.until);
+    match (a.until, a.expected_volume, a.expires_at) {
+        (ArchiveUntil::Escalating, Some(e), _) => {
+            format!("{words} (more than {e} new events in an hour)")
+        }
+        (_, _, Some(end)) => format!("{words}, until {}", utc(end)),
+        _ => words,
+    }
+}
+
+fn utc(t: OffsetDateTime) -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&f)
+        .unwrap_or_default()
+}
+
+/// An `archived` entry's condition in words; entries from before conditions were recorded
+/// have none and were until escalating.
+fn archived_words(data: &serde_json::Value) -> String {
+    let until = serde_json::from_value(data.clone()).unwrap_or(ArchiveUntil::Escalating);
+    let words = until_words(until);
+    match data.get("expected_volume").and_then(|v| v.as_f64()) {
+        Some(e) => format!("{words} (more than {e} new events in an hour)"),
+        None => words,
+    }
+}
+
+/// Why an archived issue came back (issue 12, row 1: expected and observed volume).
+fn escalation_words(data: &serde_json::Value) -> String {
+    let num = |k: &str| data.get(k).and_then(|v| v.as_f64()).unwrap_or_default();
+    match data.get("reason").and_then(|v| v.as_str()) {
+        Some("volume") => format!(
+            "The issue escalated: {} events in the last hour since it was archived, more than the {} expected",
+            num("observed_volume"),
+            num("expected_volume")
+        ),
+        Some("duration") => format!(
+            "The issue is back: it was archived for {}, which is over",
+            minutes_words(num("minutes") as i64)
+        ),
+        Some(reason @ ("event_count" | "user_count")) => format!(
+            "The issue is back: {} more {} since it was archived{}",
+            num("observed"),
+            if reason == "event_count" {
+                "events"
+            } else {
+                "users"
+            },
+            data.get("window_minutes")
+                .and_then(|v| v.as_i64())
+                .map(|m| format!(" (within {})", minutes_words(m)))
+                .unwrap_or_default()
+        ),
+        _ => "The issue escalated: its volume spiked while archived".into(),
+    }
+}
+
 /// The activity log, newest first, ending with the issue's creation.
 fn activity_items(
     issue: &Issue,
@@ -389,13 +505,13 @@ fn activity_items(
                     None => format!("{who} resolved the issue in the next release"),
                 },
                 "unresolved" => format!("{who} marked the issue unresolved"),
-                "archived" => format!("{who} archived the issue until it escalates"),
+                "archived" => format!("{who} archived the issue {}", archived_words(&a.data)),
                 "discarded" => format!("{who} discarded the issue"),
                 "regression" => match data(a, "release") {
                     Some(r) => format!("The issue came back in release {r} (regression)"),
                     None => "The issue came back after it was resolved (regression)".into(),
                 },
-                "escalation" => "The issue escalated: its volume spiked while archived".into(),
+                "escalation" => escalation_words(&a.data),
                 "assigned" => {
                     let to = data(a, "assignee_id").and_then(|id| id.parse().ok());
                     format!("{who} assigned the issue to {}", name(to))
@@ -442,7 +558,7 @@ pub(super) async fn set_status(
     let (change, key) = change(form.text("status"))?;
     state
         .store()
-        .set_issue_status(issue_id, change, Some(user.user.id))
+        .set_issue_status(issue_id, change, Some(user.user.id), mesher_store::now())
         .await?;
     Ok(Redirect::to(
         &layout.url(&done(&paths::issue(id, issue_id), key)),

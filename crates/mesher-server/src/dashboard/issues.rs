@@ -14,7 +14,8 @@ use axum::response::Redirect;
 use futures_util::future::try_join_all;
 use mesher_protocol::Level;
 use mesher_store::{
-    AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, Role, Scope, StatusChange,
+    ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, Role, Scope,
+    StatusChange,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -405,9 +406,77 @@ async fn rows(
         .collect())
 }
 
+/// The archive choices of the dashboard (issue 12, row 5): form value, label, condition.
+pub(super) const ARCHIVE_OPTIONS: &[(&str, &str, ArchiveUntil)] = &[
+    ("archive", "Until it escalates", ArchiveUntil::Escalating),
+    ("archive_forever", "Forever", ArchiveUntil::Forever),
+    (
+        "archive_1h",
+        "For 1 hour",
+        ArchiveUntil::Duration { minutes: 60 },
+    ),
+    (
+        "archive_24h",
+        "For 24 hours",
+        ArchiveUntil::Duration { minutes: 1440 },
+    ),
+    (
+        "archive_7d",
+        "For 7 days",
+        ArchiveUntil::Duration { minutes: 10_080 },
+    ),
+    (
+        "archive_10_events",
+        "Until 10 more events",
+        ArchiveUntil::EventCount {
+            count: 10,
+            window_minutes: None,
+        },
+    ),
+    (
+        "archive_100_events",
+        "Until 100 more events",
+        ArchiveUntil::EventCount {
+            count: 100,
+            window_minutes: None,
+        },
+    ),
+    (
+        "archive_1000_events",
+        "Until 1000 more events",
+        ArchiveUntil::EventCount {
+            count: 1000,
+            window_minutes: None,
+        },
+    ),
+    (
+        "archive_10_users",
+        "Until 10 more users",
+        ArchiveUntil::UserCount {
+            count: 10,
+            window_minutes: None,
+        },
+    ),
+    (
+        "archive_100_users",
+        "Until 100 more users",
+        ArchiveUntil::UserCount {
+            count: 100,
+            window_minutes: None,
+        },
+    ),
+];
+
 /// A state change named by a form's `action` (or `status`) value, with the confirmation key
 /// of its result.
 pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), ApiError> {
+    if let Some((_, _, until)) = ARCHIVE_OPTIONS.iter().find(|(v, _, _)| *v == value) {
+        let key = match until {
+            ArchiveUntil::Escalating => "archived",
+            _ => "archived_as_chosen",
+        };
+        return Ok((StatusChange::Archive(*until), key));
+    }
     Ok(match value {
         "resolve" => (StatusChange::Resolve, "resolved"),
         "resolve_in_next_release" => (
@@ -415,12 +484,13 @@ pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), ApiErr
             "resolved_in_next_release",
         ),
         "unresolve" => (StatusChange::Unresolve, "unresolved"),
-        "archive" => (StatusChange::Archive, "archived"),
         "discard" => (StatusChange::Discard, "discarded"),
         other => {
             return Err(ApiError::BadRequest(format!(
                 "action: {other:?} is not one of resolve, resolve_in_next_release, unresolve, \
-                 archive, discard"
+                 archive (or archive_forever, archive_1h, archive_24h, archive_7d, \
+                 archive_10_events, archive_100_events, archive_1000_events, archive_10_users, \
+                 archive_100_users), discard"
             )));
         }
     })
@@ -461,7 +531,7 @@ pub(super) async fn bulk(
         match store.issue(issue_id).await? {
             Some(issue) if issue.project_id == id => {
                 store
-                    .set_issue_status(issue_id, change, Some(user.user.id))
+                    .set_issue_status(issue_id, change, Some(user.user.id), mesher_store::now())
                     .await?;
             }
             _ => return Err(ApiError::NotFound("issue not found".into()).into()),
@@ -533,7 +603,10 @@ mod tests {
 
     #[test]
     fn actions_name_state_changes() {
-        assert_eq!(change("archive").unwrap().0, StatusChange::Archive);
+        assert_eq!(
+            change("archive").unwrap().0,
+            StatusChange::Archive(ArchiveUntil::Escalating)
+        );
         assert!(change("explode").is_err());
     }
 }

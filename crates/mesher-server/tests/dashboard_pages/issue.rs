@@ -42,8 +42,9 @@ async fn the_issue_page_shows_the_latest_event_in_full() {
     );
     assert_eq!(
         page.texts(".issue-actions form.action-row button"),
-        ["Resolve", "Resolve in next release", "Archive", "Discard"]
+        ["Resolve", "Resolve in next release", "Discard"]
     );
+    assert_eq!(page.text(".archive-menu summary"), "Archive…");
     assert_eq!(
         page.texts(".kv-facts dt")[..4],
         ["Events", "Users", "First seen", "Last seen"]
@@ -223,7 +224,7 @@ async fn resolving_changes_the_state_and_the_activity() {
     assert_eq!(page.text("#issue-status"), "resolved");
     assert_eq!(
         page.texts(".issue-actions form.action-row button"),
-        ["Unresolve", "Resolve in next release", "Archive", "Discard"]
+        ["Unresolve", "Resolve in next release", "Discard"]
     );
     assert_eq!(
         page.texts(".activity li > span:first-child"),
@@ -257,6 +258,81 @@ async fn resolving_changes_the_state_and_the_activity() {
         .post(&app, &format!("{here}/status"), &[("status", "explode")])
         .await;
     Page::from_response(response, StatusCode::BAD_REQUEST).await;
+}
+
+/// Issue 12, row 5: the Archive menu offers Sentry's conditions, and the page says in words how
+/// the issue is archived.
+#[tokio::test]
+async fn the_archive_menu_offers_every_condition() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let (issue, _) = issue_with_events(&app, &world, 1).await;
+    let max = app.session(&world.member).await;
+    let here = format!("/projects/{}/issues/{issue}", world.project.id);
+    let page = max.page(&app, &here, StatusCode::OK).await;
+    assert_eq!(
+        page.texts("select#archive-until option"),
+        [
+            "Until it escalates",
+            "Forever",
+            "For 1 hour",
+            "For 24 hours",
+            "For 7 days",
+            "Until 10 more events",
+            "Until 100 more events",
+            "Until 1000 more events",
+            "Until 10 more users",
+            "Until 100 more users"
+        ]
+    );
+
+    let response = max
+        .post(
+            &app,
+            &format!("{here}/status"),
+            &[("status", "archive_24h")],
+        )
+        .await;
+    assert_eq!(
+        see_other(&response),
+        format!("{here}?done=archived_as_chosen")
+    );
+    let page = max.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text("[role=status]"), "Issue archived.");
+    assert_eq!(page.text("#issue-status"), "archived");
+    assert!(
+        page.text(".issue-badges .muted")
+            .starts_with("for 1 day, until "),
+        "{}",
+        page.text(".issue-badges .muted")
+    );
+    assert_eq!(
+        page.texts(".activity li > span:first-child")[0],
+        "max archived the issue for 1 day"
+    );
+
+    let response = max
+        .post(
+            &app,
+            &format!("{here}/status"),
+            &[("status", "archive_100_events")],
+        )
+        .await;
+    let page = max.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(page.text(".issue-badges .muted"), "until 100 more events");
+    assert_eq!(
+        page.text("select#archive-until option[selected]"),
+        "Until 100 more events"
+    );
+
+    let response = max
+        .post(&app, &format!("{here}/status"), &[("status", "archive")])
+        .await;
+    let page = max.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(
+        page.text(".issue-badges .muted"),
+        "until it escalates (more than 10 new events in an hour)"
+    );
 }
 
 #[tokio::test]

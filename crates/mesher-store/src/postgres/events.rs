@@ -10,13 +10,15 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
+use super::issues::archive_text;
 use super::users::count_users;
 use super::{PostgresStore, is_fk_violation, map_err};
+use crate::archive;
 use crate::event_model::{
     IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
     tags_from_json, tags_json,
 };
-use crate::lifecycle::{Aggregate, IssueState, decide, escalation_window_start};
+use crate::lifecycle::{Aggregate, IssueState, decide};
 use crate::rollup::{Rollups, index_text};
 use crate::time_util::from_millis;
 use crate::traits::EventStore;
@@ -99,7 +101,7 @@ const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title,
                  $6::timestamptz[], $7::text[]) AS u(p, f, t, c, l, ts, g) \
      ON CONFLICT (project_id, fingerprint) DO UPDATE SET fingerprint = EXCLUDED.fingerprint \
      RETURNING id, project_id, fingerprint, status, substatus, resolved_at, resolved_in_release, \
-               users_hll, user_count, (xmax = 0) AS created";
+               users_hll, (xmax = 0) AS created, event_count, user_count, archive";
 const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
        environment, release, tags, search, payload, payload_size) \
      SELECT p, i, e::uuid, ts, rt, l, t, env, rel, tg, strip(to_tsvector('simple', st)), pl, ps \
@@ -125,11 +127,14 @@ const UPDATE_ISSUES: &str = "UPDATE issues AS i SET \
        last_environment = COALESCE(u.env, i.last_environment), \
        users_hll = COALESCE(u.hll, i.users_hll), \
        user_count = COALESCE(u.uc, i.user_count), \
-       status = u.st, substatus = u.sub, resolved_at = u.ra, resolved_in_release = u.rir \
+       status = u.st, substatus = u.sub, resolved_at = u.ra, resolved_in_release = u.rir, \
+       archive = u.ar, archive_expires_at = u.ae, \
+       substatus_changed_at = COALESCE(u.sc, i.substatus_changed_at) \
      FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], \
                  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[], \
-                 $11::bigint[], $12::text[], $13::text[], $14::timestamptz[], $15::text[]) \
-          AS u(id, n, fs, ls, t, c, l, rel, env, hll, uc, st, sub, ra, rir) \
+                 $11::bigint[], $12::text[], $13::text[], $14::timestamptz[], $15::text[], \
+                 $16::text[], $17::timestamptz[], $18::timestamptz[]) \
+          AS u(id, n, fs, ls, t, c, l, rel, env, hll, uc, st, sub, ra, rir, ar, ae, sc) \
      WHERE i.id = u.id";
 const INSERT_ACTIVITY: &str = "INSERT INTO issue_activity (issue_id, kind, actor_id, data, created_at) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[], $5::timestamptz[])";
@@ -287,8 +292,12 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             resolved_at: r.get(5),
             resolved_in_release: r.get(6),
             users_hll: r.get(7),
-            user_count: r.get(8),
-            created: r.get(9),
+            created: r.get(8),
+            event_count: r.get(9),
+            user_count: r.get(10),
+            archive: r
+                .get::<_, Option<String>>(11)
+                .and_then(|a| serde_json::from_str(&a).ok()),
         };
         groups.insert((r.get(1), r.get(2)), (state, Aggregate::default(), None));
     }
@@ -435,7 +444,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     let mut hours: HashMap<i64, BTreeMap<i64, i64>> = HashMap::new();
     let mut hourly_pending = !h_ids.is_empty();
     if let (false, Some(now)) = (archived.is_empty(), window) {
-        let from = from_millis(escalation_window_start(now));
+        let from = from_millis(archive::window_start(now));
         let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
         let p_select_issue_hours: [&(dyn ToSql + Sync); 2] = [&archived, &from];
         let (upserted, rows) = tokio::join!(
@@ -464,6 +473,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         let (Some(latest), Some(first)) = (agg.latest, first) else {
             continue;
         };
+        let user = users.remove(&state.id).unwrap_or_default();
         let d = decide(
             state,
             agg,
@@ -474,6 +484,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
                     .copied()
             },
             hours.get(&state.id),
+            user.count.unwrap_or(state.user_count),
         );
         let e = &events[latest];
         u.ids.push(state.id);
@@ -491,13 +502,16 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             agg.environment
                 .and_then(|i| clean_opt(&events[i].environment).map(Cow::into_owned)),
         );
-        let user = users.remove(&state.id).unwrap_or_default();
         u.hlls.push(user.sketch);
         u.user_counts.push(user.count);
         u.statuses.push(d.status.as_str());
         u.substatuses.push(d.substatus.clone());
         u.resolved_at.push(d.resolved_at);
         u.resolved_in.push(d.resolved_in_release.clone());
+        u.archives.push(archive_text(d.archive.as_ref()));
+        u.archive_expires
+            .push(d.archive.as_ref().and_then(|a| a.expires_at));
+        u.substatus_changed.push(d.substatus_changed_at);
         if let Some((kind, data)) = d.activity {
             activity.push((state.id, kind, None, data, e.received_at));
         }
@@ -519,7 +533,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         .collect();
     let r = RollupArrays::new(&rollups);
     let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
-    let p_update_issues: [&(dyn ToSql + Sync); 15] = [
+    let p_update_issues: [&(dyn ToSql + Sync); 18] = [
         &u.ids,
         &u.counts,
         &u.firsts,
@@ -535,6 +549,9 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &u.substatuses,
         &u.resolved_at,
         &u.resolved_in,
+        &u.archives,
+        &u.archive_expires,
+        &u.substatus_changed,
     ];
     let p_insert_activity: [&(dyn ToSql + Sync); 5] =
         [&act_ids, &act_kinds, &act_actors, &act_data, &act_at];
@@ -659,6 +676,9 @@ struct Updates {
     substatuses: Vec<Option<String>>,
     resolved_at: Vec<Option<OffsetDateTime>>,
     resolved_in: Vec<Option<String>>,
+    archives: Vec<Option<String>>,
+    archive_expires: Vec<Option<OffsetDateTime>>,
+    substatus_changed: Vec<Option<OffsetDateTime>>,
 }
 
 #[async_trait]

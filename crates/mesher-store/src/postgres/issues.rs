@@ -1,22 +1,23 @@
 //! Issues on PostgreSQL: reads, state changes, assignment, deletion, activity, the periodic sweep.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio_postgres::{GenericClient, Row};
 
 use super::events::{insert_activity, issue_hours};
 use super::{PostgresStore, map_err};
-use crate::event_model::{Issue, IssueActivity, IssueStatus, StatusChange};
-use crate::lifecycle::{
-    escalation, escalation_data, escalation_window_start, refuse_if_discarded, transition,
-};
+use crate::archive::{self, Counts};
+use crate::event_model::{Archive, ArchiveUntil, Issue, IssueActivity, IssueStatus, StatusChange};
+use crate::lifecycle::{refuse_if_discarded, transition};
 use crate::time_util::{from_millis, now};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
 
 pub(super) const ISSUE_COLS: &str = "id, project_id, fingerprint, title, culprit, level, status, substatus, \
      first_seen, last_seen, event_count, last_release, last_environment, user_count, resolved_at, \
-     resolved_in_release, assignee_id, grouping";
+     resolved_in_release, assignee_id, grouping, archive";
 
 pub(super) fn issue_row(r: &Row) -> StoreResult<Issue> {
     Ok(Issue {
@@ -41,7 +42,15 @@ pub(super) fn issue_row(r: &Row) -> StoreResult<Issue> {
             .get::<_, Option<String>>(17)
             .and_then(|g| serde_json::from_str(&g).ok()),
         period_count: None,
+        archive: r
+            .get::<_, Option<String>>(18)
+            .and_then(|a| serde_json::from_str(&a).ok()),
     })
+}
+
+/// An archive as stored.
+pub(super) fn archive_text(archive: Option<&Archive>) -> Option<String> {
+    archive.and_then(|a| serde_json::to_string(a).ok())
 }
 
 async fn load(c: &impl GenericClient, id: i64, lock: bool) -> StoreResult<Issue> {
@@ -111,23 +120,42 @@ impl IssueStore for PostgresStore {
         id: i64,
         change: StatusChange,
         actor: Option<i64>,
+        at: OffsetDateTime,
     ) -> StoreResult<Issue> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
         let current = load(&*tx, id, true).await?;
         refuse_if_discarded(&current, change)?;
-        let at = now();
-        if let Some(t) = transition(
-            current.status,
-            current.resolved_in_release.is_some(),
-            current.last_release.as_deref(),
-            change,
-            at,
-        ) {
+        let archive = match change {
+            StatusChange::Archive(until) => {
+                let from = from_millis(archive::window_start(at));
+                let hours = issue_hours(&*tx, &[id], from).await?;
+                Some(archive::start(
+                    until,
+                    at,
+                    hours.get(&id).unwrap_or(&BTreeMap::new()),
+                    current.first_seen,
+                    current.event_count,
+                    current.user_count,
+                ))
+            }
+            _ => None,
+        };
+        if let Some(t) = transition(&current, change, archive, at) {
+            let expires = t.archive.as_ref().and_then(|a| a.expires_at);
             tx.execute(
-                "UPDATE issues SET status = $2, substatus = $3, resolved_at = $4, resolved_in_release = $5 \
-                 WHERE id = $1",
-                &[&id, &t.status.as_str(), &t.substatus, &t.resolved_at, &t.resolved_in_release],
+                "UPDATE issues SET status = $2, substatus = $3, resolved_at = $4, resolved_in_release = $5, \
+                 archive = $6, archive_expires_at = $7, substatus_changed_at = $8 WHERE id = $1",
+                &[
+                    &id,
+                    &t.status.as_str(),
+                    &t.substatus,
+                    &t.resolved_at,
+                    &t.resolved_in_release,
+                    &archive_text(t.archive.as_ref()),
+                    &expires,
+                    &at,
+                ],
             )
             .await
             .map_err(map_err)?;
@@ -250,51 +278,84 @@ impl IssueStore for PostgresStore {
     async fn sweep_issues(&self, at: OffsetDateTime) -> StoreResult<Vec<i64>> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
-        tx.execute(
-            "UPDATE issues SET substatus = 'ongoing' WHERE status = 'unresolved' AND substatus = 'new' \
-             AND first_seen < $1",
-            &[&(at - time::Duration::days(7))],
-        )
-        .await
-        .map_err(map_err)?;
-        // SKIP LOCKED: when several nodes sweep at once, each issue is checked by one of them.
-        let candidates: Vec<i64> = tx
+        // Durations first: an archive that ended long ago made the issue escalating then, and
+        // the aging below may already move it on to ongoing. SKIP LOCKED: when several nodes
+        // sweep at once, each issue is checked by one of them.
+        let expired = tx
             .query(
-                "SELECT id FROM issues WHERE status = 'archived' AND last_seen >= $1 FOR UPDATE SKIP LOCKED",
+                "SELECT id, archive_expires_at, archive FROM issues \
+                 WHERE status = 'archived' AND archive_expires_at <= $1 FOR UPDATE SKIP LOCKED",
+                &[&at],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut ended: Vec<(i64, OffsetDateTime, serde_json::Value)> = Vec::new();
+        for r in &expired {
+            let Some(archive) = r
+                .get::<_, Option<String>>(2)
+                .and_then(|t| serde_json::from_str::<Archive>(&t).ok())
+            else {
+                continue;
+            };
+            if let Err(data) = archive::check(&archive, None, Counts::default(), at) {
+                ended.push((r.get(0), r.get(1), data));
+            }
+        }
+        let candidates: Vec<(i64, Archive)> = tx
+            .query(
+                "SELECT id, archive FROM issues WHERE status = 'archived' AND last_seen >= $1 \
+                 AND archive_expires_at IS NULL FOR UPDATE SKIP LOCKED",
                 &[&(at - time::Duration::hours(2))],
             )
             .await
             .map_err(map_err)?
             .iter()
-            .map(|r| r.get(0))
+            .filter_map(|r| {
+                let archive = match r.get::<_, Option<String>>(1) {
+                    Some(t) => serde_json::from_str::<Archive>(&t).ok()?,
+                    None => archive::legacy(),
+                };
+                (archive.until == ArchiveUntil::Escalating).then(|| (r.get(0), archive))
+            })
             .collect();
-        let hours =
-            issue_hours(&*tx, &candidates, from_millis(escalation_window_start(at))).await?;
-        let mut escalated = Vec::new();
-        let mut activity = Vec::new();
-        for id in candidates {
+        let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
+        let hours = issue_hours(&*tx, &ids, from_millis(archive::window_start(at))).await?;
+        for (id, archive) in candidates {
             let Some(h) = hours.get(&id) else { continue };
-            if let Some((last_hour, average)) = escalation(h, at) {
-                escalated.push(id);
-                activity.push((
-                    id,
-                    "escalation",
-                    None,
-                    escalation_data(last_hour, average),
-                    at,
-                ));
+            if let Err(data) = archive::check(&archive, Some(h), Counts::default(), at) {
+                ended.push((id, at, data));
             }
         }
-        if !escalated.is_empty() {
+        if !ended.is_empty() {
+            let ids: Vec<i64> = ended.iter().map(|e| e.0).collect();
+            let since: Vec<OffsetDateTime> = ended.iter().map(|e| e.1).collect();
             tx.execute(
-                "UPDATE issues SET status = 'unresolved', substatus = 'escalating' WHERE id = ANY($1)",
-                &[&escalated],
+                "UPDATE issues AS i SET status = 'unresolved', substatus = 'escalating', archive = NULL, \
+                 archive_expires_at = NULL, substatus_changed_at = u.since \
+                 FROM UNNEST($1::bigint[], $2::timestamptz[]) AS u(id, since) WHERE i.id = u.id",
+                &[&ids, &since],
             )
             .await
             .map_err(map_err)?;
+            let activity: Vec<_> = ended
+                .iter()
+                .map(|(id, _, data)| (*id, "escalation", None, data.clone(), at))
+                .collect();
             insert_activity(&*tx, &activity).await?;
         }
+        // Sentry's auto-ongoing: new a week after first seen, regressed and escalating a week
+        // after they became so (issue 12, row 2), dated when that week ended.
+        tx.execute(
+            "UPDATE issues SET substatus = 'ongoing', substatus_changed_at = \
+               CASE WHEN substatus = 'new' THEN first_seen ELSE substatus_changed_at END + interval '7 days' \
+             WHERE status = 'unresolved' AND ( \
+               (substatus = 'new' AND first_seen < $1) OR \
+               (substatus IN ('regressed', 'escalating') AND substatus_changed_at < $1))",
+            &[&(at - time::Duration::days(7))],
+        )
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        Ok(escalated)
+        Ok(ended.into_iter().map(|(id, _, _)| id).collect())
     }
 }

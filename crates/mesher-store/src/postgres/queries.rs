@@ -148,11 +148,13 @@ impl QueryStore for PostgresStore {
         );
         let conn = self.conn().await?;
         let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
+        // `period_count` follows the issue's columns.
+        let period_column = ISSUE_COLS.split(',').count();
         let mut items = rows
             .iter()
             .map(|r| {
                 let mut issue = issue_row(r)?;
-                issue.period_count = r.get(18);
+                issue.period_count = r.get(period_column);
                 Ok(issue)
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -362,7 +364,7 @@ impl QueryStore for PostgresStore {
             .map(|r| {
                 Ok(IssueCount {
                     issue: issue_row(r)?,
-                    count: r.get(18),
+                    count: r.get(19),
                 })
             })
             .collect()

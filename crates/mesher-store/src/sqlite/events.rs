@@ -7,13 +7,15 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
+use super::issues::archive_text;
 use super::users::count_users;
 use super::{SqliteStore, map_err};
+use crate::archive;
 use crate::event_model::{
     IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
     tags_from_json, tags_json_text,
 };
-use crate::lifecycle::{Aggregate, IssueState, decide, escalation_window_start};
+use crate::lifecycle::{Aggregate, IssueState, decide};
 use crate::rollup::{Rollups, index_text};
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::EventStore;
@@ -93,7 +95,8 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         let existing = tx
             .prepare_cached(
                 "SELECT id, status, substatus, resolved_at, resolved_in_release, users_hll, \
-                 user_count FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
+                 event_count, user_count, archive \
+                 FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
             )
             .map_err(map_err)?
             .query_row(params![e.project_id, e.fingerprint], |r| {
@@ -105,6 +108,8 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<Vec<u8>>>(5)?,
                     r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })
             .optional()
@@ -117,7 +122,9 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 resolved_at,
                 resolved_in_release,
                 users_hll,
+                event_count,
                 user_count,
+                archive,
             )) => IssueState {
                 id,
                 status: status.parse()?,
@@ -125,8 +132,10 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 resolved_at: resolved_at.map(from_millis),
                 resolved_in_release,
                 users_hll,
-                user_count,
                 created: false,
+                event_count,
+                user_count,
+                archive: archive.and_then(|a| serde_json::from_str(&a).ok()),
             },
             None => {
                 let ts = to_millis(e.timestamp);
@@ -152,8 +161,10 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                     resolved_at: None,
                     resolved_in_release: None,
                     users_hll: None,
-                    user_count: 0,
                     created: true,
+                    event_count: 0,
+                    user_count: 0,
+                    archive: None,
                 }
             }
         };
@@ -239,7 +250,9 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                last_environment = coalesce(?9, last_environment), \
                users_hll = coalesce(?10, users_hll), \
                user_count = coalesce(?11, user_count), \
-               status = ?12, substatus = ?13, resolved_at = ?14, resolved_in_release = ?15 \
+               status = ?12, substatus = ?13, resolved_at = ?14, resolved_in_release = ?15, \
+               archive = ?16, archive_expires_at = ?17, \
+               substatus_changed_at = coalesce(?18, substatus_changed_at) \
              WHERE id = ?1",
         )
         .map_err(map_err)?;
@@ -261,18 +274,20 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         }
         let hours = match (state.status, agg.received) {
             (IssueStatus::Archived, Some(now)) => {
-                Some(issue_hours(tx, state.id, escalation_window_start(now))?)
+                Some(issue_hours(tx, state.id, archive::window_start(now))?)
             }
             _ => None,
         };
+        // Users first: an archive "until N more users" needs the count after the batch.
+        let users = count_users(tx, state, &agg.user_hashes)?;
         let d = decide(
             state,
             agg,
             events,
             |release| releases.get(&(events[latest].project_id, release)).copied(),
             hours.as_ref(),
+            users.count.unwrap_or(state.user_count),
         );
-        let users = count_users(tx, state, &agg.user_hashes)?;
         let e = &events[latest];
         update
             .execute(params![
@@ -292,6 +307,9 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 d.substatus,
                 d.resolved_at.map(to_millis),
                 d.resolved_in_release,
+                archive_text(d.archive.as_ref()),
+                d.archive.as_ref().and_then(|a| a.expires_at).map(to_millis),
+                d.substatus_changed_at.map(to_millis),
             ])
             .map_err(map_err)?;
         if let Some((kind, data)) = &d.activity {

@@ -6,20 +6,19 @@ use time::OffsetDateTime;
 
 use super::events::{insert_activity, issue_hours};
 use super::{SqliteStore, map_err};
-use crate::event_model::{Issue, IssueActivity, IssueStatus, StatusChange};
-use crate::lifecycle::{
-    escalation, escalation_data, escalation_window_start, refuse_if_discarded, transition,
-};
+use crate::archive::{self, Counts};
+use crate::event_model::{Archive, ArchiveUntil, Issue, IssueActivity, IssueStatus, StatusChange};
+use crate::lifecycle::{refuse_if_discarded, transition};
 use crate::time_util::{from_millis, now, to_millis};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
 
 pub(super) const ISSUE_COLS: &str = "id, project_id, fingerprint, title, culprit, level, status, substatus, \
      first_seen, last_seen, event_count, last_release, last_environment, user_count, resolved_at, \
-     resolved_in_release, assignee_id, grouping";
+     resolved_in_release, assignee_id, grouping, archive";
 
-/// An issue row, with its status and grouping still as text.
-pub(super) type RawIssue = (Issue, String, Option<String>);
+/// An issue row, with its status, grouping and archive still as text.
+pub(super) type RawIssue = (Issue, String, Option<String>, Option<String>);
 
 pub(super) fn issue_row(r: &Row<'_>) -> rusqlite::Result<RawIssue> {
     Ok((
@@ -43,16 +42,19 @@ pub(super) fn issue_row(r: &Row<'_>) -> rusqlite::Result<RawIssue> {
             assignee_id: r.get(16)?,
             grouping: None,
             period_count: None,
+            archive: None,
         },
         r.get(6)?,
         r.get(17)?,
+        r.get(18)?,
     ))
 }
 
 pub(super) fn issue(raw: RawIssue) -> StoreResult<Issue> {
-    let (mut issue, status, grouping) = raw;
+    let (mut issue, status, grouping, archive) = raw;
     issue.status = status.parse()?;
     issue.grouping = grouping.and_then(|g| serde_json::from_str(&g).ok());
+    issue.archive = archive.and_then(|a| serde_json::from_str(&a).ok());
     Ok(issue)
 }
 
@@ -69,10 +71,25 @@ fn load(tx: &rusqlite::Connection, id: i64) -> StoreResult<Issue> {
     .ok_or(StoreError::NotFound("issue"))
 }
 
-fn set_state(tx: &Transaction<'_>, id: i64, t: &crate::lifecycle::Transition) -> StoreResult<()> {
+fn set_state(
+    tx: &Transaction<'_>,
+    id: i64,
+    t: &crate::lifecycle::Transition,
+    at: OffsetDateTime,
+) -> StoreResult<()> {
     tx.execute(
-        "UPDATE issues SET status = ?2, substatus = ?3, resolved_at = ?4, resolved_in_release = ?5 WHERE id = ?1",
-        params![id, t.status.as_str(), t.substatus, t.resolved_at.map(to_millis), t.resolved_in_release],
+        "UPDATE issues SET status = ?2, substatus = ?3, resolved_at = ?4, resolved_in_release = ?5, \
+         archive = ?6, archive_expires_at = ?7, substatus_changed_at = ?8 WHERE id = ?1",
+        params![
+            id,
+            t.status.as_str(),
+            t.substatus,
+            t.resolved_at.map(to_millis),
+            t.resolved_in_release,
+            archive_text(t.archive.as_ref()),
+            t.archive.as_ref().and_then(|a| a.expires_at).map(to_millis),
+            to_millis(at),
+        ],
     )
     .map_err(map_err)?;
     Ok(())
@@ -99,6 +116,29 @@ fn purge_events(tx: &Transaction<'_>, id: i64, project: i64) -> StoreResult<()> 
         params![project, events as i64],
     )
     .map_err(map_err)?;
+    Ok(())
+}
+
+/// An archive as stored.
+pub(super) fn archive_text(archive: Option<&Archive>) -> Option<String> {
+    archive.and_then(|a| serde_json::to_string(a).ok())
+}
+
+/// Makes archived issues unresolved and escalating: (issue, when its archive ended, why).
+fn escalate(
+    tx: &Transaction<'_>,
+    ended: &[(i64, OffsetDateTime, serde_json::Value)],
+    at: OffsetDateTime,
+) -> StoreResult<()> {
+    for (id, since, data) in ended {
+        tx.execute(
+            "UPDATE issues SET status = 'unresolved', substatus = 'escalating', archive = NULL, \
+             archive_expires_at = NULL, substatus_changed_at = ?2 WHERE id = ?1",
+            params![id, to_millis(*since)],
+        )
+        .map_err(map_err)?;
+        insert_activity(tx, *id, "escalation", None, data, at)?;
+    }
     Ok(())
 }
 
@@ -134,19 +174,27 @@ impl IssueStore for SqliteStore {
         id: i64,
         change: StatusChange,
         actor: Option<i64>,
+        at: OffsetDateTime,
     ) -> StoreResult<Issue> {
         self.transact(move |tx| {
             let current = load(tx, id)?;
             refuse_if_discarded(&current, change)?;
-            let at = now();
-            if let Some(t) = transition(
-                current.status,
-                current.resolved_in_release.is_some(),
-                current.last_release.as_deref(),
-                change,
-                at,
-            ) {
-                set_state(tx, id, &t)?;
+            let archive = match change {
+                StatusChange::Archive(until) => {
+                    let hours = issue_hours(tx, id, archive::window_start(at))?;
+                    Some(archive::start(
+                        until,
+                        at,
+                        &hours,
+                        current.first_seen,
+                        current.event_count,
+                        current.user_count,
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(t) = transition(&current, change, archive, at) {
+                set_state(tx, id, &t, at)?;
                 insert_activity(tx, id, t.kind, actor, &t.data, at)?;
                 if t.status == IssueStatus::Discarded {
                     purge_events(tx, id, current.project_id)?;
@@ -254,36 +302,70 @@ impl IssueStore for SqliteStore {
 
     async fn sweep_issues(&self, at: OffsetDateTime) -> StoreResult<Vec<i64>> {
         self.transact(move |tx| {
-            let week_ago = to_millis(at - time::Duration::days(7));
-            tx.execute(
-                "UPDATE issues SET substatus = 'ongoing' WHERE status = 'unresolved' AND substatus = 'new' \
-                 AND first_seen < ?1",
-                [week_ago],
-            )
-            .map_err(map_err)?;
-            let recent = to_millis(at - time::Duration::hours(2));
-            let candidates: Vec<i64> = tx
-                .prepare_cached("SELECT id FROM issues WHERE status = 'archived' AND last_seen >= ?1")
+            // Durations first: an archive that ended long ago made the issue escalating then,
+            // and the aging below may already move it on to ongoing.
+            let expired: Vec<(i64, i64, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT id, archive_expires_at, archive FROM issues \
+                     WHERE status = 'archived' AND archive_expires_at <= ?1",
+                )
                 .map_err(map_err)?
-                .query_map([recent], |r| r.get(0))
+                .query_map([to_millis(at)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .and_then(Iterator::collect)
                 .map_err(map_err)?;
-            let mut escalated = Vec::new();
-            for id in candidates {
-                let hours = issue_hours(tx, id, escalation_window_start(at))?;
-                if let Some((last_hour, average)) = escalation(&hours, at) {
-                    tx.execute(
-                        "UPDATE issues SET status = 'unresolved', substatus = 'escalating' WHERE id = ?1",
-                        [id],
-                    )
-                    .map_err(map_err)?;
-                    let data = escalation_data(last_hour, average);
-                    insert_activity(tx, id, "escalation", None, &data, at)?;
-                    escalated.push(id);
+            let mut ended = Vec::new();
+            for (id, expires, text) in expired {
+                let Some(archive) = text.and_then(|t| serde_json::from_str::<Archive>(&t).ok())
+                else {
+                    continue;
+                };
+                if let Err(data) = archive::check(&archive, None, Counts::default(), at) {
+                    ended.push((id, from_millis(expires), data));
                 }
             }
-            Ok(escalated)
+            let recent = to_millis(at - time::Duration::hours(2));
+            let candidates: Vec<(i64, Option<String>)> = tx
+                .prepare_cached(
+                    "SELECT id, archive FROM issues WHERE status = 'archived' AND last_seen >= ?1 \
+                     AND archive_expires_at IS NULL",
+                )
+                .map_err(map_err)?
+                .query_map([recent], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(map_err)?;
+            for (id, text) in candidates {
+                let archive = match text {
+                    Some(t) => match serde_json::from_str::<Archive>(&t) {
+                        Ok(a) => a,
+                        Err(_) => continue,
+                    },
+                    None => archive::legacy(),
+                };
+                if archive.until != ArchiveUntil::Escalating {
+                    continue;
+                }
+                let hours = issue_hours(tx, id, archive::window_start(at))?;
+                if let Err(data) = archive::check(&archive, Some(&hours), Counts::default(), at) {
+                    ended.push((id, at, data));
+                }
+            }
+            escalate(tx, &ended, at)?;
+            let week_ago = to_millis(at - time::Duration::days(7));
+            // Sentry's auto-ongoing: new a week after first seen, regressed and escalating a
+            // week after they became so (issue 12, row 2), dated when that week ended.
+            tx.execute(
+                "UPDATE issues SET substatus = 'ongoing', substatus_changed_at = \
+                   CASE WHEN substatus = 'new' THEN first_seen ELSE substatus_changed_at END + ?2 \
+                 WHERE status = 'unresolved' AND ( \
+                   (substatus = 'new' AND first_seen < ?1) OR \
+                   (substatus IN ('regressed', 'escalating') AND substatus_changed_at < ?1))",
+                params![week_ago, WEEK_MS],
+            )
+            .map_err(map_err)?;
+            Ok(ended.into_iter().map(|(id, _, _)| id).collect())
         })
         .await
     }
 }
+
+const WEEK_MS: i64 = 7 * 24 * 3_600_000;

@@ -99,11 +99,13 @@ impl QueryStore for SqliteStore {
             }
             let n = limit(q.limit);
             sql.push_str(&format!(" ORDER BY {column} DESC, id DESC LIMIT {}", n + 1));
+            // `period_count` follows the issue's columns.
+            let period_column = ISSUE_COLS.split(',').count();
             let mut stmt = c.prepare_cached(&sql).map_err(map_err)?;
             let raw: Vec<_> = stmt
                 .query_map(params_from_iter(args), |r| {
                     let mut raw = issue_row(r)?;
-                    raw.0.period_count = r.get(18)?;
+                    raw.0.period_count = r.get(period_column)?;
                     Ok(raw)
                 })
                 .and_then(Iterator::collect)
@@ -364,7 +366,7 @@ impl QueryStore for SqliteStore {
             let raw: Vec<_> = stmt
                 .query_map(
                     params![project_id, floor(since, Bucket::Hour), to_millis(until), limit(n)],
-                    |r| Ok((issue_row(r)?, r.get::<_, i64>(18)?)),
+                    |r| Ok((issue_row(r)?, r.get::<_, i64>(19)?)),
                 )
                 .and_then(Iterator::collect)
                 .map_err(map_err)?;
