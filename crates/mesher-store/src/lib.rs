@@ -19,6 +19,7 @@ mod lifecycle;
 mod model;
 mod postgres;
 mod query;
+mod release_order;
 mod rollup;
 mod sqlite;
 #[cfg(feature = "testing")]

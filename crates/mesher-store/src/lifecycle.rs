@@ -32,7 +32,12 @@ pub(crate) struct Aggregate {
     pub last_seen: Option<OffsetDateTime>,
     /// The stored event with the latest timestamp: it sets title, culprit and level.
     pub latest: Option<usize>,
+    /// The stored event with the latest timestamp among those with a release: it sets the
+    /// issue's last release unless the issue already has one from a later event (issue 12,
+    /// row 11). An event without a release leaves the last release as it is, as Sentry's
+    /// "last release" is the release of the most recent event that has one.
     pub release: Option<usize>,
+    /// The same for environments.
     pub environment: Option<usize>,
     pub user_hashes: Vec<u64>,
     /// Stored events per hour (hour start, ms since the epoch).
@@ -44,8 +49,9 @@ pub(crate) struct Aggregate {
 }
 
 impl Aggregate {
-    /// Accounts for a stored event.
-    pub fn add(&mut self, index: usize, e: &NewEvent) {
+    /// Accounts for `events[index]`, a stored event.
+    pub fn add(&mut self, index: usize, events: &[NewEvent]) {
+        let e = &events[index];
         self.stored += 1;
         self.first_seen = Some(self.first_seen.map_or(e.timestamp, |t| t.min(e.timestamp)));
         if self.last_seen.is_none_or(|t| e.timestamp >= t) {
@@ -53,11 +59,11 @@ impl Aggregate {
             self.latest = Some(index);
         }
         if e.release.is_some() {
-            self.release = Some(index);
+            self.release = Some(newest(self.release, index, events));
             self.releases.push(index);
         }
         if e.environment.is_some() {
-            self.environment = Some(index);
+            self.environment = Some(newest(self.environment, index, events));
         }
         if let Some(user) = &e.user_key {
             self.user_hashes.push(hll::hash_user(user));
@@ -67,6 +73,15 @@ impl Aggregate {
             self.received
                 .map_or(e.received_at, |t| t.max(e.received_at)),
         );
+    }
+}
+
+/// Of the event `current` points at and `events[index]`, the later by timestamp; the one that
+/// arrived later on a tie, as the issue's title does.
+fn newest(current: Option<usize>, index: usize, events: &[NewEvent]) -> usize {
+    match current {
+        Some(c) if events[c].timestamp > events[index].timestamp => c,
+        _ => index,
     }
 }
 
@@ -113,6 +128,28 @@ pub(crate) fn escalation_data(last_hour: f64, average: f64) -> Value {
     json!({"last_hour": last_hour.round() + 0.0, "hourly_average": average})
 }
 
+/// Whether `release` is newer than `anchor`, the release an issue was resolved in the next
+/// release of (issue 12, row 3). Versions of one package compare as versions, so an old build
+/// first seen after the resolution is still old; any other pair compares by when each release
+/// was first seen in the project, as Sentry compares release dates: only a release first seen
+/// after the anchor is newer. An anchor the project never saw (the empty anchor of issues
+/// resolved without any release) dates from the resolution.
+fn newer_release(
+    release: &str,
+    anchor: &str,
+    resolved_at: OffsetDateTime,
+    first_seen: impl Fn(&str) -> Option<OffsetDateTime>,
+) -> bool {
+    if release == anchor {
+        return false;
+    }
+    if let Some(order) = crate::release_order::version_order(release, anchor) {
+        return order.is_gt();
+    }
+    let anchor_seen = first_seen(anchor).unwrap_or(resolved_at);
+    first_seen(release).is_some_and(|seen| seen > anchor_seen)
+}
+
 /// The state an issue moves to, and what to record about it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Decision {
@@ -129,7 +166,8 @@ pub(crate) struct Decision {
 
 /// Applies a batch's stored events to an issue.
 ///
-/// `release_first_seen` says when a release was first seen in the project; `hours` are the
+/// `release_first_seen` says when a release was first seen in the project (it must know the
+/// releases of the batch and the anchors of issues resolved in the next release); `hours` are the
 /// issue's hourly counts including this batch (needed only for archived issues).
 pub(crate) fn decide(
     state: &IssueState,
@@ -156,16 +194,14 @@ pub(crate) fn decide(
     };
     match state.status {
         IssueStatus::Resolved => {
-            // Resolved in next release: only an event of a release first seen after the
-            // resolution regresses; events without a release cannot tell, so they do not.
+            // Resolved in next release: only an event of a newer release regresses; events
+            // without a release cannot tell, so they do not.
             let trigger = match (&state.resolved_in_release, state.resolved_at) {
                 (None, _) => agg.latest,
-                (Some(_), Some(resolved_at)) => agg.releases.iter().copied().find(|&i| {
-                    events[i]
-                        .release
-                        .as_deref()
-                        .and_then(&release_first_seen)
-                        .is_some_and(|first| first > resolved_at)
+                (Some(anchor), Some(resolved_at)) => agg.releases.iter().copied().find(|&i| {
+                    events[i].release.as_deref().is_some_and(|release| {
+                        newer_release(release, anchor, resolved_at, &release_first_seen)
+                    })
                 }),
                 (Some(_), None) => None,
             };
@@ -208,6 +244,31 @@ mod tests {
             *m.entry(hour_of(*t)).or_default() += c;
         }
         m
+    }
+
+    /// Issue 12, row 3: versions of one package by version, anything else by first-seen
+    /// dates; an anchor the project never saw (the empty anchor of issues resolved without a
+    /// release) dates from the resolution.
+    #[test]
+    fn a_newer_release_is_newer_by_version_else_by_date() {
+        let t = datetime!(2026-11-23 12:00 UTC);
+        let seen = |r: &str| match r {
+            "app@1.0.0" | "build-b" => Some(t),
+            "app@0.9.0" | "build-c" | "app@nightly" => Some(t + time::Duration::hours(1)),
+            "build-a" => Some(t - time::Duration::hours(1)),
+            _ => None,
+        };
+        let resolved = t + time::Duration::minutes(30);
+        let newer = |release, anchor| newer_release(release, anchor, resolved, seen);
+        assert!(!newer("app@0.9.0", "app@1.0.0"));
+        assert!(newer("app@1.0.1", "app@1.0.0"));
+        assert!(!newer("app@1.0.0", "app@1.0.0"));
+        assert!(newer("app@nightly", "app@1.0.0"));
+        assert!(newer("build-c", "build-b"));
+        assert!(!newer("build-a", "build-b"));
+        assert!(!newer("build-b", ""));
+        assert!(newer("build-c", ""));
+        assert!(!newer("never-seen", "build-b"));
     }
 
     /// Issue 12, row 14: no history gives an average of 0, never "-0.0".
@@ -264,13 +325,17 @@ pub(crate) struct Transition {
 }
 
 /// The transition `change` makes from `status` (with `resolved_in_release` set or not) at `now`.
+///
+/// `anchor` is the release "resolve in next release" resolves after: the issue's last release,
+/// else the project's latest release (see [`needs_project_release`]); without one that change
+/// is refused, as Sentry refuses it (issue 12, row 13).
 pub(crate) fn transition(
     status: IssueStatus,
     resolved_in_next: bool,
-    last_release: Option<&str>,
+    anchor: Option<&str>,
     change: crate::event_model::StatusChange,
     now: OffsetDateTime,
-) -> Option<Transition> {
+) -> crate::StoreResult<Option<Transition>> {
     use crate::event_model::StatusChange as C;
     let t = |status, substatus, resolved_at, resolved_in_release, kind, data| Transition {
         status,
@@ -290,7 +355,10 @@ pub(crate) fn transition(
             json!({}),
         ),
         C::ResolveInNextRelease => {
-            let release = last_release.unwrap_or_default().to_string();
+            if status == IssueStatus::Resolved && resolved_in_next {
+                return Ok(None);
+            }
+            let release = anchor.ok_or(crate::StoreError::NoReleaseData)?.to_string();
             t(
                 IssueStatus::Resolved,
                 None,
@@ -327,5 +395,14 @@ pub(crate) fn transition(
     };
     let unchanged =
         next.status == status && (next.resolved_in_release.is_some() == resolved_in_next);
-    (!unchanged).then_some(next)
+    Ok((!unchanged).then_some(next))
+}
+
+/// Whether applying `change` to an issue whose last release is `last_release` needs the
+/// project's latest release as its anchor.
+pub(crate) fn needs_project_release(
+    change: crate::event_model::StatusChange,
+    last_release: Option<&str>,
+) -> bool {
+    change == crate::event_model::StatusChange::ResolveInNextRelease && last_release.is_none()
 }

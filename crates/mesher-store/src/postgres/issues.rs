@@ -7,7 +7,9 @@ use tokio_postgres::{GenericClient, Row};
 use super::events::{insert_activity, issue_hours};
 use super::{PostgresStore, map_err};
 use crate::event_model::{Issue, IssueActivity, StatusChange};
-use crate::lifecycle::{escalation, escalation_data, escalation_window_start, transition};
+use crate::lifecycle::{
+    escalation, escalation_data, escalation_window_start, needs_project_release, transition,
+};
 use crate::time_util::{from_millis, now};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
@@ -88,13 +90,27 @@ impl IssueStore for PostgresStore {
         let tx = conn.transaction().await.map_err(map_err)?;
         let current = load(&*tx, id, true).await?;
         let at = now();
+        let anchor = if needs_project_release(change, current.last_release.as_deref()) {
+            // The project's latest release: the one first seen last, as Sentry picks the
+            // project's most recent release (issue 12, row 13).
+            tx.query_opt(
+                "SELECT version FROM releases WHERE project_id = $1 \
+                 ORDER BY first_seen DESC, version DESC LIMIT 1",
+                &[&current.project_id],
+            )
+            .await
+            .map_err(map_err)?
+            .map(|r| r.get(0))
+        } else {
+            current.last_release.clone()
+        };
         if let Some(t) = transition(
             current.status,
             current.resolved_in_release.is_some(),
-            current.last_release.as_deref(),
+            anchor.as_deref(),
             change,
             at,
-        ) {
+        )? {
             tx.execute(
                 "UPDATE issues SET status = $2, substatus = $3, resolved_at = $4, resolved_in_release = $5 \
                  WHERE id = $1",

@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use super::events::{insert_activity, issue_hours};
 use super::{SqliteStore, map_err};
 use crate::event_model::{Issue, IssueActivity, IssueStatus, StatusChange};
-use crate::lifecycle::{escalation, escalation_data, escalation_window_start, transition};
+use crate::lifecycle::{
+    escalation, escalation_data, escalation_window_start, needs_project_release, transition,
+};
 use crate::time_util::{from_millis, now, to_millis};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
@@ -75,6 +77,19 @@ fn set_state(tx: &Transaction<'_>, id: i64, t: &crate::lifecycle::Transition) ->
     Ok(())
 }
 
+/// The project's latest release: the one first seen last, as Sentry picks the project's most
+/// recent release for "resolve in next release" (issue 12, row 13).
+fn latest_release(tx: &Transaction<'_>, project_id: i64) -> StoreResult<Option<String>> {
+    tx.query_row(
+        "SELECT version FROM releases WHERE project_id = ?1 \
+         ORDER BY first_seen DESC, version DESC LIMIT 1",
+        [project_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(map_err)
+}
+
 #[async_trait]
 impl IssueStore for SqliteStore {
     async fn issue(&self, id: i64) -> StoreResult<Option<Issue>> {
@@ -111,13 +126,18 @@ impl IssueStore for SqliteStore {
         self.transact(move |tx| {
             let current = load(tx, id)?;
             let at = now();
+            let anchor = if needs_project_release(change, current.last_release.as_deref()) {
+                latest_release(tx, current.project_id)?
+            } else {
+                current.last_release.clone()
+            };
             if let Some(t) = transition(
                 current.status,
                 current.resolved_in_release.is_some(),
-                current.last_release.as_deref(),
+                anchor.as_deref(),
                 change,
                 at,
-            ) {
+            )? {
                 set_state(tx, id, &t)?;
                 insert_activity(tx, id, t.kind, actor, &t.data, at)?;
             }
