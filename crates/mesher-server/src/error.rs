@@ -109,6 +109,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => {
                 ApiError::BadRequest(format!("{field}: {message}"))
             }
+            StoreError::NoReleaseData => ApiError::BadRequest(e.to_string()),
             StoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "database unavailable");
                 ApiError::Unavailable {

@@ -5,7 +5,8 @@ use thiserror::Error;
 /// Why a storage operation failed.
 ///
 /// Callers branch on the variant: `Conflict` and `NotFound` are the user's problem (409/404),
-/// `Unavailable` is transient (503, retry), everything else is a bug or a broken database (500).
+/// so are `Invalid` and `NoReleaseData` (400); `Unavailable` is transient (503, retry);
+/// everything else is a bug or a broken database (500).
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// A uniqueness rule was violated; the message names what already exists.
@@ -22,6 +23,10 @@ pub enum StoreError {
         /// What is wrong with it.
         message: String,
     },
+    /// "Resolve in next release" needs a release to anchor on, and neither the issue nor its
+    /// project has one (Sentry's message, as Sentry refuses it).
+    #[error("No release data present in the system to form a basis for 'Next Release'")]
+    NoReleaseData,
     /// The database cannot be reached or is temporarily unable to serve (locked, disk full,
     /// connection lost). Retrying later may succeed.
     #[error("database unavailable: {0}")]

@@ -21,6 +21,7 @@ mod lifecycle;
 mod model;
 mod postgres;
 mod query;
+mod release_order;
 mod rollup;
 mod sqlite;
 #[cfg(feature = "testing")]

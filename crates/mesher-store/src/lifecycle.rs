@@ -40,7 +40,12 @@ pub(crate) struct Aggregate {
     pub last_seen: Option<OffsetDateTime>,
     /// The stored event with the latest timestamp: it sets title, culprit and level.
     pub latest: Option<usize>,
+    /// The stored event with the latest timestamp among those with a release: it sets the
+    /// issue's last release unless the issue already has one from a later event (issue 12,
+    /// row 11). An event without a release leaves the last release as it is, as Sentry's
+    /// "last release" is the release of the most recent event that has one.
     pub release: Option<usize>,
+    /// The same for environments.
     pub environment: Option<usize>,
     /// Hashed user identities of the stored events, repeats included.
     pub user_hashes: Vec<u64>,
@@ -53,8 +58,9 @@ pub(crate) struct Aggregate {
 }
 
 impl Aggregate {
-    /// Accounts for a stored event.
-    pub fn add(&mut self, index: usize, e: &NewEvent) {
+    /// Accounts for `events[index]`, a stored event.
+    pub fn add(&mut self, index: usize, events: &[NewEvent]) {
+        let e = &events[index];
         self.stored += 1;
         self.first_seen = Some(self.first_seen.map_or(e.timestamp, |t| t.min(e.timestamp)));
         if self.last_seen.is_none_or(|t| e.timestamp >= t) {
@@ -62,11 +68,11 @@ impl Aggregate {
             self.latest = Some(index);
         }
         if e.release.is_some() {
-            self.release = Some(index);
+            self.release = Some(newest(self.release, index, events));
             self.releases.push(index);
         }
         if e.environment.is_some() {
-            self.environment = Some(index);
+            self.environment = Some(newest(self.environment, index, events));
         }
         if let Some(user) = &e.user_key {
             self.user_hashes.push(hll::hash_user(user));
@@ -79,6 +85,15 @@ impl Aggregate {
     }
 }
 
+/// Of the event `current` points at and `events[index]`, the later by timestamp; the one that
+/// arrived later on a tie, as the issue's title does.
+fn newest(current: Option<usize>, index: usize, events: &[NewEvent]) -> usize {
+    match current {
+        Some(c) if events[c].timestamp > events[index].timestamp => c,
+        _ => index,
+    }
+}
+
 /// The start of the hour containing `t`, in ms since the epoch.
 pub(crate) fn hour_of(t: OffsetDateTime) -> i64 {
     let ms = crate::time_util::to_millis(t);
@@ -86,6 +101,28 @@ pub(crate) fn hour_of(t: OffsetDateTime) -> i64 {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// Whether `release` is newer than `anchor`, the release an issue was resolved in the next
+/// release of (issue 12, row 3). Versions of one package compare as versions, so an old build
+/// first seen after the resolution is still old; any other pair compares by when each release
+/// was first seen in the project, as Sentry compares release dates: only a release first seen
+/// after the anchor is newer. An anchor the project never saw (the empty anchor of issues
+/// resolved without any release) dates from the resolution.
+fn newer_release(
+    release: &str,
+    anchor: &str,
+    resolved_at: OffsetDateTime,
+    first_seen: impl Fn(&str) -> Option<OffsetDateTime>,
+) -> bool {
+    if release == anchor {
+        return false;
+    }
+    if let Some(order) = crate::release_order::version_order(release, anchor) {
+        return order.is_gt();
+    }
+    let anchor_seen = first_seen(anchor).unwrap_or(resolved_at);
+    first_seen(release).is_some_and(|seen| seen > anchor_seen)
+}
 
 /// The state an issue moves to, and what to record about it.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +142,8 @@ pub(crate) struct Decision {
 
 /// Applies a batch's stored events to an issue.
 ///
-/// `release_first_seen` says when a release was first seen in the project; `hours` are the
+/// `release_first_seen` says when a release was first seen in the project (it must know the
+/// releases of the batch and the anchors of issues resolved in the next release); `hours` are the
 /// issue's hourly counts including this batch (needed only for archived issues); `users_after`
 /// is its distinct users with this batch's (see [`crate::users`]).
 pub(crate) fn decide(
@@ -128,16 +166,14 @@ pub(crate) fn decide(
     };
     match state.status {
         IssueStatus::Resolved => {
-            // Resolved in next release: only an event of a release first seen after the
-            // resolution regresses; events without a release cannot tell, so they do not.
+            // Resolved in next release: only an event of a newer release regresses; events
+            // without a release cannot tell, so they do not.
             let trigger = match (&state.resolved_in_release, state.resolved_at) {
                 (None, _) => agg.latest,
-                (Some(_), Some(resolved_at)) => agg.releases.iter().copied().find(|&i| {
-                    events[i]
-                        .release
-                        .as_deref()
-                        .and_then(&release_first_seen)
-                        .is_some_and(|first| first > resolved_at)
+                (Some(anchor), Some(resolved_at)) => agg.releases.iter().copied().find(|&i| {
+                    events[i].release.as_deref().is_some_and(|release| {
+                        newer_release(release, anchor, resolved_at, &release_first_seen)
+                    })
                 }),
                 (Some(_), None) => None,
             };
@@ -213,12 +249,17 @@ pub(crate) struct Transition {
 
 /// The transition `change` makes from `current` at `now`; `archive` is the archive an
 /// [`StatusChange::Archive`] starts (see [`archive::start`]).
+///
+/// `anchor` is the release "resolve in next release" resolves after: the issue's last release,
+/// else the project's latest release (see [`needs_project_release`]); without one that change
+/// is refused, as Sentry refuses it (issue 12, row 13).
 pub(crate) fn transition(
     current: &Issue,
+    anchor: Option<&str>,
     change: StatusChange,
     archive: Option<Archive>,
     now: OffsetDateTime,
-) -> Option<Transition> {
+) -> crate::StoreResult<Option<Transition>> {
     let t = |status, substatus, resolved_at, resolved_in_release, kind, data| Transition {
         status,
         substatus,
@@ -238,7 +279,10 @@ pub(crate) fn transition(
             json!({}),
         ),
         StatusChange::ResolveInNextRelease => {
-            let release = current.last_release.clone().unwrap_or_default();
+            if current.status == IssueStatus::Resolved && current.resolved_in_release.is_some() {
+                return Ok(None);
+            }
+            let release = anchor.ok_or(crate::StoreError::NoReleaseData)?.to_string();
             t(
                 IssueStatus::Resolved,
                 None,
@@ -261,9 +305,11 @@ pub(crate) fn transition(
             if current.status == IssueStatus::Archived
                 && current.archive.as_ref().is_some_and(|a| a.until == until)
             {
-                return None;
+                return Ok(None);
             }
-            let archive = archive?;
+            let Some(archive) = archive else {
+                return Ok(None);
+            };
             Transition {
                 data: archive::archived_data(&archive),
                 archive: Some(archive),
@@ -289,5 +335,43 @@ pub(crate) fn transition(
     let unchanged = next.status == current.status
         && next.status != IssueStatus::Archived
         && (next.resolved_in_release.is_some() == current.resolved_in_release.is_some());
-    (!unchanged).then_some(next)
+    Ok((!unchanged).then_some(next))
+}
+
+/// Whether applying `change` to an issue whose last release is `last_release` needs the
+/// project's latest release as its anchor.
+pub(crate) fn needs_project_release(change: StatusChange, last_release: Option<&str>) -> bool {
+    change == StatusChange::ResolveInNextRelease && last_release.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    /// Issue 12, row 3: versions of one package by version, anything else by first-seen
+    /// dates; an anchor the project never saw (the empty anchor of issues resolved without a
+    /// release) dates from the resolution.
+    #[test]
+    fn a_newer_release_is_newer_by_version_else_by_date() {
+        let t = datetime!(2026-11-23 12:00 UTC);
+        let seen = |r: &str| match r {
+            "app@1.0.0" | "build-b" => Some(t),
+            "app@0.9.0" | "build-c" | "app@nightly" => Some(t + time::Duration::hours(1)),
+            "build-a" => Some(t - time::Duration::hours(1)),
+            _ => None,
+        };
+        let resolved = t + time::Duration::minutes(30);
+        let newer = |release, anchor| newer_release(release, anchor, resolved, seen);
+        assert!(!newer("app@0.9.0", "app@1.0.0"));
+        assert!(newer("app@1.0.1", "app@1.0.0"));
+        assert!(!newer("app@1.0.0", "app@1.0.0"));
+        assert!(newer("app@nightly", "app@1.0.0"));
+        assert!(newer("build-c", "build-b"));
+        assert!(!newer("build-a", "build-b"));
+        assert!(!newer("build-b", ""));
+        assert!(newer("build-c", ""));
+        assert!(!newer("never-seen", "build-b"));
+    }
 }

@@ -13,6 +13,8 @@ conformance!(
     a_batch_groups_events_into_issues,
     writes_are_idempotent_on_event_id,
     late_events_do_not_overwrite_the_summary,
+    last_release_and_environment_follow_the_latest_timestamp_in_a_batch,
+    a_late_straggler_does_not_rewrite_last_release_and_environment,
     stored_events_read_back_exactly,
     unknown_projects_are_refused,
     concurrent_writers_create_one_issue_with_an_exact_count,
@@ -169,6 +171,91 @@ async fn late_events_do_not_overwrite_the_summary(store: Arc<dyn Store>) {
     assert_eq!(issue.first_seen, T0);
     assert_eq!(issue.last_seen, later);
     assert_eq!(issue.event_count, 2);
+}
+
+fn tagged(mut e: NewEvent, release: Option<&str>, environment: Option<&str>) -> NewEvent {
+    e.release = release.map(str::to_string);
+    e.environment = environment.map(str::to_string);
+    e
+}
+
+async fn last_release_and_environment(store: &Arc<dyn Store>, p: i64) -> (String, String) {
+    let issue = &store.list_issues(p).await.unwrap()[0];
+    (
+        issue.last_release.clone().unwrap_or_default(),
+        issue.last_environment.clone().unwrap_or_default(),
+    )
+}
+
+/// Issue 12, row 11: in one batch, last_release and last_environment come from the event with
+/// the latest timestamp, as the title does, not from the last to arrive; an event without a
+/// release (or environment) leaves the one of the latest event that has it.
+async fn last_release_and_environment_follow_the_latest_timestamp_in_a_batch(
+    store: Arc<dyn Store>,
+) {
+    let p = project(&store).await;
+    let t = |m: i64| T0 + time::Duration::minutes(m);
+    let batch = vec![
+        tagged(event(p, 1, "aaa", t(10)), Some("app@2.0"), Some("prod")),
+        tagged(event(p, 2, "aaa", t(0)), Some("app@1.0"), Some("staging")),
+        // The newest event has neither: the newest release and environment stand.
+        tagged(event(p, 3, "aaa", t(20)), None, None),
+    ];
+    store.write_events(Arc::new(batch)).await.unwrap();
+    assert_eq!(
+        last_release_and_environment(&store, p).await,
+        ("app@2.0".into(), "prod".into())
+    );
+    assert_eq!(store.list_issues(p).await.unwrap()[0].title, "Error 3");
+}
+
+/// Issue 12, row 11: a straggler arriving in a later batch with an older timestamp does not
+/// rewrite last_release and last_environment; a newer event does, and an event without them
+/// keeps them.
+async fn a_late_straggler_does_not_rewrite_last_release_and_environment(store: Arc<dyn Store>) {
+    let p = project(&store).await;
+    let t = |m: i64| T0 + time::Duration::minutes(m);
+    let write = |e: NewEvent| {
+        let store = store.clone();
+        async move { store.write_events(Arc::new(vec![e])).await.unwrap() }
+    };
+    write(tagged(
+        event(p, 1, "aaa", t(10)),
+        Some("app@2.0"),
+        Some("prod"),
+    ))
+    .await;
+    write(tagged(
+        event(p, 2, "aaa", t(0)),
+        Some("app@1.0"),
+        Some("staging"),
+    ))
+    .await;
+    assert_eq!(
+        last_release_and_environment(&store, p).await,
+        ("app@2.0".into(), "prod".into())
+    );
+    // Newer, without either: nothing to replace them with.
+    write(tagged(event(p, 3, "aaa", t(20)), None, None)).await;
+    // Older than that one but newer than app@2.0's event: its release is the latest known.
+    write(tagged(event(p, 4, "aaa", t(15)), Some("app@3.0"), None)).await;
+    assert_eq!(
+        last_release_and_environment(&store, p).await,
+        ("app@3.0".into(), "prod".into())
+    );
+    write(tagged(
+        event(p, 5, "aaa", t(12)),
+        Some("app@1.5"),
+        Some("dev"),
+    ))
+    .await;
+    assert_eq!(
+        last_release_and_environment(&store, p).await,
+        ("app@3.0".into(), "dev".into())
+    );
+    let issue = &store.list_issues(p).await.unwrap()[0];
+    assert_eq!(issue.last_seen, t(20));
+    assert_eq!(issue.title, "Error 3");
 }
 
 async fn stored_events_read_back_exactly(store: Arc<dyn Store>) {

@@ -13,6 +13,8 @@ use time::macros::datetime;
 conformance!(
     a_resolved_issue_regresses_on_a_new_event,
     resolved_in_next_release_regresses_only_on_a_newer_release,
+    resolved_in_next_release_falls_back_to_release_dates,
+    resolve_in_next_release_without_a_release_uses_the_project_latest,
     an_archived_issue_escalates_on_a_spike,
     a_busy_baseline_raises_the_escalation_bar,
     the_sweep_escalates_and_ages_new_issues,
@@ -123,42 +125,32 @@ async fn a_resolved_issue_regresses_on_a_new_event(store: Arc<dyn Store>) {
     assert_eq!(kinds(&store, id).await, ["resolved", "regression"]);
 }
 
-async fn resolved_in_next_release_regresses_only_on_a_newer_release(store: Arc<dyn Store>) {
-    let (_, p) = setup(&store).await;
-    let before = now() - time::Duration::hours(1);
-    let id = issue_of(&write(&store, vec![with_release(event(p, "f", before), "app@1.0")]).await);
-    // app@1.1 is already known (another issue saw it) before the resolution.
-    write(
-        &store,
-        vec![with_release(event(p, "other", before), "app@1.1")],
-    )
-    .await;
-    let issue = store
-        .set_issue_status(id, StatusChange::ResolveInNextRelease, None, now())
-        .await
-        .unwrap();
-    assert_eq!(issue.resolved_in_release.as_deref(), Some("app@1.0"));
-
-    let later = now() + time::Duration::minutes(1);
-    for e in [
-        with_release(event(p, "f", later), "app@1.0"),
-        event(p, "f", later),
-        with_release(event(p, "f", later), "app@1.1"),
-    ] {
-        let out = write(&store, vec![e]).await;
+/// Asserts that each event, written alone, is stored in issue `id` without changing it and that
+/// the issue stays resolved.
+async fn no_regression(store: &Arc<dyn Store>, id: i64, events: Vec<NewEvent>) {
+    for e in events {
+        let release = e.release.clone();
+        let out = write(store, vec![e]).await;
         assert_eq!(
             out[0],
             WriteOutcome::Stored {
                 issue_id: id,
                 change: None
-            }
+            },
+            "release {release:?}"
         );
         assert_eq!(
             store.issue(id).await.unwrap().unwrap().status,
-            IssueStatus::Resolved
+            IssueStatus::Resolved,
+            "release {release:?}"
         );
     }
-    let out = write(&store, vec![with_release(event(p, "f", later), "app@2.0")]).await;
+}
+
+/// Asserts that `e` regresses issue `id`, recording its release.
+async fn regresses(store: &Arc<dyn Store>, id: i64, e: NewEvent) {
+    let release = e.release.clone();
+    let out = write(store, vec![e]).await;
     assert_eq!(
         out[0],
         WriteOutcome::Stored {
@@ -171,8 +163,146 @@ async fn resolved_in_next_release_regresses_only_on_a_newer_release(store: Arc<d
     assert_eq!(issue.substatus.as_deref(), Some("regressed"));
     assert_eq!(issue.resolved_in_release, None);
     let activity = store.list_activity(id).await.unwrap();
-    assert_eq!(activity[1].kind, "regression");
-    assert_eq!(activity[1].data["release"], "app@2.0");
+    assert_eq!(activity.last().unwrap().kind, "regression");
+    assert_eq!(
+        activity.last().unwrap().data["release"].as_str(),
+        release.as_deref()
+    );
+}
+
+/// Issue 12, row 3: resolved in the next release after `app@1.0.0`, versions of `app` compare
+/// as versions: `app@0.9.0`, first seen after the resolution, is older and does not reopen the
+/// issue (nor does a pre-release of 1.0.0, the same release or an event without a release);
+/// `app@1.0.1` does.
+async fn resolved_in_next_release_regresses_only_on_a_newer_release(store: Arc<dyn Store>) {
+    let (_, p) = setup(&store).await;
+    let before = now() - time::Duration::hours(1);
+    let id = issue_of(
+        &write(
+            &store,
+            vec![with_release(event(p, "f", before), "app@1.0.0")],
+        )
+        .await,
+    );
+    let issue = store
+        .set_issue_status(id, StatusChange::ResolveInNextRelease, None, now())
+        .await
+        .unwrap();
+    assert_eq!(issue.resolved_in_release.as_deref(), Some("app@1.0.0"));
+
+    let later = now() + time::Duration::minutes(1);
+    no_regression(
+        &store,
+        id,
+        vec![
+            with_release(event(p, "f", later), "app@1.0.0"),
+            event(p, "f", later),
+            with_release(event(p, "f", later), "app@0.9.0"),
+            with_release(event(p, "f", later), "app@1.0.0-rc.1"),
+        ],
+    )
+    .await;
+    regresses(&store, id, with_release(event(p, "f", later), "app@1.0.1")).await;
+}
+
+/// Issue 12, row 3: releases that are not versions of one package compare by when the project
+/// first saw them, as Sentry compares release dates: resolved in the next release after
+/// `build-b`, the older `build-a` does not reopen the issue, `build-c` (first seen after
+/// `build-b`, even though before the resolution) does.
+async fn resolved_in_next_release_falls_back_to_release_dates(store: Arc<dyn Store>) {
+    let (_, p) = setup(&store).await;
+    let ago = |h| now() - time::Duration::hours(h);
+    write(
+        &store,
+        vec![with_release(event(p, "other", ago(3)), "build-a")],
+    )
+    .await;
+    let id = issue_of(&write(&store, vec![with_release(event(p, "f", ago(2)), "build-b")]).await);
+    write(
+        &store,
+        vec![with_release(event(p, "other", ago(1)), "build-c")],
+    )
+    .await;
+    let issue = store
+        .set_issue_status(id, StatusChange::ResolveInNextRelease, None, now())
+        .await
+        .unwrap();
+    assert_eq!(issue.resolved_in_release.as_deref(), Some("build-b"));
+
+    let later = now() + time::Duration::minutes(1);
+    no_regression(
+        &store,
+        id,
+        vec![
+            with_release(event(p, "f", later), "build-b"),
+            with_release(event(p, "f", later), "build-a"),
+            event(p, "f", later),
+        ],
+    )
+    .await;
+    regresses(&store, id, with_release(event(p, "f", later), "build-c")).await;
+}
+
+/// Issue 12, row 13: resolving an issue without a release in the next release anchors on the
+/// project's latest release (the one first seen last); with no release in the project at all
+/// it is refused and changes nothing.
+async fn resolve_in_next_release_without_a_release_uses_the_project_latest(store: Arc<dyn Store>) {
+    let (_, p) = setup(&store).await;
+    let org = store.create_org("O2", "o2").await.unwrap();
+    let empty = store
+        .create_project(&NewProject {
+            org_id: org.id,
+            name: "Q",
+            slug: "q",
+            platform: None,
+        })
+        .await
+        .unwrap()
+        .id;
+    let bare = issue_of(&write(&store, vec![event(empty, "f", T)]).await);
+    let err = store
+        .set_issue_status(bare, StatusChange::ResolveInNextRelease, None, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoReleaseData), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "No release data present in the system to form a basis for 'Next Release'"
+    );
+    assert_eq!(
+        store.issue(bare).await.unwrap().unwrap().status,
+        IssueStatus::Unresolved
+    );
+    assert!(kinds(&store, bare).await.is_empty());
+
+    let ago = |h| now() - time::Duration::hours(h);
+    write(
+        &store,
+        vec![with_release(event(p, "a", ago(2)), "app@2.0.0")],
+    )
+    .await;
+    write(
+        &store,
+        vec![with_release(event(p, "b", ago(1)), "app@1.5.0")],
+    )
+    .await;
+    let id = issue_of(&write(&store, vec![event(p, "f", ago(1))]).await);
+    let issue = store
+        .set_issue_status(id, StatusChange::ResolveInNextRelease, None, now())
+        .await
+        .unwrap();
+    assert_eq!(issue.status, IssueStatus::Resolved);
+    assert_eq!(issue.resolved_in_release.as_deref(), Some("app@1.5.0"));
+    let activity = store.list_activity(id).await.unwrap();
+    assert_eq!(activity[0].data["current_release"], "app@1.5.0");
+    let later = now() + time::Duration::minutes(1);
+    no_regression(
+        &store,
+        id,
+        vec![with_release(event(p, "f", later), "app@1.5.0")],
+    )
+    .await;
+    regresses(&store, id, with_release(event(p, "f", later), "app@1.6.0")).await;
 }
 
 async fn an_archived_issue_escalates_on_a_spike(store: Arc<dyn Store>) {

@@ -130,8 +130,17 @@ pub async fn get(
 
 /// Move an issue to another state (ISSUE-01; discard: ISSUE-05); archive until escalating (the
 /// default), forever, for a duration, or until more events or users (issue 12, row 5).
+///
+/// `resolve_in_next_release` resolves the issue until an event of a newer release than its last
+/// release arrives: versions of one package (`app@1.2.3`, or bare `1.2.3`) compare as versions,
+/// other releases by when the project first saw them. An issue without a release resolves after
+/// the project's latest release (issue 12, rows 3 and 13).
 #[utoipa::path(post, path = "/api/v1/issues/{issue_id}/status", tag = "issues", request_body = StatusBody,
-    params(("issue_id" = i64, Path, description = "Issue id")), responses((status = 200, body = IssueBody)))]
+    params(("issue_id" = i64, Path, description = "Issue id")),
+    responses(
+        (status = 200, body = IssueBody),
+        (status = 400, body = super::models::ErrorBody, description = "Unknown status, or `resolve_in_next_release` on an issue without a release in a project without any: \"No release data present in the system to form a basis for 'Next Release'\""),
+    ))]
 pub async fn set_status(
     State(state): State<AppState>,
     caller: Caller,

@@ -467,9 +467,9 @@ pub struct IssueBody {
     pub count: i64,
     /// Distinct users: exact up to 10,000, then estimated (within 2 %).
     pub user_count: i64,
-    /// Latest release.
+    /// The release of the most recent event (by timestamp) that has one.
     pub last_release: Option<String>,
-    /// Latest environment.
+    /// The environment of the most recent event (by timestamp) that has one.
     pub last_environment: Option<String>,
     /// Assigned member.
     pub assignee_id: Option<i64>,
@@ -477,7 +477,7 @@ pub struct IssueBody {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub resolved_at: Option<OffsetDateTime>,
-    /// Set when resolved in the next release.
+    /// Set when resolved in the next release: the release it was resolved after.
     pub resolved_in_release: Option<String>,
     /// Why events join it (issue reads only).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -213,6 +213,13 @@ const DONE: &[(&str, &str)] = &[
     ),
 ];
 
+/// Errors a redirect may report with `?done=<key>`, fixed texts as [`DONE`]'s.
+const FAILED: &[(&str, &str)] = &[(
+    // Sentry's words (issue 12, row 13).
+    "no-release",
+    "No release data present in the system to form a basis for 'Next Release'.",
+)];
+
 impl Notice {
     /// A confirmation.
     pub fn done(text: impl Into<String>) -> Notice {
@@ -230,12 +237,15 @@ impl Notice {
         }
     }
 
-    /// The confirmation named by a `done` query parameter, if it is one of ours.
+    /// The confirmation or error named by a `done` query parameter, if it is one of ours.
     pub fn from_done(key: Option<&str>) -> Option<Notice> {
         let key = key?;
-        DONE.iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, text)| Notice::done(*text))
+        let find = |list: &[(&str, &'static str)]| {
+            list.iter().find(|(k, _)| *k == key).map(|(_, text)| *text)
+        };
+        find(DONE)
+            .map(Notice::done)
+            .or_else(|| find(FAILED).map(Notice::error))
     }
 }
 

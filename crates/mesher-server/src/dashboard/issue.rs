@@ -12,8 +12,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Redirect;
 use mesher_store::{
-    Archive, ArchiveUntil, EventQuery, Issue, IssueActivity, IssueStatus, Role, Scope, StoredEvent,
-    parse_event_id,
+    Archive, ArchiveUntil, EventQuery, Issue, IssueActivity, IssueStatus, Role, Scope, StoreError,
+    StoredEvent, parse_event_id,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -310,7 +310,9 @@ fn actions(issue: &Issue) -> Vec<Action> {
     };
     let resolved_next =
         issue.status == IssueStatus::Resolved && issue.resolved_in_release.is_some();
-    if issue.last_release.is_some() && issue.status != IssueStatus::Discarded && !resolved_next {
+    // Without a release of its own, the issue resolves after the project's latest release, or
+    // the page says why it cannot (issue 12, row 13).
+    if issue.status != IssueStatus::Discarded && !resolved_next {
         list.push(action(
             "resolve_in_next_release",
             "Resolve in next release",
@@ -556,10 +558,16 @@ pub(super) async fn set_status(
         ));
     }
     let (change, key) = change(form.text("status"))?;
-    state
+    let key = match state
         .store()
         .set_issue_status(issue_id, change, Some(user.user.id), mesher_store::now())
-        .await?;
+        .await
+    {
+        Ok(_) => key,
+        // Said on the issue's page, as the API says it with a 400 (issue 12, row 13).
+        Err(StoreError::NoReleaseData) => "no-release",
+        Err(e) => return Err(e.into()),
+    };
     Ok(Redirect::to(
         &layout.url(&done(&paths::issue(id, issue_id), key)),
     ))

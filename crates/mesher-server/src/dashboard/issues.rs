@@ -15,7 +15,7 @@ use futures_util::future::try_join_all;
 use mesher_protocol::Level;
 use mesher_store::{
     ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, Role, Scope,
-    StatusChange,
+    StatusChange, StoreError,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -526,18 +526,27 @@ pub(super) async fn bulk(
         return Ok(Redirect::to(&layout.url(&done(back, "none-selected"))));
     }
     let store = state.store();
+    let mut key = "bulk";
     for issue_id in ids {
         // An issue of another project is as unknown as a missing one.
         match store.issue(issue_id).await? {
             Some(issue) if issue.project_id == id => {
-                store
+                match store
                     .set_issue_status(issue_id, change, Some(user.user.id), mesher_store::now())
-                    .await?;
+                    .await
+                {
+                    Ok(_) => {}
+                    // Issues without a release in a project without any stay as they were;
+                    // the others change, and the list says why some did not (issue 12,
+                    // row 13).
+                    Err(StoreError::NoReleaseData) => key = "no-release",
+                    Err(e) => return Err(e.into()),
+                }
             }
             _ => return Err(ApiError::NotFound("issue not found".into()).into()),
         }
     }
-    Ok(Redirect::to(&layout.url(&done(back, "bulk"))))
+    Ok(Redirect::to(&layout.url(&done(back, key))))
 }
 
 #[cfg(test)]

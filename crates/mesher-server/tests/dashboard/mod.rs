@@ -51,6 +51,15 @@ impl TestApp {
         Self::with_public_url("http://127.0.0.1:8000").await
     }
 
+    /// Over a fresh database of `backend`, served at `http://127.0.0.1:8000`: for pages whose
+    /// behaviour depends on the backend's queries.
+    pub async fn on(backend: Backend) -> TestApp {
+        let db = TestDb::new(backend).await;
+        let mut app = Self::over(db.store(), db.url(), "http://127.0.0.1:8000");
+        app.db = Some(db);
+        app
+    }
+
     /// Served at `public_url`, whose path becomes the dashboard's prefix.
     pub async fn with_public_url(public_url: &str) -> TestApp {
         let db = TestDb::new(Backend::Sqlite).await;

@@ -3,7 +3,10 @@
 
 use axum::http::StatusCode;
 
-use crate::dashboard::{Page, TestApp, World, python_error, see_other};
+use mesher_store::IssueStatus;
+use mesher_store::testing::Backend;
+
+use crate::dashboard::{Page, TestApp, World, message, python_error, see_other};
 
 async fn issue_with_events(app: &TestApp, world: &World, n: usize) -> (i64, Vec<String>) {
     let mut ids = Vec::new();
@@ -465,4 +468,80 @@ async fn discarding_deletes_the_events_and_an_admin_lifts_it() {
     assert_eq!(issues.len(), 1);
     assert_ne!(issues[0].id, issue);
     assert_eq!(issues[0].event_count, 1);
+}
+
+#[tokio::test]
+async fn resolve_in_next_release_without_release_data_is_said_on_the_page_sqlite() {
+    resolve_in_next_release_without_release_data_is_said_on_the_page(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn resolve_in_next_release_without_release_data_is_said_on_the_page_postgres() {
+    resolve_in_next_release_without_release_data_is_said_on_the_page(Backend::Postgres).await;
+}
+
+/// Issue 12, row 13: an issue without a release offers "Resolve in next release"; in a project
+/// without any release, the page and the bulk action say why it cannot (Sentry's message, as an
+/// alert, not an error page) and nothing changes; with a release in the project, the issue
+/// resolves after it.
+async fn resolve_in_next_release_without_release_data_is_said_on_the_page(backend: Backend) {
+    let app = TestApp::on(backend).await;
+    let world = app.world().await;
+    app.send_event(&world, message("disk almost full", "warning"))
+        .await;
+    let issue = app.store.list_issues(world.project.id).await.unwrap()[0].id;
+    let max = app.session(&world.member).await;
+    let p = world.project.id;
+    let here = format!("/projects/{p}/issues/{issue}");
+    let page = max.page(&app, &here, StatusCode::OK).await;
+    assert_eq!(
+        page.texts(".issue-actions form.action-row button"),
+        ["Resolve", "Resolve in next release", "Archive", "Discard"]
+    );
+
+    let response = max
+        .post(
+            &app,
+            &format!("{here}/status"),
+            &[("status", "resolve_in_next_release")],
+        )
+        .await;
+    assert_eq!(see_other(&response), format!("{here}?done=no-release"));
+    let page = max.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(
+        page.text("[role=alert]"),
+        "No release data present in the system to form a basis for 'Next Release'."
+    );
+    assert_eq!(page.text("#issue-status"), "unresolved");
+
+    let back = format!("/projects/{p}/issues?status=unresolved");
+    let response = max
+        .post(
+            &app,
+            &format!("/projects/{p}/issues/bulk"),
+            &[
+                ("issue", issue.to_string().as_str()),
+                ("action", "resolve_in_next_release"),
+                ("back", &back),
+            ],
+        )
+        .await;
+    assert_eq!(see_other(&response), format!("{back}&done=no-release"));
+    let issue_now = app.store.issue(issue).await.unwrap().unwrap();
+    assert_eq!(issue_now.status, IssueStatus::Unresolved);
+
+    // Another issue brings the project a release: the issue resolves after it.
+    app.send_event(&world, python_error("'price'")).await;
+    let response = max
+        .post(
+            &app,
+            &format!("{here}/status"),
+            &[("status", "resolve_in_next_release")],
+        )
+        .await;
+    let page = max.page(&app, &see_other(&response), StatusCode::OK).await;
+    assert_eq!(
+        page.text(".issue-badges .muted"),
+        "in the next release after web@1.4.2"
+    );
 }

@@ -123,8 +123,12 @@ const UPDATE_ISSUES: &str = "UPDATE issues AS i SET \
        culprit = CASE WHEN u.ls >= i.last_seen THEN u.c ELSE i.culprit END, \
        level = CASE WHEN u.ls >= i.last_seen THEN u.l ELSE i.level END, \
        last_seen = GREATEST(i.last_seen, u.ls), \
-       last_release = COALESCE(u.rel, i.last_release), \
-       last_environment = COALESCE(u.env, i.last_environment), \
+       last_release = CASE WHEN u.rel_at >= COALESCE(i.last_release_at, u.rel_at) THEN u.rel \
+                           ELSE i.last_release END, \
+       last_release_at = GREATEST(i.last_release_at, u.rel_at), \
+       last_environment = CASE WHEN u.env_at >= COALESCE(i.last_environment_at, u.env_at) THEN u.env \
+                               ELSE i.last_environment END, \
+       last_environment_at = GREATEST(i.last_environment_at, u.env_at), \
        users_hll = COALESCE(u.hll, i.users_hll), \
        user_count = COALESCE(u.uc, i.user_count), \
        status = u.st, substatus = u.sub, resolved_at = u.ra, resolved_in_release = u.rir, \
@@ -133,8 +137,9 @@ const UPDATE_ISSUES: &str = "UPDATE issues AS i SET \
      FROM UNNEST($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[], \
                  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bytea[], \
                  $11::bigint[], $12::text[], $13::text[], $14::timestamptz[], $15::text[], \
-                 $16::text[], $17::timestamptz[], $18::timestamptz[]) \
-          AS u(id, n, fs, ls, t, c, l, rel, env, hll, uc, st, sub, ra, rir, ar, ae, sc) \
+                 $16::text[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], \
+                 $20::timestamptz[]) \
+          AS u(id, n, fs, ls, t, c, l, rel, env, hll, uc, st, sub, ra, rir, ar, ae, sc, rel_at, env_at) \
      WHERE i.id = u.id";
 const INSERT_ACTIVITY: &str = "INSERT INTO issue_activity (issue_id, kind, actor_id, data, created_at) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[], $5::timestamptz[])";
@@ -311,6 +316,33 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         ));
     }
 
+    // When the releases that resolved issues were resolved after were first seen: events of
+    // other releases regress them only if first seen later (issue 12, row 3). A round trip
+    // only for batches that touch such issues.
+    let mut anchor_keys: Vec<(i64, &str)> = groups
+        .iter()
+        .filter_map(|((project_id, _), (state, _, _))| {
+            let anchor = state.resolved_in_release.as_deref()?;
+            let key = (*project_id, anchor.to_string());
+            (!releases.contains_key(&key)).then_some((*project_id, anchor))
+        })
+        .collect();
+    anchor_keys.sort_unstable();
+    anchor_keys.dedup();
+    if !anchor_keys.is_empty() {
+        let a_projects: Vec<i64> = anchor_keys.iter().map(|k| k.0).collect();
+        let a_versions: Vec<&str> = anchor_keys.iter().map(|k| k.1).collect();
+        let rows = tx
+            .query(&st.select_releases, &[&a_projects, &a_versions])
+            .await
+            .map_err(map_err)?;
+        let found: Vec<((i64, String), OffsetDateTime)> = rows
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .collect();
+        releases.extend(found);
+    }
+
     // 2. The events not stored before.
     let candidates: Vec<usize> = (0..events.len())
         .filter(|&i| groups[&keys[i]].0.status != IssueStatus::Discarded)
@@ -399,7 +431,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             continue;
         }
         first.get_or_insert(i);
-        agg.add(i, e);
+        agg.add(i, events);
         rollups.add(state.id, e);
         outcomes.push(WriteOutcome::Stored {
             issue_id: state.id,
@@ -502,6 +534,10 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             agg.environment
                 .and_then(|i| clean_opt(&events[i].environment).map(Cow::into_owned)),
         );
+        u.release_times
+            .push(agg.release.map(|i| events[i].timestamp));
+        u.environment_times
+            .push(agg.environment.map(|i| events[i].timestamp));
         u.hlls.push(user.sketch);
         u.user_counts.push(user.count);
         u.statuses.push(d.status.as_str());
@@ -533,7 +569,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         .collect();
     let r = RollupArrays::new(&rollups);
     let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
-    let p_update_issues: [&(dyn ToSql + Sync); 18] = [
+    let p_update_issues: [&(dyn ToSql + Sync); 20] = [
         &u.ids,
         &u.counts,
         &u.firsts,
@@ -552,6 +588,8 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &u.archives,
         &u.archive_expires,
         &u.substatus_changed,
+        &u.release_times,
+        &u.environment_times,
     ];
     let p_insert_activity: [&(dyn ToSql + Sync); 5] =
         [&act_ids, &act_kinds, &act_actors, &act_data, &act_at];
@@ -679,6 +717,9 @@ struct Updates {
     archives: Vec<Option<String>>,
     archive_expires: Vec<Option<OffsetDateTime>>,
     substatus_changed: Vec<Option<OffsetDateTime>>,
+    /// Timestamps of the events `releases` and `envs` come from.
+    release_times: Vec<Option<OffsetDateTime>>,
+    environment_times: Vec<Option<OffsetDateTime>>,
 }
 
 #[async_trait]

@@ -10,7 +10,7 @@ use super::events::{insert_activity, issue_hours};
 use super::{PostgresStore, map_err};
 use crate::archive::{self, Counts};
 use crate::event_model::{Archive, ArchiveUntil, Issue, IssueActivity, IssueStatus, StatusChange};
-use crate::lifecycle::{refuse_if_discarded, transition};
+use crate::lifecycle::{needs_project_release, refuse_if_discarded, transition};
 use crate::time_util::{from_millis, now};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
@@ -141,7 +141,21 @@ impl IssueStore for PostgresStore {
             }
             _ => None,
         };
-        if let Some(t) = transition(&current, change, archive, at) {
+        let anchor = if needs_project_release(change, current.last_release.as_deref()) {
+            // The project's latest release: the one first seen last, as Sentry picks the
+            // project's most recent release (issue 12, row 13).
+            tx.query_opt(
+                "SELECT version FROM releases WHERE project_id = $1 \
+                 ORDER BY first_seen DESC, version DESC LIMIT 1",
+                &[&current.project_id],
+            )
+            .await
+            .map_err(map_err)?
+            .map(|r| r.get(0))
+        } else {
+            current.last_release.clone()
+        };
+        if let Some(t) = transition(&current, anchor.as_deref(), change, archive, at)? {
             let expires = t.archive.as_ref().and_then(|a| a.expires_at);
             tx.execute(
                 "UPDATE issues SET status = $2, substatus = $3, resolved_at = $4, resolved_in_release = $5, \

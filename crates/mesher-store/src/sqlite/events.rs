@@ -171,6 +171,26 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         groups.insert(key, (state, Aggregate::default(), None));
     }
 
+    // When the releases that resolved issues were resolved after were first seen: events of
+    // other releases regress them only if first seen later (issue 12, row 3).
+    let mut anchors: HashMap<(i64, String), OffsetDateTime> = HashMap::new();
+    for ((project_id, _), (state, _, _)) in &groups {
+        let Some(anchor) = state.resolved_in_release.as_deref() else {
+            continue;
+        };
+        let first: Option<i64> = tx
+            .prepare_cached(
+                "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
+            )
+            .map_err(map_err)?
+            .query_row(params![project_id, anchor], |r| r.get(0))
+            .optional()
+            .map_err(map_err)?;
+        if let Some(first) = first {
+            anchors.insert((*project_id, anchor.to_string()), from_millis(first));
+        }
+    }
+
     let mut rollups = Rollups::default();
     for ((project_id, _), (state, _, _)) in &groups {
         if state.created {
@@ -223,7 +243,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             .execute(params![tx.last_insert_rowid(), index_text(e)])
             .map_err(map_err)?;
         first.get_or_insert(i);
-        agg.add(i, e);
+        agg.add(i, events);
         rollups.add(state.id, e);
         outcomes.push(WriteOutcome::Stored {
             issue_id: state.id,
@@ -246,8 +266,10 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                culprit = CASE WHEN ?4 >= last_seen THEN ?6 ELSE culprit END, \
                level = CASE WHEN ?4 >= last_seen THEN ?7 ELSE level END, \
                last_seen = max(last_seen, ?4), \
-               last_release = coalesce(?8, last_release), \
-               last_environment = coalesce(?9, last_environment), \
+               last_release = CASE WHEN ?19 >= coalesce(last_release_at, ?19) THEN ?8 ELSE last_release END, \
+               last_release_at = max(coalesce(last_release_at, ?19), coalesce(?19, last_release_at)), \
+               last_environment = CASE WHEN ?20 >= coalesce(last_environment_at, ?20) THEN ?9 ELSE last_environment END, \
+               last_environment_at = max(coalesce(last_environment_at, ?20), coalesce(?20, last_environment_at)), \
                users_hll = coalesce(?10, users_hll), \
                user_count = coalesce(?11, user_count), \
                status = ?12, substatus = ?13, resolved_at = ?14, resolved_in_release = ?15, \
@@ -284,7 +306,13 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             state,
             agg,
             events,
-            |release| releases.get(&(events[latest].project_id, release)).copied(),
+            |release| {
+                let project_id = events[latest].project_id;
+                releases
+                    .get(&(project_id, release))
+                    .or_else(|| anchors.get(&(project_id, release.to_string())))
+                    .copied()
+            },
             hours.as_ref(),
             users.count.unwrap_or(state.user_count),
         );
@@ -310,6 +338,8 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 archive_text(d.archive.as_ref()),
                 d.archive.as_ref().and_then(|a| a.expires_at).map(to_millis),
                 d.substatus_changed_at.map(to_millis),
+                agg.release.map(|i| to_millis(events[i].timestamp)),
+                agg.environment.map(|i| to_millis(events[i].timestamp)),
             ])
             .map_err(map_err)?;
         if let Some((kind, data)) = &d.activity {

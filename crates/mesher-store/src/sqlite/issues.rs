@@ -8,7 +8,7 @@ use super::events::{insert_activity, issue_hours};
 use super::{SqliteStore, map_err};
 use crate::archive::{self, Counts};
 use crate::event_model::{Archive, ArchiveUntil, Issue, IssueActivity, IssueStatus, StatusChange};
-use crate::lifecycle::{refuse_if_discarded, transition};
+use crate::lifecycle::{needs_project_release, refuse_if_discarded, transition};
 use crate::time_util::{from_millis, now, to_millis};
 use crate::traits::IssueStore;
 use crate::{StoreError, StoreResult};
@@ -142,6 +142,19 @@ fn escalate(
     Ok(())
 }
 
+/// The project's latest release: the one first seen last, as Sentry picks the project's most
+/// recent release for "resolve in next release" (issue 12, row 13).
+fn latest_release(tx: &Transaction<'_>, project_id: i64) -> StoreResult<Option<String>> {
+    tx.query_row(
+        "SELECT version FROM releases WHERE project_id = ?1 \
+         ORDER BY first_seen DESC, version DESC LIMIT 1",
+        [project_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(map_err)
+}
+
 #[async_trait]
 impl IssueStore for SqliteStore {
     async fn issue(&self, id: i64) -> StoreResult<Option<Issue>> {
@@ -193,7 +206,12 @@ impl IssueStore for SqliteStore {
                 }
                 _ => None,
             };
-            if let Some(t) = transition(&current, change, archive, at) {
+            let anchor = if needs_project_release(change, current.last_release.as_deref()) {
+                latest_release(tx, current.project_id)?
+            } else {
+                current.last_release.clone()
+            };
+            if let Some(t) = transition(&current, anchor.as_deref(), change, archive, at)? {
                 set_state(tx, id, &t, at)?;
                 insert_activity(tx, id, t.kind, actor, &t.data, at)?;
                 if t.status == IssueStatus::Discarded {
