@@ -496,7 +496,7 @@ async fn resolve_in_next_release_without_release_data_is_said_on_the_page(backen
     let page = max.page(&app, &here, StatusCode::OK).await;
     assert_eq!(
         page.texts(".issue-actions form.action-row button"),
-        ["Resolve", "Resolve in next release", "Archive", "Discard"]
+        ["Resolve", "Resolve in next release", "Discard"]
     );
 
     let response = max
