@@ -4,7 +4,7 @@
 //! `Type: first line of value` of the raised exception, and `module in function` (JavaScript:
 //! `function(file)`) of the most relevant frame.
 
-use super::{Event, Exception, Frame, Stacktrace};
+use super::{Event, Exception, Frame, Stacktrace, Thread};
 
 /// Titles longer than this many characters are cut and end in `…`.
 pub const TITLE_MAX_CHARS: usize = 200;
@@ -15,6 +15,22 @@ impl Event {
     /// The raised exception: the last of the chain.
     pub fn primary_exception(&self) -> Option<&Exception> {
         self.exception.last()
+    }
+
+    /// The thread the event is about, among those with a stack: the one crashed thread, else
+    /// the one current thread, else the only thread (Sentry's threads grouping). Grouping, the
+    /// culprit, fingerprint variables and the shown stack all use this one rule, so they cannot
+    /// disagree; `None` when the threads leave it ambiguous.
+    pub fn primary_thread(&self) -> Option<&Thread> {
+        let with_stack = || self.threads.iter().filter(|t| t.stacktrace.is_some());
+        let only = |pick: fn(&Thread) -> bool| {
+            let mut matching = with_stack().filter(|t| pick(t));
+            let first = matching.next()?;
+            matching.next().is_none().then_some(first)
+        };
+        only(|t| t.crashed == Some(true))
+            .or_else(|| only(|t| t.current == Some(true)))
+            .or_else(|| only(|_| true))
     }
 
     /// A one-line title for issue lists.
@@ -49,8 +65,9 @@ impl Event {
     }
 
     /// Where the error happened: the culprit string of the most relevant frame (the last in-app
-    /// frame, else the last frame) of the newest exception that has a stack, then of a crashed
-    /// or only thread, then of the legacy stack trace; the transaction name as a fallback.
+    /// frame, else the last frame) of the newest exception that has a stack, then of the
+    /// [primary thread](Event::primary_thread), then of the legacy stack trace; the transaction
+    /// name as a fallback.
     pub fn culprit(&self) -> Option<String> {
         let platform = self.platform.as_str();
         let from_exceptions = self
@@ -60,18 +77,7 @@ impl Event {
             .filter_map(|e| e.stacktrace.as_ref())
             .find_map(|s| stacktrace_culprit(s, platform));
         from_exceptions
-            .or_else(|| {
-                let with_stack: Vec<_> = self
-                    .threads
-                    .iter()
-                    .filter(|t| t.stacktrace.is_some())
-                    .collect();
-                let thread = with_stack
-                    .iter()
-                    .find(|t| t.crashed == Some(true))
-                    .or_else(|| (with_stack.len() == 1).then(|| &with_stack[0]))?;
-                stacktrace_culprit(thread.stacktrace.as_ref()?, platform)
-            })
+            .or_else(|| stacktrace_culprit(self.primary_thread()?.stacktrace.as_ref()?, platform))
             .or_else(|| stacktrace_culprit(self.stacktrace.as_ref()?, platform))
             .or_else(|| self.transaction.clone())
     }
@@ -275,6 +281,42 @@ mod tests {
             },
         ];
         assert_eq!(e.culprit().as_deref(), Some("src/main.rs in ?"));
+    }
+
+    /// Issue 13 ("one rule for an event's primary thread"): with two crashed threads and one
+    /// current one, grouping uses the current thread, and so do the culprit and the fingerprint
+    /// variables (the culprit used to take the first crashed thread).
+    #[test]
+    fn the_primary_thread_is_one_rule() {
+        let thread = |file: &str, crashed: bool, current: bool| Thread {
+            crashed: Some(crashed),
+            current: Some(current),
+            stacktrace: Some(Stacktrace {
+                frames: vec![Frame {
+                    filename: Some(file.into()),
+                    ..Frame::default()
+                }],
+                registers: None,
+            }),
+            ..Thread::default()
+        };
+        let mut e = event();
+        e.threads = vec![
+            thread("a.rs", true, false),
+            thread("b.rs", true, false),
+            thread("c.rs", false, true),
+        ];
+        assert_eq!(
+            e.primary_thread().and_then(|t| t.stacktrace.as_ref()),
+            e.threads[2].stacktrace.as_ref()
+        );
+        assert_eq!(e.culprit().as_deref(), Some("c.rs in ?"));
+        // One crashed thread decides; two threads with nothing to tell them apart leave it open.
+        e.threads[1].crashed = Some(false);
+        assert_eq!(e.culprit().as_deref(), Some("a.rs in ?"));
+        e.threads = vec![thread("a.rs", false, false), thread("b.rs", false, false)];
+        assert!(e.primary_thread().is_none());
+        assert_eq!(e.culprit(), None);
     }
 
     #[test]

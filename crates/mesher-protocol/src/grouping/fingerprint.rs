@@ -169,20 +169,14 @@ fn canonical_message(event: &Event) -> Option<&str> {
 }
 
 /// The frame an error happened in: the newest in-app frame of the raised exception's stack (or
-/// the legacy stack, or the crashed thread's), else its newest frame.
+/// the legacy stack, or the primary thread's), else its newest frame.
 fn crash_frame(event: &Event) -> Option<&Frame> {
     let stack: &Stacktrace = event
         .exception
         .last()
         .and_then(|e| e.stacktrace.as_ref())
         .or(event.stacktrace.as_ref())
-        .or_else(|| {
-            event
-                .threads
-                .iter()
-                .find(|t| t.crashed == Some(true))
-                .and_then(|t| t.stacktrace.as_ref())
-        })?;
+        .or_else(|| event.primary_thread()?.stacktrace.as_ref())?;
     stack
         .frames
         .iter()

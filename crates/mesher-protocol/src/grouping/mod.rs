@@ -41,7 +41,7 @@ pub use self::hash::HASH_HEX_LEN;
 pub use self::message::normalize_message;
 pub use self::stacktrace::FrameSelection;
 use self::stacktrace::StackParts;
-use crate::event::{Event, Stacktrace, Thread};
+use crate::event::{Event, Stacktrace};
 
 /// Names the grouping rules. Stored with explanations so a later Mesher can tell which rules
 /// produced a stored hash.
@@ -178,19 +178,7 @@ fn default_grouping(event: &Event) -> Strategy {
 /// The stack of the one relevant thread: the crashed one, else the current one, else the only
 /// one with a stack trace (Sentry's `threads` strategy; the Python SDK's `attach_stacktrace`).
 fn thread_strategy(event: &Event) -> Option<Strategy> {
-    let with_stack: Vec<&Thread> = event
-        .threads
-        .iter()
-        .filter(|t| t.stacktrace.is_some())
-        .collect();
-    let only = |pick: &dyn Fn(&Thread) -> bool| -> Option<&Thread> {
-        let mut matching = with_stack.iter().copied().filter(|t| pick(t));
-        let first = matching.next()?;
-        matching.next().is_none().then_some(first)
-    };
-    let thread = only(&|t| t.crashed == Some(true))
-        .or_else(|| only(&|t| t.current == Some(true)))
-        .or_else(|| only(&|_| true))?;
+    let thread = event.primary_thread()?;
     let stack = stack_strategy(
         thread.stacktrace.as_ref()?,
         event,

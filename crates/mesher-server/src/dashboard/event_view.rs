@@ -367,16 +367,11 @@ fn stacks(event: &Event) -> Vec<StackView> {
             })
             .collect();
     }
-    let with_stack: Vec<_> = event
-        .threads
-        .iter()
-        .filter(|t| t.stacktrace.is_some())
-        .collect();
-    let thread = with_stack
-        .iter()
-        .find(|t| t.crashed == Some(true))
-        .or_else(|| with_stack.iter().find(|t| t.current == Some(true)))
-        .or(with_stack.first());
+    // The thread grouping and the culprit use; when the threads leave that open, the first
+    // with a stack, so that the page still shows one.
+    let thread = event
+        .primary_thread()
+        .or_else(|| event.threads.iter().find(|t| t.stacktrace.is_some()));
     if let Some(t) = thread {
         let name = t.name.clone().unwrap_or_else(|| "thread".into());
         return vec![stack_view(
