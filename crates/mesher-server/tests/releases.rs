@@ -3,39 +3,28 @@
 
 mod common;
 
-use common::{TestServer, envelope, new_id};
-use mesher_server::accounts;
+use common::TestServer;
+use common::api::{Api, ingest, owner_token};
 use mesher_store::testing::Backend;
-use mesher_store::{Role, Scope};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 on_both_backends!(resolving_in_the_next_release_needs_a_release_in_the_project);
 
 /// Sends an SDK-shaped event and waits until `stored` events of the project are stored.
-async fn ingest(s: &TestServer, event: Value, stored: i64) {
-    let id = new_id();
-    let resp = reqwest::Client::new()
-        .post(s.envelope_url())
-        .header("x-sentry-auth", s.auth_header())
-        .body(envelope(&id, &event))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+async fn ingest_stored(s: &TestServer, event: Value, stored: i64) {
+    ingest(s, event).await;
     s.wait_for_events(stored).await;
 }
 
-/// `POST /api/v1/issues/{id}/status` with `status`, as the project's owner.
-async fn set_status(s: &TestServer, token: &str, issue: i64, status: &str) -> (StatusCode, Value) {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/v1/issues/{issue}/status", s.url))
-        .bearer_auth(token)
-        .json(&json!({ "status": status }))
-        .send()
-        .await
-        .unwrap();
-    (resp.status(), resp.json().await.unwrap())
+/// `POST /api/v1/issues/{id}/status` with `status`.
+async fn set_status(api: &Api, issue: i64, status: &str) -> (StatusCode, Value) {
+    api.call(
+        Method::POST,
+        &format!("/api/v1/issues/{issue}/status"),
+        Some(json!({ "status": status })),
+    )
+    .await
 }
 
 /// Issue 12, row 13: without any release in the project, resolving an issue that has no
@@ -43,23 +32,11 @@ async fn set_status(s: &TestServer, token: &str, issue: i64, status: &str) -> (S
 /// project has a release, the issue resolves in the next release after it.
 async fn resolving_in_the_next_release_needs_a_release_in_the_project(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let store = s.store.as_ref();
-    let owner = accounts::create_user(
-        store,
-        "owner@example.com",
-        None,
-        "long enough",
-        Some((s.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
-    let (token, _) = accounts::create_token(store, owner.id, "test", Scope::Admin)
-        .await
-        .unwrap();
+    let api = Api::new(&s, Some(owner_token(&s).await));
 
-    ingest(&s, json!({"message": "no release here"}), 1).await;
+    ingest_stored(&s, json!({"message": "no release here"}), 1).await;
     let issue = s.store.list_issues(s.project_id).await.unwrap()[0].id;
-    let (status, body) = set_status(&s, &token, issue, "resolve_in_next_release").await;
+    let (status, body) = set_status(&api, issue, "resolve_in_next_release").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "bad_request");
     assert_eq!(
@@ -71,13 +48,13 @@ async fn resolving_in_the_next_release_needs_a_release_in_the_project(backend: B
     assert_eq!(unchanged.resolved_in_release, None);
 
     // Another issue brings the project its first release.
-    ingest(
+    ingest_stored(
         &s,
         json!({"message": "another issue", "release": "shop@1.0.0"}),
         2,
     )
     .await;
-    let (status, body) = set_status(&s, &token, issue, "resolve_in_next_release").await;
+    let (status, body) = set_status(&api, issue, "resolve_in_next_release").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "resolved");
     assert_eq!(body["resolved_in_release"], "shop@1.0.0");

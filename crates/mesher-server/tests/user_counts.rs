@@ -6,41 +6,14 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use common::api::{Api, owner_token};
 use common::{TestServer, envelope, new_id};
-use mesher_server::accounts;
 use mesher_store::testing::Backend;
-use mesher_store::{NewEvent, Role, Scope, compress_payload};
+use mesher_store::{NewEvent, compress_payload};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 on_both_backends!(user_counts_are_exact_to_ten_thousand_and_within_two_percent_beyond);
-
-async fn owner_token(s: &TestServer) -> String {
-    let store = s.store.as_ref();
-    let owner = accounts::create_user(
-        store,
-        "owner@example.com",
-        Some("Owner"),
-        "long enough",
-        Some((s.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
-    accounts::create_token(store, owner.id, "test", Scope::Admin)
-        .await
-        .unwrap()
-        .0
-}
-
-async fn get(s: &TestServer, token: &str, path: &str) -> Value {
-    let resp = reqwest::Client::new()
-        .get(format!("{}{path}", s.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
-    resp.json().await.unwrap()
-}
 
 /// Sends the events through the ingest endpoint, a few at a time.
 async fn ingest(s: &TestServer, events: Vec<Value>) {
@@ -109,7 +82,7 @@ fn stored_event(project_id: i64, user: u32) -> NewEvent {
 /// 532) and 20,000 within 2 %, in the issue and in the issue list.
 async fn user_counts_are_exact_to_ten_thousand_and_within_two_percent_beyond(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let token = owner_token(&s).await;
+    let api = Api::new(&s, Some(owner_token(&s).await));
     // Named in words: numbers in messages are parameterized away by grouping.
     let sizes = [
         ("one", 1),
@@ -135,12 +108,13 @@ async fn user_counts_are_exact_to_ten_thousand_and_within_two_percent_beyond(bac
     }
 
     let p = s.project_id;
-    let list = get(
-        &s,
-        &token,
-        &format!("/api/v1/projects/{p}/issues?limit=100"),
-    )
-    .await;
+    let list = api
+        .ok(
+            Method::GET,
+            &format!("/api/v1/projects/{p}/issues?limit=100"),
+            None,
+        )
+        .await;
     let listed: HashMap<String, (i64, i64)> = list["data"]
         .as_array()
         .unwrap()
@@ -157,11 +131,15 @@ async fn user_counts_are_exact_to_ten_thousand_and_within_two_percent_beyond(bac
     for (name, n) in sizes {
         let (id, listed_count) = listed[&format!("users {name}")];
         assert_eq!(listed_count, n as i64, "users {name} in the list");
-        let issue = get(&s, &token, &format!("/api/v1/issues/{id}")).await;
+        let issue = api
+            .ok(Method::GET, &format!("/api/v1/issues/{id}"), None)
+            .await;
         assert_eq!(issue["user_count"], n, "users {name}: {issue}");
     }
     let (id, listed_count) = listed["many users"];
-    let issue = get(&s, &token, &format!("/api/v1/issues/{id}")).await;
+    let issue = api
+        .ok(Method::GET, &format!("/api/v1/issues/{id}"), None)
+        .await;
     let count = issue["user_count"].as_i64().unwrap();
     assert_eq!(count, listed_count);
     assert_eq!(issue["count"], 20_000);
