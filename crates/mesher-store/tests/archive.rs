@@ -3,10 +3,13 @@
 //! week after which new, regressed and escalating issues become ongoing.
 
 mod common;
+#[path = "support/events.rs"]
+mod support;
 
 use std::sync::Arc;
 
 use mesher_store::*;
+use support::Ev;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -24,45 +27,11 @@ conformance!(
 const T: OffsetDateTime = datetime!(2026-11-01 10:30:00 UTC);
 
 async fn project(store: &Arc<dyn Store>) -> i64 {
-    let org = store.create_org("O", "o").await.unwrap();
-    store
-        .create_project(&NewProject {
-            org_id: org.id,
-            name: "P",
-            slug: "p",
-            platform: None,
-        })
-        .await
-        .unwrap()
-        .id
+    support::project(store, "p").await.1
 }
 
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 fn event(project_id: i64, at: OffsetDateTime) -> NewEvent {
-    let n = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    id[8] = 0xaa;
-    let bytes = br#"{"message":"x"}"#.to_vec();
-    NewEvent {
-        project_id,
-        event_id: id,
-        fingerprint: "f".into(),
-        timestamp: at,
-        received_at: at,
-        level: "error".into(),
-        title: "Boom".into(),
-        culprit: None,
-        environment: None,
-        release: None,
-        search_text: "boom".into(),
-        tags: vec![],
-        user_key: None,
-        grouping: r#"{"kind":"message","components":["boom"]}"#.into(),
-        payload_size: bytes.len() as u32,
-        payload: compress_payload(&bytes),
-    }
+    Ev::new(project_id, "f", at).build()
 }
 
 fn events(p: i64, n: usize, at: OffsetDateTime) -> Vec<NewEvent> {

@@ -3,11 +3,14 @@
 //! an issue deletes its users.
 
 mod common;
+#[path = "support/events.rs"]
+mod support;
 
 use std::sync::Arc;
 
 use mesher_store::testing::{Backend, TestDb};
 use mesher_store::*;
+use support::Ev;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -18,47 +21,16 @@ const T: OffsetDateTime = datetime!(2026-11-01 10:30:00 UTC);
 /// The pipeline's default batch size.
 const BATCH: usize = 1000;
 
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 async fn project(store: &Arc<dyn Store>) -> i64 {
-    let org = store.create_org("O", "o").await.unwrap();
-    store
-        .create_project(&NewProject {
-            org_id: org.id,
-            name: "P",
-            slug: "p",
-            platform: None,
-        })
-        .await
-        .unwrap()
-        .id
+    support::project(store, "p").await.1
 }
 
 /// An event of `fingerprint` by `user` (`None`: no user).
 fn event(project_id: i64, fingerprint: &str, user: Option<String>) -> NewEvent {
-    let n = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut id = [0u8; 16];
-    id[..8].copy_from_slice(&n.to_be_bytes());
-    id[8] = 0xaa;
-    let bytes = br#"{"message":"x"}"#.to_vec();
-    NewEvent {
-        project_id,
-        event_id: id,
-        fingerprint: fingerprint.into(),
-        timestamp: T,
-        received_at: T,
-        level: "error".into(),
-        title: "Boom".into(),
-        culprit: None,
-        environment: None,
-        release: None,
-        search_text: "boom".into(),
-        tags: vec![],
-        user_key: user,
-        grouping: r#"{"kind":"message","components":["boom"]}"#.into(),
-        payload_size: bytes.len() as u32,
-        payload: compress_payload(&bytes),
-    }
+    let mut e = Ev::new(project_id, "f", T).build();
+    e.fingerprint = fingerprint.into();
+    e.user_key = user;
+    e
 }
 
 /// Writes one event per user of `users` to the issue of `fingerprint`, in pipeline-sized

@@ -1,6 +1,8 @@
 //! Events for list and query tests: a builder with the fields lists filter on, and a project
 //! to put them in.
 
+#![allow(dead_code)] // Each test binary uses a different subset.
+
 use std::sync::Arc;
 
 use mesher_store::*;
