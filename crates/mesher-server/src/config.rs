@@ -47,9 +47,10 @@ pub struct Config {
     pub queue_max_events: u64,
     /// Bytes of events waiting in the pipeline before ingest answers 503.
     pub queue_max_bytes: u64,
-    /// A write batch closes after this many events…
+    /// A write batch holds at most this many events; it closes earlier when the queue is empty.
     pub batch_max_events: u64,
-    /// …or this many milliseconds after its first event.
+    /// How long a batch waits for more events once the queue is empty, in milliseconds: 0
+    /// commits at once (the batch grows by itself under load, issue 13).
     pub batch_max_wait_ms: u64,
     /// How often the health checker looks at every service's heartbeat; a service silent for
     /// three intervals is restarted.
@@ -151,7 +152,7 @@ impl Default for Config {
             queue_max_events: 4096,
             queue_max_bytes: 64 * MIB,
             batch_max_events: 1000,
-            batch_max_wait_ms: 2,
+            batch_max_wait_ms: 0,
             health_check_interval_ms: 5000,
             shutdown_timeout_secs: 30,
             restart_budget: 10,

@@ -230,7 +230,7 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
     let fingerprint = grouping::fingerprint(&event);
     // Everything stored or derived for display comes from the scrubbed event.
     scrub::scrub_event(&mut event, &scrub);
-    let json = serde_json::to_vec(&event).map_err(|e| format!("cannot serialize an event: {e}"))?;
+    let (payload, payload_size) = stored_payload(&event)?;
     let mut search_text = event.search_text();
     if search_text.len() > MAX_SEARCH_TEXT {
         let mut cut = MAX_SEARCH_TEXT;
@@ -261,8 +261,38 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
         tags: stored_tags(&event),
         user_key,
         grouping,
-        payload_size: u32::try_from(json.len()).unwrap_or(u32::MAX),
-        payload: compress_payload(&json),
+        payload_size,
+        payload,
+    })
+}
+
+/// Largest serialization buffer a thread keeps between events; a larger one (a rare huge
+/// event) is freed after use.
+const KEPT_BUFFER: usize = 256 * 1024;
+
+thread_local! {
+    /// The event's JSON exists only until it is compressed: one buffer per thread, reused,
+    /// spares every event an allocation and the copies of a growing vector.
+    static JSON_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The compressed JSON of an event and the size of the JSON.
+fn stored_payload(event: &mesher_protocol::Event) -> Result<(Vec<u8>, u32), String> {
+    JSON_BUFFER.with(|cell| {
+        let mut json = cell.borrow_mut();
+        json.clear();
+        let written = serde_json::to_writer(&mut *json, event)
+            .map_err(|e| format!("cannot serialize an event: {e}"));
+        let out = written.map(|()| {
+            (
+                compress_payload(&json),
+                u32::try_from(json.len()).unwrap_or(u32::MAX),
+            )
+        });
+        if json.capacity() > KEPT_BUFFER {
+            *json = Vec::new();
+        }
+        out
     })
 }
 

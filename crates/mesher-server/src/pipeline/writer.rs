@@ -1,6 +1,11 @@
-//! The writer service: group commit. Prepared events are gathered into a batch that closes after
-//! `batch_max_events` events or `batch_max_wait` after its first one, written in one
+//! The writer service: group commit. Prepared events are gathered into a batch, written in one
 //! transaction, and only then acknowledged.
+//!
+//! The batch adapts to the load: it takes whatever is queued (up to `batch_max_events`) and
+//! closes as soon as the queue is empty, waiting for more only if `batch_max_wait` is set. Under
+//! light load an event is committed alone, at once; under heavy load the events that arrive
+//! while one batch commits make up the next one, so batches grow exactly as much as the
+//! database is slower than the arrivals (issue 13).
 //!
 //! A batch in flight lives in the service value, not in `run`: when the writer crashes
 //! mid-batch the supervisor restarts it and the batch is written again (writes are idempotent on
@@ -15,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::BoxFuture;
 use mesher_store::{NewEvent, Store, StoreError, WriteOutcome};
 use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use super::processor::Prepared;
 use super::{Permits, PipelineError, Reply};
@@ -123,23 +129,15 @@ impl Writer {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         };
-        let mut count = first.events.len();
-        let mut parts = vec![first];
-        let deadline = tokio::time::Instant::now() + self.max_wait;
-        while count < self.max_events {
-            let next = match rx.try_recv() {
-                Ok(p) => Some(p),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) if ctx.stop.is_cancelled() => None,
-                Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
-                    m = rx.recv() => m,
-                    _ = tokio::time::sleep_until(deadline) => None,
-                },
-            };
-            let Some(p) = next else { break };
-            count += p.events.len();
-            parts.push(p);
-        }
+        let parts = gather(
+            rx,
+            first,
+            |p| p.events.len(),
+            self.max_events,
+            self.max_wait,
+            &ctx.stop,
+        )
+        .await;
         Some(Batch::from(parts))
     }
 
@@ -237,6 +235,46 @@ impl Writer {
     }
 }
 
+/// A batch that starts with `first`: whatever else is queued, up to `max` in total by `size`.
+/// It closes when the queue is empty, or, if `max_wait` is not zero, when it has stayed empty
+/// until `max_wait` after the batch began.
+async fn gather<T>(
+    rx: &mut mpsc::Receiver<T>,
+    first: T,
+    size: impl Fn(&T) -> usize,
+    max: usize,
+    max_wait: Duration,
+    stop: &CancellationToken,
+) -> Vec<T> {
+    let mut count = size(&first);
+    let mut parts = vec![first];
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut yielded = false;
+    while count < max {
+        let next = match rx.try_recv() {
+            Ok(p) => Some(p),
+            Err(mpsc::error::TryRecvError::Disconnected) => None,
+            Err(mpsc::error::TryRecvError::Empty) if stop.is_cancelled() => None,
+            // One yield before closing: a processor on this thread that is about to hand over
+            // its events gets to, at the cost of a few microseconds.
+            Err(mpsc::error::TryRecvError::Empty) if !yielded => {
+                yielded = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Err(mpsc::error::TryRecvError::Empty) if max_wait.is_zero() => None,
+            Err(mpsc::error::TryRecvError::Empty) => tokio::select! {
+                m = rx.recv() => m,
+                _ = tokio::time::sleep_until(deadline) => None,
+            },
+        };
+        let Some(p) = next else { break };
+        count += size(&p);
+        parts.push(p);
+    }
+    parts
+}
+
 impl Service for Writer {
     fn name(&self) -> &'static str {
         "writer"
@@ -276,5 +314,65 @@ impl Service for Writer {
                 self.commit(&ctx).await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn batch(
+        rx: &mut mpsc::Receiver<usize>,
+        max: usize,
+        max_wait: Duration,
+    ) -> (Vec<usize>, Duration) {
+        let started = tokio::time::Instant::now();
+        let first = rx.recv().await.unwrap();
+        let parts = gather(rx, first, |n| *n, max, max_wait, &CancellationToken::new()).await;
+        (parts, started.elapsed())
+    }
+
+    /// Issue 13: under light load a batch does not wait for company; under load it holds what
+    /// queued up meanwhile, up to its maximum.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_closes_as_soon_as_the_queue_is_empty() {
+        let (tx, mut rx) = mpsc::channel(16);
+        tx.send(1).await.unwrap();
+        assert_eq!(
+            batch(&mut rx, 10, Duration::ZERO).await,
+            (vec![1], Duration::ZERO)
+        );
+        for n in [1, 2, 3, 4] {
+            tx.send(n).await.unwrap();
+        }
+        // 1 + 2 + 3 + 4 > 5: the batch closes once it holds five, the rest goes next.
+        assert_eq!(
+            batch(&mut rx, 5, Duration::ZERO).await,
+            (vec![1, 2, 3], Duration::ZERO)
+        );
+        assert_eq!(
+            batch(&mut rx, 5, Duration::ZERO).await,
+            (vec![4], Duration::ZERO)
+        );
+    }
+
+    /// With `batch_max_wait_ms` set, an operator trades latency for bigger batches: the batch
+    /// waits for more until that long after it began, and no longer.
+    #[tokio::test(start_paused = true)]
+    async fn a_set_wait_holds_the_batch_open_that_long() {
+        let (tx, mut rx) = mpsc::channel(16);
+        tx.send(1).await.unwrap();
+        let late = tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            late.send(2).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            late.send(3).await.unwrap();
+        });
+        assert_eq!(
+            batch(&mut rx, 10, Duration::from_millis(5)).await,
+            (vec![1, 2], Duration::from_millis(5))
+        );
+        assert_eq!(batch(&mut rx, 10, Duration::ZERO).await.0, vec![3]);
     }
 }
