@@ -420,7 +420,7 @@ impl PageTargets {
             .first()
             .context("the issue has no events")?
             .event_id
-            .clone();
+            .to_string();
         Ok(PageTargets {
             project_id,
             org_id: org.id,

@@ -99,6 +99,12 @@ impl ApiError {
             other => other.to_string(),
         }
     }
+
+    /// The error body every error answer carries: `{"error": {"code", "message"}}`, also each
+    /// refused event's entry in a bulk answer or a WebSocket reply.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {"code": self.code(), "message": self.public_message()}})
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -140,12 +146,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, status = status.as_u16(), "request refused");
         }
-        let message = self.public_message();
-        let body = json!({"error": {"code": self.code(), "message": message}});
+        let body = self.body();
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         // Sentry SDKs log this header when a request is refused.
-        if let Ok(v) = HeaderValue::from_str(&message) {
+        if let Ok(v) = HeaderValue::from_str(&self.public_message()) {
             headers.insert("x-sentry-error", v);
         }
         match &self {

@@ -842,7 +842,7 @@ async fn the_authorization_matrix_holds(backend: Backend) {
         let spare_issue = store
             .event(
                 p,
-                &mesher_store::parse_event_id(&spare_issue_event).unwrap(),
+                mesher_protocol::EventId::parse(&spare_issue_event).unwrap(),
             )
             .await
             .unwrap()

@@ -52,7 +52,10 @@ async fn rust_sdk_errors_group_by_type_and_value(backend: Backend) {
     for id in &ids {
         let e = server
             .store
-            .event(server.project_id, id.as_bytes())
+            .event(
+                server.project_id,
+                mesher_protocol::EventId::from_bytes(*id.as_bytes()),
+            )
             .await
             .unwrap()
             .unwrap();

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::{TestServer, envelope, new_id};
 use futures_util::{SinkExt, StreamExt};
+use mesher_protocol::EventId;
+use mesher_store::ProjectUpdate;
 use mesher_store::testing::Backend;
-use mesher_store::{ProjectUpdate, parse_event_id};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -71,7 +72,7 @@ async fn send(s: &TestServer, id: &str, message: &str) -> (u16, Value, reqwest::
 
 async fn stored(s: &TestServer, id: &str) -> bool {
     s.store
-        .event(s.project_id, &parse_event_id(id).unwrap())
+        .event(s.project_id, EventId::parse(id).unwrap())
         .await
         .unwrap()
         .is_some()

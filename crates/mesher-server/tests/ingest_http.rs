@@ -8,7 +8,7 @@ use std::io::Write;
 
 use base64::Engine as _;
 use common::{TestServer, envelope, new_id};
-use mesher_store::parse_event_id;
+use mesher_protocol::EventId;
 use mesher_store::testing::Backend;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -46,11 +46,11 @@ async fn post(url: &str, headers: &[(&str, String)], body: Vec<u8>) -> (StatusCo
 }
 
 async fn assert_stored(server: &TestServer, id: &str) {
-    let bytes = parse_event_id(id).unwrap_or_else(|| panic!("{id:?} is not an event id"));
+    let event_id = EventId::parse(id).unwrap_or_else(|_| panic!("{id:?} is not an event id"));
     assert!(
         server
             .store
-            .event(server.project_id, &bytes)
+            .event(server.project_id, event_id)
             .await
             .unwrap()
             .is_some(),
@@ -427,12 +427,12 @@ async fn envelope_framing_follows_the_protocol(backend: Backend) {
     let id = body["id"].as_str().unwrap();
     let stored = s
         .store
-        .event(s.project_id, &parse_event_id(id).unwrap())
+        .event(s.project_id, EventId::parse(id).unwrap())
         .await
         .unwrap()
         .expect("stored");
-    assert_eq!(stored.level, "error");
-    let errors = stored.payload["errors"].to_string();
+    assert_eq!(stored.level.as_str(), "error");
+    let errors = stored.payload_json().unwrap()["errors"].to_string();
     assert!(
         errors.contains("verbose") && errors.contains("timestamp"),
         "{errors}"
@@ -451,11 +451,11 @@ async fn envelope_framing_follows_the_protocol(backend: Backend) {
     assert_eq!(body["id"], kept_id.as_str());
     let stored = s
         .store
-        .event(s.project_id, &parse_event_id(&kept_id).unwrap())
+        .event(s.project_id, EventId::parse(&kept_id).unwrap())
         .await
         .unwrap()
         .expect("stored");
-    let errors = stored.payload["errors"].to_string();
+    let errors = stored.payload_json().unwrap()["errors"].to_string();
     assert!(
         errors.contains("\"event_id\"") && errors.contains("\"exception\""),
         "{errors}"

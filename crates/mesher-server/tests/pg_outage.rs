@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{envelope, new_id};
+use mesher_protocol::EventId;
 use mesher_server::accounts;
 use mesher_server::config::Settings;
-use mesher_store::{DatabaseUrl, PostgresStore, ProjectUpdate, Store, parse_event_id};
+use mesher_store::{DatabaseUrl, PostgresStore, ProjectUpdate, Store};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -239,7 +240,7 @@ async fn ingest_answers_503_while_postgres_is_down_and_recovers() {
     for id in &acked {
         assert!(
             store
-                .event(project.id, &parse_event_id(id).unwrap())
+                .event(project.id, EventId::parse(id).unwrap())
                 .await
                 .unwrap()
                 .is_some(),

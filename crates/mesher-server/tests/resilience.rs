@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{TestServer, envelope, new_id};
 use futures_util::{SinkExt, StreamExt};
+use mesher_protocol::EventId;
 use mesher_server::faults::Fault;
-use mesher_store::parse_event_id;
 use mesher_store::testing::Backend;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -78,7 +78,7 @@ async fn assert_exactly_stored(s: &TestServer, acked: &[String], before: i64) {
     for id in acked {
         assert!(
             s.store
-                .event(s.project_id, &parse_event_id(id).unwrap())
+                .event(s.project_id, EventId::parse(id).unwrap())
                 .await
                 .unwrap()
                 .is_some(),

@@ -6,8 +6,9 @@ mod common;
 use std::process::Command;
 
 use common::{TestServer, python};
+use mesher_protocol::EventId;
+use mesher_store::ProjectUpdate;
 use mesher_store::testing::Backend;
-use mesher_store::{ProjectUpdate, parse_event_id};
 use serde_json::Value;
 
 on_both_backends!(
@@ -73,22 +74,23 @@ async fn python_sdk_events_are_stored(backend: Backend, compression: &str) {
         let id = ids[name]
             .as_str()
             .unwrap_or_else(|| panic!("the SDK returned no id for {name}"));
-        parse_event_id(id).unwrap()
+        EventId::parse(id).unwrap()
     };
     let mut stored = std::collections::HashMap::new();
     for name in ids.keys() {
         let event = store
-            .event(p, &get(name))
+            .event(p, get(name))
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("{name} ({}) is not stored", ids[name]));
-        assert_eq!(event.event_id, ids[name].as_str().unwrap());
+        assert_eq!(event.event_id.to_string(), ids[name].as_str().unwrap());
         stored.insert(name.as_str(), event);
     }
 
     // Chained exceptions keep both links, oldest first.
     let chained = &stored["chained"];
-    let values = chained.payload["exception"]["values"].as_array().unwrap();
+    let chained_json = chained.payload_json().unwrap();
+    let values = chained_json["exception"]["values"].as_array().unwrap();
     let types: Vec<&str> = values.iter().map(|v| v["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["ValueError", "RuntimeError"]);
     assert!(
@@ -100,13 +102,17 @@ async fn python_sdk_events_are_stored(backend: Backend, compression: &str) {
     assert_eq!(chained.release.as_deref(), Some("shop@3.2.1"));
 
     for level in ["debug", "info", "warning", "error", "fatal"] {
-        assert_eq!(stored[format!("message_{level}").as_str()].level, level);
+        assert_eq!(
+            stored[format!("message_{level}").as_str()].level.as_str(),
+            level
+        );
     }
 
     // Issue 12, acceptance 2: `level="verbose"` is stored as an error, the value noted.
     let verbose = &stored["message_verbose"];
-    assert_eq!(verbose.level, "error");
-    let notes = verbose.payload["errors"].as_array().expect("errors noted");
+    assert_eq!(verbose.level.as_str(), "error");
+    let verbose_json = verbose.payload_json().unwrap();
+    let notes = verbose_json["errors"].as_array().expect("errors noted");
     assert!(
         notes
             .iter()
@@ -117,8 +123,9 @@ async fn python_sdk_events_are_stored(backend: Backend, compression: &str) {
     let ctx = &stored["with_context"];
     assert!(ctx.tags.contains(&("feature".into(), "checkout".into())));
     assert!(ctx.tags.contains(&("region".into(), "eu-west-1".into())));
-    assert_eq!(ctx.payload["user"]["email"], "user7@example.com");
-    let crumbs = ctx.payload["breadcrumbs"]["values"].as_array().unwrap();
+    let ctx_json = ctx.payload_json().unwrap();
+    assert_eq!(ctx_json["user"]["email"], "user7@example.com");
+    let crumbs = ctx_json["breadcrumbs"]["values"].as_array().unwrap();
     assert_eq!(crumbs.len(), 2);
     assert_eq!(crumbs[0]["message"], "user signed in");
     assert_eq!(crumbs[1]["category"], "http");

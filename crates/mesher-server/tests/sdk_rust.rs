@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestServer;
+use mesher_protocol::EventId;
 use mesher_store::testing::Backend;
 use sentry::protocol::{Breadcrumb, User};
 use sentry::{ClientOptions, Hub, Level, Scope};
@@ -60,23 +61,24 @@ async fn rust_sdk_events_are_stored_with_their_ids(backend: Backend) {
     let p = server.project_id;
 
     let warning = store
-        .event(p, ids[0].as_bytes())
+        .event(p, EventId::from_bytes(*ids[0].as_bytes()))
         .await
         .unwrap()
         .expect("warning stored");
-    assert_eq!(warning.level, "warning");
+    assert_eq!(warning.level.as_str(), "warning");
     assert_eq!(warning.title, "disk almost full");
     assert_eq!(warning.release.as_deref(), Some("billing@2.1.0"));
     assert_eq!(warning.environment.as_deref(), Some("staging"));
-    assert_eq!(warning.payload["platform"], "native");
+    assert_eq!(warning.payload_json().unwrap()["platform"], "native");
 
     let error = store
-        .event(p, ids[1].as_bytes())
+        .event(p, EventId::from_bytes(*ids[1].as_bytes()))
         .await
         .unwrap()
         .expect("io error stored");
     assert_eq!(
-        error.level, "error",
+        error.level.as_str(),
+        "error",
         "Rust omits the level of errors; it defaults to error"
     );
     assert!(
@@ -86,7 +88,7 @@ async fn rust_sdk_events_are_stored_with_their_ids(backend: Backend) {
     );
 
     let scoped = store
-        .event(p, ids[2].as_bytes())
+        .event(p, EventId::from_bytes(*ids[2].as_bytes()))
         .await
         .unwrap()
         .expect("scoped event stored");
@@ -97,12 +99,13 @@ async fn rust_sdk_events_are_stored_with_their_ids(backend: Backend) {
         "{:?}",
         scoped.tags
     );
-    assert_eq!(scoped.payload["user"]["email"], "ada@example.com");
+    let scoped_json = scoped.payload_json().unwrap();
+    assert_eq!(scoped_json["user"]["email"], "ada@example.com");
     assert_eq!(
-        scoped.payload["breadcrumbs"]["values"][0]["message"],
+        scoped_json["breadcrumbs"]["values"][0]["message"],
         "pay button"
     );
-    assert_eq!(scoped.payload["fingerprint"][0], "payment-gateway");
+    assert_eq!(scoped_json["fingerprint"][0], "payment-gateway");
 
     // Three different problems: three issues.
     let issues = store.list_issues(p).await.unwrap();

@@ -59,11 +59,11 @@ fn stored_event(project_id: i64, user: u32) -> NewEvent {
     event_id[15] = 0x77;
     NewEvent {
         project_id,
-        event_id,
+        event_id: mesher_protocol::EventId::from_bytes(event_id),
         fingerprint: "many-users".into(),
         timestamp: time::OffsetDateTime::now_utc(),
         received_at: time::OffsetDateTime::now_utc(),
-        level: "error".into(),
+        level: mesher_protocol::Level::Error,
         title: "many users".into(),
         culprit: None,
         environment: None,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
 
+use mesher_protocol::{EventId, Level};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
@@ -16,16 +17,16 @@ use crate::StoreError;
 pub struct NewEvent {
     /// The project it was sent to.
     pub project_id: i64,
-    /// The event's id as the SDK reported it (16 bytes; shown as 32 hex characters).
-    pub event_id: [u8; 16],
+    /// The event's id as the SDK reported it.
+    pub event_id: EventId,
     /// The grouping hash: events with the same fingerprint in a project form one issue.
     pub fingerprint: String,
     /// When the event happened (normalized, clamped).
     pub timestamp: OffsetDateTime,
     /// When Mesher received it.
     pub received_at: OffsetDateTime,
-    /// `fatal`, `error`, `warning`, `info` or `debug`.
-    pub level: String,
+    /// Severity.
+    pub level: Level,
     /// The list title (`Type: value` or the message).
     pub title: String,
     /// Where it happened (the crashing in-app function), if known.
@@ -284,22 +285,20 @@ pub struct IssueActivity {
 }
 
 /// A stored event, as read back.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
     /// The project.
     pub project_id: i64,
     /// The issue it belongs to.
     pub issue_id: i64,
-    /// 32 lowercase hex characters.
-    pub event_id: String,
+    /// The event's id.
+    pub event_id: EventId,
     /// When it happened.
-    #[serde(with = "time::serde::rfc3339")]
     pub timestamp: OffsetDateTime,
     /// When Mesher received it.
-    #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
-    /// Level.
-    pub level: String,
+    /// Severity.
+    pub level: Level,
     /// Title.
     pub title: String,
     /// Environment.
@@ -308,8 +307,35 @@ pub struct StoredEvent {
     pub release: Option<String>,
     /// Tags, in order.
     pub tags: Vec<(String, String)>,
-    /// The normalized event.
-    pub payload: serde_json::Value,
+    /// The normalized event's JSON as stored (decompressed, not parsed): a reader parses it
+    /// once, into the form it needs.
+    pub payload: Vec<u8>,
+}
+
+impl StoredEvent {
+    /// The payload as a JSON tree, for readers that need no more than that.
+    pub fn payload_json(&self) -> Result<serde_json::Value, StoreError> {
+        serde_json::from_slice(&self.payload)
+            .map_err(|e| StoreError::Database(format!("corrupt event payload: {e}")))
+    }
+}
+
+/// An event id as SQLite stores it (a 16-byte blob).
+pub(crate) fn event_id_from_blob(blob: &[u8]) -> EventId {
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&blob[..16.min(blob.len())]);
+    EventId::from_bytes(bytes)
+}
+
+/// An event id as PostgreSQL's `uuid` reads back as text.
+pub(crate) fn event_id_from_text(text: &str) -> Result<EventId, StoreError> {
+    EventId::parse(text).map_err(|e| StoreError::Database(format!("stored event id {text:?}: {e}")))
+}
+
+/// A level as stored (its canonical name).
+pub(crate) fn stored_level(name: &str) -> Result<Level, StoreError> {
+    Level::parse(name)
+        .ok_or_else(|| StoreError::Database(format!("unknown stored event level {name:?}")))
 }
 
 /// zstd level for stored payloads. With the dictionary, level 1 stores typical events about 3x
@@ -380,32 +406,6 @@ pub fn decompress_payload(blob: &[u8]) -> Result<Vec<u8>, StoreError> {
         }
     }
     Ok(out)
-}
-
-/// Hex form of an event id.
-pub fn event_id_hex(id: &[u8; 16]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(32);
-    for b in id {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
-    }
-    s
-}
-
-/// Parses 32 hex characters (or a dashed UUID) into event id bytes.
-pub fn parse_event_id(s: &str) -> Option<[u8; 16]> {
-    let hex: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
-    if hex.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, pair) in hex.chunks(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = (hi * 16 + lo) as u8;
-    }
-    Some(out)
 }
 
 /// Tags as a JSON object (the last value of a repeated key wins).
@@ -481,13 +481,5 @@ mod tests {
             ("z".to_string(), "2".to_string()),
         ];
         assert_eq!(tags_json_text(&tags), tags_json(&tags).to_string());
-    }
-
-    #[test]
-    fn event_ids_round_trip() {
-        let id = parse_event_id("FC6D8C0C-43FC-4630-8F77-2EE4BA48C31D").unwrap();
-        assert_eq!(event_id_hex(&id), "fc6d8c0c43fc46308f772ee4ba48c31d");
-        assert!(parse_event_id("xyz").is_none());
-        assert!(parse_event_id(&"g".repeat(32)).is_none());
     }
 }

@@ -8,6 +8,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use mesher_protocol::EventId;
+
 use crate::StoreError;
 use crate::event_model::IssueStatus;
 
@@ -138,8 +140,8 @@ pub struct EventQuery {
 /// An event in a list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventSummary {
-    /// 32 lowercase hex characters.
-    pub event_id: String,
+    /// The event's id.
+    pub event_id: EventId,
     /// The issue.
     pub issue_id: i64,
     /// When it happened.

@@ -26,7 +26,11 @@ impl Rollups {
     pub fn add(&mut self, issue_id: i64, e: &NewEvent) {
         *self
             .project_hours
-            .entry((e.project_id, hour_of(e.timestamp), e.level.clone()))
+            .entry((
+                e.project_id,
+                hour_of(e.timestamp),
+                e.level.as_str().to_string(),
+            ))
             .or_default() += 1;
         for (k, v) in &e.tags {
             let entry = self

@@ -6,6 +6,8 @@ use async_trait::async_trait;
 
 use std::sync::Arc;
 
+use mesher_protocol::EventId;
+
 use time::OffsetDateTime;
 
 use crate::StoreResult;
@@ -124,9 +126,8 @@ pub trait EventStore: Send + Sync {
     /// outcome per event, in order. Idempotent: an event id already stored in its project is
     /// reported as [`WriteOutcome::Duplicate`] and changes nothing.
     async fn write_events(&self, events: Arc<Vec<NewEvent>>) -> StoreResult<Vec<WriteOutcome>>;
-    /// The event with this id (32 hex characters) in a project.
-    async fn event(&self, project_id: i64, event_id: &[u8; 16])
-    -> StoreResult<Option<StoredEvent>>;
+    /// The event with this id in a project.
+    async fn event(&self, project_id: i64, event_id: EventId) -> StoreResult<Option<StoredEvent>>;
     /// How many events a project stores.
     async fn count_events(&self, project_id: i64) -> StoreResult<i64>;
 }
@@ -181,8 +182,8 @@ pub trait QueryStore: Send + Sync {
     async fn adjacent_events(
         &self,
         issue_id: i64,
-        event_id: &[u8; 16],
-    ) -> StoreResult<(Option<String>, Option<String>)>;
+        event_id: EventId,
+    ) -> StoreResult<(Option<EventId>, Option<EventId>)>;
     /// Events per bucket over `[since, until)`, empty buckets included.
     async fn volume(
         &self,

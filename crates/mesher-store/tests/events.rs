@@ -5,6 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
+use mesher_protocol::{EventId, Level};
 use mesher_store::*;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -36,16 +37,15 @@ async fn project(store: &Arc<dyn Store>) -> i64 {
 }
 
 pub fn event(project_id: i64, n: u8, fingerprint: &str, ts: OffsetDateTime) -> NewEvent {
-    let json =
-        serde_json::json!({"event_id": event_id_hex(&[n; 16]), "message": format!("event {n}")});
+    let json = serde_json::json!({"event_id": EventId::from_bytes([n; 16]).to_string(), "message": format!("event {n}")});
     let bytes = serde_json::to_vec(&json).unwrap();
     NewEvent {
         project_id,
-        event_id: [n; 16],
+        event_id: EventId::from_bytes([n; 16]),
         fingerprint: fingerprint.to_string(),
         timestamp: ts,
         received_at: ts,
-        level: "error".into(),
+        level: Level::Error,
         title: format!("Error {n}"),
         culprit: Some(format!("app.views in handler_{n}")),
         environment: Some("production".into()),
@@ -163,7 +163,7 @@ async fn late_events_do_not_overwrite_the_summary(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mut old = event(p, 2, "aaa", T0);
-    old.level = "warning".into();
+    old.level = Level::Warning;
     store.write_events(Arc::new(vec![old])).await.unwrap();
     let issue = &store.list_issues(p).await.unwrap()[0];
     assert_eq!(issue.title, "Error 1");
@@ -266,8 +266,12 @@ async fn stored_events_read_back_exactly(store: Arc<dyn Store>) {
     let WriteOutcome::Stored { issue_id, .. } = out[0] else {
         panic!()
     };
-    let stored = store.event(p, &[7; 16]).await.unwrap().unwrap();
-    assert_eq!(stored.event_id, "07".repeat(16));
+    let stored = store
+        .event(p, EventId::from_bytes([7; 16]))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.event_id.to_string(), "07".repeat(16));
     assert_eq!(stored.issue_id, issue_id);
     assert_eq!(stored.timestamp, T0);
     assert_eq!(stored.release.as_deref(), Some("app@1.2.3"));
@@ -279,9 +283,10 @@ async fn stored_events_read_back_exactly(store: Arc<dyn Store>) {
             ("level".into(), "error".into())
         ]
     );
-    assert_eq!(stored.payload["message"], "event 7");
-    assert!(store.event(p, &[8; 16]).await.unwrap().is_none());
-    assert!(store.event(p + 1, &[7; 16]).await.unwrap().is_none());
+    assert_eq!(stored.payload_json().unwrap()["message"], "event 7");
+    let id = |n: u8| EventId::from_bytes([n; 16]);
+    assert!(store.event(p, id(8)).await.unwrap().is_none());
+    assert!(store.event(p + 1, id(7)).await.unwrap().is_none());
     assert_eq!(
         store
             .issue(issue_id)
@@ -312,7 +317,9 @@ async fn concurrent_writers_create_one_issue_with_an_exact_count(store: Arc<dyn 
                     let batch: Vec<NewEvent> = (0..4u8)
                         .map(|k| {
                             let mut e = event(p, 0, "race", T0);
-                            e.event_id = [w, round, k, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+                            e.event_id = EventId::from_bytes([
+                                w, round, k, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                            ]);
                             e
                         })
                         .collect();
@@ -338,6 +345,10 @@ async fn nul_characters_are_stored(store: Arc<dyn Store>) {
     e.tags = vec![("k\0".into(), "v\0".into())];
     let out = store.write_events(Arc::new(vec![e])).await.unwrap();
     assert!(matches!(out[0], WriteOutcome::Stored { .. }), "{out:?}");
-    let stored = store.event(p, &[9; 16]).await.unwrap().unwrap();
+    let stored = store
+        .event(p, EventId::from_bytes([9; 16]))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.title.starts_with("bad"));
 }

@@ -9,6 +9,7 @@ mod support;
 
 use std::sync::Arc;
 
+use mesher_protocol::EventId;
 use mesher_store::*;
 use support::{Ev, project, write};
 use time::macros::datetime;
@@ -54,8 +55,8 @@ async fn events_in_an_issue_follow_their_timestamps(store: Arc<dyn Store>) {
         ids.push(e.event_id);
         issue = stored(&store.write_events(Arc::new(vec![e])).await.unwrap());
     }
-    let hex = |i: usize| event_id_hex(&ids[i]);
-    let newest_first = vec![hex(0), hex(2), hex(1)];
+    let id = |i: usize| ids[i];
+    let newest_first = vec![id(0), id(2), id(1)];
 
     let all = store
         .query_events(&EventQuery {
@@ -66,7 +67,7 @@ async fn events_in_an_issue_follow_their_timestamps(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let order: Vec<String> = all.items.iter().map(|e| e.event_id.clone()).collect();
+    let order: Vec<EventId> = all.items.iter().map(|e| e.event_id).collect();
     assert_eq!(order, newest_first, "the issue's events, newest first");
 
     // Page by page, the cursor keeps the same order.
@@ -83,7 +84,7 @@ async fn events_in_an_issue_follow_their_timestamps(store: Arc<dyn Store>) {
             })
             .await
             .unwrap();
-        paged.extend(page.items.iter().map(|e| e.event_id.clone()));
+        paged.extend(page.items.iter().map(|e| e.event_id));
         match page.next_cursor {
             Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
             None => break,
@@ -100,25 +101,21 @@ async fn events_in_an_issue_follow_their_timestamps(store: Arc<dyn Store>) {
         })
         .await
         .unwrap();
-    let order: Vec<String> = project_wide
-        .items
-        .iter()
-        .map(|e| e.event_id.clone())
-        .collect();
+    let order: Vec<EventId> = project_wide.items.iter().map(|e| e.event_id).collect();
     assert_eq!(order, newest_first);
 
     // Older and newer step by time.
     assert_eq!(
-        store.adjacent_events(issue, &ids[2]).await.unwrap(),
-        (Some(hex(1)), Some(hex(0)))
+        store.adjacent_events(issue, ids[2]).await.unwrap(),
+        (Some(id(1)), Some(id(0)))
     );
     assert_eq!(
-        store.adjacent_events(issue, &ids[1]).await.unwrap(),
-        (None, Some(hex(2)))
+        store.adjacent_events(issue, ids[1]).await.unwrap(),
+        (None, Some(id(2)))
     );
     assert_eq!(
-        store.adjacent_events(issue, &ids[0]).await.unwrap(),
-        (Some(hex(2)), None)
+        store.adjacent_events(issue, ids[0]).await.unwrap(),
+        (Some(id(2)), None)
     );
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
+use mesher_protocol::{EventId, Level};
 use mesher_store::*;
 use time::OffsetDateTime;
 use time::macros::datetime;
@@ -50,11 +51,11 @@ fn event(project_id: i64, fingerprint: &str, at: OffsetDateTime) -> NewEvent {
     let bytes = br#"{"message":"x"}"#.to_vec();
     NewEvent {
         project_id,
-        event_id: id,
+        event_id: EventId::from_bytes(id),
         fingerprint: fingerprint.into(),
         timestamp: at,
         received_at: at,
-        level: "error".into(),
+        level: Level::Error,
         title: "Boom".into(),
         culprit: None,
         environment: None,
@@ -498,7 +499,7 @@ async fn deleting_an_issue_deletes_its_events(store: Arc<dyn Store>) {
         .unwrap();
     store.delete_issue(id).await.unwrap();
     assert!(store.issue(id).await.unwrap().is_none());
-    assert!(store.event(p, &first_id).await.unwrap().is_none());
+    assert!(store.event(p, first_id).await.unwrap().is_none());
     assert_eq!(store.count_events(p).await.unwrap(), 1);
     assert!(store.list_activity(id).await.unwrap().is_empty());
     assert!(matches!(

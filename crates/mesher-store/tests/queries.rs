@@ -8,6 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use mesher_protocol::EventId;
 use mesher_store::*;
 use support::{Ev, project, write};
 use time::OffsetDateTime;
@@ -286,7 +287,7 @@ async fn event_search_matches_words_and_tags_within_a_project(store: Arc<dyn Sto
         })
         .await;
         for e in &page.items {
-            assert!(seen.insert(e.event_id.clone()), "no event twice");
+            assert!(seen.insert(e.event_id), "no event twice");
         }
         match page.next_cursor {
             Some(c) => cursor = Some(Cursor::decode(&c).unwrap()),
@@ -299,7 +300,7 @@ async fn event_search_matches_words_and_tags_within_a_project(store: Arc<dyn Sto
 async fn events_have_neighbours_within_their_issue(store: Arc<dyn Store>) {
     let (_, p) = project(&store, "p").await;
     let built: Vec<NewEvent> = (0..3).map(|_| Ev::new(p, "n", T).build()).collect();
-    let ids: Vec<[u8; 16]> = built.iter().map(|e| e.event_id).collect();
+    let ids: Vec<EventId> = built.iter().map(|e| e.event_id).collect();
     let out = store.write_events(Arc::new(built)).await.unwrap();
     let WriteOutcome::Stored { issue_id, .. } = out[0] else {
         panic!()
@@ -308,18 +309,18 @@ async fn events_have_neighbours_within_their_issue(store: Arc<dyn Store>) {
         .write_events(Arc::new(vec![Ev::new(p, "other", T).build()]))
         .await
         .unwrap();
-    let hex = |i: usize| event_id_hex(&ids[i]);
+    let id = |i: usize| ids[i];
     assert_eq!(
-        store.adjacent_events(issue_id, &ids[0]).await.unwrap(),
-        (None, Some(hex(1)))
+        store.adjacent_events(issue_id, ids[0]).await.unwrap(),
+        (None, Some(id(1)))
     );
     assert_eq!(
-        store.adjacent_events(issue_id, &ids[1]).await.unwrap(),
-        (Some(hex(0)), Some(hex(2)))
+        store.adjacent_events(issue_id, ids[1]).await.unwrap(),
+        (Some(id(0)), Some(id(2)))
     );
     assert_eq!(
-        store.adjacent_events(issue_id, &ids[2]).await.unwrap(),
-        (Some(hex(1)), None)
+        store.adjacent_events(issue_id, ids[2]).await.unwrap(),
+        (Some(id(1)), None)
     );
 }
 

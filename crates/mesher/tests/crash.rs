@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Env;
+use mesher_protocol::EventId;
+use mesher_store::ProjectUpdate;
 use mesher_store::testing::Backend;
-use mesher_store::{ProjectUpdate, parse_event_id};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +132,7 @@ async fn survive_kill_9(backend: Backend) {
     let mut missing = Vec::new();
     for id in &ids {
         if store
-            .event(1, &parse_event_id(id).unwrap())
+            .event(1, EventId::parse(id).unwrap())
             .await
             .unwrap()
             .is_none()

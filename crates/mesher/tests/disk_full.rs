@@ -162,9 +162,9 @@ async fn a_full_disk_answers_503_keeps_every_acknowledged_event_and_recovers() {
         .await
         .unwrap();
     for id in &acknowledged {
-        let bytes = mesher_store::parse_event_id(id).unwrap();
+        let event_id = mesher_protocol::EventId::parse(id).unwrap();
         assert!(
-            store.event(1, &bytes).await.unwrap().is_some(),
+            store.event(1, event_id).await.unwrap().is_some(),
             "acknowledged event {id} is missing"
         );
     }

@@ -2,9 +2,9 @@
 //! (SEARCH-02 … SEARCH-05, DETAIL-01 … DETAIL-06, GROUP-01).
 
 use axum::extract::State;
-use mesher_protocol::Event;
 use mesher_protocol::grouping::fingerprint;
-use mesher_store::{EventQuery, Role, Scope, StoredEvent, parse_event_id};
+use mesher_protocol::{Event, EventId};
+use mesher_store::{EventQuery, Role, Scope, StoredEvent};
 use serde_json::Value;
 
 use super::auth::Caller;
@@ -85,10 +85,10 @@ async fn stored(
         .project(state, project_id, Scope::Read, Role::Member)
         .await?;
     let not_found = || ApiError::NotFound("event not found".into());
-    let id = parse_event_id(event_id).ok_or_else(not_found)?;
+    let id = EventId::parse(event_id).map_err(|_| not_found())?;
     state
         .store()
-        .event(project_id, &id)
+        .event(project_id, id)
         .await?
         .ok_or_else(not_found)
 }
@@ -104,24 +104,26 @@ pub async fn get(
     Path((project_id, event_id)): Path<(i64, String)>,
 ) -> Result<axum::Json<EventBody>, ApiError> {
     let e = stored(&state, &caller, project_id, &event_id).await?;
-    let bytes = parse_event_id(&e.event_id)
-        .ok_or_else(|| ApiError::Internal("a stored id does not parse".into()))?;
-    let (previous, next) = state.store().adjacent_events(e.issue_id, &bytes).await?;
-    let field = |key: &str| e.payload.get(key).cloned().unwrap_or(Value::Null);
+    let (previous, next) = state
+        .store()
+        .adjacent_events(e.issue_id, e.event_id)
+        .await?;
+    let payload = e.payload_json()?;
+    let field = |key: &str| payload.get(key).cloned().unwrap_or(Value::Null);
     let list = |key: &str| {
-        e.payload
+        payload
             .get(key)
             .and_then(|v| v.get("values"))
             .cloned()
             .unwrap_or(Value::Array(Vec::new()))
     };
     Ok(axum::Json(EventBody {
-        event_id: e.event_id.clone(),
+        event_id: e.event_id.to_string(),
         project_id,
         issue_id: e.issue_id,
         timestamp: e.timestamp,
         received_at: e.received_at,
-        level: e.level.clone(),
+        level: e.level.as_str().to_string(),
         title: e.title.clone(),
         environment: e.environment.clone(),
         release: e.release.clone(),
@@ -137,15 +139,14 @@ pub async fn get(
         breadcrumbs: list("breadcrumbs"),
         message: field("logentry"),
         user: field("user"),
-        contexts: e
-            .payload
+        contexts: payload
             .get("contexts")
             .cloned()
             .unwrap_or_else(|| Value::Object(Default::default())),
         request: field("request"),
-        previous_event_id: previous,
-        next_event_id: next,
-        payload: e.payload,
+        previous_event_id: previous.map(|id| id.to_string()),
+        next_event_id: next.map(|id| id.to_string()),
+        payload,
     }))
 }
 
@@ -161,7 +162,7 @@ pub async fn raw(
     Ok(axum::Json(
         stored(&state, &caller, project_id, &event_id)
             .await?
-            .payload,
+            .payload_json()?,
     ))
 }
 
@@ -177,12 +178,12 @@ pub async fn grouping(
 ) -> Result<axum::Json<GroupingBody>, ApiError> {
     let e = stored(&state, &caller, project_id, &event_id).await?;
     let issue = state.store().issue(e.issue_id).await?;
-    let event: Event = serde_json::from_value(e.payload)
+    let event: Event = serde_json::from_slice(&e.payload)
         .map_err(|err| ApiError::Internal(format!("stored event does not parse: {err}")))?;
     let fp = fingerprint(&event);
     let issue_fingerprint = issue.as_ref().map(|i| i.fingerprint.clone());
     Ok(axum::Json(GroupingBody {
-        event_id: e.event_id,
+        event_id: e.event_id.to_string(),
         issue_id: e.issue_id,
         matches_issue: issue_fingerprint.as_deref() == Some(fp.hash.as_str()),
         grouping: fp.explanation(),

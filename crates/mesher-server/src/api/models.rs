@@ -616,7 +616,7 @@ pub struct EventSummaryBody {
 impl From<EventSummary> for EventSummaryBody {
     fn from(e: EventSummary) -> Self {
         EventSummaryBody {
-            event_id: e.event_id,
+            event_id: e.event_id.to_string(),
             issue_id: e.issue_id,
             timestamp: e.timestamp,
             level: e.level,

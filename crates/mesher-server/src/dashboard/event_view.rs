@@ -155,7 +155,7 @@ impl EventView {
     /// The view of `stored`; tag links go to the event search at `events_href`.
     pub fn new(stored: &StoredEvent, events_href: &str, now: OffsetDateTime) -> EventView {
         let mut view = EventView {
-            id: stored.event_id.clone(),
+            id: stored.event_id.to_string(),
             when: When::new(stored.timestamp, now),
             message: None,
             stacks: Vec::new(),
@@ -175,10 +175,17 @@ impl EventView {
             scrubbed_paths: Vec::new(),
             raw: None,
         };
-        match serde_json::from_value::<Event>(stored.payload.clone()) {
+        match serde_json::from_slice::<Event>(&stored.payload) {
             Ok(event) => view.fill(event),
+            // Shown as stored, indented when it is JSON at all.
             Err(_) => {
-                view.raw = Some(serde_json::to_string_pretty(&stored.payload).unwrap_or_default());
+                view.raw = Some(
+                    stored
+                        .payload_json()
+                        .ok()
+                        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                        .unwrap_or_else(|| String::from_utf8_lossy(&stored.payload).into_owned()),
+                );
             }
         }
         view

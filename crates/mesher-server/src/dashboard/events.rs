@@ -6,8 +6,9 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Redirect;
+use mesher_protocol::EventId;
 use mesher_protocol::Level;
-use mesher_store::{Cursor, EventQuery, Role, Scope, parse_event_id};
+use mesher_store::{Cursor, EventQuery, Role, Scope};
 use serde::Deserialize;
 
 use super::context::{PERIODS, ProjectScope, period_since};
@@ -174,7 +175,10 @@ pub(super) async fn page(
             let issue = l.url(&paths::issue(id, e.issue_id));
             EventRow {
                 when: When::new(e.timestamp, now),
-                href: format!("{issue}{}", query([("event", e.event_id.as_str())])),
+                href: format!(
+                    "{issue}{}",
+                    query([("event", e.event_id.to_string().as_str())])
+                ),
                 issue: format!("#{}", e.issue_id),
                 level: e.level,
                 title: e.title,
@@ -231,16 +235,16 @@ pub(super) async fn permalink(
         .project(&state, id, Scope::Read, Role::Member)
         .await?;
     let not_found = || HtmlError(ApiError::NotFound("event not found".into()));
-    let bytes = parse_event_id(&event_id).ok_or_else(not_found)?;
+    let event_id = EventId::parse(&event_id).map_err(|_| not_found())?;
     let event = state
         .store()
-        .event(id, &bytes)
+        .event(id, event_id)
         .await?
         .ok_or_else(not_found)?;
     let target = format!(
         "{}{}",
         paths::issue(id, event.issue_id),
-        query([("event", event.event_id.as_str())])
+        query([("event", event.event_id.to_string().as_str())])
     );
     Ok(Redirect::to(&layout.url(&target)))
 }

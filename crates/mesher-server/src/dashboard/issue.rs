@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::State;
 use axum::response::Redirect;
+use mesher_protocol::EventId;
 use mesher_store::{
     Archive, ArchiveUntil, EventQuery, Issue, IssueActivity, IssueStatus, Role, Scope, StoreError,
-    StoredEvent, parse_event_id,
+    StoredEvent,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -148,10 +149,7 @@ pub(super) async fn page(
         chosen_event(&state, &issue, q.event.as_deref()),
     )?;
     let (older, newer) = match &event {
-        Some(e) => match parse_event_id(&e.event_id) {
-            Some(bytes) => store.adjacent_events(issue.id, &bytes).await?,
-            None => (None, None),
-        },
+        Some(e) => store.adjacent_events(issue.id, e.event_id).await?,
         None => (None, None),
     };
 
@@ -159,7 +157,8 @@ pub(super) async fn page(
     let here = l.url(&paths::issue(id, issue.id));
     let events_href = l.url(&paths::events(id));
     let keep_range = [("range", q.range.as_deref().unwrap_or_default())];
-    let event_link = |event_id: String| {
+    let event_link = |event_id: EventId| {
+        let event_id = event_id.to_string();
         let pairs = keep_range
             .iter()
             .copied()
@@ -217,9 +216,9 @@ async fn chosen_event(
 ) -> Result<Option<StoredEvent>, mesher_store::StoreError> {
     let store = state.store();
     let id = match asked {
-        Some(asked) => match parse_event_id(asked) {
-            Some(id) => id,
-            None => return Err(mesher_store::StoreError::NotFound("event")),
+        Some(asked) => match EventId::parse(asked) {
+            Ok(id) => id,
+            Err(_) => return Err(mesher_store::StoreError::NotFound("event")),
         },
         None => {
             let latest = store
@@ -230,18 +229,14 @@ async fn chosen_event(
                     ..EventQuery::default()
                 })
                 .await?;
-            match latest
-                .items
-                .first()
-                .and_then(|e| parse_event_id(&e.event_id))
-            {
+            match latest.items.first().map(|e| e.event_id) {
                 Some(id) => id,
                 // Every event deleted (retention): the page says so.
                 None => return Ok(None),
             }
         }
     };
-    match store.event(issue.project_id, &id).await? {
+    match store.event(issue.project_id, id).await? {
         Some(event) if event.issue_id == issue.id => Ok(Some(event)),
         _ => Err(mesher_store::StoreError::NotFound("event")),
     }

@@ -7,10 +7,10 @@ use mesher_protocol::scrub::ScrubConfig;
 use mesher_protocol::{Event, EventId};
 use mesher_store::Project;
 
-use crate::error::ApiError;
+use super::error::IngestError;
 use crate::metrics::Outcome;
-use crate::pipeline::{Incoming, PipelineError};
-use crate::ratelimit::{retry_after_secs, sentry_rate_limits};
+use crate::pipeline::Incoming;
+use crate::ratelimit::retry_after_secs;
 use crate::state::AppState;
 
 /// A normalized event and its size as received.
@@ -23,17 +23,19 @@ pub struct Candidate {
 
 /// The answer for one event: its id (stored, already stored, sampled out or discarded), or why
 /// it was refused.
-pub type EventAnswer = Result<EventId, ApiError>;
+pub type EventAnswer = Result<EventId, IngestError>;
 
 /// Samples, rate-limits and stores `candidates` of `project`, answering each.
 ///
 /// The outer error is for the whole request (queue full, database down); events that were not
-/// queued for a reason of their own (rate limit) get their own error.
+/// queued for a reason of their own (rate limit) get their own error. Refusals are counted by
+/// whoever answers them (see [`super::error`]); sampled-out events, which are answered as
+/// accepted, are counted here.
 pub async fn accept(
     state: &AppState,
     project: &Project,
     candidates: Vec<Candidate>,
-) -> Result<Vec<EventAnswer>, ApiError> {
+) -> Result<Vec<EventAnswer>, IngestError> {
     state.faults().hit("ingest-request").await;
     let metrics = state.metrics();
     let mut answers: Vec<Option<EventAnswer>> = Vec::with_capacity(candidates.len());
@@ -52,11 +54,8 @@ pub async fn accept(
             .rate_limits()
             .check(project.id, project.rate_limit_per_minute)
         {
-            metrics.outcome(Outcome::RateLimited, 1);
-            let secs = retry_after_secs(wait);
-            answers.push(Some(Err(ApiError::RateLimited {
-                retry_after_secs: secs,
-                sentry_limits: sentry_rate_limits(secs),
+            answers.push(Some(Err(IngestError::RateLimited {
+                retry_after_secs: retry_after_secs(wait),
                 message: format!(
                     "project {} is over its rate limit of {} events per minute",
                     project.id, project.rate_limit_per_minute
@@ -83,24 +82,32 @@ pub async fn accept(
                     *slot = ids.next().map(Ok);
                 }
             }
-            Err(e) => {
-                if matches!(e, PipelineError::QueueFull | PipelineError::ShuttingDown) {
-                    metrics.outcome(Outcome::QueueFull, n as u64);
+            Err(source) => {
+                // The request is refused as a whole, so the events refused on their own (rate
+                // limit) get no answer of their own: they are counted here instead.
+                for refused in answers.into_iter().flatten().filter_map(Result::err) {
+                    refused.count(metrics);
                 }
-                return Err(match e {
-                    PipelineError::Internal => ApiError::Internal(e.to_string()),
-                    other => ApiError::Unavailable {
-                        retry_after_secs: 1,
-                        message: other.to_string(),
-                    },
-                });
+                return Err(IngestError::Pipeline { source, events: n });
             }
         }
     }
     Ok(answers
         .into_iter()
-        .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("an event got no answer".into()))))
+        .map(|a| a.unwrap_or_else(|| Err(IngestError::Internal("an event got no answer".into()))))
         .collect())
+}
+
+/// Samples, rate-limits and stores the one event of a request: the single answer.
+pub async fn accept_one(
+    state: &AppState,
+    project: &Project,
+    candidate: Candidate,
+) -> Result<EventId, IngestError> {
+    accept(state, project, vec![candidate])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(IngestError::Internal("no answer for the event".into())))
 }
 
 /// The project's scrubbing settings as the processor applies them (issue 11).

@@ -16,20 +16,13 @@ use mesher_protocol::auth::{
 use mesher_protocol::dsn::Dsn;
 use mesher_store::Project;
 
-use crate::error::ApiError;
-use crate::metrics::Outcome;
+use super::error::{AuthRefusal, IngestError};
 use crate::state::AppState;
 
-/// The authenticated project of an ingest request.
-pub struct Authenticated {
-    /// The project's settings.
-    pub project: Arc<Project>,
-}
-
-fn bad(e: AuthError) -> ApiError {
+fn bad(e: AuthError) -> IngestError {
     match e {
-        AuthError::MalformedKey(_) => ApiError::Forbidden(e.to_string()),
-        other => ApiError::BadRequest(other.to_string()),
+        AuthError::MalformedKey(_) => IngestError::MalformedKey(e.to_string()),
+        other => IngestError::Invalid(other.to_string()),
     }
 }
 
@@ -38,18 +31,18 @@ pub fn credentials(
     headers: &HeaderMap,
     query: Option<&str>,
     dsn: Option<&str>,
-) -> Result<Vec<AuthParams>, ApiError> {
+) -> Result<Vec<AuthParams>, IngestError> {
     let mut sources = Vec::new();
     if let Some(v) = headers.get("x-sentry-auth") {
         let v = v
             .to_str()
-            .map_err(|_| ApiError::BadRequest("X-Sentry-Auth is not text".into()))?;
+            .map_err(|_| IngestError::Invalid("X-Sentry-Auth is not text".into()))?;
         sources.push(parse_sentry_auth(v).map_err(bad)?);
     }
     if let Some(v) = headers.get(AUTHORIZATION) {
         let v = v
             .to_str()
-            .map_err(|_| ApiError::BadRequest("Authorization is not text".into()))?;
+            .map_err(|_| IngestError::Invalid("Authorization is not text".into()))?;
         let scheme = v
             .split_whitespace()
             .next()
@@ -60,7 +53,7 @@ pub fn credentials(
             "basic" => parse_basic_auth(v),
             "bearer" => parse_bearer(v),
             _ => {
-                return Err(ApiError::BadRequest(
+                return Err(IngestError::Invalid(
                     "Authorization must use the Sentry, Basic or Bearer scheme".into(),
                 ));
             }
@@ -74,7 +67,7 @@ pub fn credentials(
     }
     if let Some(dsn) = dsn {
         let dsn = Dsn::parse(dsn)
-            .map_err(|e| ApiError::BadRequest(format!("invalid envelope dsn: {e}")))?;
+            .map_err(|e| IngestError::Invalid(format!("invalid envelope dsn: {e}")))?;
         sources.push(AuthParams::from_dsn(&dsn).map_err(bad)?);
     }
     Ok(sources)
@@ -86,41 +79,22 @@ pub async fn authenticate(
     state: &AppState,
     sources: &[AuthParams],
     path_project: Option<i64>,
-) -> Result<Authenticated, ApiError> {
-    let result = resolve(state, sources, path_project).await;
-    if result.is_err() {
-        state.metrics().outcome(Outcome::Auth, 1);
-    }
-    result
-}
-
-async fn resolve(
-    state: &AppState,
-    sources: &[AuthParams],
-    path_project: Option<i64>,
-) -> Result<Authenticated, ApiError> {
-    let auth = resolve_auth(sources).map_err(bad)?.ok_or_else(|| {
-        ApiError::Unauthorized(
-            "missing authentication: send the DSN key in X-Sentry-Auth, Authorization or ?sentry_key=".into(),
-        )
-    })?;
+) -> Result<Arc<Project>, AuthRefusal> {
+    let auth = resolve_auth(sources)
+        .map_err(AuthRefusal::Conflicting)?
+        .ok_or(AuthRefusal::Missing)?;
     let Some(key) = state.cache().key(&auth.public_key).await? else {
-        return Err(ApiError::Forbidden("unknown DSN key".into()));
+        return Err(AuthRefusal::UnknownKey);
     };
     if key.revoked {
-        return Err(ApiError::Forbidden("this DSN key has been revoked".into()));
+        return Err(AuthRefusal::Revoked);
     }
     if path_project.is_some_and(|p| p != key.project_id) {
-        return Err(ApiError::Forbidden(
-            "this DSN key belongs to another project".into(),
-        ));
+        return Err(AuthRefusal::OtherProject);
     }
-    let project = state
+    state
         .cache()
         .project(key.project_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::Forbidden("the project of this DSN key no longer exists".into())
-        })?;
-    Ok(Authenticated { project })
+        .ok_or(AuthRefusal::ProjectGone)
 }

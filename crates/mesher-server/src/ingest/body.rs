@@ -19,7 +19,6 @@ use thiserror::Error;
 use tokio::time::Instant;
 
 use super::budget::{Exhausted, Reservation};
-use crate::error::ApiError;
 
 /// Bodies larger than this are decompressed on the blocking pool, off the async workers.
 pub const BLOCKING_THRESHOLD: usize = 64 * 1024;
@@ -157,13 +156,6 @@ impl Budget for Reservation {
     }
 }
 
-/// Lets handlers `?` a decode result: the same statuses as a [`BodyError`].
-impl From<DecodeError> for ApiError {
-    fn from(e: DecodeError) -> Self {
-        ApiError::from(BodyError::from(e))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -192,17 +184,20 @@ mod tests {
 
     #[test]
     fn decode_errors_keep_their_status() {
-        let e = ApiError::from(DecodeError::TooLarge {
+        use crate::error::ApiError;
+        use crate::ingest::error::IngestError;
+        let to_api = |e: DecodeError| ApiError::from(IngestError::from(e));
+        let e = to_api(DecodeError::TooLarge {
             what: "the event",
             limit: 10,
         });
         assert!(matches!(e, ApiError::PayloadTooLarge(_)), "{e:?}");
-        let e = ApiError::from(DecodeError::Corrupt {
+        let e = to_api(DecodeError::Corrupt {
             encoding: "gzip",
             reason: "bad".into(),
         });
         assert!(matches!(e, ApiError::BadRequest(_)), "{e:?}");
-        let e = ApiError::from(DecodeError::Busy);
+        let e = to_api(DecodeError::Busy);
         assert!(matches!(e, ApiError::Unavailable { .. }), "{e:?}");
     }
 

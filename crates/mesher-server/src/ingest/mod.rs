@@ -5,15 +5,19 @@
 //! - Native: `POST /api/v1/events`, `POST /api/v1/events/bulk` and the WebSocket
 //!   `GET /api/v1/ingest` ([`native`], [`ws`]).
 //!
-//! Each request: authenticate ([`auth`]) → read and decompress under limits ([`body`]) →
-//! parse and normalize (mesher-protocol) → sample, rate-limit, queue and wait for the commit
-//! ([`accept`]) → answer with the event id.
+//! Each request follows one skeleton ([`request`]): authenticate ([`auth`]) → read and
+//! decompress under limits ([`body`]) → parse and normalize (mesher-protocol) → sample,
+//! rate-limit, queue and wait for the commit ([`accept`]) → answer with the event id. Every
+//! step fails with an [`error::IngestError`] that knows its outcome, counted where it is
+//! answered.
 
 mod accept;
 mod auth;
 pub mod body;
 pub mod budget;
+mod error;
 mod native;
+mod request;
 mod sentry;
 mod ws;
 
@@ -25,12 +29,8 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::routing::{get, post};
-use mesher_protocol::{EventId, NormalizeContext, Timestamp};
-use mesher_store::Project;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::config::Limits;
-use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The ingest routes, mounted at the root and under `prefix` (the path of `public_url`).
@@ -157,117 +157,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
         .ok()
         .map(|ip| ip.to_canonical())
-}
-
-/// The body encoding of a request, counted.
-fn encoding(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-) -> Result<mesher_protocol::compression::Encoding, ApiError> {
-    let encoding = body::encoding_from_headers(headers)?;
-    state
-        .metrics()
-        .request_encodings
-        .get_or_create(&crate::metrics::EncodingLabels {
-            encoding: encoding.name(),
-        })
-        .inc();
-    Ok(encoding)
-}
-
-/// A fresh event id for events that bring none.
-fn generated_id() -> EventId {
-    EventId::from_bytes(fastrand::u128(..).to_le_bytes())
-}
-
-/// Normalization settings for an event of `project` received now.
-fn context(limits: &Limits, project: &Project, client_ip: Option<IpAddr>) -> NormalizeContext {
-    let mut ctx = NormalizeContext::new(
-        Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
-        generated_id(),
-    );
-    ctx.client_ip = client_ip;
-    ctx.max_secs_in_past = i64::from(project.retention_days) * 24 * 60 * 60;
-    ctx.default_platform = project.platform.clone();
-    ctx.tag_limits = limits.tags;
-    ctx
-}
-
-/// Runs CPU-heavy work on the blocking pool when the input is large, inline otherwise.
-///
-/// Large work waits for one of the node's CPU slots (one fewer than the cores): inflating a
-/// bomb on every core at once would leave none for the async workers, and `/healthz` and small
-/// events would wait behind it (issue 11).
-async fn cpu<T: Send + 'static>(
-    state: &AppState,
-    size: usize,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    if size < body::BLOCKING_THRESHOLD {
-        return Ok(f());
-    }
-    let slot = state
-        .cpu_slots()
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| ApiError::Internal("the CPU slots are closed".into()))?;
-    tokio::task::spawn_blocking(move || {
-        let out = f();
-        drop(slot);
-        out
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("request processing failed: {e}")))
-}
-
-/// The pace request bodies must keep on this node.
-fn pace(limits: &Limits) -> body::Pace {
-    body::Pace {
-        grace: limits.body_read_grace,
-        min_bytes_per_sec: limits.body_min_bytes_per_sec,
-    }
-}
-
-impl From<body::BodyError> for ApiError {
-    fn from(e: body::BodyError) -> Self {
-        use mesher_protocol::compression::DecodeError;
-        let busy = |message: String| ApiError::Unavailable {
-            retry_after_secs: 1,
-            message,
-        };
-        match e {
-            body::BodyError::TooLarge { .. }
-            | body::BodyError::Decode(DecodeError::TooLarge { .. }) => {
-                ApiError::PayloadTooLarge(e.to_string())
-            }
-            body::BodyError::Busy | body::BodyError::Decode(DecodeError::Busy) => {
-                busy(e.to_string())
-            }
-            body::BodyError::TooSlow { .. } => ApiError::RequestTimeout(e.to_string()),
-            body::BodyError::Read(_) | body::BodyError::Decode(_) => {
-                ApiError::BadRequest(e.to_string())
-            }
-        }
-    }
-}
-
-/// Reads an ingest request's body under the node's limits: `max_request_bytes`, the pace, and
-/// a reservation from the node's body budget that the caller holds while it works on the body.
-async fn read_ingest_body(
-    state: &AppState,
-    body: axum::body::Body,
-) -> Result<(axum::body::Bytes, budget::Reservation), ApiError> {
-    let limits = &state.settings().limits;
-    let mut reservation = state.body_budget().reservation();
-    let raw = body::read_body(
-        body,
-        limits.max_request_bytes,
-        pace(limits),
-        &mut reservation,
-    )
-    .await?;
-    Ok((raw, reservation))
 }
 
 #[cfg(test)]

@@ -1,36 +1,25 @@
 //! The Sentry SDK endpoints: `/api/{project_id}/envelope/` and `/api/{project_id}/store/`.
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use mesher_protocol::auth::resolve_auth;
 use mesher_protocol::envelope::{ItemType, parse_client_report, parse_envelope};
-use mesher_protocol::normalize_event;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::accept::{Candidate, accept};
-use super::auth::{authenticate, credentials};
-use super::body::{Encoding, decode, decode_legacy_store, decode_prefix};
-use super::{ClientIp, context, cpu, read_ingest_body};
-use crate::error::ApiError;
-use crate::metrics::{ClientOutcomeLabels, ItemLabels, Outcome};
+use super::ClientIp;
+use super::accept::{Candidate, accept_one};
+use super::auth::credentials;
+use super::body::{Encoding, decode, decode_prefix};
+use super::error::IngestError;
+use super::request::{Framing, IngestRequest, cpu, id_answer, normalize, respond};
+use crate::metrics::{ClientOutcomeLabels, ItemLabels};
 use crate::state::AppState;
 
-/// Counts a refused request's event as an outcome and renders the error.
-pub(super) fn refuse(state: &AppState, error: ApiError) -> Response {
-    match &error {
-        ApiError::BadRequest(_) => state.metrics().outcome(Outcome::Invalid, 1),
-        ApiError::PayloadTooLarge(_) => state.metrics().outcome(Outcome::TooLarge, 1),
-        _ => {}
-    }
-    error.into_response()
-}
-
-fn project_id(raw: &str) -> Result<i64, ApiError> {
+fn project_id(raw: &str) -> Result<i64, IngestError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
-        ApiError::NotFound(format!(
+        IngestError::NoSuchProject(format!(
             "no project {raw:?}: project ids are positive integers"
         ))
     })
@@ -45,40 +34,42 @@ pub async fn envelope(
     uri: Uri,
     body: Body,
 ) -> Response {
-    match handle_envelope(&state, &project, ip, &headers, &uri, body).await {
-        Ok(body) => Json(body).into_response(),
-        Err(e) => refuse(&state, e),
-    }
+    let request = IngestRequest::new(&state, ip, &headers, &uri);
+    respond(
+        &state,
+        StatusCode::OK,
+        handle_envelope(&request, &project, body).await,
+    )
 }
 
+/// The envelope route's own steps: its credentials may be the envelope's `dsn` header, its
+/// body frames items of which only an event is stored, and it answers `{}` when there is none.
 async fn handle_envelope(
-    state: &AppState,
+    request: &IngestRequest<'_>,
     project: &str,
-    ip: Option<std::net::IpAddr>,
-    headers: &HeaderMap,
-    uri: &Uri,
     body: Body,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<Value, IngestError> {
+    let state = request.state;
     let project_id = project_id(project)?;
     let limits = state.settings().limits.clone();
-    let encoding = super::encoding(state, headers)?;
+    let encoding = request.encoding()?;
     // Credentials in the headers or the query are checked before a byte of the body is read,
     // so a bogus key costs an attacker a round trip and the node nothing (issue 11).
-    let sources = credentials(headers, uri.query(), None)?;
+    let sources = request.credentials()?;
     let early = if sources.is_empty() {
         None
     } else {
-        Some(authenticate(state, &sources, Some(project_id)).await?)
+        Some(request.authenticate(&sources, Some(project_id)).await?)
     };
-    let (raw, mut reservation) = read_ingest_body(state, body).await?;
-    let auth = match early {
-        Some(auth) => auth,
+    let (raw, mut reservation) = request.read_body(body).await?;
+    let project = match early {
+        Some(project) => project,
         // The envelope's own `dsn` header is the only credential left: read the header line
         // alone, under a small cap, and authenticate before inflating the rest.
         None => {
             let dsn = envelope_dsn(encoding, &raw)?;
             let sources = credentials(&HeaderMap::new(), None, dsn.as_deref())?;
-            authenticate(state, &sources, Some(project_id)).await?
+            request.authenticate(&sources, Some(project_id)).await?
         }
     };
     let max = limits.max_envelope_bytes;
@@ -94,12 +85,12 @@ async fn handle_envelope(
     })
     .await??;
     let envelope = parse_envelope(&decoded)
-        .map_err(|e| ApiError::BadRequest(format!("invalid envelope: {e}")))?;
+        .map_err(|e| IngestError::Invalid(format!("invalid envelope: {e}")))?;
     // Credentials that disagree are refused, wherever they were sent.
     if let Some(dsn) = envelope.dsn() {
         let mut all = sources;
         all.extend(credentials(&HeaderMap::new(), None, Some(dsn))?);
-        resolve_auth(&all).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        resolve_auth(&all).map_err(|e| IngestError::Invalid(e.to_string()))?;
     }
 
     let mut event = None;
@@ -107,12 +98,12 @@ async fn handle_envelope(
         match &item.ty {
             ItemType::Event => {
                 if event.is_some() {
-                    return Err(ApiError::BadRequest(
+                    return Err(IngestError::Invalid(
                         "an envelope may carry only one event item".into(),
                     ));
                 }
                 if item.payload.len() > limits.max_event_bytes {
-                    return Err(ApiError::PayloadTooLarge(format!(
+                    return Err(IngestError::TooLarge(format!(
                         "the event is {} bytes, over the limit of {} bytes",
                         item.payload.len(),
                         limits.max_event_bytes
@@ -136,52 +127,41 @@ async fn handle_envelope(
     }
     let Some(payload) = event else {
         // Nothing to store (sessions, transactions, reports): accepted, like Relay.
-        return Ok(match envelope.event_id() {
-            Some(id) => json!({"id": id.to_string()}),
-            None => json!({}),
-        });
+        return Ok(envelope.event_id().map_or_else(|| json!({}), id_answer));
     };
-    let mut ctx = context(&limits, &auth.project, ip);
+    let mut ctx = request.context(&project);
     ctx.envelope_event_id = envelope.event_id();
     ctx.sent_at = envelope.sent_at();
     let bytes = payload.len();
-    let event = cpu(state, bytes, move || normalize_event(&payload, &ctx))
-        .await?
-        .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
+    let event = cpu(state, bytes, move || normalize(&payload, &ctx)).await??;
     // The decoded body is gone; the normalized event is counted by the pipeline's queue.
     drop(reservation);
-    first_answer(accept(state, &auth.project, vec![Candidate { event, bytes }]).await?)
+    accept_one(state, &project, Candidate { event, bytes })
+        .await
+        .map(id_answer)
 }
 
 /// The longest envelope header line read to find its `dsn` before authenticating.
 const MAX_ENVELOPE_HEADER_BYTES: usize = 16 * 1024;
 
 /// The `dsn` of an envelope's header line, decoding no more of the body than that line.
-fn envelope_dsn(encoding: Encoding, raw: &[u8]) -> Result<Option<String>, ApiError> {
+fn envelope_dsn(encoding: Encoding, raw: &[u8]) -> Result<Option<String>, IngestError> {
     let prefix = decode_prefix(encoding, raw, MAX_ENVELOPE_HEADER_BYTES)?;
     let Some(line) = prefix
         .split(|&b| b == b'\n')
         .next()
         .filter(|_| prefix.contains(&b'\n') || prefix.len() < MAX_ENVELOPE_HEADER_BYTES)
     else {
-        return Err(ApiError::BadRequest(format!(
+        return Err(IngestError::Invalid(format!(
             "invalid envelope: the header line is longer than {MAX_ENVELOPE_HEADER_BYTES} bytes"
         )));
     };
-    let header: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| ApiError::BadRequest(format!("invalid envelope: bad header line: {e}")))?;
+    let header: Value = serde_json::from_slice(line)
+        .map_err(|e| IngestError::Invalid(format!("invalid envelope: bad header line: {e}")))?;
     Ok(header
         .get("dsn")
         .and_then(|d| d.as_str())
         .map(str::to_owned))
-}
-
-fn first_answer(answers: Vec<super::accept::EventAnswer>) -> Result<serde_json::Value, ApiError> {
-    match answers.into_iter().next() {
-        Some(Ok(id)) => Ok(json!({"id": id.to_string()})),
-        Some(Err(e)) => Err(e),
-        None => Err(ApiError::Internal("no answer for the event".into())),
-    }
 }
 
 /// Discard reasons SDKs report (protocol doc A5); others are counted as `other`.
@@ -266,37 +246,14 @@ pub async fn store(
     uri: Uri,
     body: Body,
 ) -> Response {
-    match handle_store(&state, &project, ip, &headers, &uri, body).await {
-        Ok(body) => Json(body).into_response(),
-        Err(e) => refuse(&state, e),
-    }
-}
-
-async fn handle_store(
-    state: &AppState,
-    project: &str,
-    ip: Option<std::net::IpAddr>,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: Body,
-) -> Result<serde_json::Value, ApiError> {
-    let project_id = project_id(project)?;
-    let sources = credentials(headers, uri.query(), None)?;
-    let auth = authenticate(state, &sources, Some(project_id)).await?;
-    let limits = state.settings().limits.clone();
-    let encoding = super::encoding(state, headers)?;
-    let (raw, mut reservation) = read_ingest_body(state, body).await?;
-    let max = limits.max_event_bytes;
-    let ctx = context(&limits, &auth.project, ip);
-    let (event, bytes) = cpu(state, raw.len(), move || {
-        let decoded = decode(encoding, raw, max, "the event", &mut reservation)?;
-        let decoded = decode_legacy_store(decoded, max, &mut reservation)?;
-        let event = normalize_event(&decoded, &ctx)
-            .map_err(|e| ApiError::BadRequest(format!("invalid event: {e}")))?;
-        Ok::<_, ApiError>((event, decoded.len()))
-    })
-    .await??;
-    first_answer(accept(state, &auth.project, vec![Candidate { event, bytes }]).await?)
+    let request = IngestRequest::new(&state, ip, &headers, &uri);
+    let answer = async {
+        let project_id = project_id(&project)?;
+        request
+            .one_event(Some(project_id), body, Framing::LegacyStore)
+            .await
+    };
+    respond(&state, StatusCode::OK, answer.await.map(id_answer))
 }
 
 /// `POST /api/{project_id}/envelope-sink/` (feature `bench-sink`): authenticates and reads the
@@ -309,24 +266,20 @@ pub async fn sink(
     uri: Uri,
     body: Body,
 ) -> Response {
-    let result = async {
+    let request = IngestRequest::new(&state, None, &headers, &uri);
+    let answer = async {
         let project_id = project_id(&project)?;
-        let sources = credentials(&headers, uri.query(), None)?;
-        authenticate(&state, &sources, Some(project_id)).await?;
-        let (raw, _reservation) = read_ingest_body(&state, body).await?;
+        request
+            .authenticate(&request.credentials()?, Some(project_id))
+            .await?;
+        let (raw, _reservation) = request.read_body(body).await?;
         let header = raw.split(|&b| b == b'\n').next().unwrap_or_default();
-        let id = serde_json::from_slice::<serde_json::Value>(header)
-            .ok()
-            .and_then(|h| {
-                h.get("event_id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            });
-        Ok::<_, ApiError>(json!({ "id": id }))
-    }
-    .await;
-    match result {
-        Ok(body) => Json(body).into_response(),
-        Err(e) => e.into_response(),
-    }
+        let id = serde_json::from_slice::<Value>(header).ok().and_then(|h| {
+            h.get("event_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        });
+        Ok::<_, IngestError>(json!({ "id": id }))
+    };
+    respond(&state, StatusCode::OK, answer.await)
 }

@@ -11,15 +11,14 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use mesher_protocol::normalize_event;
 use mesher_store::Project;
-use serde_json::json;
+use serde_json::Value;
 
-use super::accept::{Candidate, accept};
-use super::auth::{authenticate, credentials};
-use super::{ClientIp, context, cpu};
+use super::ClientIp;
+use super::accept::{Candidate, accept_one};
+use super::error::{IngestError, refuse, refuse_item};
+use super::request::{IngestRequest, context, cpu, id_answer, normalize};
 use crate::error::ApiError;
-use crate::metrics::Outcome;
 use crate::state::AppState;
 
 /// The upgrade: authenticate first, then hand the socket to [`session`].
@@ -30,18 +29,21 @@ pub async fn upgrade(
     uri: Uri,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let sources = match credentials(&headers, uri.query(), None) {
+    let request = IngestRequest::new(&state, ip, &headers, &uri);
+    // Malformed credentials refuse the upgrade without an outcome: `invalid` counts malformed
+    // events and none has been sent yet; a refused key counts `auth`, as on every route.
+    let sources = match request.credentials() {
         Ok(s) => s,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
-    let auth = match authenticate(&state, &sources, None).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
+    let project = match request.authenticate(&sources, None).await {
+        Ok(project) => project,
+        Err(e) => return refuse(state.metrics(), e),
     };
     let max = state.settings().limits.max_event_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| session(state, auth.project, ip, socket))
+        .on_upgrade(move |socket| session(state, project, ip, socket))
 }
 
 async fn session(
@@ -60,23 +62,23 @@ async fn session(
             }
         };
         state.faults().hit("ingest-socket").await;
-        let reply = match message {
+        let answer = match message {
             Some(Ok(Message::Text(text))) => {
-                match frame(&state, &project, ip, text.as_str().as_bytes().to_vec()).await {
-                    Ok(id) => json!({"id": id}),
-                    Err(e) => json!({"error": {"code": e.code(), "message": e.public_message()}}),
-                }
+                frame(&state, &project, ip, text.as_str().as_bytes().to_vec()).await
             }
-            Some(Ok(Message::Binary(_))) => {
-                state.metrics().outcome(Outcome::Invalid, 1);
-                json!({"error": {"code": "bad_request", "message": "send each event as a text frame of JSON"}})
-            }
+            Some(Ok(Message::Binary(_))) => Err(IngestError::Invalid(
+                "send each event as a text frame of JSON".into(),
+            )),
             Some(Ok(Message::Close(_))) | None => return,
             Some(Ok(_)) => continue, // ping/pong are answered by the library
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "ingest socket failed");
                 return;
             }
+        };
+        let reply: Value = match answer {
+            Ok(id) => id_answer(id),
+            Err(e) => refuse_item(state.metrics(), e),
         };
         if socket
             .send(Message::Text(reply.to_string().into()))
@@ -88,26 +90,15 @@ async fn session(
     }
 }
 
+/// One frame's event: normalized and accepted.
 async fn frame(
     state: &AppState,
     project: &Project,
     ip: Option<IpAddr>,
     data: Vec<u8>,
-) -> Result<String, ApiError> {
+) -> Result<mesher_protocol::EventId, IngestError> {
     let ctx = context(&state.settings().limits, project, ip);
     let bytes = data.len();
-    let event = cpu(state, bytes, move || normalize_event(&data, &ctx))
-        .await?
-        .map_err(|e| {
-            state.metrics().outcome(Outcome::Invalid, 1);
-            ApiError::BadRequest(format!("invalid event: {e}"))
-        })?;
-    match accept(state, project, vec![Candidate { event, bytes }])
-        .await?
-        .pop()
-    {
-        Some(Ok(id)) => Ok(id.to_string()),
-        Some(Err(e)) => Err(e),
-        None => Err(ApiError::Internal("no answer for the event".into())),
-    }
+    let event = cpu(state, bytes, move || normalize(&data, &ctx)).await??;
+    accept_one(state, project, Candidate { event, bytes }).await
 }

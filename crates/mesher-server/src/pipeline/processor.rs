@@ -248,11 +248,11 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
     let grouping = explanation.to_string();
     Ok(NewEvent {
         project_id,
-        event_id: *event.event_id.as_bytes(),
+        event_id: event.event_id,
         fingerprint: fingerprint.hash,
         timestamp: event.timestamp.as_datetime(),
         received_at: event.received.as_datetime(),
-        level: event.level.as_str().to_string(),
+        level: event.level,
         title: event.title(),
         culprit: event.culprit(),
         environment: event.environment.clone(),

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
+use mesher_protocol::EventId;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
@@ -15,7 +16,7 @@ use super::users::count_users;
 use super::{PostgresStore, is_fk_violation, map_err};
 use crate::archive;
 use crate::event_model::{
-    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
+    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level,
     tags_from_json, tags_json,
 };
 use crate::lifecycle::{Aggregate, IssueState, decide};
@@ -354,7 +355,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     let ev_issues: Vec<i64> = candidates.iter().map(|&i| groups[&keys[i]].0.id).collect();
     let ev_ids: Vec<String> = candidates
         .iter()
-        .map(|&i| event_id_hex(&events[i].event_id))
+        .map(|&i| events[i].event_id.to_string())
         .collect();
     let ev_times: Vec<OffsetDateTime> = candidates.iter().map(|&i| events[i].timestamp).collect();
     let ev_received: Vec<OffsetDateTime> =
@@ -426,7 +427,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             continue;
         }
         // The first occurrence of an id in the batch is the one that was inserted.
-        if !fresh.remove(&(e.project_id, event_id_hex(&e.event_id))) {
+        if !fresh.remove(&(e.project_id, e.event_id.to_string())) {
             outcomes.push(WriteOutcome::Duplicate);
             continue;
         }
@@ -525,7 +526,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         u.lasts.push(agg.last_seen.unwrap_or(e.timestamp));
         u.titles.push(clean(&e.title).into_owned());
         u.culprits.push(clean_opt(&e.culprit).map(Cow::into_owned));
-        u.levels.push(e.level.clone());
+        u.levels.push(e.level.as_str().to_string());
         u.releases.push(
             agg.release
                 .and_then(|i| clean_opt(&events[i].release).map(Cow::into_owned)),
@@ -732,11 +733,7 @@ impl EventStore for PostgresStore {
         Ok(outcomes)
     }
 
-    async fn event(
-        &self,
-        project_id: i64,
-        event_id: &[u8; 16],
-    ) -> StoreResult<Option<StoredEvent>> {
+    async fn event(&self, project_id: i64, event_id: EventId) -> StoreResult<Option<StoredEvent>> {
         let conn = self.conn().await?;
         let stmt = conn
             .prepare_cached(
@@ -745,7 +742,7 @@ impl EventStore for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        let hex = event_id_hex(event_id);
+        let hex = event_id.to_string();
         let Some(r) = conn
             .query_opt(&stmt, &[&project_id, &hex])
             .await
@@ -754,20 +751,18 @@ impl EventStore for PostgresStore {
             return Ok(None);
         };
         let payload: Vec<u8> = r.get(8);
-        let json = decompress_payload(&payload)?;
         Ok(Some(StoredEvent {
             project_id,
             issue_id: r.get(0),
-            event_id: hex,
+            event_id,
             timestamp: r.get(1),
             received_at: r.get(2),
-            level: r.get(3),
+            level: stored_level(r.get(3))?,
             title: r.get(4),
             environment: r.get(5),
             release: r.get(6),
             tags: tags_from_json(&r.get::<_, serde_json::Value>(7)),
-            payload: serde_json::from_slice(&json)
-                .map_err(|e| StoreError::Database(format!("corrupt event payload: {e}")))?,
+            payload: decompress_payload(&payload)?,
         }))
     }
 

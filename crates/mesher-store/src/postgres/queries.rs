@@ -8,7 +8,9 @@ use tokio_postgres::types::ToSql;
 
 use super::issues::{ISSUE_COLS, issue_row};
 use super::{PostgresStore, map_err};
-use crate::event_model::Issue;
+use mesher_protocol::EventId;
+
+use crate::event_model::{Issue, event_id_from_text};
 use crate::issue_period::Bind;
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
@@ -228,9 +230,9 @@ impl QueryStore for PostgresStore {
         let mut items: Vec<(EventSummary, i64)> = rows
             .iter()
             .map(|r| {
-                (
+                Ok((
                     EventSummary {
-                        event_id: r.get(0),
+                        event_id: event_id_from_text(r.get(0))?,
                         issue_id: r.get(1),
                         timestamp: r.get(2),
                         level: r.get(3),
@@ -239,9 +241,9 @@ impl QueryStore for PostgresStore {
                         release: r.get(6),
                     },
                     r.get(7),
-                )
+                ))
             })
-            .collect();
+            .collect::<StoreResult<_>>()?;
         let next_cursor = if items.len() > n as usize {
             items.truncate(n as usize);
             items.last().map(|(e, id)| {
@@ -260,10 +262,10 @@ impl QueryStore for PostgresStore {
     async fn adjacent_events(
         &self,
         issue_id: i64,
-        event_id: &[u8; 16],
-    ) -> StoreResult<(Option<String>, Option<String>)> {
+        event_id: EventId,
+    ) -> StoreResult<(Option<EventId>, Option<EventId>)> {
         let conn = self.conn().await?;
-        let hex = crate::event_model::event_id_hex(event_id);
+        let hex = event_id.to_string();
         let row = conn
             .query_one(
                 // Older and newer by event time, as the issue's event list orders them (row 6).
@@ -279,7 +281,12 @@ impl QueryStore for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        Ok((row.get(0), row.get(1)))
+        let id = |i: usize| {
+            row.get::<_, Option<String>>(i)
+                .map(|text| event_id_from_text(&text))
+                .transpose()
+        };
+        Ok((id(0)?, id(1)?))
     }
 
     async fn volume(

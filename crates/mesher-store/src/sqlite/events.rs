@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use mesher_protocol::EventId;
 use rusqlite::{OptionalExtension, Transaction, params};
 use time::OffsetDateTime;
 
@@ -12,7 +13,7 @@ use super::users::count_users;
 use super::{SqliteStore, map_err};
 use crate::archive;
 use crate::event_model::{
-    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
+    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level,
     tags_from_json, tags_json_text,
 };
 use crate::lifecycle::{Aggregate, IssueState, decide};
@@ -147,7 +148,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                     )
                     .map_err(map_err)?
                     .query_row(
-                        params![e.project_id, e.fingerprint, e.title, e.culprit, e.level, ts, e.grouping],
+                        params![e.project_id, e.fingerprint, e.title, e.culprit, e.level.as_str(), ts, e.grouping],
                         |r| r.get(0),
                     )
                     .map_err(|err| match err.sqlite_error_code() {
@@ -223,10 +224,10 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             .execute(params![
                 e.project_id,
                 state.id,
-                &e.event_id[..],
+                &e.event_id.as_bytes()[..],
                 to_millis(e.timestamp),
                 to_millis(e.received_at),
-                e.level,
+                e.level.as_str(),
                 e.title,
                 e.environment,
                 e.release,
@@ -325,7 +326,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 agg.last_seen.map(to_millis),
                 e.title,
                 e.culprit,
-                e.level,
+                e.level.as_str(),
                 agg.release.and_then(|i| events[i].release.as_deref()),
                 agg.environment
                     .and_then(|i| events[i].environment.as_deref()),
@@ -398,12 +399,7 @@ impl EventStore for SqliteStore {
         self.transact(move |tx| write_batch(tx, &events)).await
     }
 
-    async fn event(
-        &self,
-        project_id: i64,
-        event_id: &[u8; 16],
-    ) -> StoreResult<Option<StoredEvent>> {
-        let event_id = *event_id;
+    async fn event(&self, project_id: i64, event_id: EventId) -> StoreResult<Option<StoredEvent>> {
         self.read(move |c| {
             let row = c
                 .prepare_cached(
@@ -411,7 +407,7 @@ impl EventStore for SqliteStore {
                      tags, payload FROM events WHERE project_id = ?1 AND event_id = ?2",
                 )
                 .map_err(map_err)?
-                .query_row(params![project_id, &event_id[..]], |r| {
+                .query_row(params![project_id, &event_id.as_bytes()[..]], |r| {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, i64>(1)?,
@@ -431,20 +427,18 @@ impl EventStore for SqliteStore {
             else {
                 return Ok(None);
             };
-            let json = decompress_payload(&payload)?;
             Ok(Some(StoredEvent {
                 project_id,
                 issue_id,
-                event_id: event_id_hex(&event_id),
+                event_id,
                 timestamp: from_millis(ts),
                 received_at: from_millis(received),
-                level,
+                level: stored_level(&level)?,
                 title,
                 environment,
                 release,
                 tags: tags_from_json(&serde_json::from_str(&tags).unwrap_or_default()),
-                payload: serde_json::from_slice(&json)
-                    .map_err(|e| StoreError::Database(format!("corrupt event payload: {e}")))?,
+                payload: decompress_payload(&payload)?,
             }))
         })
         .await

@@ -9,7 +9,9 @@ use time::OffsetDateTime;
 
 use super::issues::{ISSUE_COLS, issue, issue_row};
 use super::{SqliteStore, map_err};
-use crate::event_model::{Issue, event_id_hex};
+use mesher_protocol::EventId;
+
+use crate::event_model::{Issue, event_id_from_blob};
 use crate::issue_period::Bind;
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
@@ -208,11 +210,9 @@ impl QueryStore for SqliteStore {
             let mut rows: Vec<(EventSummary, i64)> = stmt
                 .query_map(params_from_iter(args), |r| {
                     let id: Vec<u8> = r.get(0)?;
-                    let mut bytes = [0u8; 16];
-                    bytes.copy_from_slice(&id[..16.min(id.len())]);
                     Ok((
                         EventSummary {
-                            event_id: event_id_hex(&bytes),
+                            event_id: event_id_from_blob(&id),
                             issue_id: r.get(1)?,
                             timestamp: from_millis(r.get(2)?),
                             level: r.get(3)?,
@@ -245,9 +245,8 @@ impl QueryStore for SqliteStore {
     async fn adjacent_events(
         &self,
         issue_id: i64,
-        event_id: &[u8; 16],
-    ) -> StoreResult<(Option<String>, Option<String>)> {
-        let event_id = *event_id;
+        event_id: EventId,
+    ) -> StoreResult<(Option<EventId>, Option<EventId>)> {
         self.read(move |c| {
             let Some((row, at)): Option<(i64, i64)> = c
                 // Through the project's unique event-id index: by issue it would walk every
@@ -257,24 +256,22 @@ impl QueryStore for SqliteStore {
                      AND event_id = ?2 AND issue_id = ?1",
                 )
                 .map_err(map_err)?
-                .query_row(params![issue_id, &event_id[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .query_row(params![issue_id, &event_id.as_bytes()[..]], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(map_err)?
             else {
                 return Ok((None, None));
             };
-            let neighbour = |sql: &str| -> StoreResult<Option<String>> {
+            let neighbour = |sql: &str| -> StoreResult<Option<EventId>> {
                 let id: Option<Vec<u8>> = c
                     .prepare_cached(sql)
                     .map_err(map_err)?
                     .query_row(params![issue_id, at, row], |r| r.get(0))
                     .optional()
                     .map_err(map_err)?;
-                Ok(id.map(|b| {
-                    let mut bytes = [0u8; 16];
-                    bytes.copy_from_slice(&b[..16.min(b.len())]);
-                    event_id_hex(&bytes)
-                }))
+                Ok(id.map(|b| event_id_from_blob(&b)))
             };
             // Older and newer by event time, as the issue's event list orders them (row 6).
             Ok((

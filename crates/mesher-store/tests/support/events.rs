@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use mesher_protocol::{EventId, Level};
 use mesher_store::*;
 use time::OffsetDateTime;
 
@@ -72,11 +73,11 @@ impl Ev {
         }
         NewEvent {
             project_id: self.project,
-            event_id: id,
+            event_id: EventId::from_bytes(id),
             fingerprint: self.fingerprint.into(),
             timestamp: self.at,
             received_at: self.at,
-            level: self.level.into(),
+            level: Level::parse(self.level).expect("a level name"),
             title: format!("{}: {}", self.fingerprint, self.text),
             culprit: Some(format!("app.{} in handle", self.fingerprint)),
             environment: self.environment.map(Into::into),
