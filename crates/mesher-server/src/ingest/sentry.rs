@@ -132,6 +132,10 @@ async fn handle_envelope(
     let mut ctx = request.context(&project);
     ctx.envelope_event_id = envelope.event_id();
     ctx.sent_at = envelope.sent_at();
+    // Only the event item is needed from here on: the rest of the body goes now, and the item
+    // goes once normalized, rather than both waiting for the commit (issue 13).
+    drop(envelope);
+    drop(decoded);
     let bytes = payload.len();
     let event = cpu(state, bytes, move || normalize(&payload, &ctx)).await??;
     // The decoded body is gone; the normalized event is counted by the pipeline's queue.
