@@ -173,7 +173,7 @@ async fn issue_lists_by_count_in_a_period_match_per_issue_counts(store: Arc<dyn 
     for batch in times.chunks(25) {
         write(
             &store,
-            batch.iter().map(|(f, at)| Ev::new(p, f, *at)).collect(),
+            batch.iter().map(|&(f, at)| Ev::new(p, f, at)).collect(),
         )
         .await;
     }
