@@ -86,7 +86,7 @@ fn next_window(found: i64, walked: i64, missing: i64) -> Option<i64> {
         return None;
     }
     // Half as many ids again as the density predicts, so that one window usually does.
-    let needed = (missing * walked).div_ceil(found) * 3 / 2;
+    let needed = (missing * walked + found - 1) / found * 3 / 2;
     (walked + needed <= WALK_BUDGET).then_some(needed.max(1))
 }
 
