@@ -148,6 +148,17 @@ pub async fn store_cases(
         .await?,
     );
     out.push(
+        measure("issues: sorted by count, last 24 h", runs, |_| async {
+            let q = IssueQuery {
+                sort: IssueSort::Count,
+                since: Some(day),
+                ..issues(project_id)
+            };
+            Ok(store.query_issues(&q).await?.items.len())
+        })
+        .await?,
+    );
+    out.push(
         measure("issues: sorted by first seen", runs, |_| async {
             let q = IssueQuery {
                 sort: IssueSort::FirstSeen,
@@ -354,6 +365,10 @@ pub async fn http_cases(
                 "/api/v1/projects/{project_id}/events?query={}",
                 WORDS_PAIR.replace(' ', "+")
             ),
+        ),
+        (
+            "HTTP stats: tag values browser 24 h",
+            format!("/api/v1/projects/{project_id}/stats/tags?key=browser"),
         ),
     ];
     let mut out = Vec::new();

@@ -24,6 +24,7 @@ mod query;
 mod release_order;
 mod rollup;
 mod sqlite;
+mod tag_breakdown;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod time_util;

@@ -270,9 +270,6 @@ pub fn query_words(q: &str) -> Vec<String> {
         .collect()
 }
 
-/// Most events a tag breakdown reads; beyond it the newest are counted (said in the API docs).
-pub(crate) const TAG_SCAN_LIMIT: i64 = 50_000;
-
 /// The `n` largest counts, ties by value.
 pub(crate) fn top_counts(counts: HashMap<String, i64>, n: u32) -> Vec<(String, i64)> {
     let mut v: Vec<(String, i64)> = counts.into_iter().collect();

@@ -1,6 +1,7 @@
 //! Per-batch rollups shared by both backends: events per project-hour-level, tag values per
-//! issue, and per-project counters. The writer adds each stored event; the backend writes the
-//! sums with one upsert per distinct key, so their cost grows with distinct keys, not events.
+//! issue and per project-hour, and per-project counters. The writer adds each stored event; the
+//! backend writes the sums with one upsert per distinct key, so their cost grows with distinct
+//! keys, not events.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,8 @@ pub(crate) struct Rollups {
     pub project_hours: BTreeMap<(i64, i64, String), i64>,
     /// (issue, key, value) → (events, latest timestamp).
     pub issue_tags: BTreeMap<(i64, String, String), (i64, OffsetDateTime)>,
+    /// (project, key, hour start ms, value) → events (issue 13: project-wide tag breakdowns).
+    pub project_tags: BTreeMap<(i64, String, i64, String), i64>,
     /// project → (events stored, issues created).
     pub counters: BTreeMap<i64, (i64, i64)>,
 }
@@ -39,6 +42,14 @@ impl Rollups {
                 .or_insert((0, e.timestamp));
             entry.0 += 1;
             entry.1 = entry.1.max(e.timestamp);
+        }
+        // As the event's stored tags hold them: one value per key, the last one given.
+        let tags: BTreeMap<&str, &str> = e.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
+        for (k, v) in tags {
+            *self
+                .project_tags
+                .entry((e.project_id, k.into(), hour_of(e.timestamp), v.into()))
+                .or_default() += 1;
         }
         self.counters.entry(e.project_id).or_default().0 += 1;
     }

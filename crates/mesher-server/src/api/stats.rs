@@ -101,7 +101,7 @@ pub async fn top_issues(
     ))
 }
 
-/// The most frequent values of a tag among the range's events (the newest 50,000 are read).
+/// The most frequent values of a tag among the range's events, counted exactly.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/stats/tags", tag = "stats",
     params(
         ("project_id" = i64, Path, description = "Project id"),

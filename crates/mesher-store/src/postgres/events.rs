@@ -112,8 +112,9 @@ const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id,
           AS u(p, i, e, ts, rt, l, t, env, rel, tg, st, pl, ps) \
      ON CONFLICT (project_id, event_id) DO NOTHING \
      RETURNING project_id, replace(event_id::text, '-', '')";
-const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count) \
-     SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[]) \
+const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
+     SELECT u.i, u.h, u.n, issues.project_id \
+     FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[]) AS u(i, h, n) JOIN issues ON issues.id = u.i \
      ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + EXCLUDED.count";
 const SELECT_ISSUE_HOURS: &str =
     "SELECT issue_id, hour, count FROM issue_hourly WHERE issue_id = ANY($1) AND hour >= $2";
@@ -154,6 +155,11 @@ const UPSERT_ISSUE_TAGS: &str = "INSERT INTO issue_tags (issue_id, key, value, c
             $5::timestamptz[]) AS u(i, k, v, n, l) GROUP BY i, k, v \
      ON CONFLICT (issue_id, key, value) DO UPDATE SET count = issue_tags.count + EXCLUDED.count, \
      last_seen = GREATEST(issue_tags.last_seen, EXCLUDED.last_seen)";
+// Summed for the same reason as issue_tags.
+const UPSERT_PROJECT_TAGS: &str = "INSERT INTO project_tag_hourly (project_id, key, hour, value, count) \
+     SELECT p, k, h, v, sum(n) FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], \
+            $5::bigint[]) AS u(p, k, h, v, n) GROUP BY p, k, h, v \
+     ON CONFLICT (project_id, key, hour, value) DO UPDATE SET count = project_tag_hourly.count + EXCLUDED.count";
 const UPDATE_PROJECT_COUNTS: &str = "UPDATE projects AS p SET event_count = p.event_count + u.e, issue_count = p.issue_count + u.i \
      FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, e, i) WHERE p.id = u.id";
 
@@ -172,12 +178,13 @@ struct Statements {
     upsert_project_hourly: Statement,
     upsert_issue_tags: Statement,
     update_project_counts: Statement,
+    upsert_project_tags: Statement,
 }
 
 impl Statements {
     async fn prepare(tx: &Transaction<'_>) -> StoreResult<Statements> {
         // Pipelined too: after the first batch on a connection these are cache hits.
-        let (a, b, c, d, e, f, g, h, i, j, k, l) = tokio::join!(
+        let (a, b, c, d, e, f, g, h, i, j, k, l, m) = tokio::join!(
             tx.prepare_cached(INSERT_RELEASES),
             tx.prepare_cached(SELECT_RELEASES),
             tx.prepare_cached(UPSERT_ISSUES),
@@ -190,6 +197,7 @@ impl Statements {
             tx.prepare_cached(UPSERT_PROJECT_HOURLY),
             tx.prepare_cached(UPSERT_ISSUE_TAGS),
             tx.prepare_cached(UPDATE_PROJECT_COUNTS),
+            tx.prepare_cached(UPSERT_PROJECT_TAGS),
         );
         Ok(Statements {
             insert_releases: a.map_err(map_err)?,
@@ -204,6 +212,7 @@ impl Statements {
             upsert_project_hourly: j.map_err(map_err)?,
             upsert_issue_tags: k.map_err(map_err)?,
             update_project_counts: l.map_err(map_err)?,
+            upsert_project_tags: m.map_err(map_err)?,
         })
     }
 }
@@ -605,7 +614,14 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &r.it_lasts,
     ];
     let p_update_project_counts: [&(dyn ToSql + Sync); 3] = [&r.c_ids, &r.c_events, &r.c_issues];
-    let (hourly, updated, acted, deleted, project_hours, issue_tags, counters) = tokio::join!(
+    let p_upsert_project_tags: [&(dyn ToSql + Sync); 5] = [
+        &r.pt_projects,
+        &r.pt_keys,
+        &r.pt_hours,
+        &r.pt_values,
+        &r.pt_counts,
+    ];
+    let (hourly, updated, acted, deleted, project_hours, issue_tags, counters, project_tags) = tokio::join!(
         when(
             hourly_pending,
             tx.execute(&st.upsert_issue_hourly, &p_upsert_issue_hourly)
@@ -634,6 +650,10 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             !r.c_ids.is_empty(),
             tx.execute(&st.update_project_counts, &p_update_project_counts)
         ),
+        when(
+            !r.pt_projects.is_empty(),
+            tx.execute(&st.upsert_project_tags, &p_upsert_project_tags)
+        ),
     );
     for result in [
         hourly,
@@ -643,6 +663,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         project_hours,
         issue_tags,
         counters,
+        project_tags,
     ] {
         result.map_err(map_err)?;
     }
@@ -663,6 +684,11 @@ struct RollupArrays<'a> {
     c_ids: Vec<i64>,
     c_events: Vec<i64>,
     c_issues: Vec<i64>,
+    pt_projects: Vec<i64>,
+    pt_keys: Vec<String>,
+    pt_hours: Vec<OffsetDateTime>,
+    pt_values: Vec<String>,
+    pt_counts: Vec<i64>,
 }
 
 impl<'a> RollupArrays<'a> {
@@ -693,6 +719,19 @@ impl<'a> RollupArrays<'a> {
             c_ids: changed.iter().map(|c| *c.0).collect(),
             c_events: changed.iter().map(|c| c.1.0).collect(),
             c_issues: changed.iter().map(|c| c.1.1).collect(),
+            pt_projects: r.project_tags.keys().map(|k| k.0).collect(),
+            pt_keys: r
+                .project_tags
+                .keys()
+                .map(|k| clean(&k.1).into_owned())
+                .collect(),
+            pt_hours: r.project_tags.keys().map(|k| from_millis(k.2)).collect(),
+            pt_values: r
+                .project_tags
+                .keys()
+                .map(|k| clean(&k.3).into_owned())
+                .collect(),
+            pt_counts: r.project_tags.values().copied().collect(),
         }
     }
 }

@@ -72,6 +72,32 @@ async fn purge_events(
     id: i64,
     project: i64,
 ) -> StoreResult<()> {
+    // The project's tag values lose the events' own (the rollup has no issue to delete by);
+    // the values left at zero go.
+    const ISSUE_TAG_HOURS: &str = "SELECT t.key, \
+           date_trunc('hour', e.timestamp AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, \
+           t.value #>> '{}' AS value, count(*) AS n \
+         FROM events e, jsonb_each(e.tags) t \
+         WHERE e.issue_id = $1 AND jsonb_typeof(t.value) = 'string' GROUP BY 1, 2, 3";
+    tx.execute(
+        &format!(
+            "UPDATE project_tag_hourly p SET count = p.count - d.n FROM ({ISSUE_TAG_HOURS}) d \
+             WHERE p.project_id = $2 AND p.key = d.key AND p.hour = d.hour AND p.value = d.value"
+        ),
+        &[&id, &project],
+    )
+    .await
+    .map_err(map_err)?;
+    tx.execute(
+        &format!(
+            "DELETE FROM project_tag_hourly p USING ({ISSUE_TAG_HOURS}) d \
+             WHERE p.count <= 0 AND p.project_id = $2 AND p.key = d.key AND p.hour = d.hour \
+             AND p.value = d.value"
+        ),
+        &[&id, &project],
+    )
+    .await
+    .map_err(map_err)?;
     let events = tx
         .execute("DELETE FROM events WHERE issue_id = $1", &[&id])
         .await

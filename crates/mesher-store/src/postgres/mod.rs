@@ -6,6 +6,7 @@ mod events;
 mod invitations;
 mod issues;
 mod queries;
+mod search;
 mod top_issues;
 mod users;
 

@@ -16,8 +16,9 @@ use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
     IssueSort, MAX_PAGE, Page, fill_buckets, query_words, tag_token,
 };
-use crate::query::{TAG_SCAN_LIMIT, group_tags, top_counts};
+use crate::query::{group_tags, top_counts};
 use crate::rollup::project_token;
+use crate::tag_breakdown::{self, Edge, EdgeRead, Plan, Span, rollup_hours};
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::QueryStore;
 use crate::{StoreError, StoreResult};
@@ -26,13 +27,13 @@ type Param = Box<dyn ToSql + Sync + Send>;
 
 /// A statement under construction: SQL text and its numbered parameters.
 #[derive(Default)]
-struct Sql {
-    text: String,
+pub(super) struct Sql {
+    pub(super) text: String,
     params: Vec<Param>,
 }
 
 impl Sql {
-    fn new(text: &str) -> Self {
+    pub(super) fn new(text: &str) -> Self {
         Sql {
             text: text.to_string(),
             params: Vec::new(),
@@ -40,7 +41,7 @@ impl Sql {
     }
 
     /// Appends `fragment`, whose `?` become the next `$n`, binding `values` in order.
-    fn push(&mut self, fragment: &str, values: Vec<Param>) {
+    pub(super) fn push(&mut self, fragment: &str, values: Vec<Param>) {
         let mut values = values.into_iter();
         for c in fragment.chars() {
             if c == '?' {
@@ -54,7 +55,7 @@ impl Sql {
         }
     }
 
-    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+    pub(super) fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
@@ -67,6 +68,7 @@ fn bind(b: Bind) -> Param {
     match b {
         Bind::Time(t) => Box::new(t),
         Bind::Text(s) => Box::new(s),
+        Bind::Int(i) => Box::new(i),
     }
 }
 
@@ -92,6 +94,46 @@ fn tsquery(project_id: i64, query: Option<&str>, tags: &[(String, String)]) -> O
     Some(parts.join(" & "))
 }
 
+/// An event list's statement up to its conditions: the project, the search (`expr`, a
+/// [`tsquery`]; `indexed`: whether the full-text index may serve it) and the filters; the
+/// caller adds the position and the order.
+fn event_select(q: &EventQuery, expr: Option<&str>, indexed: bool) -> Sql {
+    let mut sql = Sql::new(
+        "SELECT replace(e.event_id::text, '-', ''), e.issue_id, e.timestamp, e.level, e.title, \
+         e.environment, e.release, e.id FROM events e WHERE ",
+    );
+    sql.push("e.project_id = ?", vec![Box::new(q.project_id)]);
+    if let Some(expr) = expr {
+        // `IS TRUE` is the same test in a form no index matches: the rows come from the
+        // position's range of ids instead.
+        let test = if indexed {
+            " AND e.search @@ to_tsquery('simple', ?)"
+        } else {
+            " AND (e.search @@ to_tsquery('simple', ?)) IS TRUE"
+        };
+        sql.push(test, vec![Box::new(expr.to_string())]);
+    }
+    if let Some(i) = q.issue_id {
+        sql.push(" AND e.issue_id = ?", vec![Box::new(i)]);
+    }
+    for (col, v) in [
+        ("level", &q.level),
+        ("environment", &q.environment),
+        ("release", &q.release),
+    ] {
+        if let Some(v) = v {
+            sql.push(&format!(" AND e.{col} = ?"), vec![Box::new(v.clone())]);
+        }
+    }
+    if let Some(t) = q.since {
+        sql.push(" AND e.timestamp >= ?", vec![Box::new(t)]);
+    }
+    if let Some(t) = q.until {
+        sql.push(" AND e.timestamp < ?", vec![Box::new(t)]);
+    }
+    sql
+}
+
 #[async_trait]
 impl QueryStore for PostgresStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
@@ -103,12 +145,19 @@ impl QueryStore for PostgresStore {
             IssueSort::Count => "event_count",
         };
         let mut sql = Sql::new(&format!("SELECT * FROM (SELECT {ISSUE_COLS}, "));
-        match period_count {
-            Some(f) => sql.push(&f.sql, f.binds.into_iter().map(bind).collect()),
-            None => sql.push("NULL::bigint", vec![]),
+        let period_counts = q.period_counts();
+        match (&period_counts, period_count) {
+            (Some(_), _) => sql.push("coalesce(pc.n, 0)", vec![]),
+            (None, Some(f)) => sql.push(&f.sql, f.binds.into_iter().map(bind).collect()),
+            (None, None) => sql.push("NULL::bigint", vec![]),
         }
-        sql.push(" AS period_count FROM issues WHERE ", vec![]);
-        sql.push("project_id = ?", vec![Box::new(q.project_id)]);
+        sql.push(" AS period_count FROM issues", vec![]);
+        if let Some(f) = period_counts {
+            sql.push(" LEFT JOIN ", vec![]);
+            sql.push(&f.sql, f.binds.into_iter().map(bind).collect());
+            sql.push(" pc ON pc.issue_id = issues.id", vec![]);
+        }
+        sql.push(" WHERE project_id = ?", vec![Box::new(q.project_id)]);
         match q.status {
             Some(s) => sql.push(" AND status = ?", vec![Box::new(s.as_str().to_string())]),
             // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
@@ -177,56 +226,38 @@ impl QueryStore for PostgresStore {
     }
 
     async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>> {
-        let mut sql = Sql::new(
-            "SELECT replace(e.event_id::text, '-', ''), e.issue_id, e.timestamp, e.level, e.title, \
-             e.environment, e.release, e.id FROM events e WHERE ",
-        );
-        sql.push("e.project_id = ?", vec![Box::new(q.project_id)]);
         // Without a full-text search an event list is newest first by event time (issue 12,
         // row 6), ties by id; with one it stays in arrival order, as on SQLite.
         let search = tsquery(q.project_id, q.query.as_deref(), &q.tags);
         let by_time = search.is_none();
-        if let Some(expr) = search {
-            sql.push(
-                " AND e.search @@ to_tsquery('simple', ?)",
-                vec![Box::new(expr)],
-            );
-        }
-        if let Some(i) = q.issue_id {
-            sql.push(" AND e.issue_id = ?", vec![Box::new(i)]);
-        }
-        for (col, v) in [
-            ("level", &q.level),
-            ("environment", &q.environment),
-            ("release", &q.release),
-        ] {
-            if let Some(v) = v {
-                sql.push(&format!(" AND e.{col} = ?"), vec![Box::new(v.clone())]);
-            }
-        }
-        if let Some(t) = q.since {
-            sql.push(" AND e.timestamp >= ?", vec![Box::new(t)]);
-        }
-        if let Some(t) = q.until {
-            sql.push(" AND e.timestamp < ?", vec![Box::new(t)]);
-        }
-        match q.cursor {
-            Some(cur) if by_time => sql.push(
-                " AND (e.timestamp, e.id) < (?, ?)",
-                vec![Box::new(from_millis(cur.value)), Box::new(cur.id)],
-            ),
-            Some(cur) => sql.push(" AND e.id < ?", vec![Box::new(cur.id)]),
-            None => {}
-        }
         let n = limit(q.limit);
-        let order = if by_time {
-            "e.timestamp DESC, e.id DESC"
-        } else {
-            "e.id DESC"
-        };
-        sql.push(&format!(" ORDER BY {order} LIMIT {}", n + 1), vec![]);
         let conn = self.conn().await?;
-        let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
+        let rows = match search {
+            Some(expr) => {
+                super::search::newest_matches(
+                    &**conn,
+                    q.project_id,
+                    q.cursor.map(|c| c.id),
+                    n as usize + 1,
+                    |indexed| event_select(q, Some(&expr), indexed),
+                )
+                .await?
+            }
+            None => {
+                let mut sql = event_select(q, None, true);
+                if let Some(cur) = q.cursor {
+                    sql.push(
+                        " AND (e.timestamp, e.id) < (?, ?)",
+                        vec![Box::new(from_millis(cur.value)), Box::new(cur.id)],
+                    );
+                }
+                sql.push(
+                    &format!(" ORDER BY e.timestamp DESC, e.id DESC LIMIT {}", n + 1),
+                    vec![],
+                );
+                conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?
+            }
+        };
         let mut items: Vec<(EventSummary, i64)> = rows
             .iter()
             .map(|r| {
@@ -359,7 +390,7 @@ impl QueryStore for PostgresStore {
             .query(
                 &format!(
                     "SELECT {cols}, t.n FROM (SELECT h.issue_id, sum(h.count)::bigint AS n FROM issue_hourly h \
-                     JOIN issues i ON i.id = h.issue_id WHERE i.project_id = $1 AND h.hour >= $2 AND h.hour < $3 \
+                     WHERE h.project_id = $1 AND h.hour >= $2 AND h.hour < $3 \
                      GROUP BY h.issue_id ORDER BY n DESC, h.issue_id DESC LIMIT $4) t \
                      JOIN issues i ON i.id = t.issue_id ORDER BY t.n DESC, i.id DESC"
                 ),
@@ -386,15 +417,93 @@ impl QueryStore for PostgresStore {
         n: u32,
     ) -> StoreResult<Vec<(String, i64)>> {
         let conn = self.conn().await?;
-        let rows = conn
-            .query(
-                "SELECT v, count(*) FROM (SELECT tags ->> $2 AS v FROM events WHERE project_id = $1 \
-                 AND timestamp >= $3 AND timestamp < $4 ORDER BY timestamp DESC, id DESC LIMIT $5) s \
-                 WHERE v IS NOT NULL GROUP BY v",
-                &[&project_id, &key, &since, &until, &TAG_SCAN_LIMIT],
-            )
-            .await
-            .map_err(map_err)?;
+        // The events of a span, their tag values counted with a sign.
+        let tags_in = |sql: &mut Sql, (from, to): Span, sign: i64| {
+            sql.push(
+                " UNION ALL SELECT tags ->> ?, count(*) * ? FROM events WHERE project_id = ?",
+                vec![
+                    Box::new(key.to_string()),
+                    Box::new(sign),
+                    Box::new(project_id),
+                ],
+            );
+            sql.push(
+                " AND timestamp >= ? AND timestamp < ? AND jsonb_typeof(tags -> ?) = 'string' GROUP BY 1",
+                vec![
+                    Box::new(from_millis(from)),
+                    Box::new(from_millis(to)),
+                    Box::new(key.to_string()),
+                ],
+            );
+        };
+        let mut sql = Sql::new("SELECT value, sum(n)::bigint FROM (");
+        match tag_breakdown::plan(since, until) {
+            Plan::Events(span) => {
+                // No rollup rows: the union's first member selects nothing.
+                sql.push(
+                    "SELECT NULL::text AS value, 0::bigint AS n WHERE false",
+                    vec![],
+                );
+                tags_in(&mut sql, span, 1);
+            }
+            Plan::Hours { whole, head, tail } => {
+                let edges: Vec<Edge> = [head, tail].into_iter().flatten().collect();
+                let mut counts = Sql::new("SELECT 0::bigint");
+                for span in edges.iter().flat_map(|e| [e.inside, e.outside]) {
+                    counts.push(
+                        ", (SELECT count(*) FROM events WHERE project_id = ? AND timestamp >= ? AND timestamp < ?)",
+                        vec![
+                            Box::new(project_id),
+                            Box::new(from_millis(span.0)),
+                            Box::new(from_millis(span.1)),
+                        ],
+                    );
+                }
+                let row = if edges.is_empty() {
+                    None
+                } else {
+                    Some(
+                        conn.query_one(&counts.text, &counts.refs())
+                            .await
+                            .map_err(map_err)?,
+                    )
+                };
+                let mut column = 0;
+                let mut read = || {
+                    column += 2;
+                    row.as_ref().map_or((0, 0), |r| {
+                        (r.get::<_, i64>(column - 1), r.get::<_, i64>(column))
+                    })
+                };
+                let mut choose = |edge: Option<Edge>| {
+                    edge.map(|e| {
+                        let (inside, outside) = read();
+                        e.read(inside, outside)
+                    })
+                };
+                let (head, tail) = (choose(head), choose(tail));
+                let (from, to) = rollup_hours(whole, head, tail);
+                sql.push(
+                    "SELECT value, count AS n FROM project_tag_hourly WHERE project_id = ? AND key = ?",
+                    vec![Box::new(project_id), Box::new(key.to_string())],
+                );
+                sql.push(
+                    " AND hour >= ? AND hour < ?",
+                    vec![Box::new(from_millis(from)), Box::new(from_millis(to))],
+                );
+                for edge in [head, tail].into_iter().flatten() {
+                    match edge {
+                        EdgeRead::Add(span) => tags_in(&mut sql, span, 1),
+                        EdgeRead::Subtract(span) => tags_in(&mut sql, span, -1),
+                    }
+                }
+            }
+        }
+        sql.push(
+            ") s WHERE value IS NOT NULL GROUP BY value HAVING sum(n) > 0",
+            vec![],
+        );
+        let rows = conn.query(&sql.text, &sql.refs()).await.map_err(map_err)?;
         let counts: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         Ok(top_counts(counts, limit(n)))
     }

@@ -254,7 +254,8 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
 
     let mut hourly = tx
         .prepare_cached(
-            "INSERT INTO issue_hourly (issue_id, hour, count) VALUES (?1, ?2, ?3) \
+            "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
+             VALUES (?1, ?2, ?3, (SELECT project_id FROM issues WHERE id = ?1)) \
              ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
         )
         .map_err(map_err)?;
@@ -376,6 +377,18 @@ fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
         .map_err(map_err)?;
     for ((issue, key, value), (n, last)) in &r.issue_tags {
         tags.execute(params![issue, key, value, n, to_millis(*last)])
+            .map_err(map_err)?;
+    }
+    let mut project_tags = tx
+        .prepare_cached(
+            "INSERT INTO project_tag_hourly (project_id, key, hour, value, count) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (project_id, key, hour, value) \
+             DO UPDATE SET count = count + excluded.count",
+        )
+        .map_err(map_err)?;
+    for ((project, key, hour, value), n) in &r.project_tags {
+        project_tags
+            .execute(params![project, key, hour, value, n])
             .map_err(map_err)?;
     }
     let mut counters = tx

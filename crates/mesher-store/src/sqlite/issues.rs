@@ -104,6 +104,27 @@ fn purge_events(tx: &Transaction<'_>, id: i64, project: i64) -> StoreResult<()> 
         [id],
     )
     .map_err(map_err)?;
+    // The project's tag values lose the events' own (the rollup has no issue to delete by);
+    // the values left at zero go.
+    const ISSUE_TAG_HOURS: &str = "SELECT t.key, \
+           e.timestamp - ((e.timestamp % 3600000) + 3600000) % 3600000 AS hour, t.value, count(*) AS n \
+         FROM events e, json_each(e.tags) t WHERE e.issue_id = ?1 AND t.type = 'text' GROUP BY 1, 2, 3";
+    tx.execute(
+        &format!(
+            "UPDATE project_tag_hourly AS p SET count = p.count - d.n FROM ({ISSUE_TAG_HOURS}) AS d \
+             WHERE p.project_id = ?2 AND p.key = d.key AND p.hour = d.hour AND p.value = d.value"
+        ),
+        params![id, project],
+    )
+    .map_err(map_err)?;
+    tx.execute(
+        &format!(
+            "DELETE FROM project_tag_hourly WHERE count <= 0 AND (project_id, key, hour, value) IN \
+             (SELECT ?2, key, hour, value FROM ({ISSUE_TAG_HOURS}))"
+        ),
+        params![id, project],
+    )
+    .map_err(map_err)?;
     let events = tx
         .execute("DELETE FROM events WHERE issue_id = ?1", [id])
         .map_err(map_err)?;

@@ -15,10 +15,10 @@ use crate::event_model::{Issue, event_id_from_blob};
 use crate::issue_period::Bind;
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
-    IssueSort, MAX_PAGE, Page, TAG_SCAN_LIMIT, fill_buckets, group_tags, query_words, tag_token,
-    top_counts,
+    IssueSort, MAX_PAGE, Page, fill_buckets, group_tags, query_words, tag_token, top_counts,
 };
 use crate::rollup::project_token;
+use crate::tag_breakdown::{self, Edge, EdgeRead, Plan, Span, merge, rollup_hours};
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::QueryStore;
 use crate::{StoreError, StoreResult};
@@ -28,6 +28,7 @@ fn bind(b: &Bind) -> Sql {
     match b {
         Bind::Time(t) => Sql::Integer(to_millis(*t)),
         Bind::Text(s) => Sql::Text(s.clone()),
+        Bind::Int(i) => Sql::Integer(*i),
     }
 }
 
@@ -62,14 +63,23 @@ impl QueryStore for SqliteStore {
             };
             let mut args: Vec<Sql> = Vec::new();
             let mut sql = format!("SELECT * FROM (SELECT {ISSUE_COLS}, ");
-            match &period_count {
-                Some(f) => {
+            let period_counts = q.period_counts();
+            match (&period_counts, &period_count) {
+                (Some(_), _) => sql.push_str("coalesce(pc.n, 0)"),
+                (None, Some(f)) => {
                     sql.push_str(&f.sql);
                     args.extend(f.binds.iter().map(bind));
                 }
-                None => sql.push_str("NULL"),
+                (None, None) => sql.push_str("NULL"),
             }
-            sql.push_str(" AS period_count FROM issues WHERE project_id = ?");
+            sql.push_str(" AS period_count FROM issues");
+            if let Some(f) = &period_counts {
+                sql.push_str(" LEFT JOIN ");
+                sql.push_str(&f.sql);
+                sql.push_str(" pc ON pc.issue_id = issues.id");
+                args.extend(f.binds.iter().map(bind));
+            }
+            sql.push_str(" WHERE project_id = ?");
             args.push(Sql::Integer(q.project_id));
             match q.status {
                 Some(s) => {
@@ -350,7 +360,7 @@ impl QueryStore for SqliteStore {
             }
             let sql = format!(
                 "SELECT {cols}, t.n FROM (SELECT h.issue_id, sum(h.count) AS n FROM issue_hourly h \
-                 JOIN issues i ON i.id = h.issue_id WHERE i.project_id = ?1 AND h.hour >= ?2 AND h.hour < ?3 \
+                 WHERE h.project_id = ?1 AND h.hour >= ?2 AND h.hour < ?3 \
                  GROUP BY h.issue_id ORDER BY n DESC, h.issue_id DESC LIMIT ?4) t JOIN issues ON issues.id = t.issue_id \
                  ORDER BY t.n DESC, issues.id DESC",
                 cols = ISSUE_COLS
@@ -384,26 +394,56 @@ impl QueryStore for SqliteStore {
     ) -> StoreResult<Vec<(String, i64)>> {
         let key = key.to_string();
         self.read(move |c| {
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT tags FROM events WHERE project_id = ?1 AND timestamp >= ?2 AND timestamp < ?3 \
-                     ORDER BY timestamp DESC, id DESC LIMIT ?4",
+            // One snapshot for the rollup and the events, which a batch updates together.
+            let c = c.transaction().map_err(map_err)?;
+            let events_in = |(from, to): Span| -> StoreResult<i64> {
+                c.prepare_cached(
+                    "SELECT count(*) FROM events WHERE project_id = ?1 AND timestamp >= ?2 AND timestamp < ?3",
                 )
-                .map_err(map_err)?;
+                .map_err(map_err)?
+                .query_row(params![project_id, from, to], |r| r.get(0))
+                .map_err(map_err)
+            };
+            let tags_in = |(from, to): Span| -> StoreResult<Vec<(String, i64)>> {
+                c.prepare_cached(
+                    "SELECT t.value, count(*) FROM events e, json_each(e.tags) t \
+                     WHERE e.project_id = ?1 AND e.timestamp >= ?2 AND e.timestamp < ?3 \
+                     AND t.key = ?4 AND t.type = 'text' GROUP BY t.value",
+                )
+                .map_err(map_err)?
+                .query_map(params![project_id, from, to, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(Iterator::collect)
+                .map_err(map_err)
+            };
             let mut counts: HashMap<String, i64> = HashMap::new();
-            let rows = stmt
-                .query_map(params![project_id, to_millis(since), to_millis(until), TAG_SCAN_LIMIT], |r| {
-                    r.get::<_, String>(0)
-                })
-                .map_err(map_err)?;
-            for tags in rows {
-                let tags = tags.map_err(map_err)?;
-                if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&tags)
-                    && let Some(v) = map.get(&key).and_then(|v| v.as_str())
-                {
-                    *counts.entry(v.to_string()).or_default() += 1;
+            match tag_breakdown::plan(since, until) {
+                Plan::Events(span) => merge(&mut counts, tags_in(span)?, false),
+                Plan::Hours { whole, head, tail } => {
+                    let choose = |edge: Option<Edge>| -> StoreResult<Option<EdgeRead>> {
+                        edge.map(|e| Ok(e.read(events_in(e.inside)?, events_in(e.outside)?)))
+                            .transpose()
+                    };
+                    let (head, tail) = (choose(head)?, choose(tail)?);
+                    let (from, to) = rollup_hours(whole, head, tail);
+                    let hours: Vec<(String, i64)> = c
+                        .prepare_cached(
+                            "SELECT value, sum(count) FROM project_tag_hourly WHERE project_id = ?1 \
+                             AND key = ?2 AND hour >= ?3 AND hour < ?4 GROUP BY value",
+                        )
+                        .map_err(map_err)?
+                        .query_map(params![project_id, key, from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .and_then(Iterator::collect)
+                        .map_err(map_err)?;
+                    merge(&mut counts, hours, false);
+                    for edge in [head, tail].into_iter().flatten() {
+                        match edge {
+                            EdgeRead::Add(span) => merge(&mut counts, tags_in(span)?, false),
+                            EdgeRead::Subtract(span) => merge(&mut counts, tags_in(span)?, true),
+                        }
+                    }
                 }
             }
+            counts.retain(|_, n| *n > 0);
             Ok(top_counts(counts, limit(n)))
         })
         .await
