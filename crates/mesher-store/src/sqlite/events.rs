@@ -4,12 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 use time::OffsetDateTime;
 
 use super::issues::archive_text;
 use super::users::count_users;
-use super::{SqliteStore, map_err};
+use super::{SqliteStore, map_err, multi_row};
 use crate::archive;
 use crate::event_model::{
     IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_hex,
@@ -206,9 +206,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
              ON CONFLICT (project_id, event_id) DO NOTHING",
         )
         .map_err(map_err)?;
-    let mut insert_fts = tx
-        .prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")
-        .map_err(map_err)?;
+    let mut indexed: Vec<(i64, String)> = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let Some((state, agg, first)) = groups.get_mut(&(e.project_id, e.fingerprint.as_str()))
         else {
@@ -239,9 +237,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             outcomes.push(WriteOutcome::Duplicate);
             continue;
         }
-        insert_fts
-            .execute(params![tx.last_insert_rowid(), index_text(e)])
-            .map_err(map_err)?;
+        indexed.push((tx.last_insert_rowid(), index_text(e)));
         first.get_or_insert(i);
         agg.add(i, events);
         rollups.add(state.id, e);
@@ -250,6 +246,9 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             change: None,
         });
     }
+
+    drop(insert_event);
+    index_events(tx, &indexed)?;
 
     let mut hourly = tx
         .prepare_cached(
@@ -353,6 +352,17 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
     Ok(outcomes)
 }
 
+/// Adds the stored events' text to the full-text index: `(rowid, text)`, many rows a
+/// statement.
+fn index_events(tx: &Transaction<'_>, rows: &[(i64, String)]) -> StoreResult<()> {
+    let values: Vec<&dyn ToSql> = rows
+        .iter()
+        .flat_map(|(id, text)| [id as &dyn ToSql, text])
+        .collect();
+    multi_row::execute(tx, "INSERT INTO events_fts (rowid, text)", "", 2, &values)?;
+    Ok(())
+}
+
 /// Writes a batch's rollups: one upsert per distinct key.
 fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
     let mut hours = tx
@@ -366,17 +376,21 @@ fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
             .execute(params![project, hour, level, n])
             .map_err(map_err)?;
     }
-    let mut tags = tx
-        .prepare_cached(
-            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count, \
-             last_seen = max(last_seen, excluded.last_seen)",
-        )
-        .map_err(map_err)?;
-    for ((issue, key, value), (n, last)) in &r.issue_tags {
-        tags.execute(params![issue, key, value, n, to_millis(*last)])
-            .map_err(map_err)?;
-    }
+    let lasts: Vec<i64> = r.issue_tags.values().map(|v| to_millis(v.1)).collect();
+    let tags: Vec<&dyn ToSql> = r
+        .issue_tags
+        .iter()
+        .zip(&lasts)
+        .flat_map(|((k, v), last)| [&k.0 as &dyn ToSql, &k.1, &k.2, &v.0, last])
+        .collect();
+    multi_row::execute(
+        tx,
+        "INSERT INTO issue_tags (issue_id, key, value, count, last_seen)",
+        " ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count, \
+         last_seen = max(last_seen, excluded.last_seen)",
+        5,
+        &tags,
+    )?;
     let mut counters = tx
         .prepare_cached(
             "UPDATE projects SET event_count = event_count + ?2, issue_count = issue_count + ?3 WHERE id = ?1",
