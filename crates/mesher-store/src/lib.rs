@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod batch_plan;
 mod error;
 mod event_model;
 mod hll;
