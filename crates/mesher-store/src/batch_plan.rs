@@ -292,6 +292,48 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// Plans `events` as a write into issues that are all new, every event stored: the planner's
+/// whole pure path without a database, for its benchmark (issue 13). Answers the number of
+/// issue updates planned.
+#[cfg(feature = "testing")]
+pub fn plan_new_batch(events: &[NewEvent]) -> usize {
+    let batch = Batch::new(events);
+    let states: Vec<IssueState> = (0..batch.issues.len())
+        .map(|g| IssueState {
+            id: g as i64 + 1,
+            status: IssueStatus::Unresolved,
+            substatus: Some("new".into()),
+            resolved_at: None,
+            resolved_in_release: None,
+            users_hll: None,
+            created: true,
+            event_count: 0,
+            user_count: 0,
+            archive: None,
+        })
+        .collect();
+    let releases: ReleaseTimes = batch
+        .releases()
+        .into_iter()
+        .map(|(p, r, t)| ((p, r.to_string()), t))
+        .collect();
+    let mut inserted = vec![false; events.len()];
+    for i in batch.candidates(&states) {
+        inserted[i] = true;
+    }
+    let mut stored = batch.stored(&states, &inserted);
+    let hourly = batch.hourly(&states, &stored);
+    let updates = batch.updates(
+        &states,
+        &mut stored,
+        &releases,
+        &IssueHours::new(),
+        &mut HashMap::new(),
+    );
+    std::hint::black_box((hourly, &stored.outcomes));
+    updates.len()
+}
+
 #[cfg(test)]
 mod tests {
     use time::Duration;

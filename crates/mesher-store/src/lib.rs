@@ -35,6 +35,8 @@ mod users;
 
 use std::sync::Arc;
 
+#[cfg(feature = "testing")]
+pub use batch_plan::plan_new_batch;
 pub use error::{StoreError, StoreResult};
 pub use event_model::*;
 pub use model::*;
