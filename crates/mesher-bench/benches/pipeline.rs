@@ -9,7 +9,8 @@
 //! quality 4), envelope framing (`parse_envelope`), normalization (`normalize_event`),
 //! grouping (`grouping::fingerprint`), scrubbing with the default settings
 //! (`scrub::scrub_event`, issue 11), and the stored form (`processor::prepare`: fingerprint,
-//! scrubbing, summaries, JSON serialization and zstd compression).
+//! scrubbing, summaries, JSON serialization and zstd compression), then the store's pure plan
+//! of a batch write (`plan`, issue 13: 1,000 events per iteration).
 //!
 //! `cargo bench -p mesher-bench` runs them; `-- --quick` (or `--test`) for a fast pass.
 
@@ -268,7 +269,40 @@ fn benches(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // The batch-write planner (issue 13): a batch of 1,000 typical events, as the writer
+    // hands them to the store, each with an id of its own. "Typical" leaves out envelopes
+    // above 30 KB, as the load benchmark's typical runs do.
+    let small: Vec<&Event> = (0..events.len())
+        .filter(|&i| inputs.envelopes[i].len() <= TYPICAL_MAX_BYTES)
+        .map(|i| &events[i])
+        .collect();
+    let mut typical_batch = Vec::with_capacity(PLAN_BATCH);
+    for i in 0..PLAN_BATCH {
+        let mut e = prepare(Incoming {
+            project_id: 1,
+            event: small[i % small.len()].clone(),
+            scrub: scrub.clone(),
+        })
+        .expect("corpus events prepare");
+        let mut id = *e.event_id.as_bytes();
+        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        e.event_id = mesher_protocol::EventId::from_bytes(id);
+        typical_batch.push(e);
+    }
+    let mut g = c.benchmark_group("plan");
+    g.throughput(Throughput::Elements(PLAN_BATCH as u64));
+    g.bench_function("batch", |b| {
+        b.iter(|| mesher_store::plan_new_batch(black_box(&typical_batch)))
+    });
+    g.finish();
 }
+
+/// Events in the planner's batch: about what the writer's group commit takes at load.
+const PLAN_BATCH: usize = 1_000;
+
+/// The largest envelope of a typical run.
+const TYPICAL_MAX_BYTES: usize = 30 * 1024;
 
 criterion_group!(pipeline, benches);
 criterion_main!(pipeline);

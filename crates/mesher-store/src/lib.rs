@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod batch_plan;
 mod error;
 mod event_model;
 mod hll;
@@ -35,6 +36,8 @@ mod users;
 
 use std::sync::Arc;
 
+#[cfg(feature = "testing")]
+pub use batch_plan::plan_new_batch;
 pub use error::{StoreError, StoreResult};
 pub use event_model::*;
 pub use model::*;

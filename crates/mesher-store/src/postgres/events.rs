@@ -14,12 +14,12 @@ use tokio_postgres::{GenericClient, Statement};
 use super::issues::archive_text;
 use super::users::count_users;
 use super::{PostgresStore, is_fk_violation, map_err};
-use crate::archive;
+use crate::batch_plan::{Batch, IssueHours, IssueUpdate, ReleaseTimes};
 use crate::event_model::{
-    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level,
-    tags_from_json, tags_json,
+    NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level, tags_from_json,
+    tags_json,
 };
-use crate::lifecycle::{Aggregate, IssueState, decide};
+use crate::lifecycle::IssueState;
 use crate::rollup::{Rollups, index_text};
 use crate::time_util::from_millis;
 use crate::traits::EventStore;
@@ -84,8 +84,6 @@ pub(super) async fn insert_activity(
     Ok(())
 }
 
-type Group = (IssueState, Aggregate, Option<usize>);
-
 // The statements of the group commit. Each is prepared once per connection (the statement
 // cache of the pooled connection) and the independent ones are pipelined: sent together and
 // answered together, so a typical batch costs five round trips (BEGIN, three pipelines, COMMIT)
@@ -113,11 +111,11 @@ const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id,
      ON CONFLICT (project_id, event_id) DO NOTHING \
      RETURNING project_id, replace(event_id::text, '-', '')";
 const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
-     SELECT u.i, u.h, u.n, issues.project_id \
-     FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[]) AS u(i, h, n) JOIN issues ON issues.id = u.i \
+     SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[]) \
      ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + EXCLUDED.count";
-const SELECT_ISSUE_HOURS: &str =
-    "SELECT issue_id, hour, count FROM issue_hourly WHERE issue_id = ANY($1) AND hour >= $2";
+// Each issue from the start of its own escalation window.
+const SELECT_ISSUE_HOURS: &str = "SELECT h.issue_id, h.hour, h.count FROM issue_hourly h \
+     JOIN UNNEST($1::bigint[], $2::timestamptz[]) AS u(id, f) ON h.issue_id = u.id AND h.hour >= u.f";
 const UPDATE_ISSUES: &str = "UPDATE issues AS i SET \
        event_count = i.event_count + u.n, \
        first_seen = LEAST(i.first_seen, u.fs), \
@@ -226,6 +224,7 @@ where
     if cond { f.await } else { Ok(0) }
 }
 
+/// The group commit, executing the plan of [`crate::batch_plan`] in a few set-based statements.
 async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<WriteOutcome>> {
     let not_found = |e: tokio_postgres::Error| {
         if is_fk_violation(&e) {
@@ -235,30 +234,19 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         }
     };
     let st = Statements::prepare(tx).await?;
+    let batch = Batch::new(events);
 
     // 1. Releases ("resolved in next release" compares their first-seen times) and one issue
-    //    per (project, fingerprint), locked in a fixed order so that two writers touching the
-    //    same issues cannot deadlock. One pipeline.
-    let mut seen: BTreeMap<(i64, String), OffsetDateTime> = BTreeMap::new();
-    for e in events {
-        if let Some(r) = &e.release {
-            seen.entry((e.project_id, clean(r).into_owned()))
-                .or_insert(e.received_at);
-        }
-    }
-    let rel_projects: Vec<i64> = seen.keys().map(|k| k.0).collect();
-    let rel_versions: Vec<&str> = seen.keys().map(|k| k.1.as_str()).collect();
-    let rel_firsts: Vec<OffsetDateTime> = seen.values().copied().collect();
-
-    let mut firsts: BTreeMap<(i64, Cow<'_, str>), usize> = BTreeMap::new();
-    for (i, e) in events.iter().enumerate() {
-        firsts
-            .entry((e.project_id, clean(&e.fingerprint)))
-            .or_insert(i);
-    }
-    let reps: Vec<&NewEvent> = firsts.values().map(|&i| &events[i]).collect();
-    let projects: Vec<i64> = reps.iter().map(|e| e.project_id).collect();
-    let fingerprints: Vec<&str> = firsts.keys().map(|k| k.1.as_ref()).collect();
+    //    per (project, fingerprint), locked in the plan's fixed order so that two writers
+    //    touching the same issues cannot deadlock. One pipeline.
+    let seen = batch.releases();
+    let rel_projects: Vec<i64> = seen.iter().map(|r| r.0).collect();
+    let rel_versions: Vec<Cow<'_, str>> = seen.iter().map(|r| clean(r.1)).collect();
+    let rel_firsts: Vec<OffsetDateTime> = seen.iter().map(|r| r.2).collect();
+    let reps: Vec<&NewEvent> = batch.issues.iter().map(|k| &events[k.first]).collect();
+    let projects: Vec<i64> = batch.issues.iter().map(|k| k.project_id).collect();
+    let fingerprints: Vec<Cow<'_, str>> =
+        batch.issues.iter().map(|k| clean(k.fingerprint)).collect();
     let titles: Vec<Cow<'_, str>> = reps.iter().map(|e| clean(&e.title)).collect();
     let culprits: Vec<Option<Cow<'_, str>>> = reps.iter().map(|e| clean_opt(&e.culprit)).collect();
     let levels: Vec<&str> = reps.iter().map(|e| e.level.as_str()).collect();
@@ -288,18 +276,17 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
                 Ok(Vec::new())
             }
         },
-        tx.query(&st.upsert_issues, &p_upsert_issues,),
+        tx.query(&st.upsert_issues, &p_upsert_issues),
     );
     // Errors in the order the statements ran: a later statement of an aborted pipeline only
     // says that the transaction is aborted.
     inserted_releases.map_err(not_found)?;
-    let mut releases: HashMap<(i64, String), OffsetDateTime> = HashMap::new();
+    let mut releases = ReleaseTimes::new();
     for r in release_rows.map_err(map_err)? {
         releases.insert((r.get(0), r.get(1)), r.get(2));
     }
-    let rows = issue_rows.map_err(not_found)?;
-    let mut groups: BTreeMap<(i64, String), Group> = BTreeMap::new();
-    for r in &rows {
+    let mut by_key: HashMap<(i64, String), IssueState> = HashMap::new();
+    for r in &issue_rows.map_err(not_found)? {
         let state = IssueState {
             id: r.get(0),
             status: r.get::<_, String>(3).parse()?,
@@ -314,54 +301,38 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
                 .get::<_, Option<String>>(11)
                 .and_then(|a| serde_json::from_str(&a).ok()),
         };
-        groups.insert((r.get(1), r.get(2)), (state, Aggregate::default(), None));
+        by_key.insert((r.get(1), r.get(2)), state);
     }
-    let keys: Vec<(i64, String)> = events
+    let states = projects
         .iter()
-        .map(|e| (e.project_id, clean(&e.fingerprint).into_owned()))
-        .collect();
-    if keys.iter().any(|k| !groups.contains_key(k)) {
-        return Err(StoreError::Database(
-            "an issue upsert returned no row".into(),
-        ));
-    }
+        .zip(&fingerprints)
+        .map(|(p, f)| by_key.get(&(*p, f.to_string())).cloned())
+        .collect::<Option<Vec<IssueState>>>()
+        .ok_or_else(|| StoreError::Database("an issue upsert returned no row".into()))?;
 
-    // When the releases that resolved issues were resolved after were first seen: events of
-    // other releases regress them only if first seen later (issue 12, row 3). A round trip
-    // only for batches that touch such issues.
-    let mut anchor_keys: Vec<(i64, &str)> = groups
-        .iter()
-        .filter_map(|((project_id, _), (state, _, _))| {
-            let anchor = state.resolved_in_release.as_deref()?;
-            let key = (*project_id, anchor.to_string());
-            (!releases.contains_key(&key)).then_some((*project_id, anchor))
-        })
-        .collect();
-    anchor_keys.sort_unstable();
-    anchor_keys.dedup();
-    if !anchor_keys.is_empty() {
-        let a_projects: Vec<i64> = anchor_keys.iter().map(|k| k.0).collect();
-        let a_versions: Vec<&str> = anchor_keys.iter().map(|k| k.1).collect();
+    // Anchors of issues resolved in the next release: a round trip only for batches that
+    // touch such issues.
+    let anchors = batch.anchors(&states, &releases);
+    if !anchors.is_empty() {
+        let a_projects: Vec<i64> = anchors.iter().map(|k| k.0).collect();
+        let a_versions: Vec<&str> = anchors.iter().map(|k| k.1.as_str()).collect();
         let rows = tx
             .query(&st.select_releases, &[&a_projects, &a_versions])
             .await
             .map_err(map_err)?;
-        let found: Vec<((i64, String), OffsetDateTime)> = rows
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect();
-        releases.extend(found);
+        releases.extend(rows.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))));
     }
 
     // 2. The events not stored before.
-    let candidates: Vec<usize> = (0..events.len())
-        .filter(|&i| groups[&keys[i]].0.status != IssueStatus::Discarded)
-        .collect();
+    let candidates = batch.candidates(&states);
     let pick = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
         candidates.iter().map(|&i| f(&events[i])).collect()
     };
     let ev_projects: Vec<i64> = candidates.iter().map(|&i| events[i].project_id).collect();
-    let ev_issues: Vec<i64> = candidates.iter().map(|&i| groups[&keys[i]].0.id).collect();
+    let ev_issues: Vec<i64> = candidates
+        .iter()
+        .map(|&i| states[batch.issue_of[i]].id)
+        .collect();
     let ev_ids: Vec<String> = candidates
         .iter()
         .map(|&i| events[i].event_id.to_string())
@@ -402,7 +373,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         .iter()
         .map(|&i| i32::try_from(events[i].payload_size).unwrap_or(i32::MAX))
         .collect();
-    let inserted = tx
+    let rows = tx
         .query(
             &st.insert_events,
             &[
@@ -423,72 +394,40 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         )
         .await
         .map_err(map_err)?;
-    let mut fresh: HashSet<(i64, String)> = inserted.iter().map(|r| (r.get(0), r.get(1))).collect();
-
-    let mut rollups = Rollups::default();
-    let mut outcomes = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        let Some((state, agg, first)) = groups.get_mut(&keys[i]) else {
-            return Err(StoreError::Database("batch grouping lost an event".into()));
-        };
-        if state.status == IssueStatus::Discarded {
-            outcomes.push(WriteOutcome::Discarded { issue_id: state.id });
-            continue;
-        }
+    let mut fresh: HashSet<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut inserted = vec![false; events.len()];
+    for (&i, id) in candidates.iter().zip(ev_ids) {
         // The first occurrence of an id in the batch is the one that was inserted.
-        if !fresh.remove(&(e.project_id, e.event_id.to_string())) {
-            outcomes.push(WriteOutcome::Duplicate);
-            continue;
-        }
-        first.get_or_insert(i);
-        agg.add(i, events);
-        rollups.add(state.id, e);
-        outcomes.push(WriteOutcome::Stored {
-            issue_id: state.id,
-            change: None,
-        });
+        inserted[i] = fresh.remove(&(events[i].project_id, id));
     }
+    let mut stored = batch.stored(&states, &inserted);
 
     // Distinct users, before the issues' update that records their count.
-    let with_users: Vec<(&IssueState, &[u64])> = groups
-        .values()
-        .filter(|(_, a, _)| !a.user_hashes.is_empty())
-        .map(|(s, a, _)| (s, a.user_hashes.as_slice()))
+    let with_users: Vec<(&IssueState, &[u64])> = states
+        .iter()
+        .zip(&stored.aggregates)
+        .filter(|(_, a)| !a.user_hashes.is_empty())
+        .map(|(s, a)| (s, a.user_hashes.as_slice()))
         .collect();
     let mut users = count_users(tx, &with_users).await?;
-
-    // Issues created now and kept (an issue left without events is removed below).
-    for ((project_id, _), (state, agg, _)) in &groups {
-        if state.created && agg.stored > 0 {
-            rollups.issues(*project_id, 1);
-        }
-    }
 
     // 3. Hourly counts. Archived issues need their recent hours (this batch included) for the
     //    escalation check before the issues are updated: then the hourly upsert and that read
     //    are one pipeline of their own; otherwise the upsert joins the last pipeline.
-    let mut h_ids = Vec::new();
-    let mut h_hours = Vec::new();
-    let mut h_counts = Vec::new();
-    for (state, agg, _) in groups.values() {
-        for (hour, count) in &agg.hours {
-            h_ids.push(state.id);
-            h_hours.push(from_millis(*hour));
-            h_counts.push(*count);
-        }
-    }
-    let archived: Vec<i64> = groups
-        .values()
-        .filter(|(s, a, _)| s.status == IssueStatus::Archived && a.stored > 0)
-        .map(|(s, _, _)| s.id)
-        .collect();
-    let window = groups.values().filter_map(|(_, a, _)| a.received).max();
-    let mut hours: HashMap<i64, BTreeMap<i64, i64>> = HashMap::new();
+    let hourly = batch.hourly(&states, &stored);
+    let h_ids: Vec<i64> = hourly.iter().map(|h| h.0).collect();
+    let h_projects: Vec<i64> = hourly.iter().map(|h| h.1).collect();
+    let h_hours: Vec<OffsetDateTime> = hourly.iter().map(|h| from_millis(h.2)).collect();
+    let h_counts: Vec<i64> = hourly.iter().map(|h| h.3).collect();
+    let needed = batch.hours_needed(&states, &stored);
+    let mut hours = IssueHours::new();
     let mut hourly_pending = !h_ids.is_empty();
-    if let (false, Some(now)) = (archived.is_empty(), window) {
-        let from = from_millis(archive::window_start(now));
-        let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
-        let p_select_issue_hours: [&(dyn ToSql + Sync); 2] = [&archived, &from];
+    if !needed.is_empty() {
+        let n_ids: Vec<i64> = needed.iter().map(|n| n.0).collect();
+        let n_froms: Vec<OffsetDateTime> = needed.iter().map(|n| from_millis(n.1)).collect();
+        let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 4] =
+            [&h_ids, &h_hours, &h_counts, &h_projects];
+        let p_select_issue_hours: [&(dyn ToSql + Sync); 2] = [&n_ids, &n_froms];
         let (upserted, rows) = tokio::join!(
             when(
                 hourly_pending,
@@ -507,78 +446,21 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         }
     }
 
-    // 4. Counts, times, the latest event's summary and the lifecycle decision, per issue; then
-    //    everything left in one pipeline.
-    let mut u = Updates::default();
-    let mut activity = Vec::new();
-    for (state, agg, first) in groups.values() {
-        let (Some(latest), Some(first)) = (agg.latest, first) else {
-            continue;
-        };
-        let user = users.remove(&state.id).unwrap_or_default();
-        let d = decide(
-            state,
-            agg,
-            events,
-            |release| {
-                releases
-                    .get(&(events[latest].project_id, release.to_string()))
-                    .copied()
-            },
-            hours.get(&state.id),
-            user.count.unwrap_or(state.user_count),
-        );
-        let e = &events[latest];
-        u.ids.push(state.id);
-        u.counts.push(agg.stored);
-        u.firsts.push(agg.first_seen.unwrap_or(e.timestamp));
-        u.lasts.push(agg.last_seen.unwrap_or(e.timestamp));
-        u.titles.push(clean(&e.title).into_owned());
-        u.culprits.push(clean_opt(&e.culprit).map(Cow::into_owned));
-        u.levels.push(e.level.as_str().to_string());
-        u.releases.push(
-            agg.release
-                .and_then(|i| clean_opt(&events[i].release).map(Cow::into_owned)),
-        );
-        u.envs.push(
-            agg.environment
-                .and_then(|i| clean_opt(&events[i].environment).map(Cow::into_owned)),
-        );
-        u.release_times
-            .push(agg.release.map(|i| events[i].timestamp));
-        u.environment_times
-            .push(agg.environment.map(|i| events[i].timestamp));
-        u.hlls.push(user.sketch);
-        u.user_counts.push(user.count);
-        u.statuses.push(d.status.as_str());
-        u.substatuses.push(d.substatus.clone());
-        u.resolved_at.push(d.resolved_at);
-        u.resolved_in.push(d.resolved_in_release.clone());
-        u.archives.push(archive_text(d.archive.as_ref()));
-        u.archive_expires
-            .push(d.archive.as_ref().and_then(|a| a.expires_at));
-        u.substatus_changed.push(d.substatus_changed_at);
-        if let Some((kind, data)) = d.activity {
-            activity.push((state.id, kind, None, data, e.received_at));
-        }
-        if let WriteOutcome::Stored { change, .. } = &mut outcomes[*first] {
-            *change = d.change;
-        }
-    }
+    // 4. The issues' updates, their activity, the rollups: one pipeline.
+    let updates = batch.updates(&states, &mut stored, &releases, &hours, &mut users);
+    let u = Updates::new(&updates);
+    let activity: Vec<(i64, &str, &serde_json::Value, OffsetDateTime)> = updates
+        .iter()
+        .filter_map(|u| u.activity().map(|(kind, data, at)| (u.id, kind, data, at)))
+        .collect();
     let act_ids: Vec<i64> = activity.iter().map(|e| e.0).collect();
     let act_kinds: Vec<&str> = activity.iter().map(|e| e.1).collect();
-    let act_actors: Vec<Option<i64>> = activity.iter().map(|e| e.2).collect();
-    let act_data: Vec<&serde_json::Value> = activity.iter().map(|e| &e.3).collect();
-    let act_at: Vec<OffsetDateTime> = activity.iter().map(|e| e.4).collect();
-    // A new issue whose every event was a duplicate (stored earlier under another fingerprint)
-    // must not exist empty.
-    let empty: Vec<i64> = groups
-        .values()
-        .filter(|(s, a, _)| s.created && a.stored == 0)
-        .map(|(s, _, _)| s.id)
-        .collect();
-    let r = RollupArrays::new(&rollups);
-    let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 3] = [&h_ids, &h_hours, &h_counts];
+    let act_actors: Vec<Option<i64>> = vec![None; activity.len()];
+    let act_data: Vec<&serde_json::Value> = activity.iter().map(|e| e.2).collect();
+    let act_at: Vec<OffsetDateTime> = activity.iter().map(|e| e.3).collect();
+    let r = RollupArrays::new(&stored.rollups);
+    let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 4] =
+        [&h_ids, &h_hours, &h_counts, &h_projects];
     let p_update_issues: [&(dyn ToSql + Sync); 20] = [
         &u.ids,
         &u.counts,
@@ -603,7 +485,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     ];
     let p_insert_activity: [&(dyn ToSql + Sync); 5] =
         [&act_ids, &act_kinds, &act_actors, &act_data, &act_at];
-    let p_delete_issues: [&(dyn ToSql + Sync); 1] = [&empty];
+    let p_delete_issues: [&(dyn ToSql + Sync); 1] = [&stored.empty];
     let p_upsert_project_hourly: [&(dyn ToSql + Sync); 4] =
         [&r.ph_projects, &r.ph_hours, &r.ph_levels, &r.ph_counts];
     let p_upsert_issue_tags: [&(dyn ToSql + Sync); 5] = [
@@ -628,14 +510,14 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         ),
         when(
             !u.ids.is_empty(),
-            tx.execute(&st.update_issues, &p_update_issues,)
+            tx.execute(&st.update_issues, &p_update_issues)
         ),
         when(
             !act_ids.is_empty(),
             tx.execute(&st.insert_activity, &p_insert_activity)
         ),
         when(
-            !empty.is_empty(),
+            !stored.empty.is_empty(),
             tx.execute(&st.delete_issues, &p_delete_issues)
         ),
         when(
@@ -667,7 +549,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     ] {
         result.map_err(map_err)?;
     }
-    Ok(outcomes)
+    Ok(stored.outcomes)
 }
 
 /// A batch's rollups as the arrays of their set-based upserts.
@@ -760,6 +642,38 @@ struct Updates {
     /// Timestamps of the events `releases` and `envs` come from.
     release_times: Vec<Option<OffsetDateTime>>,
     environment_times: Vec<Option<OffsetDateTime>>,
+}
+
+impl Updates {
+    /// The plan's updates, cleaned of NUL characters, as arrays.
+    fn new(updates: &[IssueUpdate<'_>]) -> Updates {
+        let mut u = Updates::default();
+        for up in updates {
+            let (e, d) = (up.latest, &up.decision);
+            u.ids.push(up.id);
+            u.counts.push(up.stored);
+            u.firsts.push(up.first_seen);
+            u.lasts.push(up.last_seen);
+            u.titles.push(clean(&e.title).into_owned());
+            u.culprits.push(clean_opt(&e.culprit).map(Cow::into_owned));
+            u.levels.push(e.level.as_str().to_string());
+            u.releases.push(up.release.map(|r| clean(r.0).into_owned()));
+            u.envs.push(up.environment.map(|r| clean(r.0).into_owned()));
+            u.release_times.push(up.release.map(|r| r.1));
+            u.environment_times.push(up.environment.map(|r| r.1));
+            u.hlls.push(up.users.sketch.clone());
+            u.user_counts.push(up.users.count);
+            u.statuses.push(d.status.as_str());
+            u.substatuses.push(d.substatus.clone());
+            u.resolved_at.push(d.resolved_at);
+            u.resolved_in.push(d.resolved_in_release.clone());
+            u.archives.push(archive_text(d.archive.as_ref()));
+            u.archive_expires
+                .push(d.archive.as_ref().and_then(|a| a.expires_at));
+            u.substatus_changed.push(d.substatus_changed_at);
+        }
+        u
+    }
 }
 
 #[async_trait]

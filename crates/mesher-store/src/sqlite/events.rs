@@ -5,18 +5,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mesher_protocol::EventId;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 use time::OffsetDateTime;
 
 use super::issues::archive_text;
 use super::users::count_users;
-use super::{SqliteStore, map_err};
-use crate::archive;
+use super::{SqliteStore, map_err, multi_row};
+use crate::batch_plan::{Batch, IssueHours, ReleaseTimes};
 use crate::event_model::{
     IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level,
     tags_from_json, tags_json_text,
 };
-use crate::lifecycle::{Aggregate, IssueState, decide};
+use crate::lifecycle::IssueState;
 use crate::rollup::{Rollups, index_text};
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::EventStore;
@@ -56,149 +56,39 @@ pub(super) fn insert_activity(
     Ok(())
 }
 
-/// The group commit: one transaction for the whole batch.
+/// The group commit: one transaction for the whole batch, executing the plan of
+/// [`crate::batch_plan`].
 fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<WriteOutcome>> {
-    // Releases first: "resolved in next release" compares their first-seen times.
-    let mut releases: HashMap<(i64, &str), OffsetDateTime> = HashMap::new();
-    for e in events {
-        let Some(release) = e.release.as_deref() else {
-            continue;
-        };
-        if releases.contains_key(&(e.project_id, release)) {
-            continue;
-        }
+    let batch = Batch::new(events);
+    let mut releases = ReleaseTimes::new();
+    for (project_id, version, received_at) in batch.releases() {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO releases (project_id, version, first_seen) VALUES (?1, ?2, ?3)",
         )
         .map_err(map_err)?
-        .execute(params![e.project_id, release, to_millis(e.received_at)])
-        .map_err(|err| match err.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::NotFound("project"),
-            _ => map_err(err),
-        })?;
-        let first: i64 = tx
-            .prepare_cached(
-                "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
-            )
-            .map_err(map_err)?
-            .query_row(params![e.project_id, release], |r| r.get(0))
-            .map_err(map_err)?;
-        releases.insert((e.project_id, release), from_millis(first));
-    }
-
-    // Issues are touched in a fixed order; a BTreeMap also dedupes fingerprints of the batch.
-    let mut groups: BTreeMap<(i64, &str), (IssueState, Aggregate, Option<usize>)> = BTreeMap::new();
-    for e in events {
-        let key = (e.project_id, e.fingerprint.as_str());
-        if groups.contains_key(&key) {
-            continue;
-        }
-        let existing = tx
-            .prepare_cached(
-                "SELECT id, status, substatus, resolved_at, resolved_in_release, users_hll, \
-                 event_count, user_count, archive \
-                 FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
-            )
-            .map_err(map_err)?
-            .query_row(params![e.project_id, e.fingerprint], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<Vec<u8>>>(5)?,
-                    r.get::<_, i64>(6)?,
-                    r.get::<_, i64>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                ))
-            })
-            .optional()
-            .map_err(map_err)?;
-        let state = match existing {
-            Some((
-                id,
-                status,
-                substatus,
-                resolved_at,
-                resolved_in_release,
-                users_hll,
-                event_count,
-                user_count,
-                archive,
-            )) => IssueState {
-                id,
-                status: status.parse()?,
-                substatus,
-                resolved_at: resolved_at.map(from_millis),
-                resolved_in_release,
-                users_hll,
-                created: false,
-                event_count,
-                user_count,
-                archive: archive.and_then(|a| serde_json::from_str(&a).ok()),
-            },
-            None => {
-                let ts = to_millis(e.timestamp);
-                let id: i64 = tx
-                    .prepare_cached(
-                        "INSERT INTO issues (project_id, fingerprint, title, culprit, level, status, \
-                         substatus, first_seen, last_seen, event_count, grouping) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 'new', ?6, ?6, 0, ?7) RETURNING id",
-                    )
-                    .map_err(map_err)?
-                    .query_row(
-                        params![e.project_id, e.fingerprint, e.title, e.culprit, e.level.as_str(), ts, e.grouping],
-                        |r| r.get(0),
-                    )
-                    .map_err(|err| match err.sqlite_error_code() {
-                        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::NotFound("project"),
-                        _ => map_err(err),
-                    })?;
-                IssueState {
-                    id,
-                    status: IssueStatus::Unresolved,
-                    substatus: Some("new".into()),
-                    resolved_at: None,
-                    resolved_in_release: None,
-                    users_hll: None,
-                    created: true,
-                    event_count: 0,
-                    user_count: 0,
-                    archive: None,
-                }
-            }
-        };
-        groups.insert(key, (state, Aggregate::default(), None));
-    }
-
-    // When the releases that resolved issues were resolved after were first seen: events of
-    // other releases regress them only if first seen later (issue 12, row 3).
-    let mut anchors: HashMap<(i64, String), OffsetDateTime> = HashMap::new();
-    for ((project_id, _), (state, _, _)) in &groups {
-        let Some(anchor) = state.resolved_in_release.as_deref() else {
-            continue;
-        };
-        let first: Option<i64> = tx
-            .prepare_cached(
-                "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
-            )
-            .map_err(map_err)?
-            .query_row(params![project_id, anchor], |r| r.get(0))
-            .optional()
-            .map_err(map_err)?;
-        if let Some(first) = first {
-            anchors.insert((*project_id, anchor.to_string()), from_millis(first));
+        .execute(params![project_id, version, to_millis(received_at)])
+        .map_err(not_found)?;
+        if let Some(first) = release_first_seen(tx, project_id, version)? {
+            releases.insert((project_id, version.to_string()), first);
         }
     }
 
-    let mut rollups = Rollups::default();
-    for ((project_id, _), (state, _, _)) in &groups {
-        if state.created {
-            rollups.issues(*project_id, 1);
+    // Issues are created in the order of their first events, so ids follow arrival.
+    let mut order: Vec<usize> = (0..batch.issues.len()).collect();
+    order.sort_by_key(|&g| batch.issues[g].first);
+    let mut found = vec![None; batch.issues.len()];
+    for g in order {
+        found[g] = Some(issue_state(tx, &events[batch.issues[g].first])?);
+    }
+    let states: Vec<IssueState> = found.into_iter().flatten().collect();
+    for (project_id, anchor) in batch.anchors(&states, &releases) {
+        if let Some(first) = release_first_seen(tx, project_id, &anchor)? {
+            releases.insert((project_id, anchor), first);
         }
     }
-    let mut outcomes = Vec::with_capacity(events.len());
+
+    let mut inserted = vec![false; events.len()];
+    let mut indexed: Vec<(i64, String)> = Vec::with_capacity(events.len());
     let mut insert_event = tx
         .prepare_cached(
             "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
@@ -207,23 +97,12 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
              ON CONFLICT (project_id, event_id) DO NOTHING",
         )
         .map_err(map_err)?;
-    let mut insert_fts = tx
-        .prepare_cached("INSERT INTO events_fts (rowid, text) VALUES (?1, ?2)")
-        .map_err(map_err)?;
-    for (i, e) in events.iter().enumerate() {
-        let Some((state, agg, first)) = groups.get_mut(&(e.project_id, e.fingerprint.as_str()))
-        else {
-            return Err(StoreError::Database("batch grouping lost an event".into()));
-        };
-        if state.status == IssueStatus::Discarded {
-            outcomes.push(WriteOutcome::Discarded { issue_id: state.id });
-            continue;
-        }
-        let tags = tags_json_text(&e.tags);
-        let inserted = insert_event
+    for i in batch.candidates(&states) {
+        let e = &events[i];
+        let changed = insert_event
             .execute(params![
                 e.project_id,
-                state.id,
+                states[batch.issue_of[i]].id,
                 &e.event_id.as_bytes()[..],
                 to_millis(e.timestamp),
                 to_millis(e.received_at),
@@ -231,34 +110,48 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 e.title,
                 e.environment,
                 e.release,
-                tags,
+                tags_json_text(&e.tags),
                 e.payload,
                 e.payload_size,
             ])
             .map_err(map_err)?;
-        if inserted == 0 {
-            outcomes.push(WriteOutcome::Duplicate);
-            continue;
+        if changed > 0 {
+            inserted[i] = true;
+            indexed.push((tx.last_insert_rowid(), index_text(e)));
         }
-        insert_fts
-            .execute(params![tx.last_insert_rowid(), index_text(e)])
-            .map_err(map_err)?;
-        first.get_or_insert(i);
-        agg.add(i, events);
-        rollups.add(state.id, e);
-        outcomes.push(WriteOutcome::Stored {
-            issue_id: state.id,
-            change: None,
-        });
     }
+    drop(insert_event);
+    index_events(tx, &indexed)?;
 
-    let mut hourly = tx
-        .prepare_cached(
-            "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
-             VALUES (?1, ?2, ?3, (SELECT project_id FROM issues WHERE id = ?1)) \
-             ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
-        )
-        .map_err(map_err)?;
+    let mut stored = batch.stored(&states, &inserted);
+    for id in &stored.empty {
+        tx.execute("DELETE FROM issues WHERE id = ?1", [id])
+            .map_err(map_err)?;
+    }
+    let hourly = batch.hourly(&states, &stored);
+    let values: Vec<&dyn ToSql> = hourly
+        .iter()
+        .flat_map(|(id, project, hour, n)| [id as &dyn ToSql, project, hour, n])
+        .collect();
+    multi_row::execute(
+        tx,
+        "INSERT INTO issue_hourly (issue_id, project_id, hour, count)",
+        " ON CONFLICT (issue_id, hour) DO UPDATE SET count = count + excluded.count",
+        4,
+        &values,
+    )?;
+    let mut hours = IssueHours::new();
+    for (id, from) in batch.hours_needed(&states, &stored) {
+        hours.insert(id, issue_hours(tx, id, from)?);
+    }
+    // Users before the updates: an archive "until N more users" needs the count after the batch.
+    let mut users = HashMap::new();
+    for (state, agg) in states.iter().zip(&stored.aggregates) {
+        if !agg.user_hashes.is_empty() {
+            users.insert(state.id, count_users(tx, state, &agg.user_hashes)?);
+        }
+    }
+    let updates = batch.updates(&states, &mut stored, &releases, &hours, &mut users);
     let mut update = tx
         .prepare_cached(
             "UPDATE issues SET \
@@ -280,59 +173,21 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
              WHERE id = ?1",
         )
         .map_err(map_err)?;
-    for ((project_id, _), (state, agg, first)) in &groups {
-        let (Some(latest), Some(first)) = (agg.latest, first) else {
-            // Every event of a new issue was a duplicate (stored earlier under another
-            // fingerprint): the issue must not exist empty.
-            if state.created {
-                tx.execute("DELETE FROM issues WHERE id = ?1", [state.id])
-                    .map_err(map_err)?;
-                rollups.issues(*project_id, -1);
-            }
-            continue;
-        };
-        for (hour, count) in &agg.hours {
-            hourly
-                .execute(params![state.id, hour, count])
-                .map_err(map_err)?;
-        }
-        let hours = match (state.status, agg.received) {
-            (IssueStatus::Archived, Some(now)) => {
-                Some(issue_hours(tx, state.id, archive::window_start(now))?)
-            }
-            _ => None,
-        };
-        // Users first: an archive "until N more users" needs the count after the batch.
-        let users = count_users(tx, state, &agg.user_hashes)?;
-        let d = decide(
-            state,
-            agg,
-            events,
-            |release| {
-                let project_id = events[latest].project_id;
-                releases
-                    .get(&(project_id, release))
-                    .or_else(|| anchors.get(&(project_id, release.to_string())))
-                    .copied()
-            },
-            hours.as_ref(),
-            users.count.unwrap_or(state.user_count),
-        );
-        let e = &events[latest];
+    for u in &updates {
+        let d = &u.decision;
         update
             .execute(params![
-                state.id,
-                agg.stored,
-                agg.first_seen.map(to_millis),
-                agg.last_seen.map(to_millis),
-                e.title,
-                e.culprit,
-                e.level.as_str(),
-                agg.release.and_then(|i| events[i].release.as_deref()),
-                agg.environment
-                    .and_then(|i| events[i].environment.as_deref()),
-                users.sketch,
-                users.count,
+                u.id,
+                u.stored,
+                to_millis(u.first_seen),
+                to_millis(u.last_seen),
+                u.latest.title,
+                u.latest.culprit,
+                u.latest.level.as_str(),
+                u.release.map(|r| r.0),
+                u.environment.map(|e| e.0),
+                u.users.sketch,
+                u.users.count,
                 d.status.as_str(),
                 d.substatus,
                 d.resolved_at.map(to_millis),
@@ -340,19 +195,124 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 archive_text(d.archive.as_ref()),
                 d.archive.as_ref().and_then(|a| a.expires_at).map(to_millis),
                 d.substatus_changed_at.map(to_millis),
-                agg.release.map(|i| to_millis(events[i].timestamp)),
-                agg.environment.map(|i| to_millis(events[i].timestamp)),
+                u.release.map(|r| to_millis(r.1)),
+                u.environment.map(|e| to_millis(e.1)),
             ])
             .map_err(map_err)?;
-        if let Some((kind, data)) = &d.activity {
-            insert_activity(tx, state.id, kind, None, data, events[latest].received_at)?;
-        }
-        if let WriteOutcome::Stored { change, .. } = &mut outcomes[*first] {
-            *change = d.change;
+        if let Some((kind, data, at)) = u.activity() {
+            insert_activity(tx, u.id, kind, None, data, at)?;
         }
     }
-    write_rollups(tx, &rollups)?;
-    Ok(outcomes)
+    write_rollups(tx, &stored.rollups)?;
+    Ok(stored.outcomes)
+}
+
+/// A foreign key violation while writing a batch: the project is gone.
+fn not_found(err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::NotFound("project"),
+        _ => map_err(err),
+    }
+}
+
+/// When a project first saw a release, if it did.
+fn release_first_seen(
+    tx: &Transaction<'_>,
+    project_id: i64,
+    version: &str,
+) -> StoreResult<Option<OffsetDateTime>> {
+    let first: Option<i64> = tx
+        .prepare_cached("SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2")
+        .map_err(map_err)?
+        .query_row(params![project_id, version], |r| r.get(0))
+        .optional()
+        .map_err(map_err)?;
+    Ok(first.map(from_millis))
+}
+
+/// The state of the issue of `e`'s fingerprint, created from `e` if there is none.
+fn issue_state(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<IssueState> {
+    let existing = tx
+        .prepare_cached(
+            "SELECT id, status, substatus, resolved_at, resolved_in_release, users_hll, \
+             event_count, user_count, archive \
+             FROM issues WHERE project_id = ?1 AND fingerprint = ?2",
+        )
+        .map_err(map_err)?
+        .query_row(params![e.project_id, e.fingerprint], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<Vec<u8>>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })
+        .optional()
+        .map_err(map_err)?;
+    if let Some((id, status, substatus, resolved_at, rir, users_hll, events, users, archive)) =
+        existing
+    {
+        return Ok(IssueState {
+            id,
+            status: status.parse()?,
+            substatus,
+            resolved_at: resolved_at.map(from_millis),
+            resolved_in_release: rir,
+            users_hll,
+            created: false,
+            event_count: events,
+            user_count: users,
+            archive: archive.and_then(|a| serde_json::from_str(&a).ok()),
+        });
+    }
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO issues (project_id, fingerprint, title, culprit, level, status, \
+             substatus, first_seen, last_seen, event_count, grouping) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'unresolved', 'new', ?6, ?6, 0, ?7) RETURNING id",
+        )
+        .map_err(map_err)?
+        .query_row(
+            params![
+                e.project_id,
+                e.fingerprint,
+                e.title,
+                e.culprit,
+                e.level.as_str(),
+                to_millis(e.timestamp),
+                e.grouping
+            ],
+            |r| r.get(0),
+        )
+        .map_err(not_found)?;
+    Ok(IssueState {
+        id,
+        status: IssueStatus::Unresolved,
+        substatus: Some("new".into()),
+        resolved_at: None,
+        resolved_in_release: None,
+        users_hll: None,
+        created: true,
+        event_count: 0,
+        user_count: 0,
+        archive: None,
+    })
+}
+
+/// Adds the stored events' text to the full-text index: `(rowid, text)`, many rows a
+/// statement.
+fn index_events(tx: &Transaction<'_>, rows: &[(i64, String)]) -> StoreResult<()> {
+    let values: Vec<&dyn ToSql> = rows
+        .iter()
+        .flat_map(|(id, text)| [id as &dyn ToSql, text])
+        .collect();
+    multi_row::execute(tx, "INSERT INTO events_fts (rowid, text)", "", 2, &values)?;
+    Ok(())
 }
 
 /// Writes a batch's rollups: one upsert per distinct key.
@@ -368,29 +328,33 @@ fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
             .execute(params![project, hour, level, n])
             .map_err(map_err)?;
     }
-    let mut tags = tx
-        .prepare_cached(
-            "INSERT INTO issue_tags (issue_id, key, value, count, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count, \
-             last_seen = max(last_seen, excluded.last_seen)",
-        )
-        .map_err(map_err)?;
-    for ((issue, key, value), (n, last)) in &r.issue_tags {
-        tags.execute(params![issue, key, value, n, to_millis(*last)])
-            .map_err(map_err)?;
-    }
-    let mut project_tags = tx
-        .prepare_cached(
-            "INSERT INTO project_tag_hourly (project_id, key, hour, value, count) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (project_id, key, hour, value) \
-             DO UPDATE SET count = count + excluded.count",
-        )
-        .map_err(map_err)?;
-    for ((project, key, hour, value), n) in &r.project_tags {
-        project_tags
-            .execute(params![project, key, hour, value, n])
-            .map_err(map_err)?;
-    }
+    let lasts: Vec<i64> = r.issue_tags.values().map(|v| to_millis(v.1)).collect();
+    let tags: Vec<&dyn ToSql> = r
+        .issue_tags
+        .iter()
+        .zip(&lasts)
+        .flat_map(|((k, v), last)| [&k.0 as &dyn ToSql, &k.1, &k.2, &v.0, last])
+        .collect();
+    multi_row::execute(
+        tx,
+        "INSERT INTO issue_tags (issue_id, key, value, count, last_seen)",
+        " ON CONFLICT (issue_id, key, value) DO UPDATE SET count = count + excluded.count, \
+         last_seen = max(last_seen, excluded.last_seen)",
+        5,
+        &tags,
+    )?;
+    let project_tags: Vec<&dyn ToSql> = r
+        .project_tags
+        .iter()
+        .flat_map(|((project, key, hour, value), n)| [project as &dyn ToSql, key, hour, value, n])
+        .collect();
+    multi_row::execute(
+        tx,
+        "INSERT INTO project_tag_hourly (project_id, key, hour, value, count)",
+        " ON CONFLICT (project_id, key, hour, value) DO UPDATE SET count = count + excluded.count",
+        5,
+        &project_tags,
+    )?;
     let mut counters = tx
         .prepare_cached(
             "UPDATE projects SET event_count = event_count + ?2, issue_count = issue_count + ?3 WHERE id = ?1",

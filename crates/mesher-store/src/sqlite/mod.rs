@@ -12,6 +12,7 @@ mod credentials;
 mod events;
 mod invitations;
 mod issues;
+mod multi_row;
 mod queries;
 mod top_issues;
 mod users;

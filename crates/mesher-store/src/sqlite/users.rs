@@ -1,8 +1,8 @@
 //! Distinct users per issue on SQLite (the rules are in [`crate::users`]).
 
-use rusqlite::{Transaction, params};
+use rusqlite::{ToSql, Transaction};
 
-use super::map_err;
+use super::{map_err, multi_row};
 use crate::StoreResult;
 use crate::lifecycle::IssueState;
 use crate::users::{AfterInsert, Plan, UsersUpdate, after_insert, from_db, plan, sketched, to_db};
@@ -19,17 +19,18 @@ pub(super) fn count_users(
         Plan::Done(update) => return Ok(update),
         Plan::Insert(distinct) => distinct,
     };
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO issue_users (issue_id, user_hash) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-        )
-        .map_err(map_err)?;
-    let mut inserted = 0;
-    for h in distinct {
-        inserted += insert
-            .execute(params![state.id, to_db(h)])
-            .map_err(map_err)?;
-    }
+    let rows: Vec<(i64, i64)> = distinct.into_iter().map(|h| (state.id, to_db(h))).collect();
+    let values: Vec<&dyn ToSql> = rows
+        .iter()
+        .flat_map(|(id, h)| [id as &dyn ToSql, h])
+        .collect();
+    let inserted = multi_row::execute(
+        tx,
+        "INSERT INTO issue_users (issue_id, user_hash)",
+        " ON CONFLICT DO NOTHING",
+        2,
+        &values,
+    )?;
     match after_insert(state.user_count, inserted as i64) {
         AfterInsert::Count(update) => Ok(update),
         AfterInsert::Sketch => {
