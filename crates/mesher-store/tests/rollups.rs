@@ -239,9 +239,9 @@ async fn search_returns_the_newest_matches_page_after_page(store: Arc<dyn Store>
     // Words of every density the walk treats differently: dense (one in ten), medium (one in
     // sixty), rare (one in seven hundred), and two words always together.
     let text = |i: usize| match i {
-        _ if i % 700 == 0 => "rare medium dense pair words",
-        _ if i % 60 == 0 => "medium dense",
-        _ if i % 10 == 0 => "dense pair words",
+        _ if i.is_multiple_of(700) => "rare medium dense pair words",
+        _ if i.is_multiple_of(60) => "medium dense",
+        _ if i.is_multiple_of(10) => "dense pair words",
         _ => "plain",
     };
     let start = datetime!(2026-11-20 00:00:00 UTC);
@@ -256,7 +256,7 @@ async fn search_returns_the_newest_matches_page_after_page(store: Arc<dyn Store>
                 ..Ev::new(p, "a", at)
             });
             // Another project's events between them: the project's ids are not contiguous.
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 events.push(Ev {
                     text: text(i),
                     ..Ev::new(other, "a", at)
