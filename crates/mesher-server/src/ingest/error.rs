@@ -228,7 +228,8 @@ mod tests {
     #[test]
     fn each_refusal_has_its_status_and_outcome() {
         use Outcome::*;
-        let cases: Vec<(IngestError, StatusCode, Option<(Outcome, u64)>)> = vec![
+        type Case = (IngestError, StatusCode, Option<(Outcome, u64)>);
+        let cases: Vec<Case> = vec![
             (
                 IngestError::Invalid("x".into()),
                 StatusCode::BAD_REQUEST,
