@@ -304,18 +304,7 @@ impl<'a> Batch<'a> {
 pub fn plan_new_batch(events: &[NewEvent]) -> usize {
     let batch = Batch::new(events);
     let states: Vec<IssueState> = (0..batch.issues.len())
-        .map(|g| IssueState {
-            id: g as i64 + 1,
-            status: IssueStatus::Unresolved,
-            substatus: Some("new".into()),
-            resolved_at: None,
-            resolved_in_release: None,
-            users_hll: None,
-            created: true,
-            event_count: 0,
-            user_count: 0,
-            archive: None,
-        })
+        .map(|g| IssueState::created(g as i64 + 1))
         .collect();
     let releases: ReleaseTimes = batch
         .releases()

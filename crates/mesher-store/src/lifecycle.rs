@@ -32,6 +32,24 @@ pub(crate) struct IssueState {
     pub archive: Option<Archive>,
 }
 
+impl IssueState {
+    /// An issue the batch has just created: unresolved and new, with no events yet.
+    pub fn created(id: i64) -> IssueState {
+        IssueState {
+            id,
+            status: IssueStatus::Unresolved,
+            substatus: Some("new".into()),
+            resolved_at: None,
+            resolved_in_release: None,
+            users_hll: None,
+            created: true,
+            event_count: 0,
+            user_count: 0,
+            archive: None,
+        }
+    }
+}
+
 /// What the batch's stored events of one issue add up to.
 #[derive(Debug, Default)]
 pub(crate) struct Aggregate {

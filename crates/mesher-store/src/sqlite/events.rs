@@ -13,8 +13,8 @@ use super::users::count_users;
 use super::{SqliteStore, map_err, multi_row};
 use crate::batch_plan::{Batch, IssueHours, ReleaseTimes};
 use crate::event_model::{
-    IssueStatus, NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level,
-    tags_from_json, tags_json_text,
+    NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level, tags_from_json,
+    tags_json_text,
 };
 use crate::lifecycle::IssueState;
 use crate::rollup::{Rollups, index_text};
@@ -290,18 +290,7 @@ fn issue_state(tx: &Transaction<'_>, e: &NewEvent) -> StoreResult<IssueState> {
             |r| r.get(0),
         )
         .map_err(not_found)?;
-    Ok(IssueState {
-        id,
-        status: IssueStatus::Unresolved,
-        substatus: Some("new".into()),
-        resolved_at: None,
-        resolved_in_release: None,
-        users_hll: None,
-        created: true,
-        event_count: 0,
-        user_count: 0,
-        archive: None,
-    })
+    Ok(IssueState::created(id))
 }
 
 /// Adds the stored events' text to the full-text index: `(rowid, text)`, many rows a
