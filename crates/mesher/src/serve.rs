@@ -29,6 +29,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .set_meta(mesher_server::PUBLIC_URL_META, public_url.as_str())
         .await
         .context("cannot record the public URL")?;
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
     let mut settings = settings;
     settings.connections.max_connections = connection_cap(settings.connections.max_connections);
     match &report {
@@ -40,8 +42,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(%bound, %public_url, database = %settings.database, "serving");
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
     mesher_server::run(settings, store, listener, shutdown)
         .await
         .context("server failed")?;
@@ -102,32 +102,36 @@ fn print_banner(report: &BootstrapReport, public_url: &url::Url) {
     );
 }
 
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Registers the signal handlers before returning, so that a signal sent as soon as the banner
+/// is printed stops the server cleanly instead of killing it with the default action.
+fn cancel_on_signal(shutdown: CancellationToken) {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
         ) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
-                let _ = ctrl_c.await;
-                shutdown.cancel();
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = int.recv() => tracing::info!("Ctrl-C: shutting down"),
+                        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                    }
+                    shutdown.cancel();
+                });
                 return;
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => tracing::info!("Ctrl-C: shutting down"),
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot watch SIGTERM; only Ctrl-C stops the server");
+            }
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
         tracing::info!("Ctrl-C: shutting down");
-    }
-    shutdown.cancel();
+        shutdown.cancel();
+    });
 }
 
 fn init_logging(settings: &Settings) {
