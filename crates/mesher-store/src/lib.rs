@@ -14,6 +14,8 @@
 
 mod archive;
 mod batch_plan;
+mod cluster;
+mod cluster_sql;
 mod error;
 mod event_model;
 mod hll;
@@ -38,6 +40,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "testing")]
 pub use batch_plan::plan_new_batch;
+pub use cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord};
 pub use error::{StoreError, StoreResult};
 pub use event_model::*;
 pub use model::*;

@@ -11,6 +11,7 @@ use mesher_protocol::EventId;
 use time::OffsetDateTime;
 
 use crate::StoreResult;
+use crate::cluster::ClusterStore;
 use crate::event_model::{Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome};
 use crate::model::{
     ApiToken, Invitation, KeyLookup, Membership, NewApiToken, NewInvitation, NewProject, NewUser,
@@ -351,6 +352,7 @@ pub trait Store:
     + QueryStore
     + SessionStore
     + InvitationStore
+    + ClusterStore
     + AdminStore
 {
 }
@@ -366,6 +368,7 @@ impl<T> Store for T where
         + QueryStore
         + SessionStore
         + InvitationStore
+        + ClusterStore
         + AdminStore
 {
 }

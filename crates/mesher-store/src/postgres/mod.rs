@@ -1,6 +1,7 @@
 //! The multi-node backend: a shared PostgreSQL database, pooled connections.
 
 mod accounts;
+mod cluster;
 mod credentials;
 mod events;
 mod invitations;
