@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use url::Url;
 
+pub use crate::cluster::ClusterSettings;
+
 /// Every configuration key, with its default. Unknown keys in a file are rejected.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -82,6 +84,19 @@ pub struct Config {
     /// a list in TOML, comma-separated in `MESHER_TRUSTED_PROXIES`. Empty (the default): the
     /// TCP peer is the client and `X-Forwarded-For` is ignored.
     pub trusted_proxies: AddressList,
+    /// This node's name in the cluster; default `<hostname>:<port>`.
+    pub node_name: Option<String>,
+    /// The URL peers reach this node at (PostgreSQL only); default the public URL.
+    pub advertise_url: Option<String>,
+    /// Seconds between the load monitor's runs: it reads and resets the event counter and
+    /// writes the node's heartbeat. A node silent for three intervals is down.
+    pub load_monitor_interval_secs: u64,
+    /// Accepted events per load-monitor window above which a node is busy and hands work to
+    /// idler peers (PostgreSQL only); default 100.
+    pub load_monitor_threshold: Option<u64>,
+    /// Seconds between runs of the issue sweep (escalation of archived issues, `new` →
+    /// `ongoing`), a job that runs on one node of the cluster at a time.
+    pub issue_sweep_interval_secs: u64,
 }
 
 /// A list of addresses as written in a layer: a TOML array, or one comma-separated string (the
@@ -166,6 +181,11 @@ impl Default for Config {
             body_read_grace_secs: 20,
             body_min_bytes_per_sec: 500,
             trusted_proxies: AddressList::default(),
+            node_name: None,
+            advertise_url: None,
+            load_monitor_interval_secs: 5,
+            load_monitor_threshold: None,
+            issue_sweep_interval_secs: 300,
         }
     }
 }
@@ -203,6 +223,11 @@ pub const CONFIG_KEYS: &[&str] = &[
     "body_read_grace_secs",
     "body_min_bytes_per_sec",
     "trusted_proxies",
+    "node_name",
+    "advertise_url",
+    "load_monitor_interval_secs",
+    "load_monitor_threshold",
+    "issue_sweep_interval_secs",
 ];
 
 /// The keys of [`Config`] whose values are integers.
@@ -227,6 +252,9 @@ pub const INTEGER_KEYS: &[&str] = &[
     "idle_timeout_secs",
     "body_read_grace_secs",
     "body_min_bytes_per_sec",
+    "load_monitor_interval_secs",
+    "load_monitor_threshold",
+    "issue_sweep_interval_secs",
 ];
 
 impl fmt::Debug for Config {
@@ -248,6 +276,14 @@ impl fmt::Debug for Config {
             .field("log_level", &self.log_level)
             .field("limits", &self.limits())
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("node_name", &self.node_name)
+            .field("advertise_url", &self.advertise_url)
+            .field(
+                "load_monitor_interval_secs",
+                &self.load_monitor_interval_secs,
+            )
+            .field("load_monitor_threshold", &self.load_monitor_threshold)
+            .field("issue_sweep_interval_secs", &self.issue_sweep_interval_secs)
             .finish()
     }
 }
@@ -352,6 +388,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Reverse proxies whose `X-Forwarded-For` is believed (see [`crate::ingest::ClientIp`]).
     pub trusted_proxies: Vec<IpNet>,
+    /// Membership, the load monitor and cluster jobs.
+    pub cluster: ClusterSettings,
 }
 
 impl Config {
@@ -467,6 +505,7 @@ impl Config {
                 Err(e) => problems.push(format!("trusted_proxies: {e}")),
             }
         }
+        let cluster = ClusterSettings::validate(self, database.as_ref(), &mut problems);
         match (listen, database) {
             (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
                 listen,
@@ -480,6 +519,7 @@ impl Config {
                 limits: self.limits(),
                 connections: self.connections(),
                 trusted_proxies,
+                cluster,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -557,6 +597,7 @@ impl Settings {
             limits: Config::default().limits(),
             connections: Config::default().connections(),
             trusted_proxies: Vec::new(),
+            cluster: ClusterSettings::validate(&Config::default(), None, &mut Vec::new()),
         }
     }
 

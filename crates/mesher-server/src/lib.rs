@@ -19,6 +19,7 @@
 pub mod accounts;
 pub mod api;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 mod error;
@@ -87,7 +88,11 @@ pub async fn run_with(
     shutdown: CancellationToken,
     faults: Faults,
 ) -> Result<(), ServerError> {
-    let public_url = settings.public_url_for(listener.local_addr()?);
+    let bound = listener.local_addr()?;
+    let public_url = settings.public_url_for(bound);
+    // The node's default name uses the port actually bound (`listen` may say 0).
+    let mut settings = settings;
+    settings.listen = bound;
     let state = state::start(settings, public_url, store, shutdown.clone(), faults);
     let failed = state.supervisor().failed();
     let drain = state.settings().limits.shutdown_timeout;
@@ -131,6 +136,7 @@ pub async fn run_with(
     state.pipeline().close();
     state.supervisor().stop(&PIPELINE_SERVICES, drain).await;
     state.supervisor().shutdown(Duration::from_secs(5)).await;
+    state.cluster().leave().await;
     match served {
         Ok(result) => result?,
         Err(_) => tracing::warn!("requests still open after {drain:?}; closing them"),

@@ -142,6 +142,12 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// Ingest body bytes held in memory now (the `max_inflight_body_bytes` budget in use).
     pub inflight_body_bytes: Gauge,
+    /// Nodes of the cluster that are up, as this node's load monitor last saw them.
+    pub cluster_nodes: Gauge,
+    /// Events this node handed to peers for processing since it started.
+    pub events_handed_off: Counter,
+    /// Events this node took from peers since it started.
+    pub events_taken_over: Counter,
 }
 
 impl Metrics {
@@ -173,6 +179,9 @@ impl Metrics {
             connections_timed_out: Counter::default(),
             connections_refused: Counter::default(),
             inflight_body_bytes: Gauge::default(),
+            cluster_nodes: Gauge::default(),
+            events_handed_off: Counter::default(),
+            events_taken_over: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -234,6 +243,21 @@ impl Metrics {
             "inflight_body_bytes",
             "Ingest body bytes held in memory now",
             metrics.inflight_body_bytes.clone(),
+        );
+        registry.register(
+            "cluster_nodes",
+            "Nodes of the cluster that are up, as this node last saw them",
+            metrics.cluster_nodes.clone(),
+        );
+        registry.register(
+            "events_handed_off",
+            "Events this node handed to peers for processing",
+            metrics.events_handed_off.clone(),
+        );
+        registry.register(
+            "events_taken_over",
+            "Events this node took from peers",
+            metrics.events_taken_over.clone(),
         );
         registry.register(
             "queue_events",

@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::cache::ProjectCache;
+use crate::cluster::{Cluster, ClusterJob, LeaderJobs, LoadMonitor, NodeIdentity};
 use crate::config::Settings;
 use crate::faults::Faults;
 use crate::ingest::budget::BodyBudget;
-use crate::jobs::IssueSweeper;
+use crate::jobs::IssueSweep;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pipeline::processor::Processor;
@@ -38,12 +39,10 @@ struct Inner {
     cpu_slots: Arc<tokio::sync::Semaphore>,
     pipeline: Pipeline,
     supervisor: Arc<Supervisor>,
+    cluster: Arc<Cluster>,
     shutdown: CancellationToken,
     faults: Faults,
 }
-
-/// How often archived issues are checked for escalation.
-pub const ISSUE_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Names of the pipeline services, in the order they must stop (producers first).
 pub const PIPELINE_SERVICES: [&str; 2] = ["processor", "writer"];
@@ -94,10 +93,31 @@ pub fn start(
         limits.queue_max_bytes,
         metrics.clone(),
     );
-    supervisor.spawn(Arc::new(IssueSweeper::new(
+    let identity = NodeIdentity {
+        name: settings.cluster.node_name_for(settings.listen.port()),
+        address: settings
+            .cluster
+            .advertise_url
+            .as_ref()
+            .unwrap_or(&public_url)
+            .to_string(),
+        started_at: mesher_store::now(),
+    };
+    let cluster = Arc::new(Cluster::new(
+        identity,
+        settings.cluster.clone(),
         store.clone(),
-        ISSUE_SWEEP_INTERVAL,
+        metrics.clone(),
+    ));
+    supervisor.spawn(Arc::new(LoadMonitor::new(
+        cluster.clone(),
+        pipeline.counter().clone(),
+        Arc::downgrade(&supervisor),
     )));
+    let jobs: Vec<Arc<dyn ClusterJob>> = vec![Arc::new(IssueSweep::new(
+        settings.cluster.issue_sweep_interval,
+    ))];
+    supervisor.spawn(Arc::new(LeaderJobs::new(cluster.clone(), jobs)));
 
     AppState {
         inner: Arc::new(Inner {
@@ -114,6 +134,7 @@ pub fn start(
             metrics,
             pipeline,
             supervisor,
+            cluster,
             shutdown,
             faults,
         }),
@@ -179,6 +200,11 @@ impl AppState {
     /// The supervisor of this node's services.
     pub fn supervisor(&self) -> &Arc<Supervisor> {
         &self.inner.supervisor
+    }
+
+    /// This node's membership of the cluster.
+    pub fn cluster(&self) -> &Arc<Cluster> {
+        &self.inner.cluster
     }
 
     /// The node's stop signal.

@@ -1076,6 +1076,24 @@ async fn the_authorization_matrix_holds(backend: Backend) {
         }
     }
 
+    // The cluster view (issue 14) is for operators: an admin-scoped credential of an admin or
+    // owner of any organization (the outsider owns its own).
+    for (name, token, role, scope, _) in &callers {
+        let (status, value) = Api::new(&s, token.clone())
+            .call(Method::GET, "/api/v1/cluster", None)
+            .await;
+        let expected = match token {
+            None => StatusCode::UNAUTHORIZED,
+            Some(_) if *role < Role::Admin || *scope < Scope::Admin => StatusCode::FORBIDDEN,
+            Some(_) => StatusCode::OK,
+        };
+        assert_eq!(status, expected, "{name}: GET /api/v1/cluster → {value}");
+        if status == StatusCode::OK {
+            assert_eq!(value["backend"], s.store.backend(), "{value}");
+            assert!(value["nodes"].is_array(), "{value}");
+        }
+    }
+
     // Nothing across organizations: the outsider changed and saw nothing of this organization.
     let after = store.project(p).await.unwrap().unwrap();
     assert_eq!(after.name, before.name);

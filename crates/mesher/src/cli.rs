@@ -34,6 +34,9 @@ pub struct Global {
     /// URL that SDKs and browsers reach Mesher at (used in DSNs).
     #[arg(long, global = true, value_name = "URL")]
     pub public_url: Option<String>,
+    /// This node's name in the cluster (default `<hostname>:<port>`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node_name: Option<String>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,

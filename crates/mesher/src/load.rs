@@ -20,6 +20,8 @@ struct Overrides<'a> {
     listen: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_name: Option<&'a str>,
 }
 
 /// The `MESHER_<KEY>` variables of known keys: integers for integer keys, strings otherwise.
@@ -67,6 +69,7 @@ pub fn settings(global: &Global) -> anyhow::Result<Settings> {
             database_url: global.database_url.as_deref(),
             listen: global.listen.as_deref(),
             public_url: global.public_url.as_deref(),
+            node_name: global.node_name.as_deref(),
         }));
     let config: Config = figment.extract().map_err(|errors| {
         let lines: Vec<String> = errors.into_iter().map(|e| e.to_string()).collect();

@@ -9,6 +9,7 @@
 
 mod archive;
 pub mod auth;
+mod cluster;
 mod events;
 pub mod extract;
 mod invitations;
@@ -143,6 +144,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::top_issues))
         .routes(routes!(stats::tags))
         .routes(routes!(stats::health))
+        .routes(routes!(cluster::get))
 }
 
 /// The OpenAPI document of every route, built once.

@@ -75,6 +75,7 @@ fn chrome_from(
     });
     UserChrome {
         invitations,
+        operator: orgs.iter().any(|(_, role, _)| *role >= Role::Admin),
         email: user.user.email.clone(),
         csrf: user.csrf.clone(),
         switcher: Switcher {

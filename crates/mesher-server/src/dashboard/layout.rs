@@ -44,6 +44,8 @@ pub struct UserChrome {
     pub switcher: Switcher,
     /// Invitations waiting for the user's answer, shown above every page.
     pub invitations: Vec<InvitationNotice>,
+    /// Whether the user administers an organization, and so may see the Cluster page.
+    pub operator: bool,
 }
 
 /// An invitation to an organization, with the forms to accept or decline it.
@@ -250,6 +252,7 @@ mod tests {
                 }],
             },
             invitations: Vec::new(),
+            operator: true,
         })
     }
 

@@ -20,6 +20,7 @@
 
 pub mod assets;
 pub mod charts;
+mod cluster;
 mod context;
 mod error;
 mod event_view;
@@ -109,6 +110,7 @@ pub fn routes(prefix: &str) -> Router<AppState> {
             post(invitations::decline),
         )
         .route(paths::TOKENS, get(tokens::page).post(tokens::create))
+        .route(paths::CLUSTER, get(cluster::page))
         .route("/me/tokens/{token}/revoke", post(tokens::revoke))
         .layer(middleware::from_fn_with_state(
             Arc::<str>::from(prefix.trim_end_matches('/')),
@@ -133,6 +135,8 @@ pub mod paths {
     pub const NEW_ORG: &str = "/orgs/new";
     /// The signed-in user's API tokens.
     pub const TOKENS: &str = "/me/tokens";
+    /// The cluster's nodes (organization admins).
+    pub const CLUSTER: &str = "/cluster";
 
     /// A project's overview.
     pub fn project(id: i64) -> String {

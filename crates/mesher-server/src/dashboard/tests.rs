@@ -49,6 +49,7 @@ fn signed_in(nav: Nav) -> Layout {
             }],
         },
         invitations: Vec::new(),
+        operator: false,
     })
 }
 

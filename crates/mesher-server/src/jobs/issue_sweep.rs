@@ -1,55 +1,47 @@
 //! Every few minutes: escalate archived issues whose volume spiked (ISSUE-03; the ingest path
-//! checks too, this catches the rest) and move week-old `new` issues to `ongoing`.
+//! checks too, this catches the rest) and move week-old `new` issues to `ongoing`. Once per
+//! cluster, on the node holding the jobs' lease.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use mesher_store::Store;
+use time::OffsetDateTime;
 
-use crate::services::{Service, ServiceContext};
+use crate::cluster::ClusterJob;
 
-/// The issue sweeper service.
-pub struct IssueSweeper {
-    store: Arc<dyn Store>,
+/// The issue sweep.
+pub struct IssueSweep {
     interval: Duration,
 }
 
-impl IssueSweeper {
-    /// A sweeper running every `interval` (5 minutes in production).
-    pub fn new(store: Arc<dyn Store>, interval: Duration) -> Self {
-        IssueSweeper { store, interval }
+impl IssueSweep {
+    /// A sweep every `interval` (`issue_sweep_interval_secs`, 5 minutes by default).
+    pub fn new(interval: Duration) -> Self {
+        IssueSweep { interval }
     }
 }
 
-impl Service for IssueSweeper {
+impl ClusterJob for IssueSweep {
     fn name(&self) -> &'static str {
-        "issue-sweeper"
+        "issue-sweep"
     }
 
-    fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn run<'a>(
+        &'a self,
+        store: &'a dyn Store,
+        now: OffsetDateTime,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
-            let mut next = tokio::time::Instant::now() + self.interval;
-            loop {
-                // Sleep in short steps so that the heartbeat keeps beating and stop is prompt.
-                while tokio::time::Instant::now() < next {
-                    ctx.heartbeat.beat();
-                    tokio::select! {
-                        _ = ctx.stop.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep_until(next.min(tokio::time::Instant::now() + Duration::from_secs(1))) => {}
-                    }
-                }
-                next += self.interval;
-                match self.store.sweep_issues(mesher_store::now()).await {
-                    Ok(escalated) if !escalated.is_empty() => {
-                        tracing::info!(issues = ?escalated, "archived issues escalated");
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "issue sweep failed; trying again next tick")
-                    }
-                }
+            let escalated = store.sweep_issues(now).await?;
+            if !escalated.is_empty() {
+                tracing::info!(issues = ?escalated, "archived issues escalated");
             }
+            Ok(())
         })
     }
 }

@@ -1,6 +1,7 @@
-//! Periodic background jobs, run as supervised services. Each tick's errors are logged and the
-//! job goes on: one bad tick never stops the loop (docs.rs's per-tick isolation).
+//! Periodic jobs that run once per cluster ([`crate::cluster::ClusterJob`]). Each run's errors
+//! are logged and the job goes on: one bad run never stops the loop (docs.rs's per-tick
+//! isolation).
 
 mod issue_sweep;
 
-pub use issue_sweep::IssueSweeper;
+pub use issue_sweep::IssueSweep;

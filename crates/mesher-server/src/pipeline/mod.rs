@@ -96,7 +96,7 @@ pub struct Pipeline {
     bytes: Arc<Semaphore>,
     max_bytes: usize,
     closed: AtomicBool,
-    counter: EventCounter,
+    counter: Arc<EventCounter>,
     metrics: Arc<Metrics>,
 }
 
@@ -114,13 +114,13 @@ impl Pipeline {
             bytes: Arc::new(Semaphore::new(max_bytes)),
             max_bytes,
             closed: AtomicBool::new(false),
-            counter: EventCounter::default(),
+            counter: Arc::default(),
             metrics,
         }
     }
 
     /// The node's event counter (read and reset by the load monitor).
-    pub fn counter(&self) -> &EventCounter {
+    pub fn counter(&self) -> &Arc<EventCounter> {
         &self.counter
     }
 

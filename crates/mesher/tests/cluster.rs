@@ -1,0 +1,280 @@
+//! Issue 14: several real `mesher` processes on one PostgreSQL database form one cluster
+//! (CLUSTER-01, CLUSTER-02): they see each other, see a `kill -9`ed node down within 15 s and
+//! back after its restart, and exactly one of them runs the cluster's jobs, a dead leader's
+//! jobs moving to a peer within 15 s without any run done twice.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Env, Server};
+use mesher_store::testing::Backend;
+use serde_json::Value;
+
+/// Starts a node named `name` with a 1-second issue sweep (so the leader's job runs often).
+fn node(env: &Env, name: &str) -> Server {
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0", "--node-name", name]);
+    cmd.env("MESHER_ISSUE_SWEEP_INTERVAL_SECS", "1");
+    Server::start(cmd)
+}
+
+fn kill_9(server: &mut Server) {
+    Command::new("kill")
+        .args(["-KILL", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    server.child.wait().unwrap();
+}
+
+struct Api {
+    client: reqwest::Client,
+    token: String,
+}
+
+impl Api {
+    async fn cluster(&self, server: &Server) -> Value {
+        let res = self
+            .client
+            .get(format!("{}/api/v1/cluster", server.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// Polls `server`'s cluster view until `done` holds; returns the view and the time taken.
+    async fn wait_for(
+        &self,
+        server: &Server,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> (Value, Duration) {
+        let start = Instant::now();
+        loop {
+            let view = self.cluster(server).await;
+            if done(&view) {
+                return (view, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < limit,
+                "not within {limit:?}: {what}; last view {view:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn states(view: &Value) -> HashMap<String, String> {
+    view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_owned(),
+                n["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn state_of(view: &Value, name: &str) -> Option<String> {
+    states(view).get(name).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_see_each_other_and_one_runs_the_jobs() {
+    let env = Env::new(Backend::Postgres).await;
+    let a = node(&env, "node-a");
+    let token = env.json(&[
+        "token",
+        "create",
+        "--user",
+        "admin@mesher.local",
+        "--scope",
+        "admin",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = Api {
+        client: reqwest::Client::new(),
+        token,
+    };
+    let b = node(&env, "node-b");
+    let mut c = node(&env, "node-c");
+
+    // Acceptance 1: all three see each other within 10 s.
+    let all_up = |v: &Value| {
+        let s = states(v);
+        ["node-a", "node-b", "node-c"]
+            .iter()
+            .all(|n| s.get(*n).map(String::as_str) == Some("up"))
+    };
+    for server in [&a, &b, &c] {
+        api.wait_for(server, Duration::from_secs(10), "three nodes up", all_up)
+            .await;
+    }
+    let (view, _) = api
+        .wait_for(&b, Duration::from_secs(10), "a leader", |v| {
+            v["leader"].is_string()
+        })
+        .await;
+    assert_eq!(view["backend"], "postgres");
+    assert_eq!(view["node"], "node-b");
+    let node_b = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "node-b")
+        .unwrap();
+    assert_eq!(node_b["this_node"], true);
+    for key in [
+        "events_per_second",
+        "queue_depth",
+        "handed_off",
+        "taken_over",
+    ] {
+        assert!(node_b[key].is_number(), "{key}: {node_b}");
+    }
+    assert!(node_b["last_heartbeat"].is_string());
+    let services: Vec<&str> = node_b["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        services.contains(&"load-monitor") && services.contains(&"writer"),
+        "{services:?}"
+    );
+
+    // `kill -9` node-c: the others show it down within 15 s.
+    kill_9(&mut c);
+    for server in [&a, &b] {
+        let (_, took) = api
+            .wait_for(server, Duration::from_secs(16), "node-c down", |v| {
+                state_of(v, "node-c").as_deref() == Some("down")
+            })
+            .await;
+        assert!(took <= Duration::from_secs(16), "{took:?}");
+    }
+    // Restarted, it is back.
+    let c = node(&env, "node-c");
+    api.wait_for(&a, Duration::from_secs(10), "node-c back", all_up)
+        .await;
+
+    // Acceptance 2: exactly one leader; kill -9 it, another takes over within 15 s.
+    let view = api.cluster(&b).await;
+    let leader = view["leader"].as_str().unwrap().to_owned();
+    let leaders = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["leader"] == true)
+        .count();
+    assert_eq!(leaders, 1, "{view:#}");
+    let epoch = view["leader_epoch"].as_i64().unwrap();
+    let mut servers: HashMap<String, Server> = HashMap::from([
+        ("node-a".to_owned(), a),
+        ("node-b".to_owned(), b),
+        ("node-c".to_owned(), c),
+    ]);
+    let mut dead = servers.remove(&leader).unwrap();
+    // Let the leader run a few slots first.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill_9(&mut dead);
+    let survivor = servers.values().next().unwrap();
+    let (view, took) = api
+        .wait_for(survivor, Duration::from_secs(15), "a new leader", |v| {
+            v["leader"].is_string() && v["leader"] != leader.as_str()
+        })
+        .await;
+    assert!(view["leader_epoch"].as_i64().unwrap() > epoch, "{view:#}");
+    eprintln!("leadership moved in {took:?}");
+    // The new leader runs the job.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // No run was done twice: each slot once (the table's key), each epoch by one node, epochs
+    // never going back as slots advance, and both leaders' runs present.
+    let store = mesher_store::connect(&mesher_store::DatabaseUrl::parse(env.db.url()).unwrap())
+        .await
+        .unwrap();
+    let runs = store.job_runs("issue-sweep").await.unwrap();
+    assert!(runs.len() >= 3, "{runs:?}");
+    let mut by_epoch: HashMap<i64, &str> = HashMap::new();
+    for pair in runs.windows(2) {
+        assert!(
+            pair[0].slot < pair[1].slot && pair[0].epoch <= pair[1].epoch,
+            "{runs:?}"
+        );
+    }
+    for r in &runs {
+        let node = by_epoch.entry(r.epoch).or_insert(r.node.as_str());
+        assert_eq!(
+            *node, r.node,
+            "two nodes ran under epoch {}: {runs:?}",
+            r.epoch
+        );
+    }
+    let nodes: std::collections::HashSet<&str> = runs.iter().map(|r| r.node.as_str()).collect();
+    assert!(
+        nodes.contains(leader.as_str()) && nodes.len() >= 2,
+        "{runs:?}"
+    );
+
+    // A graceful stop leaves the registry at once.
+    let (name, survivor) = servers.into_iter().next().unwrap();
+    let other_view_node = name.clone();
+    assert!(survivor.terminate().success());
+    let store_nodes = store.nodes().await.unwrap();
+    assert!(
+        store_nodes.iter().all(|n| n.name != other_view_node),
+        "{store_nodes:?}"
+    );
+}
+
+/// On SQLite the node is alone and says so; cluster settings are a clear configuration error.
+#[tokio::test]
+async fn sqlite_is_one_node() {
+    let env = Env::new(Backend::Sqlite).await;
+    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env("MESHER_ADVERTISE_URL", "http://10.0.0.2:8000");
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("advertise_url: a cluster setting, but SQLite runs one node"),
+        "{err}"
+    );
+
+    let server = node(&env, "solo");
+    let token = env.json(&[
+        "token",
+        "create",
+        "--user",
+        "admin@mesher.local",
+        "--scope",
+        "admin",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let api = Api {
+        client: reqwest::Client::new(),
+        token,
+    };
+    let (view, _) = api
+        .wait_for(&server, Duration::from_secs(10), "the node leads", |v| {
+            v["leader"] == "solo"
+        })
+        .await;
+    assert_eq!(view["backend"], "sqlite");
+    assert_eq!(states(&view), HashMap::from([("solo".into(), "up".into())]));
+    assert!(server.terminate().success());
+}
