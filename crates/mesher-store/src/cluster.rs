@@ -86,6 +86,19 @@ pub struct JobRun {
     pub ran_at: OffsetDateTime,
 }
 
+/// An event handed off by a busy node, as a peer claims it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverflowEvent {
+    /// The row.
+    pub id: i64,
+    /// The project it was sent to.
+    pub project_id: i64,
+    /// The node that received and handed it off.
+    pub origin: String,
+    /// The normalized event (JSON).
+    pub payload: Vec<u8>,
+}
+
 /// The cluster registry and leases.
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
@@ -122,4 +135,27 @@ pub trait ClusterStore: Send + Sync {
     async fn job_runs(&self, job: &str) -> StoreResult<Vec<JobRun>>;
     /// Forgets runs recorded before `before`.
     async fn prune_job_runs(&self, before: OffsetDateTime) -> StoreResult<u64>;
+
+    /// Hands events off (project, payload), durably, in one transaction.
+    async fn push_overflow(
+        &self,
+        origin: &str,
+        events: &[(i64, Vec<u8>)],
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Claims up to `limit` unclaimed (or lapsed) events for `node` until `until`, oldest first,
+    /// skipping rows another node is claiming at the same moment. Events from `node` itself are
+    /// taken only once older than `own_after` (a busy node leaves its own to its peers).
+    async fn claim_overflow(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        own_after: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<OverflowEvent>>;
+    /// Deletes events `node` claimed and stored.
+    async fn delete_overflow(&self, node: &str, ids: &[i64]) -> StoreResult<u64>;
+    /// Events waiting to be taken (claimed or not).
+    async fn overflow_depth(&self) -> StoreResult<i64>;
 }

@@ -52,6 +52,27 @@ pub(crate) const JOB_RUNS: &str =
 
 pub(crate) const PRUNE_RUNS: &str = "DELETE FROM job_runs WHERE ran_ms < $1";
 
+/// $1 project, $2 origin, $3 payload, $4 now.
+pub(crate) const PUSH_OVERFLOW: &str =
+    "INSERT INTO overflow (project_id, origin, payload, created_ms) VALUES ($1, $2, $3, $4)";
+
+/// $1 node, $2 now, $3 claimed until, $4 own events after, $5 limit; `{lock}` is PostgreSQL's
+/// `FOR UPDATE SKIP LOCKED` (SQLite has one writer at a time and needs none).
+pub(crate) fn claim_overflow(lock: &str) -> String {
+    format!(
+        "UPDATE overflow SET claimed_by = $1, claimed_until_ms = $3 WHERE id IN (\
+           SELECT id FROM overflow \
+           WHERE (claimed_until_ms IS NULL OR claimed_until_ms <= $2) \
+             AND (origin <> $1 OR created_ms <= $4) \
+           ORDER BY id LIMIT $5 {lock}) \
+         RETURNING id, project_id, origin, payload"
+    )
+}
+
+pub(crate) const DELETE_OVERFLOW: &str = "DELETE FROM overflow WHERE id = $1 AND claimed_by = $2";
+
+pub(crate) const OVERFLOW_DEPTH: &str = "SELECT COUNT(*) FROM overflow";
+
 /// The statement with `$n` placeholders as SQLite's `?n`.
 pub(crate) fn sqlite(sql: &str) -> String {
     sql.replace('$', "?")

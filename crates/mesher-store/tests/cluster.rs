@@ -13,6 +13,7 @@ conformance!(
     nodes_register_beat_and_leave,
     a_lease_has_one_holder_and_a_new_epoch_per_holder,
     a_job_slot_runs_once_and_only_under_a_live_lease,
+    handed_off_events_are_claimed_by_one_peer_at_a_time,
 );
 
 const T0: OffsetDateTime = datetime!(2026-12-04 12:00:00 UTC);
@@ -203,4 +204,63 @@ async fn a_job_slot_runs_once_and_only_under_a_live_lease(store: Arc<dyn Store>)
     assert_eq!(store.prune_job_runs(secs(5)).await.unwrap(), 1);
     assert_eq!(store.job_runs("sweep").await.unwrap().len(), 1);
     assert!(store.job_runs("other").await.unwrap().is_empty());
+}
+
+async fn handed_off_events_are_claimed_by_one_peer_at_a_time(store: Arc<dyn Store>) {
+    let events: Vec<(i64, Vec<u8>)> = (0..5)
+        .map(|i| (7, format!("{{\"n\":{i}}}").into_bytes()))
+        .collect();
+    store.push_overflow("a", &events, T0).await.unwrap();
+    assert_eq!(store.overflow_depth().await.unwrap(), 5);
+    let lease = |s| secs(s) + time::Duration::seconds(30);
+    // The origin leaves its own events to its peers while they are fresh.
+    let own = store
+        .claim_overflow("a", secs(1), lease(1), secs(-5), 10)
+        .await
+        .unwrap();
+    assert!(own.is_empty(), "{own:?}");
+    let b = store
+        .claim_overflow("b", secs(1), lease(1), secs(-5), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(),
+        events[..3].iter().map(|e| e.1.clone()).collect::<Vec<_>>()
+    );
+    assert!(b.iter().all(|e| e.origin == "a" && e.project_id == 7));
+    // Claimed rows are not claimed again while the claim lasts.
+    let c = store
+        .claim_overflow("c", secs(2), lease(2), secs(-5), 10)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 2);
+    assert!(
+        store
+            .claim_overflow("c", secs(3), lease(3), secs(-5), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Only the claimant deletes.
+    let b_ids: Vec<i64> = b.iter().map(|e| e.id).collect();
+    assert_eq!(store.delete_overflow("c", &b_ids).await.unwrap(), 0);
+    assert_eq!(store.delete_overflow("b", &b_ids).await.unwrap(), 3);
+    // c dies holding two; its claim lapses and another node (here the origin itself, since
+    // they are old now) takes them again.
+    let again = store
+        .claim_overflow("a", secs(40), lease(40), secs(35), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|e| e.id).collect::<Vec<_>>(),
+        c.iter().map(|e| e.id).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store
+            .delete_overflow("a", &c.iter().map(|e| e.id).collect::<Vec<_>>())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.overflow_depth().await.unwrap(), 0);
 }

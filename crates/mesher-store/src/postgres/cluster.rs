@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::{PostgresStore, map_err};
 use crate::StoreResult;
-use crate::cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord};
+use crate::cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent};
 use crate::cluster_sql as sql;
 use crate::time_util::{from_millis, to_millis};
 
@@ -175,5 +175,79 @@ impl ClusterStore for PostgresStore {
         conn.execute(sql::PRUNE_RUNS, &[&to_millis(before)])
             .await
             .map_err(map_err)
+    }
+
+    async fn push_overflow(
+        &self,
+        origin: &str,
+        events: &[(i64, Vec<u8>)],
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (projects, payloads): (Vec<i64>, Vec<&[u8]>) =
+            events.iter().map(|(p, b)| (*p, b.as_slice())).unzip();
+        let conn = self.conn().await?;
+        conn.execute(
+            "INSERT INTO overflow (project_id, origin, payload, created_ms) \
+             SELECT p, $2, b, $4 FROM UNNEST($1::bigint[], $3::bytea[]) AS t(p, b)",
+            &[&projects, &origin, &payloads, &to_millis(now)],
+        )
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim_overflow(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        own_after: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<OverflowEvent>> {
+        let conn = self.conn().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .query(
+                &sql::claim_overflow("FOR UPDATE SKIP LOCKED"),
+                &[
+                    &node,
+                    &to_millis(now),
+                    &to_millis(until),
+                    &to_millis(own_after),
+                    &limit,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut claimed: Vec<OverflowEvent> = rows
+            .iter()
+            .map(|r| OverflowEvent {
+                id: r.get(0),
+                project_id: r.get(1),
+                origin: r.get(2),
+                payload: r.get(3),
+            })
+            .collect();
+        claimed.sort_by_key(|e| e.id);
+        Ok(claimed)
+    }
+
+    async fn delete_overflow(&self, node: &str, ids: &[i64]) -> StoreResult<u64> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "DELETE FROM overflow WHERE id = ANY($1) AND claimed_by = $2",
+            &[&ids, &node],
+        )
+        .await
+        .map_err(map_err)
+    }
+
+    async fn overflow_depth(&self) -> StoreResult<i64> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(sql::OVERFLOW_DEPTH, &[])
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
     }
 }

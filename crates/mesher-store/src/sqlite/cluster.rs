@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{SqliteStore, map_err};
 use crate::StoreResult;
-use crate::cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord};
+use crate::cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent};
 use crate::cluster_sql::{self as sql, sqlite};
 use crate::time_util::{from_millis, to_millis};
 
@@ -199,6 +199,82 @@ impl ClusterStore for SqliteStore {
             conn.execute(&sqlite(sql::PRUNE_RUNS), [before])
                 .map_err(map_err)
                 .map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn push_overflow(
+        &self,
+        origin: &str,
+        events: &[(i64, Vec<u8>)],
+        now: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let (origin, events, now) = (origin.to_owned(), events.to_vec(), to_millis(now));
+        self.transact(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(&sqlite(sql::PUSH_OVERFLOW))
+                .map_err(map_err)?;
+            for (project, payload) in &events {
+                stmt.execute(params![project, origin, payload, now])
+                    .map_err(map_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_overflow(
+        &self,
+        node: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        own_after: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<OverflowEvent>> {
+        let node = node.to_owned();
+        let (now, until, own) = (to_millis(now), to_millis(until), to_millis(own_after));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.write(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&sqlite(&sql::claim_overflow("")))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![node, now, until, own, limit], |r| {
+                    Ok(OverflowEvent {
+                        id: r.get(0)?,
+                        project_id: r.get(1)?,
+                        origin: r.get(2)?,
+                        payload: r.get(3)?,
+                    })
+                })
+                .map_err(map_err)?;
+            let mut claimed: Vec<OverflowEvent> =
+                rows.collect::<rusqlite::Result<_>>().map_err(map_err)?;
+            claimed.sort_by_key(|e| e.id);
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn delete_overflow(&self, node: &str, ids: &[i64]) -> StoreResult<u64> {
+        let (node, ids) = (node.to_owned(), ids.to_vec());
+        self.transact(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(&sqlite(sql::DELETE_OVERFLOW))
+                .map_err(map_err)?;
+            let mut n = 0;
+            for id in ids {
+                n += stmt.execute(params![id, node]).map_err(map_err)? as u64;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn overflow_depth(&self) -> StoreResult<i64> {
+        self.read(|conn| {
+            conn.query_row(&sqlite(sql::OVERFLOW_DEPTH), [], |r| r.get(0))
+                .map_err(map_err)
         })
         .await
     }
