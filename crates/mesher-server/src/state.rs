@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::cache::ProjectCache;
-use crate::cluster::{Cluster, ClusterJob, LeaderJobs, LoadMonitor, NodeIdentity};
+use crate::cluster::{Cluster, ClusterJob, LeaderJobs, LoadMonitor, NodeIdentity, OverflowTaker};
 use crate::config::Settings;
 use crate::faults::Faults;
 use crate::ingest::budget::BodyBudget;
@@ -32,12 +32,12 @@ struct Inner {
     public_url: Url,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    cache: ProjectCache,
+    cache: Arc<ProjectCache>,
     rate_limits: RateLimits,
     login_throttle: LoginThrottle,
     body_budget: BodyBudget,
     cpu_slots: Arc<tokio::sync::Semaphore>,
-    pipeline: Pipeline,
+    pipeline: Arc<Pipeline>,
     supervisor: Arc<Supervisor>,
     cluster: Arc<Cluster>,
     shutdown: CancellationToken,
@@ -87,12 +87,13 @@ pub fn start(
         workers,
         faults.clone(),
     )));
-    let pipeline = Pipeline::new(
+    let pipeline = Arc::new(Pipeline::new(
         submit_tx,
         limits.queue_max_events,
         limits.queue_max_bytes,
         metrics.clone(),
-    );
+    ));
+    let cache = Arc::new(ProjectCache::new(store.clone()));
     let identity = NodeIdentity {
         name: settings.cluster.node_name_for(settings.listen.port()),
         address: settings
@@ -113,7 +114,17 @@ pub fn start(
         cluster.clone(),
         pipeline.counter().clone(),
         Arc::downgrade(&supervisor),
+        i64::try_from(limits.queue_max_events / 4).unwrap_or(i64::MAX),
     )));
+    // Only PostgreSQL has peers to take events from (on SQLite the node is alone).
+    if store.backend() == "postgres" {
+        supervisor.spawn(Arc::new(OverflowTaker::new(
+            cluster.clone(),
+            pipeline.clone(),
+            cache.clone(),
+            limits.queue_max_events / 2,
+        )));
+    }
     let jobs: Vec<Arc<dyn ClusterJob>> = vec![Arc::new(IssueSweep::new(
         settings.cluster.issue_sweep_interval,
     ))];
@@ -121,7 +132,7 @@ pub fn start(
 
     AppState {
         inner: Arc::new(Inner {
-            cache: ProjectCache::new(store.clone()),
+            cache,
             rate_limits: RateLimits::default(),
             login_throttle: LoginThrottle::default(),
             body_budget: BodyBudget::new(limits.max_inflight_body_bytes),

@@ -10,6 +10,8 @@
 mod leader;
 mod monitor;
 mod settings;
+mod spread;
+mod taker;
 mod view;
 
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use time::OffsetDateTime;
 pub use leader::{ClusterJob, LEADER_LEASE, LeaderJobs};
 pub use monitor::LoadMonitor;
 pub use settings::{ClusterSettings, DEFAULT_THRESHOLD};
+pub use spread::{PeerLoad, Spread, peers_to_use};
+pub use taker::OverflowTaker;
 pub use view::{ClusterView, NodeState, NodeView, cluster_view};
 
 use crate::metrics::Metrics;
@@ -43,6 +47,7 @@ pub struct Cluster {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     peers: RwLock<Vec<NodeRecord>>,
+    spread: Spread,
 }
 
 impl Cluster {
@@ -59,6 +64,7 @@ impl Cluster {
             store,
             metrics,
             peers: RwLock::new(Vec::new()),
+            spread: Spread::default(),
         }
     }
 
@@ -93,6 +99,36 @@ impl Cluster {
     /// The nodes as the load monitor last read them (this one included).
     pub fn last_seen(&self) -> Vec<NodeRecord> {
         self.peers.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// The hand-off decision in force.
+    pub fn spread(&self) -> &Spread {
+        &self.spread
+    }
+
+    /// Peers (other nodes) that were up at the last look.
+    pub fn peers_up(&self) -> usize {
+        let now = mesher_store::now();
+        self.peers
+            .read()
+            .map(|p| {
+                p.iter()
+                    .filter(|n| n.name != self.identity.name)
+                    .filter(|n| NodeState::of(n, now) == NodeState::Up)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// This node's share of a per-minute rate limit that holds for the whole cluster: the
+    /// limit divided among the nodes up, rounded up (0: unlimited). A load balancer spreads
+    /// clients evenly; the share is rebalanced at every membership change.
+    pub fn limit_share(&self, per_minute: i64) -> i64 {
+        if per_minute <= 0 {
+            return per_minute;
+        }
+        let nodes = i64::try_from(self.peers_up() + 1).unwrap_or(1);
+        (per_minute + nodes - 1) / nodes
     }
 
     pub(crate) fn set_seen(&self, nodes: Vec<NodeRecord>) {

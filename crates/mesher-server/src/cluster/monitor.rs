@@ -12,13 +12,14 @@ use mesher_store::NodeBeat;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::{Cluster, NodeState, counter};
+use super::{Cluster, NodeState, PeerLoad, counter, peers_to_use};
 use crate::pipeline::EventCounter;
 use crate::services::{Service, ServiceContext, Supervisor};
 
 /// The load monitor service.
 pub struct LoadMonitor {
     cluster: Arc<Cluster>,
+    queue_cap: i64,
     counter: Arc<EventCounter>,
     supervisor: Weak<Supervisor>,
     seen: Mutex<Seen>,
@@ -33,13 +34,16 @@ struct Seen {
 
 impl LoadMonitor {
     /// A monitor of `counter` for `cluster`'s node; `supervisor` supplies the services' states.
+    /// A peer with more than `queue_cap` events queued is too busy to take any.
     pub fn new(
         cluster: Arc<Cluster>,
         counter: Arc<EventCounter>,
         supervisor: Weak<Supervisor>,
+        queue_cap: i64,
     ) -> Self {
         LoadMonitor {
             cluster,
+            queue_cap,
             counter,
             supervisor,
             seen: Mutex::new(Seen::default()),
@@ -134,7 +138,40 @@ impl LoadMonitor {
             }
             seen.peers = states;
         }
+        let me = &cluster.identity().name;
+        let peers: Vec<PeerLoad> = nodes
+            .iter()
+            .filter(|n| n.name != *me && NodeState::of(n, now) == NodeState::Up)
+            .map(|n| PeerLoad {
+                rate: n.events_per_second,
+                queue_depth: n.queue_depth,
+            })
+            .collect();
         cluster.set_seen(nodes);
+        let threshold_rate =
+            cluster.settings().threshold as f64 / cluster.settings().monitor_interval.as_secs_f64();
+        let spread = cluster.spread();
+        let using = peers_to_use(
+            spread.peers() > 0,
+            rate,
+            threshold_rate,
+            &peers,
+            self.queue_cap,
+        );
+        let before = spread.set_peers(using);
+        match (before, using) {
+            (0, 0) => {}
+            (0, n) => tracing::info!(
+                peers = n,
+                events_per_second = rate,
+                "handing new events to idler peers"
+            ),
+            (_, 0) => tracing::info!(events_per_second = rate, "no longer handing events off"),
+            (a, b) if a != b => {
+                tracing::info!(peers = b, "handing events to a different number of peers")
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

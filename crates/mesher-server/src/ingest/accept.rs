@@ -9,7 +9,7 @@ use mesher_store::Project;
 
 use super::error::IngestError;
 use crate::metrics::Outcome;
-use crate::pipeline::Incoming;
+use crate::pipeline::{Incoming, PipelineError};
 use crate::ratelimit::retry_after_secs;
 use crate::state::AppState;
 
@@ -50,10 +50,9 @@ pub async fn accept(
             answers.push(Some(Ok(id)));
             continue;
         }
-        if let Err(wait) = state
-            .rate_limits()
-            .check(project.id, project.rate_limit_per_minute)
-        {
+        // The limit holds for the whole cluster: each node enforces its share (issue 14).
+        let limit = state.cluster().limit_share(project.rate_limit_per_minute);
+        if let Err(wait) = state.rate_limits().check(project.id, limit) {
             answers.push(Some(Err(IngestError::RateLimited {
                 retry_after_secs: retry_after_secs(wait),
                 message: format!(
@@ -74,9 +73,18 @@ pub async fn accept(
     if !queued.is_empty() {
         let n = queued.len();
         let ids: Vec<EventId> = queued.iter().map(|i| i.event.event_id).collect();
-        match state.pipeline().process(queued, bytes).await {
-            Ok(results) => {
-                debug_assert_eq!(results.len(), n);
+        state.pipeline().counter().increment(n as u64);
+        let cluster = state.cluster();
+        // A node whose own queue is full spills to its peers before it answers 503.
+        let spill = cluster.spread().hand_off_next()
+            || (!state.pipeline().has_room(n, bytes) && cluster.peers_up() > 0);
+        let stored = if spill {
+            hand_off(state, queued).await
+        } else {
+            state.pipeline().process(queued, bytes).await.map(|_| ())
+        };
+        match stored {
+            Ok(()) => {
                 let mut ids = ids.into_iter();
                 for slot in answers.iter_mut().filter(|a| a.is_none()) {
                     *slot = ids.next().map(Ok);
@@ -96,6 +104,34 @@ pub async fn accept(
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(IngestError::Internal("an event got no answer".into()))))
         .collect())
+}
+
+/// Hands events to the cluster's peers (issue 14): durable in the `overflow` table before the
+/// answer, stored by whichever peer claims them.
+async fn hand_off(state: &AppState, events: Vec<Incoming>) -> Result<(), PipelineError> {
+    let mut rows = Vec::with_capacity(events.len());
+    for i in &events {
+        let payload = serde_json::to_vec(&i.event).map_err(|e| {
+            tracing::error!(error = %e, "cannot serialize an event to hand off");
+            PipelineError::Internal
+        })?;
+        rows.push((i.project_id, payload));
+    }
+    let cluster = state.cluster();
+    match state
+        .store()
+        .push_overflow(&cluster.identity().name, &rows, mesher_store::now())
+        .await
+    {
+        Ok(()) => {
+            state.metrics().events_handed_off.inc_by(rows.len() as u64);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot hand events off");
+            Err(PipelineError::Unavailable)
+        }
+    }
 }
 
 /// Samples, rate-limits and stores the one event of a request: the single answer.

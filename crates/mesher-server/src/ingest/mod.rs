@@ -11,7 +11,7 @@
 //! step fails with an [`error::IngestError`] that knows its outcome, counted where it is
 //! answered.
 
-mod accept;
+pub(crate) mod accept;
 mod auth;
 pub mod body;
 pub mod budget;

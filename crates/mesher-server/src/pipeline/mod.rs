@@ -119,9 +119,16 @@ impl Pipeline {
         }
     }
 
-    /// The node's event counter (read and reset by the load monitor).
+    /// The node's event counter (read and reset by the load monitor): events received at this
+    /// node's edge, whether stored here or handed to a peer; ingest counts them, not `submit`.
     pub fn counter(&self) -> &Arc<EventCounter> {
         &self.counter
+    }
+
+    /// Whether `events` events of `bytes` bytes would fit in the queue now.
+    pub fn has_room(&self, events: usize, bytes: usize) -> bool {
+        self.events.available_permits() >= events
+            && self.bytes.available_permits() >= bytes.min(self.max_bytes)
     }
 
     /// Refuses new submissions from now on (shutdown).
@@ -170,7 +177,6 @@ impl Pipeline {
                 mpsc::error::TrySendError::Full(_) => PipelineError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => PipelineError::ShuttingDown,
             })?;
-        self.counter.increment(u64::from(n));
         self.metrics.events_accepted.inc_by(u64::from(n));
         Ok(rx)
     }
