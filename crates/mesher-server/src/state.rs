@@ -8,7 +8,10 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::cache::ProjectCache;
-use crate::cluster::{Cluster, ClusterJob, LeaderJobs, LoadMonitor, NodeIdentity, OverflowTaker};
+use crate::cluster::{
+    BatchAnnouncer, Bus, BusService, Cluster, ClusterJob, LeaderJobs, LoadMonitor, NodeIdentity,
+    OverflowTaker,
+};
 use crate::config::Settings;
 use crate::faults::Faults;
 use crate::ingest::budget::BodyBudget;
@@ -40,6 +43,7 @@ struct Inner {
     pipeline: Arc<Pipeline>,
     supervisor: Arc<Supervisor>,
     cluster: Arc<Cluster>,
+    bus: Arc<Bus>,
     shutdown: CancellationToken,
     faults: Faults,
 }
@@ -69,6 +73,18 @@ pub fn start(
         metrics.clone(),
     );
 
+    let identity = NodeIdentity {
+        name: settings.cluster.node_name_for(settings.listen.port()),
+        address: settings
+            .cluster
+            .advertise_url
+            .as_ref()
+            .unwrap_or(&public_url)
+            .to_string(),
+        started_at: mesher_store::now(),
+    };
+    let bus = Arc::new(Bus::default());
+
     // The channels are made first so that each service can be handed its ends.
     let (submit_tx, submit_rx) = mpsc::channel(limits.queue_max_events);
     let (prepared_tx, prepared_rx) = mpsc::channel(64);
@@ -79,6 +95,7 @@ pub fn start(
         limits.batch_max_wait,
         metrics.clone(),
         faults.clone(),
+        BatchAnnouncer::new(bus.clone(), identity.name.clone()),
     )));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     supervisor.spawn(Arc::new(Processor::new(
@@ -94,16 +111,6 @@ pub fn start(
         metrics.clone(),
     ));
     let cache = Arc::new(ProjectCache::new(store.clone()));
-    let identity = NodeIdentity {
-        name: settings.cluster.node_name_for(settings.listen.port()),
-        address: settings
-            .cluster
-            .advertise_url
-            .as_ref()
-            .unwrap_or(&public_url)
-            .to_string(),
-        started_at: mesher_store::now(),
-    };
     let cluster = Arc::new(Cluster::new(
         identity,
         settings.cluster.clone(),
@@ -129,6 +136,11 @@ pub fn start(
         settings.cluster.issue_sweep_interval,
     ))];
     supervisor.spawn(Arc::new(LeaderJobs::new(cluster.clone(), jobs)));
+    supervisor.spawn(Arc::new(BusService::new(
+        cluster.clone(),
+        bus.clone(),
+        cache.clone(),
+    )));
 
     AppState {
         inner: Arc::new(Inner {
@@ -146,6 +158,7 @@ pub fn start(
             pipeline,
             supervisor,
             cluster,
+            bus,
             shutdown,
             faults,
         }),
@@ -216,6 +229,11 @@ impl AppState {
     /// This node's membership of the cluster.
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.inner.cluster
+    }
+
+    /// The cluster bus (in-process on SQLite).
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.inner.bus
     }
 
     /// The node's stop signal.

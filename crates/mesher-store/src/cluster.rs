@@ -99,6 +99,36 @@ pub struct OverflowEvent {
     pub payload: Vec<u8>,
 }
 
+/// The PostgreSQL notification channel of the cluster bus.
+pub const BUS_CHANNEL: &str = "mesher_bus";
+
+/// A live subscription to the cluster bus: messages in the order PostgreSQL delivered them,
+/// until the connection ends (`recv` answers `None`; subscribe again, and re-synchronise, since
+/// messages sent meanwhile are lost).
+pub struct BusSubscription {
+    rx: tokio::sync::mpsc::Receiver<String>,
+    /// Keeps the listening session open.
+    _session: Box<dyn std::any::Any + Send>,
+}
+
+impl BusSubscription {
+    /// A subscription fed by `rx`, alive while `session` is.
+    pub(crate) fn new(
+        rx: tokio::sync::mpsc::Receiver<String>,
+        session: Box<dyn std::any::Any + Send>,
+    ) -> Self {
+        BusSubscription {
+            rx,
+            _session: session,
+        }
+    }
+
+    /// The next message, or `None` once the connection ended.
+    pub async fn recv(&mut self) -> Option<String> {
+        self.rx.recv().await
+    }
+}
+
 /// The cluster registry and leases.
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
@@ -158,4 +188,11 @@ pub trait ClusterStore: Send + Sync {
     async fn delete_overflow(&self, node: &str, ids: &[i64]) -> StoreResult<u64>;
     /// Events waiting to be taken (claimed or not).
     async fn overflow_depth(&self) -> StoreResult<i64>;
+
+    /// Sends a small message (at most 7,900 bytes) to every node's bus, this one included, when
+    /// the caller's transaction commits (PostgreSQL `NOTIFY`). SQLite has no other node: the
+    /// message goes nowhere, and the caller delivers it locally.
+    async fn publish(&self, message: &str) -> StoreResult<()>;
+    /// Listens to the bus: `None` on SQLite, which has no bus.
+    async fn subscribe(&self) -> StoreResult<Option<BusSubscription>>;
 }

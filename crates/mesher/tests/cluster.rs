@@ -278,3 +278,94 @@ async fn sqlite_is_one_node() {
     assert_eq!(states(&view), HashMap::from([("solo".into(), "up".into())]));
     assert!(server.terminate().success());
 }
+
+/// Acceptance 3: a key revoked through one node is refused by another within a second (the
+/// database announces the change on the cluster bus as it commits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_node_is_refused_by_another_within_a_second() {
+    let env = Env::new(Backend::Postgres).await;
+    let a = node(&env, "node-a");
+    let (_, key) = a.banner_dsn();
+    let c = node(&env, "node-c");
+    let token = env.json(&[
+        "token",
+        "create",
+        "--user",
+        "admin@mesher.local",
+        "--scope",
+        "admin",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let send_with = |server: &Server, key: &str| {
+        client
+            .post(format!("{}/api/1/store/", server.url))
+            .header("x-sentry-auth", format!("Sentry sentry_key={key}"))
+            .body(r#"{"message": "still here?", "level": "error"}"#)
+            .send()
+    };
+    let send = |server: &Server| send_with(server, &key);
+    // C knows the key (and caches it).
+    assert_eq!(send(&c).await.unwrap().status(), 200);
+    let revoked = client
+        .delete(format!("{}/api/v1/projects/1/keys/{key}", a.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    let start = Instant::now();
+    loop {
+        let status = send(&c).await.unwrap().status();
+        if status != 200 {
+            assert!(status == 401 || status == 403, "{status}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "C still accepts the key after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("node C refused the revoked key after {:?}", start.elapsed());
+
+    // The bus survives losing its connection: every listening session is ended by the server;
+    // the nodes reconnect, and a key revoked from the CLI (no node involved) still stops at once.
+    let killed = Command::new("psql")
+        .arg(mesher_store::testing::test_database_url())
+        .args([
+            "-Atc",
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE query = 'LISTEN mesher_bus'",
+        ])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{killed:?}");
+    let ended: i64 = String::from_utf8_lossy(&killed.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ended >= 2, "{ended} listening sessions ended");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = env.json(&["key", "create", "--project", "1"]);
+    let key2 = second["public_key"].as_str().unwrap().to_owned();
+    assert_eq!(send_with(&c, &key2).await.unwrap().status(), 200);
+    let out = env.run(&["key", "revoke", &key2]);
+    assert!(out.status.success(), "{out:?}");
+    let start = Instant::now();
+    while send_with(&c, &key2).await.unwrap().status() == 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "C still accepts the key after 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "after a reconnect, node C refused a key revoked from the CLI after {:?}",
+        start.elapsed()
+    );
+    assert!(c.terminate().success());
+    assert!(a.terminate().success());
+}

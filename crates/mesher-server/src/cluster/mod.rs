@@ -7,6 +7,7 @@
 //! is recorded under the lease's epoch, which fences a node that lost the lease without knowing.
 //! On SQLite the same code runs with one node.
 
+mod bus;
 mod leader;
 mod monitor;
 mod settings;
@@ -20,6 +21,7 @@ use std::sync::RwLock;
 use mesher_store::{NodeRecord, Store};
 use time::OffsetDateTime;
 
+pub use bus::{BatchAnnouncer, BatchPart, Bus, BusMessage, BusService};
 pub use leader::{ClusterJob, LEADER_LEASE, LeaderJobs};
 pub use monitor::LoadMonitor;
 pub use settings::{ClusterSettings, DEFAULT_THRESHOLD};

@@ -64,7 +64,11 @@ impl Spread {
     /// `k + 1` requests do, so that each node ends up with an equal share.
     pub fn hand_off_next(&self) -> bool {
         let k = self.peers.load(Ordering::Relaxed);
-        k > 0 && self.seq.fetch_add(1, Ordering::Relaxed) % (k + 1) != 0
+        k > 0
+            && !self
+                .seq
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(k + 1)
     }
 }
 

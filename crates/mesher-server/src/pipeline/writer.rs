@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::processor::Prepared;
 use super::{Permits, PipelineError, Reply};
+use crate::cluster::BatchAnnouncer;
 use crate::faults::Faults;
 use crate::metrics::{Metrics, Outcome};
 use crate::services::{Service, ServiceContext};
@@ -87,6 +88,7 @@ pub struct Writer {
     max_wait: Duration,
     metrics: Arc<Metrics>,
     faults: Faults,
+    announcer: BatchAnnouncer,
 }
 
 impl Writer {
@@ -98,8 +100,10 @@ impl Writer {
         max_wait: Duration,
         metrics: Arc<Metrics>,
         faults: Faults,
+        announcer: BatchAnnouncer,
     ) -> Self {
         Writer {
+            announcer,
             store,
             rx: Mutex::new(rx),
             pending: std::sync::Mutex::new(None),
@@ -174,6 +178,7 @@ impl Writer {
                     .observe(started.elapsed().as_secs_f64());
                 self.metrics.batch_events.observe(events.len() as f64);
                 self.acknowledge(batch, &outcomes);
+                self.announcer.announce(&events, &outcomes);
             }
             Err(e) if e.is_unavailable() => {
                 tracing::error!(error = %e, events = events.len(), "database unavailable; answering 503");
@@ -186,9 +191,10 @@ impl Writer {
                 for w in batch.waiters {
                     let part = Arc::new(events[w.range.clone()].to_vec());
                     let n = part.len();
-                    match self.store.write_events(part).await {
+                    match self.store.write_events(part.clone()).await {
                         Ok(outcomes) => {
                             self.record(&outcomes);
+                            self.announcer.announce(&part, &outcomes);
                             let _ = w.reply.send(Ok(outcomes));
                         }
                         Err(e) => {

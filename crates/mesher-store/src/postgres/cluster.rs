@@ -2,11 +2,13 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use tokio_postgres::Row;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
 
 use super::{PostgresStore, map_err};
 use crate::StoreResult;
-use crate::cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent};
+use crate::cluster::{
+    BUS_CHANNEL, BusSubscription, ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent,
+};
 use crate::cluster_sql as sql;
 use crate::time_util::{from_millis, to_millis};
 
@@ -249,5 +251,43 @@ impl ClusterStore for PostgresStore {
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
+    }
+
+    async fn publish(&self, message: &str) -> StoreResult<()> {
+        let conn = self.conn().await?;
+        conn.execute("SELECT pg_notify($1, $2)", &[&BUS_CHANNEL, &message])
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> StoreResult<Option<BusSubscription>> {
+        // A session of its own, outside the pool: LISTEN belongs to the session, and pooled
+        // connections are shared.
+        let (client, mut connection) = self.config().connect(NoTls).await.map_err(map_err)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+                match message {
+                    Some(Ok(AsyncMessage::Notification(n))) => {
+                        if tx.send(n.payload().to_owned()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %map_err(e), "the cluster bus connection failed");
+                        return;
+                    }
+                    None => return,
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {BUS_CHANNEL}"))
+            .await
+            .map_err(map_err)?;
+        Ok(Some(BusSubscription::new(rx, Box::new(client))))
     }
 }

@@ -35,6 +35,7 @@ const POOL_SIZE: usize = 16;
 pub struct PostgresStore {
     pool: Pool,
     target: String,
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -57,7 +58,7 @@ impl PostgresStore {
     pub async fn connect_with(config: tokio_postgres::Config) -> StoreResult<Self> {
         let target = describe(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -70,7 +71,11 @@ impl PostgresStore {
             .create_timeout(Some(std::time::Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let store = PostgresStore { pool, target };
+        let store = PostgresStore {
+            pool,
+            target,
+            config,
+        };
         store.ping().await.map_err(|e| {
             StoreError::Unavailable(format!(
                 "cannot connect to PostgreSQL at {}: {}",
@@ -79,6 +84,11 @@ impl PostgresStore {
             ))
         })?;
         Ok(store)
+    }
+
+    /// The connection settings (for sessions outside the pool).
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
     }
 
     /// A pooled connection.
@@ -133,8 +143,13 @@ fn flatten(e: &tokio_postgres::Error) -> String {
 /// Marks a change that caches must notice (see `AdminStore::config_epoch`).
 pub(crate) async fn bump_epoch(c: &impl tokio_postgres::GenericClient) -> StoreResult<()> {
     c.execute(
-        "INSERT INTO instance_meta (key, value) VALUES ('config_epoch', '1') \
-         ON CONFLICT (key) DO UPDATE SET value = (instance_meta.value::bigint + 1)::text",
+        // The bus message goes out when the transaction commits, so that every node drops
+        // its caches at once (a revoked key stops working cluster-wide at the commit).
+        "WITH bumped AS (INSERT INTO instance_meta (key, value) VALUES ('config_epoch', '1') \
+         ON CONFLICT (key) DO UPDATE SET value = (instance_meta.value::bigint + 1)::text \
+         RETURNING value) \
+         SELECT pg_notify('mesher_bus', '{\"v\":1,\"type\":\"config\",\"epoch\":' || value || '}') \
+         FROM bumped",
         &[],
     )
     .await

@@ -6,7 +6,9 @@ use time::OffsetDateTime;
 
 use super::{SqliteStore, map_err};
 use crate::StoreResult;
-use crate::cluster::{ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent};
+use crate::cluster::{
+    BusSubscription, ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent,
+};
 use crate::cluster_sql::{self as sql, sqlite};
 use crate::time_util::{from_millis, to_millis};
 
@@ -277,5 +279,13 @@ impl ClusterStore for SqliteStore {
                 .map_err(map_err)
         })
         .await
+    }
+
+    async fn publish(&self, _message: &str) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn subscribe(&self) -> StoreResult<Option<BusSubscription>> {
+        Ok(None)
     }
 }

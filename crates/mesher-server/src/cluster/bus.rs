@@ -1,0 +1,331 @@
+//! The cluster bus (CLUSTER-04 groundwork): small typed messages between nodes over PostgreSQL
+//! `LISTEN/NOTIFY`, one channel for the cluster. Configuration changes (a revoked key, changed
+//! project settings) are announced by the database itself when they commit, so every node drops
+//! its caches at once instead of at its next poll; the writer announces each committed batch
+//! (one message per batch, never per event). On SQLite the node is alone: messages are
+//! delivered in-process.
+//!
+//! The listener reconnects with backoff; after any gap it drops the caches (messages sent
+//! meanwhile are lost) and tells local subscribers with [`BusMessage::Resync`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use mesher_store::{NewEvent, WriteOutcome};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, mpsc};
+
+use super::Cluster;
+use crate::cache::ProjectCache;
+use crate::services::{Service, ServiceContext};
+
+/// PostgreSQL refuses notification payloads of 8,000 bytes or more.
+pub const MAX_MESSAGE_BYTES: usize = 7_900;
+
+/// The events of one project in a committed batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchPart {
+    /// The project.
+    pub project_id: i64,
+    /// Events stored.
+    pub stored: u64,
+    /// Earliest and latest `received_at` of those events, in Unix milliseconds.
+    pub from_ms: i64,
+    /// See `from_ms`.
+    pub to_ms: i64,
+}
+
+/// A message on the bus. Versioned by the envelope's `v`; unknown types are ignored, so that
+/// nodes of different versions can share a cluster during an upgrade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BusMessage {
+    /// Keys or project settings changed (any node or the CLI); the config epoch is now `epoch`.
+    Config {
+        /// The new epoch.
+        epoch: i64,
+    },
+    /// A node committed a batch.
+    Batch {
+        /// The node.
+        node: String,
+        /// Per project (a batch that would not fit one message is announced in several).
+        projects: Vec<BatchPart>,
+    },
+    /// Local only: the bus was unreachable for a while and messages may be lost; re-read state.
+    Resync,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u32,
+    #[serde(flatten)]
+    message: BusMessage,
+}
+
+/// Parses a bus payload; `None` for versions and types this node does not know.
+pub fn parse(payload: &str) -> Option<BusMessage> {
+    let envelope: Envelope = serde_json::from_str(payload).ok()?;
+    (envelope.v == 1).then_some(envelope.message)
+}
+
+/// Encodes a message for the bus.
+pub fn encode(message: &BusMessage) -> String {
+    serde_json::to_string(&Envelope {
+        v: 1,
+        message: message.clone(),
+    })
+    .unwrap_or_default()
+}
+
+/// The node's end of the bus: local subscribers, and the queue of batches to announce.
+pub struct Bus {
+    local: broadcast::Sender<BusMessage>,
+    outbox: mpsc::Sender<BusMessage>,
+    /// The service's end of the outbox; it outlives the service's runs, so that a restart
+    /// after a crash picks it up again (tokio's mutex is released, not poisoned, by a panic).
+    outbox_rx: tokio::sync::Mutex<mpsc::Receiver<BusMessage>>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        let (local, _) = broadcast::channel(1024);
+        let (outbox, rx) = mpsc::channel(1024);
+        Bus {
+            local,
+            outbox,
+            outbox_rx: tokio::sync::Mutex::new(rx),
+        }
+    }
+}
+
+impl Bus {
+    /// Messages as this node receives them (its own included).
+    pub fn subscribe(&self) -> broadcast::Receiver<BusMessage> {
+        self.local.subscribe()
+    }
+
+    /// Announces committed events without waiting (the writer calls this after each commit);
+    /// when the outbox is full the announcement is dropped and logged: the bus is best effort,
+    /// readers re-synchronise from the database.
+    pub fn announce_batch(&self, node: &str, parts: Vec<BatchPart>) {
+        if parts.is_empty() {
+            return;
+        }
+        // Split so that each message stays under PostgreSQL's payload limit (~90 bytes a part).
+        for chunk in parts.chunks(64) {
+            let message = BusMessage::Batch {
+                node: node.to_owned(),
+                projects: chunk.to_vec(),
+            };
+            if self.outbox.try_send(message).is_err() {
+                tracing::warn!("the bus outbox is full; a batch announcement was dropped");
+            }
+        }
+    }
+
+    fn deliver(&self, message: BusMessage) {
+        // No local subscriber is not an error.
+        let _ = self.local.send(message);
+    }
+}
+
+/// What the writer uses to announce its commits.
+#[derive(Clone)]
+pub struct BatchAnnouncer {
+    bus: Arc<Bus>,
+    node: String,
+}
+
+impl BatchAnnouncer {
+    /// Announces on `bus` as node `node`.
+    pub fn new(bus: Arc<Bus>, node: String) -> Self {
+        BatchAnnouncer { bus, node }
+    }
+
+    /// Announces the stored events of a committed batch, per project.
+    pub fn announce(&self, events: &[NewEvent], outcomes: &[WriteOutcome]) {
+        let mut parts: Vec<BatchPart> = Vec::new();
+        for (event, outcome) in events.iter().zip(outcomes) {
+            if !matches!(outcome, WriteOutcome::Stored { .. }) {
+                continue;
+            }
+            let at = i64::try_from(event.received_at.unix_timestamp_nanos() / 1_000_000)
+                .unwrap_or(i64::MAX);
+            match parts.iter_mut().find(|p| p.project_id == event.project_id) {
+                Some(p) => {
+                    p.stored += 1;
+                    p.from_ms = p.from_ms.min(at);
+                    p.to_ms = p.to_ms.max(at);
+                }
+                None => parts.push(BatchPart {
+                    project_id: event.project_id,
+                    stored: 1,
+                    from_ms: at,
+                    to_ms: at,
+                }),
+            }
+        }
+        self.bus.announce_batch(&self.node, parts);
+    }
+}
+
+/// The bus service: listens (reconnecting with backoff) and sends the outbox in order.
+pub struct BusService {
+    cluster: Arc<Cluster>,
+    bus: Arc<Bus>,
+    cache: Arc<ProjectCache>,
+}
+
+impl BusService {
+    /// The bus of `cluster`'s node; configuration messages drop `cache`'s entries.
+    pub fn new(cluster: Arc<Cluster>, bus: Arc<Bus>, cache: Arc<ProjectCache>) -> Self {
+        BusService {
+            cluster,
+            bus,
+            cache,
+        }
+    }
+
+    fn receive(&self, payload: &str) {
+        let Some(message) = parse(payload) else {
+            tracing::debug!(payload, "an unknown bus message; ignored");
+            return;
+        };
+        if let BusMessage::Config { .. } = message {
+            self.cache.invalidate();
+        }
+        self.bus.deliver(message);
+    }
+
+    async fn send(&self, message: BusMessage) {
+        let store = self.cluster.store();
+        if store.backend() != "postgres" {
+            self.receive(&encode(&message));
+            return;
+        }
+        let payload = encode(&message);
+        if payload.len() > MAX_MESSAGE_BYTES {
+            tracing::warn!(bytes = payload.len(), "a bus message is too large; dropped");
+            return;
+        }
+        if let Err(e) = store.publish(&payload).await {
+            tracing::warn!(error = %e, "cannot publish on the bus; message dropped");
+        }
+    }
+}
+
+impl Service for BusService {
+    fn name(&self) -> &'static str {
+        "cluster-bus"
+    }
+
+    fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(async move {
+            let mut outbox = self.bus.outbox_rx.lock().await;
+            self.serve(&ctx, &mut outbox).await
+        })
+    }
+}
+
+impl BusService {
+    async fn serve(
+        &self,
+        ctx: &ServiceContext,
+        outbox: &mut mpsc::Receiver<BusMessage>,
+    ) -> anyhow::Result<()> {
+        let mut backoff = Duration::from_millis(100);
+        let mut first = true;
+        loop {
+            ctx.heartbeat.beat();
+            let mut subscription = match self.cluster.store().subscribe().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, ?backoff, "cannot listen to the cluster bus; retrying");
+                    tokio::select! {
+                        _ = ctx.stop.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if !first {
+                tracing::info!("cluster bus connected again; re-synchronising");
+                self.cache.invalidate();
+                self.bus.deliver(BusMessage::Resync);
+            }
+            first = false;
+            backoff = Duration::from_millis(100);
+            loop {
+                ctx.heartbeat.beat();
+                tokio::select! {
+                    _ = ctx.stop.cancelled() => return Ok(()),
+                    message = outbox.recv() => match message {
+                        Some(m) => self.send(m).await,
+                        None => return Ok(()),
+                    },
+                    payload = async {
+                        match subscription.as_mut() {
+                            Some(s) => s.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    } => match payload {
+                        Some(p) => self.receive(&p),
+                        None => {
+                            tracing::warn!("cluster bus connection lost; reconnecting");
+                            break;
+                        }
+                    },
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_unknown_ones_are_ignored() {
+        let m = BusMessage::Batch {
+            node: "a".into(),
+            projects: vec![BatchPart {
+                project_id: 3,
+                stored: 10,
+                from_ms: 1,
+                to_ms: 2,
+            }],
+        };
+        assert_eq!(parse(&encode(&m)), Some(m));
+        assert_eq!(
+            parse(r#"{"v":1,"type":"config","epoch":7}"#),
+            Some(BusMessage::Config { epoch: 7 })
+        );
+        assert_eq!(parse(r#"{"v":2,"type":"config","epoch":7}"#), None);
+        assert_eq!(parse(r#"{"v":1,"type":"teleport"}"#), None);
+        assert_eq!(parse("not json"), None);
+        // The largest announcement fits PostgreSQL's payload limit.
+        let parts = vec![
+            BatchPart {
+                project_id: i64::MAX,
+                stored: u64::MAX,
+                from_ms: i64::MIN,
+                to_ms: i64::MIN,
+            };
+            64
+        ];
+        let big = BusMessage::Batch {
+            node: "n".repeat(200),
+            projects: parts,
+        };
+        assert!(
+            encode(&big).len() < MAX_MESSAGE_BYTES,
+            "{}",
+            encode(&big).len()
+        );
+    }
+}
