@@ -379,7 +379,8 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
     let written = (raw::rows(&db, tags).await, raw::rows(&db, hours).await);
     assert!(written.0.len() > 20 && written.1.len() > 10, "{written:?}");
 
-    // The schema and rollups as they were before V11, then V11 again.
+    // The schema and rollups as they were before V11 (and the later migrations, which are
+    // unrelated), then V11 onwards again.
     raw::batch(
         &db,
         match backend {
@@ -395,13 +396,15 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  DROP TABLE issue_hourly;
                  ALTER TABLE issue_hourly_v10 RENAME TO issue_hourly;
                  CREATE INDEX issue_hourly_hour ON issue_hourly (hour);
-                 DELETE FROM refinery_schema_history WHERE version = 11;"
+                 DROP TABLE nodes; DROP TABLE leases; DROP TABLE job_runs; DROP TABLE overflow;
+                 DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
             Backend::Postgres => {
                 "DROP TABLE project_tag_hourly;
                  ALTER TABLE issue_hourly DROP COLUMN project_id;
                  CREATE INDEX issue_hourly_hour ON issue_hourly (hour);
-                 DELETE FROM refinery_schema_history WHERE version = 11;"
+                 DROP TABLE nodes; DROP TABLE leases; DROP TABLE job_runs; DROP TABLE overflow;
+                 DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
         },
     )

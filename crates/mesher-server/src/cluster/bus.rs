@@ -22,6 +22,9 @@ use crate::services::{Service, ServiceContext};
 
 /// PostgreSQL refuses notification payloads of 8,000 bytes or more.
 pub const MAX_MESSAGE_BYTES: usize = 7_900;
+/// Projects per batch announcement: at most about 126 bytes each, with room for a node name of
+/// 200 characters (the test below checks the worst case).
+const PARTS_PER_MESSAGE: usize = 48;
 
 /// The events of one project in a committed batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +116,8 @@ impl Bus {
         if parts.is_empty() {
             return;
         }
-        // Split so that each message stays under PostgreSQL's payload limit (~90 bytes a part).
-        for chunk in parts.chunks(64) {
+        // Split so that each message stays under PostgreSQL's payload limit.
+        for chunk in parts.chunks(PARTS_PER_MESSAGE) {
             let message = BusMessage::Batch {
                 node: node.to_owned(),
                 projects: chunk.to_vec(),
@@ -316,7 +319,7 @@ mod tests {
                 from_ms: i64::MIN,
                 to_ms: i64::MIN,
             };
-            64
+            PARTS_PER_MESSAGE
         ];
         let big = BusMessage::Batch {
             node: "n".repeat(200),
