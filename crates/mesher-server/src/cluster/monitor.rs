@@ -30,6 +30,8 @@ pub struct LoadMonitor {
 struct Seen {
     peers: HashMap<String, (NodeState, OffsetDateTime)>,
     busy: bool,
+    /// Consecutive windows over the threshold.
+    busy_windows: u32,
 }
 
 impl LoadMonitor {
@@ -103,6 +105,7 @@ impl LoadMonitor {
             .set(i64::try_from(up).unwrap_or(i64::MAX));
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.busy_windows = if busy { seen.busy_windows + 1 } else { 0 };
             if busy != seen.busy {
                 let threshold = cluster.settings().threshold;
                 if busy {
@@ -151,13 +154,16 @@ impl LoadMonitor {
         let threshold_rate =
             cluster.settings().threshold as f64 / cluster.settings().monitor_interval.as_secs_f64();
         let spread = cluster.spread();
-        let using = peers_to_use(
-            spread.peers() > 0,
-            rate,
-            threshold_rate,
-            &peers,
-            self.queue_cap,
-        );
+        let handing_off = spread.peers() > 0;
+        let busy_windows = self.seen.lock().map_or(0, |s| s.busy_windows);
+        // A hand-off starts after two busy windows in a row: by then the peers' heartbeats show
+        // their own load, so nodes that got busy together (a deploy, a balanced cluster warming
+        // up) do not all hand events to each other on stale figures.
+        let using = if handing_off || busy_windows >= 2 {
+            peers_to_use(handing_off, rate, threshold_rate, &peers, self.queue_cap)
+        } else {
+            0
+        };
         let before = spread.set_peers(using);
         match (before, using) {
             (0, 0) => {}
