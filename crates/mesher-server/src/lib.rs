@@ -50,7 +50,6 @@ pub use state::AppState;
 
 use crate::config::Settings;
 use crate::faults::Faults;
-use crate::state::PIPELINE_SERVICES;
 
 /// The `instance_meta` key under which `serve` records its public URL, for the CLI.
 pub const PUBLIC_URL_META: &str = "public_url";
@@ -134,7 +133,10 @@ pub async fn run_with(
         () = deadline => Err(()),
     };
     state.pipeline().close();
-    state.supervisor().stop(&PIPELINE_SERVICES, drain).await;
+    state
+        .supervisor()
+        .stop(state.pipeline_services(), drain)
+        .await;
     state.supervisor().shutdown(Duration::from_secs(5)).await;
     state.cluster().leave().await;
     match served {

@@ -21,7 +21,7 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::processor::Processor;
 use crate::pipeline::writer::Writer;
 use crate::ratelimit::RateLimits;
-use crate::services::{Supervisor, SupervisorConfig};
+use crate::services::{ServiceHandle, Supervisor, SupervisorConfig};
 use crate::sessions::LoginThrottle;
 
 /// Shared state of a running node, handed to every handler as axum `State`.
@@ -42,14 +42,12 @@ struct Inner {
     cpu_slots: Arc<tokio::sync::Semaphore>,
     pipeline: Arc<Pipeline>,
     supervisor: Arc<Supervisor>,
+    pipeline_services: [ServiceHandle; 2],
     cluster: Arc<Cluster>,
     bus: Arc<Bus>,
     shutdown: CancellationToken,
     faults: Faults,
 }
-
-/// Names of the pipeline services, in the order they must stop (producers first).
-pub const PIPELINE_SERVICES: [&str; 2] = ["processor", "writer"];
 
 /// Starts a node's services (in dependency order) and returns the state its handlers share.
 ///
@@ -86,9 +84,9 @@ pub fn start(
     let bus = Arc::new(Bus::default());
 
     // The channels are made first so that each service can be handed its ends.
-    let (submit_tx, submit_rx) = mpsc::channel(limits.queue_max_events);
+    let (submit_tx, submit_rx) = async_channel::bounded(limits.queue_max_events);
     let (prepared_tx, prepared_rx) = mpsc::channel(64);
-    supervisor.spawn(Arc::new(Writer::new(
+    let writer = supervisor.spawn(Arc::new(Writer::new(
         store.clone(),
         prepared_rx,
         limits.batch_max_events,
@@ -98,7 +96,7 @@ pub fn start(
         BatchAnnouncer::new(bus.clone(), identity.name.clone()),
     )));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    supervisor.spawn(Arc::new(Processor::new(
+    let processor = supervisor.spawn(Arc::new(Processor::new(
         submit_rx,
         prepared_tx,
         workers,
@@ -157,6 +155,7 @@ pub fn start(
             metrics,
             pipeline,
             supervisor,
+            pipeline_services: [processor, writer],
             cluster,
             bus,
             shutdown,
@@ -226,6 +225,11 @@ impl AppState {
         &self.inner.supervisor
     }
 
+    /// The pipeline's services, in the order they must stop (producers first).
+    pub fn pipeline_services(&self) -> &[ServiceHandle] {
+        &self.inner.pipeline_services
+    }
+
     /// This node's membership of the cluster.
     pub fn cluster(&self) -> &Arc<Cluster> {
         &self.inner.cluster
@@ -276,10 +280,14 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(300)).await;
         state
             .supervisor()
-            .stop(&PIPELINE_SERVICES, Duration::from_secs(5))
+            .stop(state.pipeline_services(), Duration::from_secs(5))
             .await;
         for status in state.supervisor().statuses() {
-            if PIPELINE_SERVICES.contains(&status.name) {
+            if state
+                .pipeline_services()
+                .iter()
+                .any(|s| s.name() == status.name)
+            {
                 assert_eq!(status.restarts, 0, "{status:?}");
                 assert_eq!(status.state, ServiceState::Stopped, "{status:?}");
             }

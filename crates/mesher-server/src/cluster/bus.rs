@@ -241,14 +241,15 @@ impl BusService {
         let mut backoff = Duration::from_millis(100);
         let mut first = true;
         loop {
-            ctx.heartbeat.beat();
-            let mut subscription = match self.cluster.store().subscribe().await {
+            let Some(subscribed) = ctx.wait(self.cluster.store().subscribe()).await else {
+                return Ok(());
+            };
+            let mut subscription = match subscribed {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, ?backoff, "cannot listen to the cluster bus; retrying");
-                    tokio::select! {
-                        _ = ctx.stop.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !ctx.sleep(backoff).await {
+                        return Ok(());
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
@@ -262,30 +263,37 @@ impl BusService {
             first = false;
             backoff = Duration::from_millis(100);
             loop {
-                ctx.heartbeat.beat();
-                tokio::select! {
-                    _ = ctx.stop.cancelled() => return Ok(()),
-                    message = outbox.recv() => match message {
-                        Some(m) => self.send(m).await,
-                        None => return Ok(()),
-                    },
-                    payload = async {
-                        match subscription.as_mut() {
-                            Some(s) => s.recv().await,
-                            None => std::future::pending().await,
+                let next = ctx
+                    .wait(async {
+                        tokio::select! {
+                            m = outbox.recv() => Event::Outbox(m),
+                            p = async {
+                                match subscription.as_mut() {
+                                    Some(s) => s.recv().await,
+                                    None => std::future::pending().await,
+                                }
+                            } => Event::Bus(p),
                         }
-                    } => match payload {
-                        Some(p) => self.receive(&p),
-                        None => {
-                            tracing::warn!("cluster bus connection lost; reconnecting");
-                            break;
-                        }
-                    },
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    })
+                    .await;
+                match next {
+                    None | Some(Event::Outbox(None)) => return Ok(()),
+                    Some(Event::Outbox(Some(m))) => self.send(m).await,
+                    Some(Event::Bus(Some(p))) => self.receive(&p),
+                    Some(Event::Bus(None)) => {
+                        tracing::warn!("cluster bus connection lost; reconnecting");
+                        break;
+                    }
                 }
             }
         }
     }
+}
+
+/// What woke the bus service.
+enum Event {
+    Outbox(Option<BusMessage>),
+    Bus(Option<String>),
 }
 
 #[cfg(test)]

@@ -159,14 +159,16 @@ impl Service for LeaderJobs {
     fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
         Box::pin(async move {
             loop {
-                ctx.heartbeat.beat();
-                if let Err(e) = self.tick().await {
-                    tracing::warn!(error = %e, "cluster jobs round failed; trying again");
+                // A long job (a sweep over a big database) is waiting on the database, not hung.
+                match ctx.wait(self.tick()).await {
+                    None => return Ok(()),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "cluster jobs round failed; trying again")
+                    }
+                    Some(Ok(_)) => {}
                 }
-                ctx.heartbeat.beat();
-                tokio::select! {
-                    _ = ctx.stop.cancelled() => return Ok(()),
-                    _ = tokio::time::sleep(RENEW_EVERY) => {}
+                if !ctx.sleep(RENEW_EVERY).await {
+                    return Ok(());
                 }
             }
         })

@@ -193,22 +193,25 @@ impl Service for LoadMonitor {
             let interval = self.cluster.settings().monitor_interval;
             let mut last = Instant::now();
             loop {
-                let next = last + interval;
-                // Sleep in short steps so that the heartbeat keeps beating and stop is prompt.
-                while Instant::now() < next {
-                    ctx.heartbeat.beat();
-                    tokio::select! {
-                        _ = ctx.stop.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep_until(next.min(Instant::now() + Duration::from_secs(1))) => {}
-                    }
+                if ctx
+                    .wait(tokio::time::sleep_until(last + interval))
+                    .await
+                    .is_none()
+                {
+                    return Ok(());
                 }
                 let now = Instant::now();
                 let elapsed = now - last;
                 last = now;
                 // A failed run is logged and the next one tries again; the counter's reset
                 // already happened, so the window's rate is lost, not counted twice.
-                if let Err(e) = self.tick(elapsed).await {
-                    tracing::warn!(error = %e, "load monitor run failed; trying again next interval");
+                match ctx.wait(self.tick(elapsed)).await {
+                    None => return Ok(()),
+                    Some(Err(e)) => tracing::warn!(
+                        error = %e,
+                        "load monitor run failed; trying again next interval"
+                    ),
+                    Some(Ok(())) => {}
                 }
             }
         })

@@ -115,22 +115,17 @@ impl Service for OverflowTaker {
     fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
         Box::pin(async move {
             loop {
-                ctx.heartbeat.beat();
-                if ctx.stop.is_cancelled() {
-                    return Ok(());
-                }
-                let took = match self.take().await {
-                    Ok(n) => n,
-                    Err(e) => {
+                // Stopped mid-round, the claimed rows stay claimed until the claim lapses.
+                let took = match ctx.wait(self.take()).await {
+                    None => return Ok(()),
+                    Some(Ok(n)) => n,
+                    Some(Err(e)) => {
                         tracing::warn!(error = %e, "taking handed-off events failed; trying again");
                         0
                     }
                 };
-                if took == 0 {
-                    tokio::select! {
-                        _ = ctx.stop.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(POLL) => {}
-                    }
+                if took == 0 && !ctx.sleep(POLL).await {
+                    return Ok(());
                 }
             }
         })

@@ -19,7 +19,7 @@ use mesher_protocol::Event;
 use mesher_protocol::scrub::ScrubConfig;
 use mesher_store::WriteOutcome;
 use thiserror::Error;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 pub use counter::EventCounter;
 
@@ -91,7 +91,7 @@ impl Drop for Permits {
 
 /// The handle handlers submit through.
 pub struct Pipeline {
-    tx: mpsc::Sender<Submission>,
+    tx: async_channel::Sender<Submission>,
     events: Arc<Semaphore>,
     bytes: Arc<Semaphore>,
     max_bytes: usize,
@@ -103,7 +103,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline feeding `tx`, holding at most `max_events` events and `max_bytes` bytes.
     pub fn new(
-        tx: mpsc::Sender<Submission>,
+        tx: async_channel::Sender<Submission>,
         max_events: usize,
         max_bytes: usize,
         metrics: Arc<Metrics>,
@@ -174,8 +174,8 @@ impl Pipeline {
                 bytes,
             })
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => PipelineError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => PipelineError::ShuttingDown,
+                async_channel::TrySendError::Full(_) => PipelineError::QueueFull,
+                async_channel::TrySendError::Closed(_) => PipelineError::ShuttingDown,
             })?;
         self.metrics.events_accepted.inc_by(u64::from(n));
         Ok(rx)

@@ -11,12 +11,11 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use mesher_protocol::{grouping, scrub};
 use mesher_store::{NewEvent, compress_payload};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 use super::{Incoming, Permits, PipelineError, Reply, Submission};
 use crate::faults::Faults;
@@ -44,7 +43,9 @@ pub struct Prepared {
 
 /// The processor service.
 pub struct Processor {
-    rx: Mutex<mpsc::Receiver<Submission>>,
+    /// Every worker takes from the same queue (a multi-consumer channel: no lock is held
+    /// while waiting).
+    rx: async_channel::Receiver<Submission>,
     writer: mpsc::Sender<Prepared>,
     workers: usize,
     faults: Faults,
@@ -53,13 +54,13 @@ pub struct Processor {
 impl Processor {
     /// A processor reading `rx` and feeding `writer` with `workers` parallel workers.
     pub fn new(
-        rx: mpsc::Receiver<Submission>,
+        rx: async_channel::Receiver<Submission>,
         writer: mpsc::Sender<Prepared>,
         workers: usize,
         faults: Faults,
     ) -> Self {
         Processor {
-            rx: Mutex::new(rx),
+            rx,
             writer,
             workers: workers.max(1),
             faults,
@@ -69,29 +70,26 @@ impl Processor {
     async fn worker(self: Arc<Self>, ctx: ServiceContext) -> anyhow::Result<()> {
         let mut taken = Vec::with_capacity(MAX_TAKE);
         loop {
-            ctx.heartbeat.beat();
-            {
-                let mut rx = self.rx.lock().await;
-                let first = tokio::select! {
-                    biased;
-                    m = rx.recv() => m,
-                    // Told to stop: finish what is queued, then return.
-                    _ = ctx.stop.cancelled() => rx.try_recv().ok(),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                };
-                let Some(first) = first else {
-                    drop(rx);
+            let first = match ctx.wait(self.rx.recv()).await {
+                Some(Ok(m)) => m,
+                // The queue closed (shutdown): nothing more will come.
+                Some(Err(_)) => {
                     ctx.idle_until_stopped().await;
                     return Ok(());
-                };
-                // Whatever else is queued comes along: one wake for several submissions.
-                let mut bytes = first.bytes;
-                taken.push(first);
-                while taken.len() < MAX_TAKE && bytes < INLINE_BYTES {
-                    let Ok(next) = rx.try_recv() else { break };
-                    bytes += next.bytes;
-                    taken.push(next);
                 }
+                // Told to stop: finish what is queued, then return.
+                None => match self.rx.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => return Ok(()),
+                },
+            };
+            // Whatever else is queued comes along: one wake for several submissions.
+            let mut bytes = first.bytes;
+            taken.push(first);
+            while taken.len() < MAX_TAKE && bytes < INLINE_BYTES {
+                let Ok(next) = self.rx.try_recv() else { break };
+                bytes += next.bytes;
+                taken.push(next);
             }
             for submission in taken.drain(..) {
                 self.process(submission, &ctx).await;
@@ -132,12 +130,7 @@ impl Processor {
             }
         };
         // Wait for room at the writer, beating meanwhile: a slow database is not a hang.
-        let permit = loop {
-            tokio::select! {
-                p = self.writer.reserve() => break p,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => ctx.heartbeat.beat(),
-            }
-        };
+        let permit = ctx.busy(self.writer.reserve()).await;
         match permit {
             Ok(permit) => permit.send(Prepared {
                 events,

@@ -124,14 +124,10 @@ impl Writer {
         rx: &mut mpsc::Receiver<Prepared>,
         ctx: &ServiceContext,
     ) -> Option<Batch> {
-        let first = loop {
-            ctx.heartbeat.beat();
-            tokio::select! {
-                biased;
-                m = rx.recv() => break m?,
-                _ = ctx.stop.cancelled() => break rx.try_recv().ok()?,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
+        let first = match ctx.wait(rx.recv()).await {
+            Some(m) => m?,
+            // Told to stop: finish what is queued.
+            None => rx.try_recv().ok()?,
         };
         let parts = gather(
             rx,
@@ -156,9 +152,8 @@ impl Writer {
         let started = Instant::now();
         let mut result = Err(StoreError::Unavailable(String::new()));
         for retry in 0..=UNAVAILABLE_RETRIES {
-            ctx.heartbeat.beat();
             self.faults.hit("writer").await;
-            result = self.store.write_events(events.clone()).await;
+            result = ctx.busy(self.store.write_events(events.clone())).await;
             match &result {
                 Err(e) if e.is_unavailable() && retry < UNAVAILABLE_RETRIES => {
                     tracing::warn!(error = %e, retry, "database unavailable; retrying the batch");

@@ -17,7 +17,7 @@ use std::time::Instant;
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-pub use supervisor::{ServiceState, ServiceStatus, Supervisor, SupervisorConfig};
+pub use supervisor::{ServiceHandle, ServiceState, ServiceStatus, Supervisor, SupervisorConfig};
 
 /// A long-lived task owned by the [`Supervisor`].
 pub trait Service: Send + Sync + 'static {
@@ -38,19 +38,51 @@ pub struct ServiceContext {
     pub heartbeat: Heartbeat,
 }
 
+/// How often a waiting service beats.
+const BEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl ServiceContext {
+    /// Waits for `fut` (a mailbox, a timer, a reply), beating the heartbeat meanwhile: waiting
+    /// is liveness, so no service writes its own beating loop. `None` when told to stop first;
+    /// a value that is ready as the stop comes is still returned.
+    pub async fn wait<F: std::future::Future>(&self, fut: F) -> Option<F::Output> {
+        tokio::pin!(fut);
+        loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                biased;
+                out = &mut fut => return Some(out),
+                _ = self.stop.cancelled() => return None,
+                _ = tokio::time::sleep(BEAT_EVERY) => {}
+            }
+        }
+    }
+
+    /// Runs `fut` to its end, beating meanwhile, whatever the stop signal says: for work in
+    /// hand that must finish (a commit, a reply), which is waiting on the database, not hung.
+    pub async fn busy<F: std::future::Future>(&self, fut: F) -> F::Output {
+        tokio::pin!(fut);
+        loop {
+            self.heartbeat.beat();
+            tokio::select! {
+                biased;
+                out = &mut fut => return out,
+                _ = tokio::time::sleep(BEAT_EVERY) => {}
+            }
+        }
+    }
+
+    /// Sleeps for `d`, beating; `false` when told to stop first.
+    pub async fn sleep(&self, d: std::time::Duration) -> bool {
+        self.wait(tokio::time::sleep(d)).await.is_some()
+    }
+
     /// Waits, beating, until told to stop: for a service whose input has closed. At shutdown
     /// the pipeline's queue closes just before its services are told to stop; returning at the
     /// closure itself would be "returned before being told to stop", a crash and a restart
     /// (issue 12, row 15).
     pub async fn idle_until_stopped(&self) {
-        loop {
-            self.heartbeat.beat();
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-            }
-        }
+        self.wait(std::future::pending::<()>()).await;
     }
 }
 

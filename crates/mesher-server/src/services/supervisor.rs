@@ -77,6 +77,21 @@ struct Entry {
     watcher: Option<JoinHandle<()>>,
 }
 
+/// A running service, as [`Supervisor::spawn`] returns it: the way to address it (to stop it),
+/// instead of its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceHandle {
+    index: usize,
+    name: &'static str,
+}
+
+impl ServiceHandle {
+    /// The service's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
 /// Owns every service of a node.
 pub struct Supervisor {
     config: SupervisorConfig,
@@ -118,7 +133,7 @@ impl Supervisor {
     }
 
     /// Starts a service and keeps it running.
-    pub fn spawn<S: Service>(self: &Arc<Self>, service: Arc<S>) {
+    pub fn spawn<S: Service>(self: &Arc<Self>, service: Arc<S>) -> ServiceHandle {
         let heartbeat = Heartbeat::new();
         heartbeat.beat();
         let stop = CancellationToken::new();
@@ -138,29 +153,28 @@ impl Supervisor {
             });
             entries.len() - 1
         };
+        let name = service.name();
         let ctx = ServiceContext { stop, heartbeat };
         let watcher = tokio::spawn(watch(self.clone(), index, service, ctx));
         lock(&self.entries)[index].watcher = Some(watcher);
+        ServiceHandle { index, name }
     }
 
-    /// Stops the named service (waiting for it to finish its work in hand), then returns.
-    /// Services are stopped in the order given, so a producer drains before its consumer.
-    pub async fn stop(&self, names: &[&str], grace: Duration) {
-        for name in names {
+    /// Stops the given services (waiting for each to finish its work in hand), in the order
+    /// given, so that a producer drains before its consumer.
+    pub async fn stop(&self, services: &[ServiceHandle], grace: Duration) {
+        for service in services {
             let watcher = {
                 let mut entries = lock(&self.entries);
-                entries
-                    .iter_mut()
-                    .find(|e| e.status.name == *name)
-                    .map(|e| {
-                        e.stop.cancel();
-                        e.watcher.take()
-                    })
+                entries.get_mut(service.index).map(|e| {
+                    e.stop.cancel();
+                    e.watcher.take()
+                })
             };
             if let Some(Some(watcher)) = watcher
                 && tokio::time::timeout(grace, watcher).await.is_err()
             {
-                tracing::warn!(service = name, "did not stop within {grace:?}");
+                tracing::warn!(service = service.name, "did not stop within {grace:?}");
             }
         }
     }
@@ -168,12 +182,16 @@ impl Supervisor {
     /// Stops every service in reverse start order and the health checker.
     pub async fn shutdown(&self, grace: Duration) {
         self.shutdown.cancel();
-        let names: Vec<&'static str> = lock(&self.entries)
+        let all: Vec<ServiceHandle> = lock(&self.entries)
             .iter()
+            .enumerate()
             .rev()
-            .map(|e| e.status.name)
+            .map(|(index, e)| ServiceHandle {
+                index,
+                name: e.status.name,
+            })
             .collect();
-        self.stop(&names, grace).await;
+        self.stop(&all, grace).await;
         if let Some(h) = lock(&self.health).take() {
             h.abort();
         }
