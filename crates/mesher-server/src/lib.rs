@@ -35,6 +35,7 @@ pub mod ratelimit;
 pub mod services;
 pub mod sessions;
 pub mod state;
+pub mod triage;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -172,10 +172,7 @@ pub async fn set_status(
         )));
     }
     visible_issue(&state, &caller, id, Scope::Write, Role::Member).await?;
-    let issue = state
-        .store()
-        .set_issue_status(id, change, Some(caller.user_id), mesher_store::now())
-        .await?;
+    let issue = crate::triage::set_issue_status(&state, id, change, Some(caller.user_id)).await?;
     Ok(axum::Json(IssueBody::new(issue, true)))
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use mesher_store::{NewEvent, WriteOutcome};
+use mesher_store::{IssueChange, NewEvent, WriteOutcome};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc};
 
@@ -39,6 +39,18 @@ pub struct BatchPart {
     pub to_ms: i64,
 }
 
+/// An issue whose state changed: created, regressed or escalated by an event, or changed by a
+/// person (resolved, unresolved, archived, discarded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueEvent {
+    /// Its project.
+    pub project_id: i64,
+    /// The issue.
+    pub issue_id: i64,
+    /// `created`, `regressed`, `escalated`, or the status it was given (`resolved`, …).
+    pub change: String,
+}
+
 /// A message on the bus. Versioned by the envelope's `v`; unknown types are ignored, so that
 /// nodes of different versions can share a cluster during an upgrade.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +67,13 @@ pub enum BusMessage {
         node: String,
         /// Per project (a batch that would not fit one message is announced in several).
         projects: Vec<BatchPart>,
+    },
+    /// Issues changed state (one message per batch or per change, not per event).
+    Issues {
+        /// The node that made the change.
+        node: String,
+        /// The changes.
+        issues: Vec<IssueEvent>,
     },
     /// Local only: the bus was unreachable for a while and messages may be lost; re-read state.
     Resync,
@@ -128,6 +147,19 @@ impl Bus {
         }
     }
 
+    /// Announces issue state changes without waiting (as [`Bus::announce_batch`]).
+    pub fn announce_issues(&self, node: &str, issues: Vec<IssueEvent>) {
+        for chunk in issues.chunks(PARTS_PER_MESSAGE) {
+            let message = BusMessage::Issues {
+                node: node.to_owned(),
+                issues: chunk.to_vec(),
+            };
+            if self.outbox.try_send(message).is_err() {
+                tracing::warn!("the bus outbox is full; an issue announcement was dropped");
+            }
+        }
+    }
+
     fn deliver(&self, message: BusMessage) {
         // No local subscriber is not an error.
         let _ = self.local.send(message);
@@ -147,12 +179,26 @@ impl BatchAnnouncer {
         BatchAnnouncer { bus, node }
     }
 
-    /// Announces the stored events of a committed batch, per project.
+    /// Announces the stored events of a committed batch, per project, and the issues it
+    /// created, regressed or escalated.
     pub fn announce(&self, events: &[NewEvent], outcomes: &[WriteOutcome]) {
         let mut parts: Vec<BatchPart> = Vec::new();
+        let mut issues: Vec<IssueEvent> = Vec::new();
         for (event, outcome) in events.iter().zip(outcomes) {
-            if !matches!(outcome, WriteOutcome::Stored { .. }) {
+            let WriteOutcome::Stored { issue_id, change } = outcome else {
                 continue;
+            };
+            if let Some(change) = change {
+                issues.push(IssueEvent {
+                    project_id: event.project_id,
+                    issue_id: *issue_id,
+                    change: match change {
+                        IssueChange::Created => "created",
+                        IssueChange::Regressed => "regressed",
+                        IssueChange::Escalated => "escalated",
+                    }
+                    .into(),
+                });
             }
             let at = i64::try_from(event.received_at.unix_timestamp_nanos() / 1_000_000)
                 .unwrap_or(i64::MAX);
@@ -171,6 +217,9 @@ impl BatchAnnouncer {
             }
         }
         self.bus.announce_batch(&self.node, parts);
+        if !issues.is_empty() {
+            self.bus.announce_issues(&self.node, issues);
+        }
     }
 }
 
@@ -338,5 +387,18 @@ mod tests {
             "{}",
             encode(&big).len()
         );
+        let issues = BusMessage::Issues {
+            node: "n".repeat(200),
+            issues: vec![
+                IssueEvent {
+                    project_id: i64::MIN,
+                    issue_id: i64::MIN,
+                    change: "resolved_in_next_release".into(),
+                };
+                PARTS_PER_MESSAGE
+            ],
+        };
+        assert!(encode(&issues).len() < MAX_MESSAGE_BYTES, "{}", encode(&issues).len());
+        assert_eq!(parse(&encode(&issues)), Some(issues));
     }
 }

@@ -21,7 +21,7 @@ use std::sync::RwLock;
 use mesher_store::{NodeRecord, Store};
 use time::OffsetDateTime;
 
-pub use bus::{BatchAnnouncer, BatchPart, Bus, BusMessage, BusService};
+pub use bus::{BatchAnnouncer, BatchPart, Bus, BusMessage, BusService, IssueEvent};
 pub use leader::{ClusterJob, LEADER_LEASE, LeaderJobs};
 pub use monitor::LoadMonitor;
 pub use settings::{ClusterSettings, DEFAULT_THRESHOLD};

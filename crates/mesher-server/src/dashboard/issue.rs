@@ -553,9 +553,7 @@ pub(super) async fn set_status(
         ));
     }
     let (change, key) = change(form.text("status"))?;
-    let key = match state
-        .store()
-        .set_issue_status(issue_id, change, Some(user.user.id), mesher_store::now())
+    let key = match crate::triage::set_issue_status(&state, issue_id, change, Some(user.user.id))
         .await
     {
         Ok(_) => key,

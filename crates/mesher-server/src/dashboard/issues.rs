@@ -531,8 +531,7 @@ pub(super) async fn bulk(
         // An issue of another project is as unknown as a missing one.
         match store.issue(issue_id).await? {
             Some(issue) if issue.project_id == id => {
-                match store
-                    .set_issue_status(issue_id, change, Some(user.user.id), mesher_store::now())
+                match crate::triage::set_issue_status(&state, issue_id, change, Some(user.user.id))
                     .await
                 {
                     Ok(_) => {}

@@ -1,0 +1,68 @@
+//! Issue 14: what the cluster bus carries, seen from another session listening on the same
+//! PostgreSQL channel: one message per committed batch, the issues a batch created, and a
+//! status change made through the API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use common::api::{Api, ingest, owner_token};
+use mesher_store::BusSubscription;
+use mesher_store::testing::Backend;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The next message of `node` of type `kind` (other tests share the channel).
+async fn next(sub: &mut BusSubscription, node: &str, kind: &str) -> Value {
+    let wait = async {
+        loop {
+            let payload = sub.recv().await.expect("the bus connection ended");
+            let m: Value = serde_json::from_str(&payload).unwrap();
+            if m["node"] == node && m["type"] == kind {
+                return m;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {kind} message from {node} within 10 s"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_and_issue_changes_are_announced_once_each() {
+    let s = TestServer::start(Backend::Postgres).await;
+    let mut sub = s.store.subscribe().await.unwrap().expect("PostgreSQL has a bus");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let node = format!("{}:{port}", host.trim());
+
+    let event = json!({"message": "bus check", "level": "error"});
+    ingest(&s, event).await;
+    let batch = next(&mut sub, &node, "batch").await;
+    assert_eq!(batch["v"], 1);
+    assert_eq!(batch["projects"][0]["project_id"], s.project_id);
+    assert_eq!(batch["projects"][0]["stored"], 1);
+    let created = next(&mut sub, &node, "issues").await;
+    let issue = &created["issues"][0];
+    assert_eq!(issue["change"], "created");
+    assert_eq!(issue["project_id"], s.project_id);
+    let issue_id = issue["issue_id"].as_i64().unwrap();
+
+    let api = Api::new(&s, Some(owner_token(&s).await));
+    api.ok(
+        Method::POST,
+        &format!("/api/v1/issues/{issue_id}/status"),
+        Some(json!({"status": "resolved"})),
+    )
+    .await;
+    let resolved = next(&mut sub, &node, "issues").await;
+    assert_eq!(
+        resolved["issues"],
+        json!([{"project_id": s.project_id, "issue_id": issue_id, "change": "resolved"}])
+    );
+    // A second event of the issue regresses it: announced as such.
+    ingest(&s, json!({"message": "bus check", "level": "error"})).await;
+    let regressed = next(&mut sub, &node, "issues").await;
+    assert_eq!(regressed["issues"][0]["change"], "regressed");
+}
