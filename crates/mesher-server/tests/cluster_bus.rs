@@ -32,7 +32,12 @@ async fn next(sub: &mut BusSubscription, node: &str, kind: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_and_issue_changes_are_announced_once_each() {
     let s = TestServer::start(Backend::Postgres).await;
-    let mut sub = s.store.subscribe().await.unwrap().expect("PostgreSQL has a bus");
+    let mut sub = s
+        .store
+        .subscribe()
+        .await
+        .unwrap()
+        .expect("PostgreSQL has a bus");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
     let node = format!("{}:{port}", host.trim());

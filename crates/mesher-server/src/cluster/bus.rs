@@ -398,7 +398,11 @@ mod tests {
                 PARTS_PER_MESSAGE
             ],
         };
-        assert!(encode(&issues).len() < MAX_MESSAGE_BYTES, "{}", encode(&issues).len());
+        assert!(
+            encode(&issues).len() < MAX_MESSAGE_BYTES,
+            "{}",
+            encode(&issues).len()
+        );
         assert_eq!(parse(&encode(&issues)), Some(issues));
     }
 }

@@ -553,14 +553,13 @@ pub(super) async fn set_status(
         ));
     }
     let (change, key) = change(form.text("status"))?;
-    let key = match crate::triage::set_issue_status(&state, issue_id, change, Some(user.user.id))
-        .await
-    {
-        Ok(_) => key,
-        // Said on the issue's page, as the API says it with a 400 (issue 12, row 13).
-        Err(StoreError::NoReleaseData) => "no-release",
-        Err(e) => return Err(e.into()),
-    };
+    let key =
+        match crate::triage::set_issue_status(&state, issue_id, change, Some(user.user.id)).await {
+            Ok(_) => key,
+            // Said on the issue's page, as the API says it with a 400 (issue 12, row 13).
+            Err(StoreError::NoReleaseData) => "no-release",
+            Err(e) => return Err(e.into()),
+        };
     Ok(Redirect::to(
         &layout.url(&done(&paths::issue(id, issue_id), key)),
     ))
