@@ -99,9 +99,6 @@ pub struct OverflowEvent {
     pub payload: Vec<u8>,
 }
 
-/// The PostgreSQL notification channel of the cluster bus.
-pub const BUS_CHANNEL: &str = "mesher_bus";
-
 /// A live subscription to the cluster bus: messages in the order PostgreSQL delivered them,
 /// until the connection ends (`recv` answers `None`; subscribe again, and re-synchronise, since
 /// messages sent meanwhile are lost).
@@ -190,7 +187,9 @@ pub trait ClusterStore: Send + Sync {
     async fn overflow_depth(&self) -> StoreResult<i64>;
 
     /// Sends a small message (at most 7,900 bytes) to every node's bus, this one included, when
-    /// the caller's transaction commits (PostgreSQL `NOTIFY`). SQLite has no other node: the
+    /// the caller's transaction commits (PostgreSQL `NOTIFY` on the channel `mesher_bus_`
+    /// followed by the schema's name, 63 bytes at most: two Mesher installs in two schemas of
+    /// one database do not hear each other). SQLite has no other node: the
     /// message goes nowhere, and the caller delivers it locally.
     async fn publish(&self, message: &str) -> StoreResult<()>;
     /// Listens to the bus: `None` on SQLite, which has no bus.

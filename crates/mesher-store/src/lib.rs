@@ -41,7 +41,7 @@ use std::sync::Arc;
 #[cfg(feature = "testing")]
 pub use batch_plan::plan_new_batch;
 pub use cluster::{
-    BUS_CHANNEL, BusSubscription, ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent,
+    BusSubscription, ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent,
 };
 pub use error::{StoreError, StoreResult};
 pub use event_model::*;

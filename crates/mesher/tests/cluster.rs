@@ -338,7 +338,7 @@ async fn a_key_revoked_on_one_node_is_refused_by_another_within_a_second() {
         .args([
             "-Atc",
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE query = 'LISTEN mesher_bus'",
+             WHERE query LIKE 'LISTEN \"mesher_bus_%'",
         ])
         .output()
         .unwrap();

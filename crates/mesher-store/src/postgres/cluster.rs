@@ -7,7 +7,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use super::{PostgresStore, map_err};
 use crate::StoreResult;
 use crate::cluster::{
-    BUS_CHANNEL, BusSubscription, ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent,
+    BusSubscription, ClusterStore, JobRun, Lease, NodeBeat, NodeRecord, OverflowEvent,
 };
 use crate::cluster_sql as sql;
 use crate::time_util::{from_millis, to_millis};
@@ -255,7 +255,7 @@ impl ClusterStore for PostgresStore {
 
     async fn publish(&self, message: &str) -> StoreResult<()> {
         let conn = self.conn().await?;
-        conn.execute("SELECT pg_notify($1, $2)", &[&BUS_CHANNEL, &message])
+        conn.execute("SELECT pg_notify($1, $2)", &[&self.channel(), &message])
             .await
             .map_err(map_err)?;
         Ok(())
@@ -285,7 +285,10 @@ impl ClusterStore for PostgresStore {
             }
         });
         client
-            .batch_execute(&format!("LISTEN {BUS_CHANNEL}"))
+            .batch_execute(&format!(
+                "LISTEN \"{}\"",
+                self.channel().replace('"', "\"\"")
+            ))
             .await
             .map_err(map_err)?;
         Ok(Some(BusSubscription::new(rx, Box::new(client))))

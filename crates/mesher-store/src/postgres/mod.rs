@@ -36,6 +36,8 @@ pub struct PostgresStore {
     pool: Pool,
     target: String,
     config: tokio_postgres::Config,
+    /// The cluster bus's channel (see `ClusterStore::publish`).
+    channel: String,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -71,10 +73,11 @@ impl PostgresStore {
             .create_timeout(Some(std::time::Duration::from_secs(5)))
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let store = PostgresStore {
+        let mut store = PostgresStore {
             pool,
             target,
             config,
+            channel: String::new(),
         };
         store.ping().await.map_err(|e| {
             StoreError::Unavailable(format!(
@@ -83,7 +86,21 @@ impl PostgresStore {
                 e.to_string().trim_start_matches("database unavailable: ")
             ))
         })?;
+        // The same expression as `bump_epoch`'s, which names the channel inside SQL.
+        let channel: String = store
+            .conn()
+            .await?
+            .query_one(BUS_CHANNEL_SQL, &[])
+            .await
+            .map_err(map_err)?
+            .get(0);
+        store.channel = channel;
         Ok(store)
+    }
+
+    /// The cluster bus's channel.
+    pub(crate) fn channel(&self) -> &str {
+        &self.channel
     }
 
     /// The connection settings (for sessions outside the pool).
@@ -140,6 +157,9 @@ fn flatten(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The cluster bus's channel of the connection's schema (see `ClusterStore::publish`).
+const BUS_CHANNEL_SQL: &str = "SELECT left('mesher_bus_' || current_schema(), 63)";
+
 /// Marks a change that caches must notice (see `AdminStore::config_epoch`).
 pub(crate) async fn bump_epoch(c: &impl tokio_postgres::GenericClient) -> StoreResult<()> {
     c.execute(
@@ -148,7 +168,8 @@ pub(crate) async fn bump_epoch(c: &impl tokio_postgres::GenericClient) -> StoreR
         "WITH bumped AS (INSERT INTO instance_meta (key, value) VALUES ('config_epoch', '1') \
          ON CONFLICT (key) DO UPDATE SET value = (instance_meta.value::bigint + 1)::text \
          RETURNING value) \
-         SELECT pg_notify('mesher_bus', '{\"v\":1,\"type\":\"config\",\"epoch\":' || value || '}') \
+         SELECT pg_notify(left('mesher_bus_' || current_schema(), 63), \
+           '{\"v\":1,\"type\":\"config\",\"epoch\":' || value || '}') \
          FROM bumped",
         &[],
     )
