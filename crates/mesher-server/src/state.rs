@@ -132,6 +132,8 @@ pub fn start(
     }
     let jobs: Vec<Arc<dyn ClusterJob>> = vec![Arc::new(IssueSweep::new(
         settings.cluster.issue_sweep_interval,
+        bus.clone(),
+        cluster.identity().name.clone(),
     ))];
     supervisor.spawn(Arc::new(LeaderJobs::new(cluster.clone(), jobs)));
     supervisor.spawn(Arc::new(BusService::new(

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::TestServer;
 use common::api::{Api, ingest, owner_token};
-use mesher_store::BusSubscription;
 use mesher_store::testing::Backend;
+use mesher_store::{ArchiveUntil, BusSubscription, StatusChange};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -120,5 +120,45 @@ async fn the_bus_ignores_what_is_not_a_known_message() {
     assert_eq!(
         (bus["state"].as_str(), bus["restarts"].as_i64()),
         (Some("running"), Some(0))
+    );
+}
+
+/// The issue sweep (a cluster job) announces the archives it ends as escalations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_announces_escalations() {
+    let s = TestServer::start_with(Backend::Postgres, |settings| {
+        settings.cluster.issue_sweep_interval = Duration::from_secs(1);
+    })
+    .await;
+    let mut sub = s
+        .store
+        .subscribe()
+        .await
+        .unwrap()
+        .expect("PostgreSQL has a bus");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    let node = format!("{}:{port}", host.trim());
+    ingest(
+        &s,
+        json!({"message": "archived for a minute", "level": "error"}),
+    )
+    .await;
+    let created = next(&mut sub, &node, "issues").await;
+    let issue_id = created["issues"][0]["issue_id"].as_i64().unwrap();
+    // Archived for a minute, two minutes ago: the archive is over, and the next sweep ends it.
+    s.store
+        .set_issue_status(
+            issue_id,
+            StatusChange::Archive(ArchiveUntil::Duration { minutes: 1 }),
+            None,
+            mesher_store::now() - time::Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    let escalated = next(&mut sub, &node, "issues").await;
+    assert_eq!(
+        escalated["issues"],
+        json!([{"project_id": s.project_id, "issue_id": issue_id, "change": "escalated"}])
     );
 }
