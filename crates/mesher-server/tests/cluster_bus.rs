@@ -32,10 +32,9 @@ async fn next(sub: &mut BusSubscription, node: &str, kind: &str) -> Value {
         .unwrap_or_else(|_| panic!("no {kind} message from {node} within 10 s"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batches_and_issue_changes_are_announced_once_each() {
-    let s = TestServer::start(Backend::Postgres).await;
-    let mut sub = s
+/// A session listening to `s`'s bus, and the name of `s`'s node (`<hostname>:<port>`).
+async fn listen(s: &TestServer) -> (BusSubscription, String) {
+    let sub = s
         .store
         .subscribe()
         .await
@@ -43,7 +42,13 @@ async fn batches_and_issue_changes_are_announced_once_each() {
         .expect("PostgreSQL has a bus");
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
-    let node = format!("{}:{port}", host.trim());
+    (sub, format!("{}:{port}", host.trim()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_and_issue_changes_are_announced_once_each() {
+    let s = TestServer::start(Backend::Postgres).await;
+    let (mut sub, node) = listen(&s).await;
 
     let event = json!({"message": "bus check", "level": "error"});
     ingest(&s, event).await;
@@ -82,15 +87,7 @@ async fn batches_and_issue_changes_are_announced_once_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bus_ignores_what_is_not_a_known_message() {
     let s = TestServer::start(Backend::Postgres).await;
-    let mut sub = s
-        .store
-        .subscribe()
-        .await
-        .unwrap()
-        .expect("PostgreSQL has a bus");
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
-    let node = format!("{}:{port}", host.trim());
+    let (mut sub, node) = listen(&s).await;
     for junk in [
         "not json",
         r#"{"v": 2, "type": "config", "epoch": 1}"#,
@@ -130,15 +127,7 @@ async fn the_sweep_announces_escalations() {
         settings.cluster.issue_sweep_interval = Duration::from_secs(1);
     })
     .await;
-    let mut sub = s
-        .store
-        .subscribe()
-        .await
-        .unwrap()
-        .expect("PostgreSQL has a bus");
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let port = s.url.rsplit(':').next().unwrap().trim_end_matches('/');
-    let node = format!("{}:{port}", host.trim());
+    let (mut sub, node) = listen(&s).await;
     ingest(
         &s,
         json!({"message": "archived for a minute", "level": "error"}),

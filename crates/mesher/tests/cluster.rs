@@ -9,64 +9,14 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cluster::{self, ClusterApi};
 use common::{Env, Server};
 use mesher_store::testing::Backend;
 use serde_json::Value;
 
-/// Starts a node named `name` with a 1-second issue sweep (so the leader's job runs often).
+/// A node with a 1-second issue sweep (so the leader's job runs often).
 fn node(env: &Env, name: &str) -> Server {
-    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0", "--node-name", name]);
-    cmd.env("MESHER_ISSUE_SWEEP_INTERVAL_SECS", "1");
-    Server::start(cmd)
-}
-
-fn kill_9(server: &mut Server) {
-    Command::new("kill")
-        .args(["-KILL", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    server.child.wait().unwrap();
-}
-
-struct Api {
-    client: reqwest::Client,
-    token: String,
-}
-
-impl Api {
-    async fn cluster(&self, server: &Server) -> Value {
-        let res = self
-            .client
-            .get(format!("{}/api/v1/cluster", server.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
-    }
-
-    /// Polls `server`'s cluster view until `done` holds; returns the view and the time taken.
-    async fn wait_for(
-        &self,
-        server: &Server,
-        limit: Duration,
-        what: &str,
-        done: impl Fn(&Value) -> bool,
-    ) -> (Value, Duration) {
-        let start = Instant::now();
-        loop {
-            let view = self.cluster(server).await;
-            if done(&view) {
-                return (view, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "not within {limit:?}: {what}; last view {view:#}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+    cluster::node(env, name, &[("MESHER_ISSUE_SWEEP_INTERVAL_SECS", "1")])
 }
 
 fn states(view: &Value) -> HashMap<String, String> {
@@ -91,21 +41,7 @@ fn state_of(view: &Value, name: &str) -> Option<String> {
 async fn three_nodes_see_each_other_and_one_runs_the_jobs() {
     let env = Env::new(Backend::Postgres).await;
     let a = node(&env, "node-a");
-    let token = env.json(&[
-        "token",
-        "create",
-        "--user",
-        "admin@mesher.local",
-        "--scope",
-        "admin",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let api = Api {
-        client: reqwest::Client::new(),
-        token,
-    };
+    let api = ClusterApi::new(&env);
     let b = node(&env, "node-b");
     let mut c = node(&env, "node-c");
 
@@ -155,7 +91,7 @@ async fn three_nodes_see_each_other_and_one_runs_the_jobs() {
     );
 
     // `kill -9` node-c: the others show it down within 15 s.
-    kill_9(&mut c);
+    c.kill_9();
     for server in [&a, &b] {
         let (_, took) = api
             .wait_for(server, Duration::from_secs(16), "node-c down", |v| {
@@ -170,7 +106,7 @@ async fn three_nodes_see_each_other_and_one_runs_the_jobs() {
         .await;
 
     // Acceptance 2: exactly one leader; kill -9 it, another takes over within 15 s.
-    let view = api.cluster(&b).await;
+    let view = api.view(&b).await;
     let leader = view["leader"].as_str().unwrap().to_owned();
     let leaders = view["nodes"]
         .as_array()
@@ -188,7 +124,7 @@ async fn three_nodes_see_each_other_and_one_runs_the_jobs() {
     let mut dead = servers.remove(&leader).unwrap();
     // Let the leader run a few slots first.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    kill_9(&mut dead);
+    dead.kill_9();
     let survivor = servers.values().next().unwrap();
     let (view, took) = api
         .wait_for(survivor, Duration::from_secs(15), "a new leader", |v| {
@@ -254,21 +190,7 @@ async fn sqlite_is_one_node() {
     );
 
     let server = node(&env, "solo");
-    let token = env.json(&[
-        "token",
-        "create",
-        "--user",
-        "admin@mesher.local",
-        "--scope",
-        "admin",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let api = Api {
-        client: reqwest::Client::new(),
-        token,
-    };
+    let api = ClusterApi::new(&env);
     let (view, _) = api
         .wait_for(&server, Duration::from_secs(10), "the node leads", |v| {
             v["leader"] == "solo"
@@ -287,17 +209,7 @@ async fn a_key_revoked_on_one_node_is_refused_by_another_within_a_second() {
     let a = node(&env, "node-a");
     let (_, key) = a.banner_dsn();
     let c = node(&env, "node-c");
-    let token = env.json(&[
-        "token",
-        "create",
-        "--user",
-        "admin@mesher.local",
-        "--scope",
-        "admin",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = cluster::admin_token(&env);
     let client = reqwest::Client::new();
     let send_with = |server: &Server, key: &str| {
         client

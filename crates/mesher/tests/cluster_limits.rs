@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::cluster::{self, ClusterApi};
 use common::{Env, Server};
 use mesher_store::ProjectUpdate;
 use mesher_store::testing::Backend;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn node(env: &Env, name: &str) -> Server {
-    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0", "--node-name", name]);
-    cmd.env("MESHER_LOAD_MONITOR_INTERVAL_SECS", "1");
-    Server::start(cmd)
+    cluster::node(env, name, &[("MESHER_LOAD_MONITOR_INTERVAL_SECS", "1")])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,39 +33,17 @@ async fn a_project_rate_limit_holds_across_three_nodes() {
     env.db.store().update_project(1, &limited).await.unwrap();
     let b = node(&env, "node-b");
     let c = node(&env, "node-c");
-    let token = env.json(&[
-        "token",
-        "create",
-        "--user",
-        "admin@mesher.local",
-        "--scope",
-        "admin",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = ClusterApi::new(&env);
     // Every node counts three nodes up (its share is a third) before the load starts.
-    let client = reqwest::Client::new();
-    let start = Instant::now();
     for server in [&a, &b, &c] {
-        loop {
-            let view: Value = client
-                .get(format!("{}/api/v1/cluster", server.url))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if view["nodes_up"] == 3 {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(10), "{view:#}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        api.wait_for(server, Duration::from_secs(10), "three nodes up", |v| {
+            v["nodes_up"] == 3
+        })
+        .await;
     }
     tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let client = reqwest::Client::new();
 
     let accepted = Arc::new(AtomicU64::new(0));
     let limited = Arc::new(AtomicU64::new(0));

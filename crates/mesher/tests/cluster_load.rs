@@ -6,30 +6,19 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::cluster::{self, ClusterApi, counter};
 use common::{Env, Server};
-use mesher_protocol::EventId;
 use mesher_store::testing::Backend;
 use mesher_store::{ProjectUpdate, Store};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn node(env: &Env, name: &str) -> Server {
-    let mut cmd = env.command(&["serve", "--listen", "127.0.0.1:0", "--node-name", name]);
     // One-second windows: the test need not wait five seconds for each decision.
-    cmd.env("MESHER_LOAD_MONITOR_INTERVAL_SECS", "1");
-    Server::start(cmd)
-}
-
-fn kill_9(server: &mut Server) {
-    Command::new("kill")
-        .args(["-KILL", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    server.child.wait().unwrap();
+    cluster::node(env, name, &[("MESHER_LOAD_MONITOR_INTERVAL_SECS", "1")])
 }
 
 /// Events sent and acknowledged by a flood of one node.
@@ -120,17 +109,7 @@ async fn every_acknowledged_event_is_stored_once(store: &dyn Store, flood: &Floo
     }
     // The takers commit before they delete; give the last batch its commit.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut missing = Vec::new();
-    for id in &flood.acked {
-        if store
-            .event(1, EventId::parse(id).unwrap())
-            .await
-            .unwrap()
-            .is_none()
-        {
-            missing.push(id.clone());
-        }
-    }
+    let missing = common::missing_events(store, 1, &flood.acked).await;
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged events lost: {:?}",
@@ -149,29 +128,7 @@ async fn every_acknowledged_event_is_stored_once(store: &dyn Store, flood: &Floo
     );
 }
 
-async fn cluster_view(server: &Server, token: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{}/api/v1/cluster", server.url))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn counter(view: &Value, node: &str, key: &str) -> i64 {
-    view["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == node)
-        .and_then(|n| n[key].as_i64())
-        .unwrap_or(0)
-}
-
-async fn three_nodes(env: &Env) -> (Server, Server, Server, String, String) {
+async fn three_nodes(env: &Env) -> (Server, Server, Server, String, ClusterApi) {
     let a = node(env, "node-a");
     let (_, key) = a.banner_dsn();
     let unlimited = ProjectUpdate {
@@ -179,37 +136,22 @@ async fn three_nodes(env: &Env) -> (Server, Server, Server, String, String) {
         ..ProjectUpdate::default()
     };
     env.db.store().update_project(1, &unlimited).await.unwrap();
-    let token = env.json(&[
-        "token",
-        "create",
-        "--user",
-        "admin@mesher.local",
-        "--scope",
-        "admin",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = ClusterApi::new(env);
     let b = node(env, "node-b");
     let c = node(env, "node-c");
     // Every node sees the other two before the flood starts.
-    let start = Instant::now();
-    loop {
-        let view = cluster_view(&a, &token).await;
-        if view["nodes_up"] == 3 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "{view:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    api.wait_for(&a, Duration::from_secs(10), "three nodes up", |v| {
+        v["nodes_up"] == 3
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    (a, b, c, key, token)
+    (a, b, c, key, api)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooded_node_hands_work_to_its_idle_peers() {
     let env = Env::new(Backend::Postgres).await;
-    let (a, b, c, key, token) = three_nodes(&env).await;
+    let (a, b, c, key, api) = three_nodes(&env).await;
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicUsize::new(0));
     let load = tokio::spawn(flood(
@@ -232,7 +174,7 @@ async fn a_flooded_node_hands_work_to_its_idle_peers() {
 
     // B and C committed a visible share, by their own counters; A says what it handed off.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let view = cluster_view(&b, &token).await;
+    let view = api.view(&b).await;
     let handed = counter(&view, "node-a", "handed_off");
     let taken = counter(&view, "node-b", "taken_over") + counter(&view, "node-c", "taken_over");
     eprintln!(
@@ -266,7 +208,7 @@ async fn a_flooded_node_hands_work_to_its_idle_peers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_node_handing_off_and_one_taking_loses_nothing() {
     let env = Env::new(Backend::Postgres).await;
-    let (mut a, mut b, c, key, token) = three_nodes(&env).await;
+    let (mut a, mut b, c, key, api) = three_nodes(&env).await;
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicUsize::new(0));
     let load = tokio::spawn(flood(
@@ -279,7 +221,7 @@ async fn killing_the_node_handing_off_and_one_taking_loses_nothing() {
     // Hand-off under way: B has taken some.
     let start = Instant::now();
     loop {
-        let view = cluster_view(&c, &token).await;
+        let view = api.view(&c).await;
         if counter(&view, "node-b", "taken_over") > 0 {
             break;
         }
@@ -290,9 +232,9 @@ async fn killing_the_node_handing_off_and_one_taking_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A taker dies under load, then the node handing off.
-    kill_9(&mut b);
+    b.kill_9();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    kill_9(&mut a);
+    a.kill_9();
     stop.store(true, Ordering::Relaxed);
     let flood = load.await.unwrap();
     assert!(

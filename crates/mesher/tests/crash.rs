@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::Env;
-use mesher_protocol::EventId;
 use mesher_store::ProjectUpdate;
 use mesher_store::testing::Backend;
 use serde_json::json;
@@ -108,8 +107,7 @@ async fn survive_kill_9(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let mut server = server;
-    server.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().unwrap();
+    server.kill_9();
     let mut ids = load.await.unwrap();
     assert!(
         ids.len() >= 3000,
@@ -129,17 +127,7 @@ async fn survive_kill_9(backend: Backend) {
     );
 
     let store = env.db.store();
-    let mut missing = Vec::new();
-    for id in &ids {
-        if store
-            .event(1, EventId::parse(id).unwrap())
-            .await
-            .unwrap()
-            .is_none()
-        {
-            missing.push(id.clone());
-        }
-    }
+    let missing = common::missing_events(store.as_ref(), 1, &ids).await;
     assert!(
         missing.is_empty(),
         "{} acknowledged events lost: {:?}",

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -149,6 +151,12 @@ impl Server {
         }
     }
 
+    /// `kill -9`: no shutdown, no flush.
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(mut self) -> ExitStatus {
         let pid = self.child.id().to_string();
@@ -172,4 +180,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Those of `ids` (acknowledged events of project `project`) that are not stored.
+pub async fn missing_events(
+    store: &dyn mesher_store::Store,
+    project: i64,
+    ids: &[String],
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for id in ids {
+        let event_id = mesher_protocol::EventId::parse(id).unwrap();
+        if store.event(project, event_id).await.unwrap().is_none() {
+            missing.push(id.clone());
+        }
+    }
+    missing
 }
