@@ -49,7 +49,7 @@ pub use model::*;
 pub use postgres::PostgresStore;
 pub use query::*;
 pub use sqlite::SqliteStore;
-pub use time_util::now;
+pub use time_util::{now, to_millis};
 pub use traits::*;
 pub use url::{DatabaseUrl, DatabaseUrlError, redact};
 

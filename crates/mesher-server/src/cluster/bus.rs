@@ -200,8 +200,7 @@ impl BatchAnnouncer {
                     .into(),
                 });
             }
-            let at = i64::try_from(event.received_at.unix_timestamp_nanos() / 1_000_000)
-                .unwrap_or(i64::MAX);
+            let at = mesher_store::to_millis(event.received_at);
             match parts.iter_mut().find(|p| p.project_id == event.project_id) {
                 Some(p) => {
                     p.stored += 1;

@@ -95,7 +95,7 @@ impl LeaderJobs {
             let interval_ms = i64::try_from(job.interval().as_millis())
                 .unwrap_or(i64::MAX)
                 .max(1);
-            let slot = unix_millis(now).div_euclid(interval_ms);
+            let slot = mesher_store::to_millis(now).div_euclid(interval_ms);
             let done = self.lock().done.get(job.name()).copied();
             if done.is_some_and(|d| d >= slot) {
                 continue;
@@ -145,10 +145,6 @@ impl LeaderJobs {
             state.epoch = held;
         }
     }
-}
-
-fn unix_millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
 impl Service for LeaderJobs {

@@ -16,7 +16,7 @@ mod taker;
 mod view;
 
 use std::sync::Arc;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mesher_store::{NodeRecord, Store};
 use time::OffsetDateTime;
@@ -42,13 +42,14 @@ pub struct NodeIdentity {
     pub started_at: OffsetDateTime,
 }
 
-/// This node's membership: its identity, settings, and the peers its load monitor last read.
+/// This node's membership: its identity, settings, and how many peers its load monitor last
+/// saw up.
 pub struct Cluster {
     identity: NodeIdentity,
     settings: ClusterSettings,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    peers: RwLock<Vec<NodeRecord>>,
+    peers_up: AtomicUsize,
     spread: Spread,
 }
 
@@ -65,7 +66,7 @@ impl Cluster {
             settings,
             store,
             metrics,
-            peers: RwLock::new(Vec::new()),
+            peers_up: AtomicUsize::new(0),
             spread: Spread::default(),
         }
     }
@@ -98,28 +99,15 @@ impl Cluster {
         }
     }
 
-    /// The nodes as the load monitor last read them (this one included).
-    pub fn last_seen(&self) -> Vec<NodeRecord> {
-        self.peers.read().map(|p| p.clone()).unwrap_or_default()
-    }
-
     /// The hand-off decision in force.
     pub fn spread(&self) -> &Spread {
         &self.spread
     }
 
-    /// Peers (other nodes) that were up at the last look.
+    /// Peers (other nodes) that were up at the load monitor's last run: read by every ingest
+    /// request, so it is kept ready rather than computed from the registry each time.
     pub fn peers_up(&self) -> usize {
-        let now = mesher_store::now();
-        self.peers
-            .read()
-            .map(|p| {
-                p.iter()
-                    .filter(|n| n.name != self.identity.name)
-                    .filter(|n| NodeState::of(n, now) == NodeState::Up)
-                    .count()
-            })
-            .unwrap_or(0)
+        self.peers_up.load(Ordering::Relaxed)
     }
 
     /// This node's share of a per-minute rate limit that holds for the whole cluster: the
@@ -133,10 +121,8 @@ impl Cluster {
         (per_minute + nodes - 1) / nodes
     }
 
-    pub(crate) fn set_seen(&self, nodes: Vec<NodeRecord>) {
-        if let Ok(mut p) = self.peers.write() {
-            *p = nodes;
-        }
+    pub(crate) fn set_peers_up(&self, n: usize) {
+        self.peers_up.store(n, Ordering::Relaxed);
     }
 
     /// Leaves the cluster at a graceful stop: the row goes, and the lease (if held) lapses at

@@ -103,7 +103,7 @@ impl LoadMonitor {
         metrics
             .cluster_nodes
             .set(i64::try_from(up).unwrap_or(i64::MAX));
-        {
+        let busy_windows = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             seen.busy_windows = if busy { seen.busy_windows + 1 } else { 0 };
             if busy != seen.busy {
@@ -140,7 +140,8 @@ impl LoadMonitor {
                 }
             }
             seen.peers = states;
-        }
+            seen.busy_windows
+        };
         let me = &cluster.identity().name;
         let peers: Vec<PeerLoad> = nodes
             .iter()
@@ -150,12 +151,11 @@ impl LoadMonitor {
                 queue_depth: n.queue_depth,
             })
             .collect();
-        cluster.set_seen(nodes);
+        cluster.set_peers_up(peers.len());
         let threshold_rate =
             cluster.settings().threshold as f64 / cluster.settings().monitor_interval.as_secs_f64();
         let spread = cluster.spread();
         let handing_off = spread.peers() > 0;
-        let busy_windows = self.seen.lock().map_or(0, |s| s.busy_windows);
         // A hand-off starts after two busy windows in a row: by then the peers' heartbeats show
         // their own load, so nodes that got busy together (a deploy, a balanced cluster warming
         // up) do not all hand events to each other on stale figures.
