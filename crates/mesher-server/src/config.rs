@@ -198,9 +198,9 @@ impl Default for Config {
             load_monitor_interval_secs: 5,
             load_monitor_threshold: None,
             issue_sweep_interval_secs: 300,
-            stream_max_per_node: 10_000,
-            stream_max_per_user: 50,
-            stream_queue_messages: 1_000,
+            stream_max_per_node: 1_000,
+            stream_max_per_user: 20,
+            stream_queue_messages: 500,
             stream_ping_interval_secs: 20,
         }
     }
