@@ -4,7 +4,8 @@
 // - `event`: the Live page prepends a row to [data-live-rows] (at most MAX_ROWS; held while
 //   paused, with a count of them);
 // - `counts`: every [data-live-count="<figure>"] shows the new figure (the overview's cards);
-// - `issue`: the row [data-live-issue="<id>"] shows the issue's new counts (the issue list);
+// - `issue` (and `event`): the row [data-live-issue="<id>"] shows the issue's new counts (the
+//   issue list);
 // - `lagged`, and a lost connection: a notice that some updates are missing.
 // Without this script every page is complete as the server rendered it. Event text is
 // attacker-controlled (anyone with a DSN sends it): it only ever goes into textContent and
@@ -151,7 +152,11 @@
   }
 
   function onEvent(e) {
-    if (!rows || typeof e.id !== "string" || typeof e.issue_id !== "number") {
+    if (typeof e.id !== "string" || typeof e.issue_id !== "number") {
+      return;
+    }
+    countEvent(e.issue_id);
+    if (!rows) {
       return;
     }
     if (paused) {
@@ -204,6 +209,19 @@
         if (reveal) { reveal.hidden = false; }
       }
     });
+  }
+
+  // `issue` messages come when an issue is created or changes state, not for every event: an
+  // event adds one to its issue's count in the list, and the next `issue` message (sent after
+  // the event's) brings the exact figures.
+  function countEvent(issueId) {
+    var el = document.querySelector('[data-live-issue="' + issueId + '"] [data-live-field="count"]');
+    if (el) {
+      var n = parseInt(el.textContent.replace(/,/g, ""), 10);
+      if (!isNaN(n)) {
+        el.textContent = count(n + 1);
+      }
+    }
   }
 
   function onIssue(i) {

@@ -83,7 +83,7 @@ struct Filters {
     release: Option<String>,
     issue: Option<i64>,
     tag: Option<(String, String)>,
-    /// Words that must all be in the event's text.
+    /// Words that must all be in the event's title.
     words: Option<String>,
 }
 
@@ -185,6 +185,15 @@ async fn newest(
     };
     let pages = try_join_all(queries.iter().map(|q| store.query_events(q))).await?;
     let mut events: Vec<EventSummary> = pages.into_iter().flat_map(|p| p.items).collect();
+    // The full-text index finds the words anywhere in an event's text; the stream looks in the
+    // title only (case-insensitive), so keep what the stream would have sent.
+    if let Some(words) = &filters.words {
+        let words: Vec<String> = words.split_whitespace().map(str::to_lowercase).collect();
+        events.retain(|e| {
+            let title = e.title.to_lowercase();
+            words.iter().all(|w| title.contains(w.as_str()))
+        });
+    }
     // Stable: ties keep each level's own order.
     events.sort_by_key(|e| std::cmp::Reverse(e.timestamp));
     events.truncate(limit as usize);

@@ -162,9 +162,10 @@ async fn filters_run_on_the_server_postgres() {
 async fn filters_run_on_the_server(backend: Backend) {
     let app = TestApp::on(backend).await;
     let world = app.world().await;
-    // KeyError: error, production, web@1.4.2, browser "Firefox 128".
-    app.send_event(&world, ago(python_error("'price'"), 300))
-        .await;
+    // KeyError: error, production, web@1.4.2, browser "Firefox 128"; a message besides.
+    let mut key_error = python_error("'price'");
+    key_error["message"] = "while pricing the basket".into();
+    app.send_event(&world, ago(key_error, 300)).await;
     let mut staging = message("disk almost full", "warning");
     staging["environment"] = "staging".into();
     app.send_event(&world, ago(staging, 240)).await;
@@ -241,6 +242,9 @@ async fn filters_run_on_the_server(backend: Backend) {
             "?query=timeout".into(),
             vec!["database timeout after 3000 ms"],
         ),
+        // Words of the title, in any case; not of the rest of the event (the stream's rule).
+        ("?query=KEYERROR+price".into(), vec!["KeyError: 'price'"]),
+        ("?query=basket".into(), vec![]),
         // Combined.
         (
             "?level=error&environment=production".into(),
@@ -267,6 +271,17 @@ async fn filters_run_on_the_server(backend: Backend) {
             );
         }
     }
+
+    // The event search finds "basket" in the KeyError's message; the Live page, like the stream,
+    // looks in titles only.
+    let search = ada
+        .page(
+            &app,
+            &format!("/projects/{p}/events?q=basket"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(search.texts("tbody a.cell-title"), ["KeyError: 'price'"]);
 
     // The form shows the filters, and the stream gets them (normalized).
     let page = live(
