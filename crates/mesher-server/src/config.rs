@@ -15,6 +15,7 @@ use thiserror::Error;
 use url::Url;
 
 pub use crate::cluster::ClusterSettings;
+pub use crate::live::StreamSettings;
 
 /// Every configuration key, with its default. Unknown keys in a file are rejected.
 #[derive(Clone, Serialize, Deserialize)]
@@ -97,6 +98,17 @@ pub struct Config {
     /// Seconds between runs of the issue sweep (escalation of archived issues, `new` →
     /// `ongoing`), a job that runs on one node of the cluster at a time.
     pub issue_sweep_interval_secs: u64,
+    /// Live streams (WebSockets) open on one node at most; past it a new one is closed with
+    /// code 1013 and a reason.
+    pub stream_max_per_node: u64,
+    /// Live streams of one user on one node at most; past it a new one is closed with code
+    /// 1008 and a reason.
+    pub stream_max_per_user: u64,
+    /// Messages queued per live stream; a client that falls further behind loses the oldest
+    /// and is told how many (`lagged`).
+    pub stream_queue_messages: u64,
+    /// Seconds between pings of a live stream; one silent for two intervals is closed.
+    pub stream_ping_interval_secs: u64,
 }
 
 /// A list of addresses as written in a layer: a TOML array, or one comma-separated string (the
@@ -186,6 +198,10 @@ impl Default for Config {
             load_monitor_interval_secs: 5,
             load_monitor_threshold: None,
             issue_sweep_interval_secs: 300,
+            stream_max_per_node: 10_000,
+            stream_max_per_user: 50,
+            stream_queue_messages: 1_000,
+            stream_ping_interval_secs: 20,
         }
     }
 }
@@ -228,6 +244,10 @@ pub const CONFIG_KEYS: &[&str] = &[
     "load_monitor_interval_secs",
     "load_monitor_threshold",
     "issue_sweep_interval_secs",
+    "stream_max_per_node",
+    "stream_max_per_user",
+    "stream_queue_messages",
+    "stream_ping_interval_secs",
 ];
 
 /// The keys of [`Config`] whose values are integers.
@@ -255,6 +275,10 @@ pub const INTEGER_KEYS: &[&str] = &[
     "load_monitor_interval_secs",
     "load_monitor_threshold",
     "issue_sweep_interval_secs",
+    "stream_max_per_node",
+    "stream_max_per_user",
+    "stream_queue_messages",
+    "stream_ping_interval_secs",
 ];
 
 impl fmt::Debug for Config {
@@ -284,6 +308,10 @@ impl fmt::Debug for Config {
             )
             .field("load_monitor_threshold", &self.load_monitor_threshold)
             .field("issue_sweep_interval_secs", &self.issue_sweep_interval_secs)
+            .field("stream_max_per_node", &self.stream_max_per_node)
+            .field("stream_max_per_user", &self.stream_max_per_user)
+            .field("stream_queue_messages", &self.stream_queue_messages)
+            .field("stream_ping_interval_secs", &self.stream_ping_interval_secs)
             .finish()
     }
 }
@@ -390,6 +418,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Membership, the load monitor and cluster jobs.
     pub cluster: ClusterSettings,
+    /// Live streams: caps, queue length, keep-alive.
+    pub stream: StreamSettings,
 }
 
 impl Config {
@@ -506,6 +536,7 @@ impl Config {
             }
         }
         let cluster = ClusterSettings::validate(self, database.as_ref(), &mut problems);
+        let stream = StreamSettings::validate(self, &mut problems);
         match (listen, database) {
             (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
                 listen,
@@ -520,6 +551,7 @@ impl Config {
                 connections: self.connections(),
                 trusted_proxies,
                 cluster,
+                stream,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -598,6 +630,7 @@ impl Settings {
             connections: Config::default().connections(),
             trusted_proxies: Vec::new(),
             cluster: ClusterSettings::validate(&Config::default(), None, &mut Vec::new()),
+            stream: StreamSettings::default(),
         }
     }
 

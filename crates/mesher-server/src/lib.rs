@@ -28,6 +28,7 @@ mod http;
 pub mod ingest;
 pub mod invitations;
 pub mod jobs;
+pub mod live;
 pub mod login_throttle;
 pub mod metrics;
 pub mod pipeline;

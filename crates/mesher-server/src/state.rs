@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::faults::Faults;
 use crate::ingest::budget::BodyBudget;
 use crate::jobs::IssueSweep;
+use crate::live::{LiveHub, LiveService};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::pipeline::processor::Processor;
@@ -45,6 +46,7 @@ struct Inner {
     pipeline_services: [ServiceHandle; 2],
     cluster: Arc<Cluster>,
     bus: Arc<Bus>,
+    live: Arc<LiveHub>,
     shutdown: CancellationToken,
     faults: Faults,
 }
@@ -82,6 +84,7 @@ pub fn start(
         started_at: mesher_store::now(),
     };
     let bus = Arc::new(Bus::default());
+    let live = Arc::new(LiveHub::new(settings.stream.clone()));
 
     // The channels are made first so that each service can be handed its ends.
     let (submit_tx, submit_rx) = async_channel::bounded(limits.queue_max_events);
@@ -93,7 +96,7 @@ pub fn start(
         limits.batch_max_wait,
         metrics.clone(),
         faults.clone(),
-        BatchAnnouncer::new(bus.clone(), identity.name.clone()),
+        BatchAnnouncer::new(bus.clone(), live.clone(), identity.name.clone()),
     )));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let processor = supervisor.spawn(Arc::new(Processor::new(
@@ -141,6 +144,12 @@ pub fn start(
         bus.clone(),
         cache.clone(),
     )));
+    supervisor.spawn(Arc::new(LiveService::new(
+        live.clone(),
+        store.clone(),
+        bus.clone(),
+        cluster.identity().name.clone(),
+    )));
 
     AppState {
         inner: Arc::new(Inner {
@@ -160,6 +169,7 @@ pub fn start(
             pipeline_services: [processor, writer],
             cluster,
             bus,
+            live,
             shutdown,
             faults,
         }),
@@ -240,6 +250,11 @@ impl AppState {
     /// The cluster bus (in-process on SQLite).
     pub fn bus(&self) -> &Arc<Bus> {
         &self.inner.bus
+    }
+
+    /// The node's live streams.
+    pub fn live(&self) -> &Arc<LiveHub> {
+        &self.inner.live
     }
 
     /// The node's stop signal.

@@ -171,10 +171,10 @@ impl<'a> Batch<'a> {
             .collect()
     }
 
-    /// The outcome of every event, given `inserted[i]`: whether the database stored candidate
-    /// event `i` (its id was new; of two events with one id in a batch, the first). Other
-    /// entries of `inserted` are not read.
-    pub fn stored(&self, states: &[IssueState], inserted: &[bool]) -> Stored {
+    /// The outcome of every event, given `inserted[i]`: the row of candidate event `i` when the
+    /// database stored it (its id was new; of two events with one id in a batch, the first).
+    /// Other entries of `inserted` are not read.
+    pub fn stored(&self, states: &[IssueState], inserted: &[Option<i64>]) -> Stored {
         let mut aggregates: Vec<Aggregate> = Vec::new();
         aggregates.resize_with(self.issues.len(), Aggregate::default);
         let mut first_stored = vec![None; self.issues.len()];
@@ -187,16 +187,17 @@ impl<'a> Batch<'a> {
                 outcomes.push(WriteOutcome::Discarded { issue_id: state.id });
                 continue;
             }
-            if !inserted[i] {
+            let Some(row) = inserted[i] else {
                 outcomes.push(WriteOutcome::Duplicate);
                 continue;
-            }
+            };
             first_stored[g].get_or_insert(i);
             aggregates[g].add(i, self.events);
             rollups.add(state.id, e);
             outcomes.push(WriteOutcome::Stored {
                 issue_id: state.id,
                 change: None,
+                row,
             });
         }
         let mut empty = Vec::new();
@@ -311,9 +312,9 @@ pub fn plan_new_batch(events: &[NewEvent]) -> usize {
         .into_iter()
         .map(|(p, r, t)| ((p, r.to_string()), t))
         .collect();
-    let mut inserted = vec![false; events.len()];
+    let mut inserted = vec![None; events.len()];
     for i in batch.candidates(&states) {
-        inserted[i] = true;
+        inserted[i] = Some(i as i64);
     }
     let mut stored = batch.stored(&states, &inserted);
     let hourly = batch.hourly(&states, &stored);
@@ -432,7 +433,7 @@ mod tests {
             state(12, IssueStatus::Discarded, false),
         ];
         assert_eq!(batch.candidates(&states), [0, 2, 3, 4]);
-        let inserted = [true, false, true, false, false];
+        let inserted = [Some(100), None, Some(101), None, None];
         let mut stored = batch.stored(&states, &inserted);
         assert_eq!(stored.empty, [11]);
         assert_eq!(stored.first_stored, [Some(0), None, None]);
@@ -466,12 +467,14 @@ mod tests {
             [
                 WriteOutcome::Stored {
                     issue_id: 10,
-                    change: Some(IssueChange::Created)
+                    change: Some(IssueChange::Created),
+                    row: 100
                 },
                 WriteOutcome::Discarded { issue_id: 12 },
                 WriteOutcome::Stored {
                     issue_id: 10,
-                    change: None
+                    change: None,
+                    row: 101
                 },
                 WriteOutcome::Duplicate,
                 WriteOutcome::Duplicate,
@@ -490,7 +493,7 @@ mod tests {
         let batch = Batch::new(&events);
         let mut states = vec![state(5, IssueStatus::Resolved, false)];
         states[0].resolved_at = Some(T - Duration::days(1));
-        let mut stored = batch.stored(&states, &[true, true, true]);
+        let mut stored = batch.stored(&states, &[Some(1), Some(2), Some(3)]);
         let mut users = HashMap::from([(
             5,
             UsersUpdate {
@@ -539,7 +542,7 @@ mod tests {
             window_start: None,
             counted_from: 0,
         });
-        let mut stored = batch.stored(&states, &[true; 20]);
+        let mut stored = batch.stored(&states, &[Some(1); 20]);
         let now = events[0].received_at;
         assert_eq!(
             batch.hours_needed(&states, &stored),

@@ -71,6 +71,9 @@ pub enum WriteOutcome {
         issue_id: i64,
         /// What the write did to the issue, on the first stored event of each issue.
         change: Option<IssueChange>,
+        /// The event's row: row numbers grow as events are inserted into one database, so a
+        /// node of a cluster can read a peer's committed batch by the range of its rows.
+        row: i64,
     },
     /// An event with this id was stored before (a retry): nothing changed.
     Duplicate,
@@ -79,6 +82,18 @@ pub enum WriteOutcome {
         /// The discarded issue.
         issue_id: i64,
     },
+}
+
+impl WriteOutcome {
+    /// The issue and the change of a stored event; `None` for a duplicate or a discarded one.
+    pub fn stored(&self) -> Option<(i64, Option<IssueChange>)> {
+        match *self {
+            WriteOutcome::Stored {
+                issue_id, change, ..
+            } => Some((issue_id, change)),
+            _ => None,
+        }
+    }
 }
 
 /// The state of an issue (ISSUE-01).
@@ -321,6 +336,35 @@ impl StoredEvent {
 }
 
 /// An event id as SQLite stores it (a 16-byte blob).
+/// A committed event as the live stream shows it, read by its row (a peer node's batch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommittedEvent {
+    /// Its row (see [`WriteOutcome::Stored`]).
+    pub row: i64,
+    /// The project.
+    pub project_id: i64,
+    /// The issue it joined.
+    pub issue_id: i64,
+    /// The event's id.
+    pub event_id: EventId,
+    /// When it happened.
+    pub timestamp: OffsetDateTime,
+    /// When Mesher received it.
+    pub received_at: OffsetDateTime,
+    /// Severity.
+    pub level: Level,
+    /// Title.
+    pub title: String,
+    /// Its issue's culprit (the event's own is inside the payload, which this read skips).
+    pub culprit: Option<String>,
+    /// Environment.
+    pub environment: Option<String>,
+    /// Release.
+    pub release: Option<String>,
+    /// Tags, in order.
+    pub tags: Vec<(String, String)>,
+}
+
 pub(crate) fn event_id_from_blob(blob: &[u8]) -> EventId {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&blob[..16.min(blob.len())]);

@@ -12,7 +12,9 @@ use time::OffsetDateTime;
 
 use crate::StoreResult;
 use crate::cluster::ClusterStore;
-use crate::event_model::{Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome};
+use crate::event_model::{
+    CommittedEvent, Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome,
+};
 use crate::model::{
     ApiToken, Invitation, KeyLookup, Membership, NewApiToken, NewInvitation, NewProject, NewUser,
     Organization, Project, ProjectKey, ProjectUpdate, Role, User,
@@ -131,6 +133,16 @@ pub trait EventStore: Send + Sync {
     async fn event(&self, project_id: i64, event_id: EventId) -> StoreResult<Option<StoredEvent>>;
     /// How many events a project stores.
     async fn count_events(&self, project_id: i64) -> StoreResult<i64>;
+    /// A project's events whose rows are in `first_row..=last_row`, in row order, at most
+    /// `limit`: what a node reads of a peer's committed batch for its live streams. Rows of
+    /// other batches in the range may come too; uncommitted ones do not.
+    async fn committed_events(
+        &self,
+        project_id: i64,
+        first_row: i64,
+        last_row: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<CommittedEvent>>;
 }
 
 /// Issues (ISSUE-01 … ISSUE-05).

@@ -42,7 +42,9 @@ fn events(p: i64, n: usize, at: OffsetDateTime) -> Vec<NewEvent> {
 async fn write(store: &Arc<dyn Store>, events: Vec<NewEvent>) -> (i64, Option<IssueChange>) {
     let out = store.write_events(Arc::new(events)).await.unwrap();
     match out[0] {
-        WriteOutcome::Stored { issue_id, change } => (issue_id, change),
+        WriteOutcome::Stored {
+            issue_id, change, ..
+        } => (issue_id, change),
         ref other => panic!("{other:?}"),
     }
 }

@@ -76,6 +76,7 @@ async fn a_batch_groups_events_into_issues(store: Arc<dyn Store>) {
     let WriteOutcome::Stored {
         issue_id: a,
         change: Some(IssueChange::Created),
+        ..
     } = out[0]
     else {
         panic!("{out:?}")
@@ -83,17 +84,17 @@ async fn a_batch_groups_events_into_issues(store: Arc<dyn Store>) {
     let WriteOutcome::Stored {
         issue_id: b,
         change: Some(IssueChange::Created),
+        ..
     } = out[1]
     else {
         panic!("{out:?}")
     };
-    assert_eq!(
-        out[2],
-        WriteOutcome::Stored {
-            issue_id: a,
-            change: None
-        }
-    );
+    assert_eq!(out[2].stored(), Some((a, None)));
+    let row = |o: &WriteOutcome| match *o {
+        WriteOutcome::Stored { row, .. } => row,
+        _ => panic!("{o:?}"),
+    };
+    let first_rows = (row(&out[0]), row(&out[2]));
     assert_ne!(a, b);
 
     let issue = store.issue(a).await.unwrap().unwrap();
@@ -110,12 +111,12 @@ async fn a_batch_groups_events_into_issues(store: Arc<dyn Store>) {
         .write_events(Arc::new(vec![event(p, 4, "aaa", t(10))]))
         .await
         .unwrap();
-    assert_eq!(
-        out,
-        vec![WriteOutcome::Stored {
-            issue_id: a,
-            change: None
-        }]
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].stored(), Some((a, None)));
+    // Rows grow with insertion: a peer reads a committed batch by their range.
+    assert!(
+        matches!((first_rows, out[0]), ((r0, r2), WriteOutcome::Stored { row, .. }) if r0 < r2 && r2 < row),
+        "{first_rows:?} {out:?}"
     );
     assert_eq!(store.issue(a).await.unwrap().unwrap().event_count, 3);
     assert_eq!(store.count_events(p).await.unwrap(), 4);

@@ -111,13 +111,7 @@ async fn a_resolved_issue_regresses_on_a_new_event(store: Arc<dyn Store>) {
         .unwrap();
 
     let out = write(&store, vec![event(p, "f", T + time::Duration::minutes(5))]).await;
-    assert_eq!(
-        out[0],
-        WriteOutcome::Stored {
-            issue_id: id,
-            change: Some(IssueChange::Regressed)
-        }
-    );
+    assert_eq!(out[0].stored(), Some((id, Some(IssueChange::Regressed))));
     let issue = store.issue(id).await.unwrap().unwrap();
     assert_eq!(issue.status, IssueStatus::Unresolved);
     assert_eq!(issue.substatus.as_deref(), Some("regressed"));
@@ -132,14 +126,7 @@ async fn no_regression(store: &Arc<dyn Store>, id: i64, events: Vec<NewEvent>) {
     for e in events {
         let release = e.release.clone();
         let out = write(store, vec![e]).await;
-        assert_eq!(
-            out[0],
-            WriteOutcome::Stored {
-                issue_id: id,
-                change: None
-            },
-            "release {release:?}"
-        );
+        assert_eq!(out[0].stored(), Some((id, None)), "release {release:?}");
         assert_eq!(
             store.issue(id).await.unwrap().unwrap().status,
             IssueStatus::Resolved,
@@ -152,13 +139,7 @@ async fn no_regression(store: &Arc<dyn Store>, id: i64, events: Vec<NewEvent>) {
 async fn regresses(store: &Arc<dyn Store>, id: i64, e: NewEvent) {
     let release = e.release.clone();
     let out = write(store, vec![e]).await;
-    assert_eq!(
-        out[0],
-        WriteOutcome::Stored {
-            issue_id: id,
-            change: Some(IssueChange::Regressed)
-        }
-    );
+    assert_eq!(out[0].stored(), Some((id, Some(IssueChange::Regressed))));
     let issue = store.issue(id).await.unwrap().unwrap();
     assert_eq!(issue.status, IssueStatus::Unresolved);
     assert_eq!(issue.substatus.as_deref(), Some("regressed"));
@@ -316,11 +297,7 @@ async fn an_archived_issue_escalates_on_a_spike(store: Arc<dyn Store>) {
     // Ten events in the last hour: not more than ten.
     let out = write(&store, (0..10).map(|_| event(p, "f", T)).collect()).await;
     assert!(
-        out.iter().all(|o| *o
-            == WriteOutcome::Stored {
-                issue_id: id,
-                change: None
-            }),
+        out.iter().all(|o| o.stored() == Some((id, None))),
         "{out:?}"
     );
     assert_eq!(
@@ -328,13 +305,7 @@ async fn an_archived_issue_escalates_on_a_spike(store: Arc<dyn Store>) {
         IssueStatus::Archived
     );
     let out = write(&store, vec![event(p, "f", T)]).await;
-    assert_eq!(
-        out[0],
-        WriteOutcome::Stored {
-            issue_id: id,
-            change: Some(IssueChange::Escalated)
-        }
-    );
+    assert_eq!(out[0].stored(), Some((id, Some(IssueChange::Escalated))));
     let issue = store.issue(id).await.unwrap().unwrap();
     assert_eq!(
         (issue.status, issue.substatus.as_deref()),
@@ -366,13 +337,7 @@ async fn a_busy_baseline_raises_the_escalation_bar(store: Arc<dyn Store>) {
         "59 < 59.2"
     );
     let out = write(&store, vec![event(p, "busy", T)]).await;
-    assert_eq!(
-        out[0],
-        WriteOutcome::Stored {
-            issue_id: id,
-            change: Some(IssueChange::Escalated)
-        }
-    );
+    assert_eq!(out[0].stored(), Some((id, Some(IssueChange::Escalated))));
 }
 
 async fn the_sweep_escalates_and_ages_new_issues(store: Arc<dyn Store>) {
@@ -478,7 +443,7 @@ async fn discarded_fingerprints_drop_events_until_the_tombstone_goes(store: Arc<
     store.delete_issue(id).await.unwrap();
     let out = write(&store, vec![event(p, "noise", T)]).await;
     assert!(
-        matches!(out[0], WriteOutcome::Stored { issue_id, change: Some(IssueChange::Created) } if issue_id != id),
+        matches!(out[0], WriteOutcome::Stored { issue_id, change: Some(IssueChange::Created), .. } if issue_id != id),
         "{out:?}"
     );
 }
@@ -511,6 +476,7 @@ async fn deleting_an_issue_deletes_its_events(store: Arc<dyn Store>) {
     let WriteOutcome::Stored {
         issue_id,
         change: Some(IssueChange::Created),
+        ..
     } = again[0]
     else {
         panic!("{again:?}")

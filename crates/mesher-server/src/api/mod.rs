@@ -19,6 +19,7 @@ mod orgs;
 mod projects;
 mod session;
 mod stats;
+mod stream;
 mod tokens;
 
 use std::sync::LazyLock;
@@ -170,7 +171,9 @@ async fn openapi() -> impl axum::response::IntoResponse {
 /// The management routes.
 pub fn routes() -> Router<AppState> {
     let (router, _) = api_router().split_for_parts();
-    router.route("/api/v1/openapi.json", get(openapi))
+    router
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/projects/{project_id}/stream", get(stream::stream))
 }
 
 /// `since`/`until` of a list or chart: the last 24 hours unless given (SEARCH-04).

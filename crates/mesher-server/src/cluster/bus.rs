@@ -18,13 +18,14 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Cluster;
 use crate::cache::ProjectCache;
+use crate::live::LiveHub;
 use crate::services::{Service, ServiceContext};
 
 /// PostgreSQL refuses notification payloads of 8,000 bytes or more.
 pub const MAX_MESSAGE_BYTES: usize = 7_900;
-/// Projects per batch announcement: at most about 126 bytes each, with room for a node name of
+/// Projects per batch announcement: at most about 190 bytes each, with room for a node name of
 /// 200 characters (the test below checks the worst case).
-const PARTS_PER_MESSAGE: usize = 48;
+const PARTS_PER_MESSAGE: usize = 36;
 
 /// The events of one project in a committed batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,13 @@ pub struct BatchPart {
     pub from_ms: i64,
     /// See `from_ms`.
     pub to_ms: i64,
+    /// The first and last row of those events: a peer with live streams on the project reads
+    /// them by this range (absent from nodes before the live stream, hence the defaults).
+    #[serde(default)]
+    pub first_row: i64,
+    /// See `first_row`.
+    #[serde(default)]
+    pub last_row: i64,
 }
 
 /// An issue whose state changed: created, regressed or escalated by an event, or changed by a
@@ -166,32 +174,39 @@ impl Bus {
     }
 }
 
-/// What the writer uses to announce its commits.
+/// What the writer uses to announce its commits: to this node's live streams and on the bus.
 #[derive(Clone)]
 pub struct BatchAnnouncer {
     bus: Arc<Bus>,
+    live: Arc<LiveHub>,
     node: String,
 }
 
 impl BatchAnnouncer {
-    /// Announces on `bus` as node `node`.
-    pub fn new(bus: Arc<Bus>, node: String) -> Self {
-        BatchAnnouncer { bus, node }
+    /// Announces to `live` and on `bus` as node `node`.
+    pub fn new(bus: Arc<Bus>, live: Arc<LiveHub>, node: String) -> Self {
+        BatchAnnouncer { bus, live, node }
     }
 
     /// Announces the stored events of a committed batch, per project, and the issues it
     /// created, regressed or escalated.
-    pub fn announce(&self, events: &[NewEvent], outcomes: &[WriteOutcome]) {
+    pub fn announce(&self, events: &Arc<Vec<NewEvent>>, outcomes: &[WriteOutcome]) {
+        self.live.committed(events, outcomes);
         let mut parts: Vec<BatchPart> = Vec::new();
         let mut issues: Vec<IssueEvent> = Vec::new();
         for (event, outcome) in events.iter().zip(outcomes) {
-            let WriteOutcome::Stored { issue_id, change } = outcome else {
+            let WriteOutcome::Stored {
+                issue_id,
+                change,
+                row,
+            } = *outcome
+            else {
                 continue;
             };
             if let Some(change) = change {
                 issues.push(IssueEvent {
                     project_id: event.project_id,
-                    issue_id: *issue_id,
+                    issue_id,
                     change: match change {
                         IssueChange::Created => "created",
                         IssueChange::Regressed => "regressed",
@@ -206,12 +221,16 @@ impl BatchAnnouncer {
                     p.stored += 1;
                     p.from_ms = p.from_ms.min(at);
                     p.to_ms = p.to_ms.max(at);
+                    p.first_row = p.first_row.min(row);
+                    p.last_row = p.last_row.max(row);
                 }
                 None => parts.push(BatchPart {
                     project_id: event.project_id,
                     stored: 1,
                     from_ms: at,
                     to_ms: at,
+                    first_row: row,
+                    last_row: row,
                 }),
             }
         }
@@ -357,6 +376,8 @@ mod tests {
                 stored: 10,
                 from_ms: 1,
                 to_ms: 2,
+                first_row: 5,
+                last_row: 14,
             }],
         };
         assert_eq!(parse(&encode(&m)), Some(m));
@@ -374,6 +395,8 @@ mod tests {
                 stored: u64::MAX,
                 from_ms: i64::MIN,
                 to_ms: i64::MIN,
+                first_row: i64::MIN,
+                last_row: i64::MIN,
             };
             PARTS_PER_MESSAGE
         ];

@@ -1,7 +1,7 @@
 //! Events on PostgreSQL: the group-commit write as a few set-based statements, and event reads.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,8 +16,8 @@ use super::users::count_users;
 use super::{PostgresStore, is_fk_violation, map_err};
 use crate::batch_plan::{Batch, IssueHours, IssueUpdate, ReleaseTimes};
 use crate::event_model::{
-    NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level, tags_from_json,
-    tags_json,
+    CommittedEvent, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_from_text,
+    stored_level, tags_from_json, tags_json,
 };
 use crate::lifecycle::IssueState;
 use crate::rollup::{Rollups, index_text};
@@ -109,7 +109,7 @@ const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id,
                  $12::bytea[], $13::int4[]) \
           AS u(p, i, e, ts, rt, l, t, env, rel, tg, st, pl, ps) \
      ON CONFLICT (project_id, event_id) DO NOTHING \
-     RETURNING project_id, replace(event_id::text, '-', '')";
+     RETURNING project_id, replace(event_id::text, '-', ''), id";
 const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
      SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[]) \
      ON CONFLICT (issue_id, hour) DO UPDATE SET count = issue_hourly.count + EXCLUDED.count";
@@ -394,8 +394,11 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         )
         .await
         .map_err(map_err)?;
-    let mut fresh: HashSet<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let mut inserted = vec![false; events.len()];
+    let mut fresh: HashMap<(i64, String), i64> = rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+    let mut inserted = vec![None; events.len()];
     for (&i, id) in candidates.iter().zip(ev_ids) {
         // The first occurrence of an id in the batch is the one that was inserted.
         inserted[i] = fresh.remove(&(events[i].project_id, id));
@@ -729,5 +732,47 @@ impl EventStore for PostgresStore {
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
+    }
+
+    async fn committed_events(
+        &self,
+        project_id: i64,
+        first_row: i64,
+        last_row: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<CommittedEvent>> {
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare_cached(
+                "SELECT e.id, replace(e.event_id::text, '-', ''), e.issue_id, e.timestamp, \
+                 e.received_at, e.level, e.title, i.culprit, e.environment, e.release, e.tags \
+                 FROM events e JOIN issues i ON i.id = e.issue_id \
+                 WHERE e.project_id = $1 AND e.id BETWEEN $2 AND $3 ORDER BY e.id LIMIT $4",
+            )
+            .await
+            .map_err(map_err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = conn
+            .query(&stmt, &[&project_id, &first_row, &last_row, &limit])
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(CommittedEvent {
+                    row: r.get(0),
+                    project_id,
+                    event_id: event_id_from_text(r.get(1))?,
+                    issue_id: r.get(2),
+                    timestamp: r.get(3),
+                    received_at: r.get(4),
+                    level: stored_level(r.get(5))?,
+                    title: r.get(6),
+                    culprit: r.get(7),
+                    environment: r.get(8),
+                    release: r.get(9),
+                    tags: tags_from_json(&r.get::<_, serde_json::Value>(10)),
+                })
+            })
+            .collect()
     }
 }

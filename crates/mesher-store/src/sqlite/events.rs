@@ -13,8 +13,8 @@ use super::users::count_users;
 use super::{SqliteStore, map_err, multi_row};
 use crate::batch_plan::{Batch, IssueHours, ReleaseTimes};
 use crate::event_model::{
-    NewEvent, StoredEvent, WriteOutcome, decompress_payload, stored_level, tags_from_json,
-    tags_json_text,
+    CommittedEvent, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_from_blob,
+    stored_level, tags_from_json, tags_json_text,
 };
 use crate::lifecycle::IssueState;
 use crate::rollup::{Rollups, index_text};
@@ -87,7 +87,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         }
     }
 
-    let mut inserted = vec![false; events.len()];
+    let mut inserted = vec![None; events.len()];
     let mut indexed: Vec<(i64, String)> = Vec::with_capacity(events.len());
     let mut insert_event = tx
         .prepare_cached(
@@ -116,8 +116,9 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
             ])
             .map_err(map_err)?;
         if changed > 0 {
-            inserted[i] = true;
-            indexed.push((tx.last_insert_rowid(), index_text(e)));
+            let row = tx.last_insert_rowid();
+            inserted[i] = Some(row);
+            indexed.push((row, index_text(e)));
         }
     }
     drop(insert_event);
@@ -416,6 +417,64 @@ impl EventStore for SqliteStore {
                 .map_err(map_err)?
                 .query_row([project_id], |r| r.get(0))
                 .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn committed_events(
+        &self,
+        project_id: i64,
+        first_row: i64,
+        last_row: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<CommittedEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT e.id, e.event_id, e.issue_id, e.timestamp, e.received_at, e.level, \
+                     e.title, i.culprit, e.environment, e.release, e.tags \
+                     FROM events e JOIN issues i ON i.id = e.issue_id \
+                     WHERE e.project_id = ?1 AND e.id BETWEEN ?2 AND ?3 ORDER BY e.id LIMIT ?4",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![project_id, first_row, last_row, limit], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                        r.get::<_, Option<String>>(8)?,
+                        r.get::<_, Option<String>>(9)?,
+                        r.get::<_, String>(10)?,
+                    ))
+                })
+                .map_err(map_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (row, id, issue_id, ts, received, level, title, culprit, env, release, tags) =
+                    row.map_err(map_err)?;
+                out.push(CommittedEvent {
+                    row,
+                    project_id,
+                    issue_id,
+                    event_id: event_id_from_blob(&id),
+                    timestamp: from_millis(ts),
+                    received_at: from_millis(received),
+                    level: stored_level(&level)?,
+                    title,
+                    culprit,
+                    environment: env,
+                    release,
+                    tags: tags_from_json(&serde_json::from_str(&tags).unwrap_or_default()),
+                });
+            }
+            Ok(out)
         })
         .await
     }
