@@ -28,13 +28,13 @@ use crate::state::AppState;
 /// Events the page is rendered with; the script keeps up to 200 as more arrive.
 const ROWS: u32 = 50;
 
-/// Every level, least severe first.
-const LEVELS: [Level; 5] = [
-    Level::Debug,
-    Level::Info,
-    Level::Warning,
-    Level::Error,
-    Level::Fatal,
+/// Every level, least severe first, with its label in the form.
+const LEVELS: [(Level, &str); 5] = [
+    (Level::Debug, "Debug"),
+    (Level::Info, "Info"),
+    (Level::Warning, "Warning"),
+    (Level::Error, "Error"),
+    (Level::Fatal, "Fatal"),
 ];
 
 /// The Live page.
@@ -153,7 +153,13 @@ impl Filters {
     /// The levels to read: `None` for all of them.
     fn levels(&self) -> Option<Vec<Level>> {
         let min = self.level.filter(|&l| l > Level::Debug)?;
-        Some(LEVELS.into_iter().filter(|&l| l >= min).collect())
+        Some(
+            LEVELS
+                .into_iter()
+                .map(|(l, _)| l)
+                .filter(|&l| l >= min)
+                .collect(),
+        )
     }
 }
 
@@ -234,9 +240,9 @@ pub(super) async fn page(
         label: "Any level".into(),
         selected: current.is_empty(),
     }];
-    levels.extend(LEVELS.iter().rev().map(|l| Choice {
+    levels.extend(LEVELS.iter().rev().map(|(l, label)| Choice {
         value: l.as_str().into(),
-        label: l.as_str().into(),
+        label: (*label).into(),
         selected: l.as_str() == current,
     }));
     Ok(LivePage {

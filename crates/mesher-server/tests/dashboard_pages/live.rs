@@ -1,5 +1,5 @@
 //! The Live page (issue 15, UI-05) as the server renders it: the newest events with the stream's
-//! filters (STREAM-03's filters, run on the server for the first render, on both backends), the
+//! filters (STREAM-02's filters, run on the server for the first render, on both backends), the
 //! hooks its script uses, the navigation link, 404 outside the organization; and the hooks of
 //! the overview's health cards and the issue list's counts. What the script does with them is
 //! tested in a real browser (`dashboard_browser/live.rs`).
@@ -48,6 +48,10 @@ async fn an_empty_project_has_a_live_page_in_the_navigation() {
     assert_eq!(
         page.texts(r#"nav[aria-label="Main"] a"#),
         ["Overview", "Issues", "Events", "Live", "Settings"]
+    );
+    assert_eq!(
+        page.texts("#live-level option"),
+        ["Any level", "Fatal", "Error", "Warning", "Info", "Debug"]
     );
     // Nothing yet: the empty state shows; the table is there, hidden, for the script to fill.
     assert_eq!(
