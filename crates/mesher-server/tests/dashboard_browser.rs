@@ -1,10 +1,12 @@
 //! The dashboard in a real browser (headless Chromium over WebDriver) against an in-process node:
 //! the theme and keyboard on the sign-in page, and the acceptance path from an SDK event to a
 //! resolved issue, with screenshots of the main pages (`docs/screenshots/` with
-//! `MESHER_SCREENSHOTS=1`).
+//! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`.
 
 mod browser;
 mod common;
+#[path = "dashboard_browser/live.rs"]
+mod live;
 #[path = "dashboard_browser/sdk.rs"]
 mod sdk;
 

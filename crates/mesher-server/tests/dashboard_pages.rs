@@ -14,6 +14,8 @@ mod events;
 mod issue;
 #[path = "dashboard_pages/issues.rs"]
 mod issues;
+#[path = "dashboard_pages/live.rs"]
+mod live;
 #[path = "dashboard_pages/overview.rs"]
 mod overview;
 #[path = "dashboard_pages/session.rs"]

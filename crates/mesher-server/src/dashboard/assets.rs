@@ -83,6 +83,15 @@ pub static SCRIPT: Asset = Asset::new(
     include_bytes!("../../static/mesher.js"),
 );
 
+/// Live updates over the project's stream (issue 15): the Live page's rows, the overview's health
+/// cards and the issue list's counts. Loaded only by those pages.
+pub static LIVE_SCRIPT: Asset = Asset::new(
+    "live",
+    "js",
+    "text/javascript; charset=utf-8",
+    include_bytes!("../../static/live.js"),
+);
+
 /// The few lines that apply the stored theme before first paint; loaded synchronously in
 /// `<head>` (an inline script would need a CSP hash, and a deferred one would flash).
 pub static THEME_SCRIPT: Asset = Asset::new(
@@ -102,7 +111,7 @@ pub static FAVICON: Asset = Asset::new(
 );
 
 /// Every asset, for lookup by file name.
-pub static ALL: [&Asset; 4] = [&STYLESHEET, &SCRIPT, &THEME_SCRIPT, &FAVICON];
+pub static ALL: [&Asset; 5] = [&STYLESHEET, &SCRIPT, &LIVE_SCRIPT, &THEME_SCRIPT, &FAVICON];
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 

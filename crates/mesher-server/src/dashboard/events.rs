@@ -8,8 +8,9 @@ use axum::extract::State;
 use axum::response::Redirect;
 use mesher_protocol::EventId;
 use mesher_protocol::Level;
-use mesher_store::{Cursor, EventQuery, Role, Scope};
+use mesher_store::{Cursor, EventQuery, EventSummary, Role, Scope};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use super::context::{PERIODS, ProjectScope, period_since};
 use super::extract::{PagePath, PageQuery, SignedIn};
@@ -37,15 +38,39 @@ pub struct EventsPage {
 }
 impl_page!(EventsPage);
 
-/// A row of the results.
+/// A row of a list of events (this page's, the Live page's): the `event_row` macro shows it.
 pub struct EventRow {
-    when: When,
-    level: String,
-    title: String,
-    href: String,
-    issue: String,
-    environment: String,
-    release: String,
+    pub(super) when: When,
+    pub(super) level: String,
+    pub(super) title: String,
+    pub(super) href: String,
+    pub(super) issue: String,
+    pub(super) environment: String,
+    pub(super) release: String,
+}
+
+impl EventRow {
+    /// The row of `e`, an event of project `project_id`, linking to the event on its issue's page.
+    pub(super) fn new(
+        layout: &Layout,
+        project_id: i64,
+        e: EventSummary,
+        now: OffsetDateTime,
+    ) -> EventRow {
+        let issue = layout.url(&paths::issue(project_id, e.issue_id));
+        EventRow {
+            when: When::new(e.timestamp, now),
+            href: format!(
+                "{issue}{}",
+                query([("event", e.event_id.to_string().as_str())])
+            ),
+            issue: format!("#{}", e.issue_id),
+            level: e.level,
+            title: e.title,
+            environment: e.environment.unwrap_or_default(),
+            release: e.release.unwrap_or_default(),
+        }
+    }
 }
 
 /// The query of the search page.
@@ -171,21 +196,7 @@ pub(super) async fn page(
     let rows = page
         .items
         .into_iter()
-        .map(|e| {
-            let issue = l.url(&paths::issue(id, e.issue_id));
-            EventRow {
-                when: When::new(e.timestamp, now),
-                href: format!(
-                    "{issue}{}",
-                    query([("event", e.event_id.to_string().as_str())])
-                ),
-                issue: format!("#{}", e.issue_id),
-                level: e.level,
-                title: e.title,
-                environment: e.environment.unwrap_or_default(),
-                release: e.release.unwrap_or_default(),
-            }
-        })
+        .map(|e| EventRow::new(l, id, e, now))
         .collect();
     let empty = if stored == 0 {
         (

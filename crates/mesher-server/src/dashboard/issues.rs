@@ -48,6 +48,8 @@ pub struct IssuesPage {
     /// Why the list is empty, and what to do.
     empty: (&'static str, &'static str),
     clear_href: String,
+    /// The project's stream, which keeps the counts current.
+    stream: String,
 }
 impl_page!(IssuesPage);
 
@@ -95,6 +97,9 @@ pub struct IssueRow {
     status: &'static str,
     href: String,
     events: String,
+    /// Whether `events` is the issue's lifetime count (no period or event filter), which the
+    /// stream's `issue` messages carry and so may update.
+    lifetime_count: bool,
     users: String,
     trend: Svg,
     first_seen: When,
@@ -352,6 +357,7 @@ pub(super) async fn page(
         bulk_action: layout.url(&format!("{}/bulk", paths::issues(id))),
         back,
         empty,
+        stream: layout.url(&paths::stream(id)),
         clear_href: path,
         layout: scope.layout,
     })
@@ -391,6 +397,7 @@ async fn rows(
                 href: layout.url(&paths::issue(project_id, issue.id)),
                 // Events in the period and filters shown, as Sentry's list counts (row 7).
                 events: count(issue.period_count.unwrap_or(issue.event_count)),
+                lifetime_count: issue.period_count.is_none(),
                 users: count(issue.user_count),
                 trend: charts::sparkline(&values),
                 first_seen: When::new(issue.first_seen, now),

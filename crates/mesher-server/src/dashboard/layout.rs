@@ -29,6 +29,8 @@ pub enum Nav {
     Issues,
     /// Event search.
     Events,
+    /// The live stream of events.
+    Live,
     /// Project settings.
     Settings,
 }
@@ -201,6 +203,7 @@ impl Layout {
             (Nav::Overview, "Overview", paths::project(project.id)),
             (Nav::Issues, "Issues", paths::issues(project.id)),
             (Nav::Events, "Events", paths::events(project.id)),
+            (Nav::Live, "Live", paths::live(project.id)),
             (Nav::Settings, "Settings", paths::settings(project.id)),
         ]
         .into_iter()

@@ -12,8 +12,9 @@
 //! - Links go through [`Layout::url`] and the paths in [`paths`]; assets through
 //!   [`Layout::asset`] (content-hashed, cached for a year); charts are [`charts`]' pure functions.
 //!
-//! Pages read fine without JavaScript: scripts only add copying, confirmations and the theme
-//! toggle. Every HTML response carries a strict Content-Security-Policy (no inline scripts or
+//! Pages read fine without JavaScript: scripts only add copying, confirmations, the theme
+//! toggle, and live updates over the project's stream (the Live page, the overview's health
+//! cards, the issue list's counts). Every HTML response carries a strict Content-Security-Policy (no inline scripts or
 //! styles), which matters for a tool that displays text from anyone who holds a DSN.
 //!
 //! [`ApiError`]: crate::ApiError
@@ -32,6 +33,7 @@ mod invitations;
 mod issue;
 mod issues;
 mod layout;
+mod live;
 mod members;
 mod orgs;
 mod overview;
@@ -76,6 +78,7 @@ pub fn routes(prefix: &str) -> Router<AppState> {
         .route("/projects/{id}/issues/{issue}/delete", post(issue::delete))
         .route("/projects/{id}/events", get(events::page))
         .route("/projects/{id}/events/{event}", get(events::permalink))
+        .route("/projects/{id}/live", get(live::page))
         .route(
             "/projects/{id}/settings",
             get(settings::page).post(settings::save),
@@ -156,6 +159,16 @@ pub mod paths {
     /// A project's event search.
     pub fn events(id: i64) -> String {
         format!("/projects/{id}/events")
+    }
+
+    /// A project's live stream of events.
+    pub fn live(id: i64) -> String {
+        format!("/projects/{id}/live")
+    }
+
+    /// A project's stream, the API's WebSocket that the live parts of pages connect to.
+    pub fn stream(id: i64) -> String {
+        format!("/api/v1/projects/{id}/stream")
     }
 
     /// A project's settings.

@@ -34,11 +34,15 @@ pub struct OverviewPage {
     top: Vec<TopIssue>,
     issues_href: String,
     setup: Option<Setup>,
+    /// The project's stream, which keeps the health cards current.
+    stream: String,
 }
 impl_page!(OverviewPage);
 
 /// A health card.
 pub struct Stat {
+    /// Its figure's name in the stream's `counts` messages.
+    key: &'static str,
     label: &'static str,
     value: String,
     href: String,
@@ -119,16 +123,19 @@ pub(super) async fn page(
     let issues = layout.url(&paths::issues(id));
     let stats = vec![
         Stat {
+            key: "unresolved_issues",
             label: "Unresolved issues",
             value: count(health.unresolved_issues),
             href: issues.clone(),
         },
         Stat {
+            key: "events_24h",
             label: "Events in 24 h",
             value: count(health.events_24h),
             href: layout.url(&paths::events(id)),
         },
         Stat {
+            key: "new_issues_today",
             label: "New issues today",
             value: count(health.new_issues_today),
             href: format!("{issues}?sort=first_seen&status=all&period=24h"),
@@ -162,6 +169,7 @@ pub(super) async fn page(
         top,
         issues_href: issues,
         setup,
+        stream: layout.url(&paths::stream(id)),
         layout: scope.layout,
     })
 }
