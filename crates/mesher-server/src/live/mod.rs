@@ -298,3 +298,98 @@ impl LiveHub {
             .prune(at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mesher_protocol::{EventId, Level};
+
+    use super::*;
+
+    fn event(project_id: i64, n: u8) -> NewEvent {
+        NewEvent {
+            project_id,
+            event_id: EventId::from_bytes([n; 16]),
+            fingerprint: "f".into(),
+            timestamp: OffsetDateTime::UNIX_EPOCH,
+            received_at: mesher_store::now(),
+            level: Level::Error,
+            title: "t".into(),
+            culprit: None,
+            environment: None,
+            release: None,
+            search_text: String::new(),
+            tags: Vec::new(),
+            user_key: None,
+            grouping: String::new(),
+            payload: Vec::new(),
+            payload_size: 0,
+        }
+    }
+
+    fn stored(row: i64) -> WriteOutcome {
+        WriteOutcome::Stored {
+            issue_id: 1,
+            change: None,
+            row,
+        }
+    }
+
+    /// STREAM-05: the writer's hand-over never waits; when the hub is behind, the events it
+    /// could not take reach their project's streams as `lagged`, and the last minute still
+    /// counts them.
+    #[test]
+    fn a_hub_behind_turns_batches_into_lagged_counts() {
+        let hub = Arc::new(LiveHub::new(StreamSettings::default()));
+        let batch = Arc::new(vec![event(1, 1), event(1, 2), event(2, 3)]);
+        let outcomes = [stored(1), stored(2), WriteOutcome::Duplicate];
+        // No stream: nothing is queued for the hub.
+        hub.committed(&batch, &outcomes);
+        assert!(hub.input_rx.try_lock().unwrap().try_recv().is_err());
+
+        let watching = hub.open(1, 7, Filters::default()).unwrap();
+        let elsewhere = hub.open(2, 7, Filters::default()).unwrap();
+        for _ in 0..INPUT_BATCHES + 3 {
+            hub.committed(&batch, &outcomes);
+        }
+        hub.report_lost();
+        assert_eq!(watching.stream().outbox.take().missed, 3 * 2);
+        assert_eq!(
+            elsewhere.stream().outbox.take().missed,
+            0,
+            "project 2 stored nothing"
+        );
+        let now = mesher_store::now();
+        assert_eq!(
+            hub.events_last_minute(1, now),
+            2 * (INPUT_BATCHES as u64 + 4)
+        );
+        assert_eq!(hub.events_last_minute(2, now), 0);
+    }
+
+    /// Caps per user and per node; a closed stream frees its place.
+    #[test]
+    fn caps_hold_and_closing_frees_a_place() {
+        let settings = StreamSettings {
+            max_per_node: 3,
+            max_per_user: 2,
+            ..StreamSettings::default()
+        };
+        let hub = Arc::new(LiveHub::new(settings));
+        let a = hub.open(1, 10, Filters::default()).unwrap();
+        let _b = hub.open(1, 10, Filters::default()).unwrap();
+        assert_eq!(
+            hub.open(2, 10, Filters::default()).err(),
+            Some(Refused::User(2))
+        );
+        let _c = hub.open(1, 11, Filters::default()).unwrap();
+        assert_eq!(
+            hub.open(1, 12, Filters::default()).err(),
+            Some(Refused::Node(3))
+        );
+        assert_eq!(hub.open_streams(), 3);
+        drop(a);
+        assert_eq!(hub.open_streams(), 2);
+        assert_eq!(hub.streams_of(1).len(), 2);
+        hub.open(1, 10, Filters::default()).unwrap();
+    }
+}
