@@ -154,7 +154,7 @@ impl Filters {
                 .tags
                 .iter()
                 .all(|(k, v)| e.tags.iter().any(|(tk, tv)| tk == k && tv == v))
-            && self.title_matches(&e.title)
+            && (self.words.is_empty() || self.words_in(e.title_lower()))
     }
 
     /// Whether an issue change matches: by issue, level, title words and the issue's latest
@@ -164,15 +164,12 @@ impl Filters {
             && self.level.is_none_or(|l| i.level >= l)
             && self.environment.is_none_or_eq(i.environment.as_deref())
             && self.release.is_none_or_eq(i.release.as_deref())
-            && self.title_matches(&i.title)
+            && self.words_in(&i.title.to_lowercase())
     }
 
-    fn title_matches(&self, title: &str) -> bool {
-        if self.words.is_empty() {
-            return true;
-        }
-        let title = title.to_lowercase();
-        self.words.iter().all(|w| title.contains(w.as_str()))
+    /// Whether every word is in `lower` (a title in lower case).
+    fn words_in(&self, lower: &str) -> bool {
+        self.words.iter().all(|w| lower.contains(w.as_str()))
     }
 }
 
@@ -210,6 +207,7 @@ mod tests {
                 ("browser".into(), "Chrome".into()),
                 ("os".into(), "Linux".into()),
             ],
+            title_lower: Default::default(),
         }
     }
 

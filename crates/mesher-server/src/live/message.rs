@@ -40,9 +40,16 @@ pub struct Summary {
     pub received_at: OffsetDateTime,
     /// Tags (for filters; not sent).
     pub tags: Vec<(String, String)>,
+    /// The title in lower case, made once for all the streams whose filters have words.
+    pub title_lower: std::cell::OnceCell<String>,
 }
 
 impl Summary {
+    /// The title in lower case (computed on first use).
+    pub fn title_lower(&self) -> &str {
+        self.title_lower.get_or_init(|| self.title.to_lowercase())
+    }
+
     /// An event this node just committed.
     pub fn committed_here(e: &NewEvent, issue_id: i64, row: i64) -> Summary {
         Summary {
@@ -58,6 +65,7 @@ impl Summary {
             timestamp: e.timestamp,
             received_at: e.received_at,
             tags: e.tags.clone(),
+            title_lower: std::cell::OnceCell::new(),
         }
     }
 }
@@ -77,6 +85,7 @@ impl From<CommittedEvent> for Summary {
             timestamp: e.timestamp,
             received_at: e.received_at,
             tags: e.tags,
+            title_lower: std::cell::OnceCell::new(),
         }
     }
 }
@@ -279,6 +288,7 @@ mod tests {
             timestamp: OffsetDateTime::UNIX_EPOCH,
             received_at: OffsetDateTime::UNIX_EPOCH,
             tags: vec![("k".into(), "v".into())],
+            title_lower: Default::default(),
         };
         let v: serde_json::Value =
             serde_json::from_str(event(&e, OffsetDateTime::UNIX_EPOCH).as_str()).unwrap();
