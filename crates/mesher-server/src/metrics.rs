@@ -144,6 +144,8 @@ pub struct Metrics {
     pub inflight_body_bytes: Gauge,
     /// Nodes of the cluster that are up, as this node's load monitor last saw them.
     pub cluster_nodes: Gauge,
+    /// Live streams open on this node.
+    pub live_streams: Gauge,
     /// Events this node handed to peers for processing since it started.
     pub events_handed_off: Counter,
     /// Events this node took from peers since it started.
@@ -180,6 +182,7 @@ impl Metrics {
             connections_refused: Counter::default(),
             inflight_body_bytes: Gauge::default(),
             cluster_nodes: Gauge::default(),
+            live_streams: Gauge::default(),
             events_handed_off: Counter::default(),
             events_taken_over: Counter::default(),
             registry: Registry::default(),
@@ -248,6 +251,11 @@ impl Metrics {
             "cluster_nodes",
             "Nodes of the cluster that are up, as this node last saw them",
             metrics.cluster_nodes.clone(),
+        );
+        registry.register(
+            "live_streams",
+            "Live streams (WebSockets) open on this node",
+            metrics.live_streams.clone(),
         );
         registry.register(
             "events_handed_off",

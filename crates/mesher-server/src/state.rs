@@ -84,7 +84,10 @@ pub fn start(
         started_at: mesher_store::now(),
     };
     let bus = Arc::new(Bus::default());
-    let live = Arc::new(LiveHub::new(settings.stream.clone()));
+    let live = Arc::new(LiveHub::new(
+        settings.stream.clone(),
+        metrics.live_streams.clone(),
+    ));
 
     // The channels are made first so that each service can be handed its ends.
     let (submit_tx, submit_rx) = async_channel::bounded(limits.queue_max_events);

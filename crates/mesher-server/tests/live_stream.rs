@@ -454,16 +454,7 @@ async fn refusals(backend: Backend) {
 async fn a_stalled_client_loses_the_oldest_and_is_told(backend: Backend) {
     let s = TestServer::start_with(backend, |settings| settings.stream.queue_messages = 1000).await;
     let token = owner_token(&s).await;
-    s.store
-        .update_project(
-            s.project_id,
-            &ProjectUpdate {
-                rate_limit_per_minute: Some(0),
-                ..ProjectUpdate::default()
-            },
-        )
-        .await
-        .unwrap();
+    unlimited(&s).await;
     // The stalled client reads nothing, through a small socket buffer.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
@@ -492,28 +483,7 @@ async fn a_stalled_client_loses_the_oldest_and_is_told(backend: Backend) {
         }
         ids
     });
-    // More than the kernel's socket buffers hold (up to 4 MiB on the server's side): long
-    // titles, sent in bulk.
-    let pad = "x".repeat(180);
-    let mut sent = Vec::new();
-    let client = reqwest::Client::new();
-    for chunk in 0..n / 250 {
-        let batch: Vec<Value> = (0..250)
-            .map(|i| json!({"message": format!("event {} {pad}", chunk * 250 + i), "level": "error"}))
-            .collect();
-        let resp = client
-            .post(format!("{}/api/v1/events/bulk", s.url))
-            .bearer_auth(&s.public_key)
-            .json(&batch)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 202);
-        let results: Value = resp.json().await.unwrap();
-        for r in results.as_array().unwrap() {
-            sent.push(r["id"].as_str().expect("stored").to_string());
-        }
-    }
+    let sent = flood(&s, n).await;
     let received = tokio::time::timeout(Duration::from_secs(60), reader)
         .await
         .unwrap()
@@ -600,6 +570,82 @@ async fn caps_close_with_a_reason(backend: Backend) {
     drop(_a);
     tokio::time::sleep(Duration::from_millis(300)).await;
     open(&s, &token, "").await;
+}
+
+/// Sends `n` events with long titles in bulk, in order, and returns their ids: more than the
+/// kernel's socket buffers hold (up to 4 MiB on the server's side) for 12,000.
+async fn flood(s: &TestServer, n: usize) -> Vec<String> {
+    let pad = "x".repeat(180);
+    let mut sent = Vec::new();
+    let client = reqwest::Client::new();
+    for chunk in 0..n / 250 {
+        let batch: Vec<Value> = (0..250)
+            .map(|i| json!({"message": format!("event {} {pad}", chunk * 250 + i), "level": "error"}))
+            .collect();
+        let resp = client
+            .post(format!("{}/api/v1/events/bulk", s.url))
+            .bearer_auth(&s.public_key)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        let results: Value = resp.json().await.unwrap();
+        for r in results.as_array().unwrap() {
+            sent.push(r["id"].as_str().expect("stored").to_string());
+        }
+    }
+    sent
+}
+
+/// A client that never reads is closed (pings unanswered, a full socket), and its place is
+/// freed; nothing waits on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_is_closed_and_frees_its_place() {
+    let s = TestServer::start_with(Backend::Sqlite, |settings| {
+        settings.stream.ping_interval = Duration::from_millis(300);
+        settings.stream.queue_messages = 8;
+    })
+    .await;
+    let token = owner_token(&s).await;
+    unlimited(&s).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let mut request = stream_url(&s, s.project_id, "")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (_silent, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap();
+    assert_eq!(s.metric("mesher_live_streams").await, 1.0);
+    flood(&s, 12_000).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while s.metric("mesher_live_streams").await != 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the silent stream is still open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Lifts the project's rate limit (thousands of events in seconds).
+async fn unlimited(s: &TestServer) {
+    s.store
+        .update_project(
+            s.project_id,
+            &ProjectUpdate {
+                rate_limit_per_minute: Some(0),
+                ..ProjectUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
 }
 
 async fn next_frame(ws: &mut Ws) -> Message {

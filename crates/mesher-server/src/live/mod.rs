@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use mesher_store::{NewEvent, WriteOutcome};
+use prometheus_client::metrics::gauge::Gauge;
 use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
@@ -121,11 +122,13 @@ pub struct LiveHub {
     /// Events of a project the hub never got because its input was full.
     lost: Mutex<HashMap<i64, u64>>,
     minute: Mutex<MinuteCounts>,
+    /// `mesher_live_streams`.
+    gauge: Gauge,
 }
 
 impl LiveHub {
-    /// A hub with these caps and queue length.
-    pub fn new(settings: StreamSettings) -> LiveHub {
+    /// A hub with these caps and queue length, keeping `gauge` at the number of open streams.
+    pub fn new(settings: StreamSettings, gauge: Gauge) -> LiveHub {
         let (input, rx) = mpsc::channel(INPUT_BATCHES);
         LiveHub {
             settings,
@@ -136,6 +139,7 @@ impl LiveHub {
             input_rx: tokio::sync::Mutex::new(rx),
             lost: Mutex::new(HashMap::new()),
             minute: Mutex::new(MinuteCounts::default()),
+            gauge,
         }
     }
 
@@ -178,6 +182,8 @@ impl LiveHub {
             .or_default()
             .push(stream.clone());
         self.open.store(registry.total, Ordering::Relaxed);
+        self.gauge
+            .set(i64::try_from(registry.total).unwrap_or(i64::MAX));
         Ok(StreamGuard {
             hub: self.clone(),
             stream,
@@ -200,6 +206,8 @@ impl LiveHub {
         }
         registry.total = registry.total.saturating_sub(1);
         self.open.store(registry.total, Ordering::Relaxed);
+        self.gauge
+            .set(i64::try_from(registry.total).unwrap_or(i64::MAX));
     }
 
     /// Streams open on this node.
@@ -339,7 +347,7 @@ mod tests {
     /// counts them.
     #[test]
     fn a_hub_behind_turns_batches_into_lagged_counts() {
-        let hub = Arc::new(LiveHub::new(StreamSettings::default()));
+        let hub = Arc::new(LiveHub::new(StreamSettings::default(), Gauge::default()));
         let batch = Arc::new(vec![event(1, 1), event(1, 2), event(2, 3)]);
         let outcomes = [stored(1), stored(2), WriteOutcome::Duplicate];
         // No stream: nothing is queued for the hub.
@@ -374,7 +382,7 @@ mod tests {
             max_per_user: 2,
             ..StreamSettings::default()
         };
-        let hub = Arc::new(LiveHub::new(settings));
+        let hub = Arc::new(LiveHub::new(settings, Gauge::default()));
         let a = hub.open(1, 10, Filters::default()).unwrap();
         let _b = hub.open(1, 10, Filters::default()).unwrap();
         assert_eq!(
