@@ -528,10 +528,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let live = match live.take() {
-        Some(l) => Some(
-            l.finish(&outcome, database.as_ref(), project_id, ids.prefix())
-                .await?,
-        ),
+        Some(l) => Some(l.finish(&outcome, database.as_ref(), project_id).await?),
         None => None,
     };
     // After the subscribers are done: the peak covers their fan-out and the stalled queue.

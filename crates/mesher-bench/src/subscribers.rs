@@ -280,9 +280,10 @@ pub async fn probe(
 /// The live stream's subscribers of a run, open.
 pub struct Live {
     fleet: Fleet,
-    filters: Vec<fanout::Filter>,
-    profiles: Vec<fanout::Profile>,
-    probe: Option<fanout::Probe>,
+    filters: Vec<Filter>,
+    profiles: Vec<Profile>,
+    probe: Option<Probe>,
+    prefix: u64,
 }
 
 impl Live {
@@ -320,6 +321,7 @@ impl Live {
             filters,
             profiles,
             probe,
+            prefix: ids.prefix(),
         })
     }
 
@@ -330,12 +332,14 @@ impl Live {
         outcome: &LoadOutcome,
         database: Option<&Database>,
         project_id: i64,
-        prefix: u64,
     ) -> anyhow::Result<LiveReport> {
         let mut seen = self.fleet.finish().await?;
         let (rank, basis) = match database {
             Some(db) => (
-                Some(fanout::ranks(&db.commit_order(project_id).await?, prefix)),
+                Some(fanout::ranks(
+                    &db.commit_order(project_id).await?,
+                    self.prefix,
+                )),
                 format!(
                     "expected: acknowledged events whose template matches the filters; \
                      order: the {} database's row order",

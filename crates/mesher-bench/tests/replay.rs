@@ -203,12 +203,7 @@ async fn subscribers(backend: Backend) {
         .unwrap();
     assert_eq!(outcome.accepted(), 3000, "{:?}", outcome.statuses);
     let report = live
-        .finish(
-            &outcome,
-            Some(&node.database),
-            node.project_id,
-            ids.prefix(),
-        )
+        .finish(&outcome, Some(&node.database), node.project_id)
         .await
         .unwrap();
     report.ensure_complete().unwrap();
