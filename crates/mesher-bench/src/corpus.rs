@@ -272,6 +272,11 @@ impl IdSource {
         IdSource::with_prefix(fastrand::u64(..))
     }
 
+    /// The random prefix: the high 64 bits of every id of this source.
+    pub fn prefix(&self) -> u64 {
+        self.prefix
+    }
+
     /// A source with a given prefix (tests).
     pub fn with_prefix(prefix: u64) -> IdSource {
         IdSource {
@@ -282,7 +287,12 @@ impl IdSource {
 
     /// The next id.
     pub fn next_id(&self) -> FreshId {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.id_at(self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The id numbered `n`: the prefix, then `n`. A run names event `seq` `id_at(seq)`, so that
+    /// an id a live stream delivers says which event (and template) it was.
+    pub fn id_at(&self, n: u64) -> FreshId {
         let value = (u128::from(self.prefix) << 64) | u128::from(n);
         let mut hex = [0u8; 32];
         for (i, slot) in hex.iter_mut().enumerate() {
@@ -459,5 +469,9 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.as_str().bytes().all(|c| c.is_ascii_hexdigit()));
         assert!(mesher_protocol::EventId::parse(a.as_str()).is_ok());
+        let fixed = IdSource::with_prefix(0xab);
+        assert_eq!(fixed.id_at(5).as_str(), "00000000000000ab0000000000000005");
+        assert_eq!(fixed.next_id(), fixed.id_at(0));
+        assert_eq!(fixed.prefix(), 0xab);
     }
 }

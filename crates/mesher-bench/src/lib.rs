@@ -13,6 +13,10 @@
 //!    path: peak RSS and CPU time from `/proc`, and the events and bytes in the database.
 //! 4. [`report`] turns it all into one [`report::Report`], printed as a table or JSON.
 //!
+//! With `--subscribers`, [`subscribers`] opens live stream WebSockets before the load (filters
+//! from [`fanout::mix`]), reads them during it, and [`fanout`] checks that each received exactly
+//! the acknowledged events its filters select, in commit order, and how fast.
+//!
 //! Besides runs, [`seed`] fills a project with a million synthetic events through the store and
 //! [`queries`] times the store's list, search and dashboard reads on it.
 //!
@@ -22,9 +26,11 @@
 #![warn(missing_docs)]
 
 pub mod corpus;
+pub mod fanout;
 pub mod load;
 pub mod measure;
 pub mod queries;
 pub mod report;
 pub mod seed;
 pub mod stats;
+pub mod subscribers;

@@ -157,6 +157,11 @@ pub struct LoadOutcome {
     pub envelope_bytes: u64,
     /// Whether bodies were rendered (and compressed) before the clock started.
     pub prebuilt: bool,
+    /// The numbers (`seq`) of the events answered 2xx, in no particular order: what the live
+    /// stream's subscribers must receive.
+    pub acked: Vec<u64>,
+    /// The numbers of the events whose request got no answer: the server may have stored them.
+    pub unanswered: Vec<u64>,
 }
 
 impl LoadOutcome {
@@ -181,6 +186,8 @@ impl LoadOutcome {
         self.last_2xx = self.last_2xx.max(other.last_2xx);
         self.wire_bytes += other.wire_bytes;
         self.envelope_bytes += other.envelope_bytes;
+        self.acked.extend(other.acked);
+        self.unanswered.extend(other.unanswered);
     }
 }
 
@@ -191,18 +198,23 @@ enum Bodies {
     /// otherwise take from the server it measures.
     Prebuilt(Vec<(Bytes, usize)>),
     /// Rendered (and compressed) when sent.
-    Live { gzip: bool, ids: IdSource },
+    Live { gzip: bool },
 }
 
 impl Bodies {
     /// The body of event `seq` and its uncompressed size.
-    fn get(&self, templates: &[Template], seq: u64) -> anyhow::Result<(Bytes, usize)> {
+    fn get(
+        &self,
+        templates: &[Template],
+        ids: &IdSource,
+        seq: u64,
+    ) -> anyhow::Result<(Bytes, usize)> {
         match self {
             Bodies::Prebuilt(bodies) => bodies
                 .get(seq as usize)
                 .cloned()
                 .context("event beyond the prebuilt bodies"),
-            Bodies::Live { gzip, ids } => render(templates, seq, ids, *gzip),
+            Bodies::Live { gzip } => render(templates, seq, ids, *gzip),
         }
     }
 }
@@ -215,7 +227,7 @@ fn render(
 ) -> anyhow::Result<(Bytes, usize)> {
     let template = &templates[(seq % templates.len() as u64) as usize];
     let mut raw = Vec::with_capacity(template.len());
-    template.render_into(&mut raw, &ids.next_id(), &Stamp::now());
+    template.render_into(&mut raw, &ids.id_at(seq), &Stamp::now());
     let len = raw.len();
     let body = if gzip {
         gzip_level(&raw, SDK_GZIP_LEVEL)?
@@ -233,15 +245,18 @@ pub fn gzip_level(data: &[u8], level: u32) -> std::io::Result<Vec<u8>> {
 }
 
 /// Renders `count` bodies on every core.
-fn prebuild(templates: &[Template], count: u64, gzip: bool) -> anyhow::Result<Vec<(Bytes, usize)>> {
-    let ids = IdSource::new();
+fn prebuild(
+    templates: &[Template],
+    ids: &IdSource,
+    count: u64,
+    gzip: bool,
+) -> anyhow::Result<Vec<(Bytes, usize)>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
     let chunk = count.div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..count)
             .step_by(chunk as usize)
             .map(|from| {
-                let ids = &ids;
                 scope.spawn(move || {
                     (from..(from + chunk).min(count))
                         .map(|seq| render(templates, seq, ids, gzip))
@@ -266,6 +281,7 @@ struct Shared {
     uri: Uri,
     headers: HeaderMap,
     templates: Arc<Vec<Template>>,
+    ids: Arc<IdSource>,
     bodies: Bodies,
     next: AtomicU64,
     limit: Option<u64>,
@@ -282,9 +298,11 @@ pub struct Run {
 
 /// Prepares a run. Bodies are prebuilt when gzip is on and the number of events is known, so
 /// that the clock, started by [`Run::start`], measures the server and not the compressor.
+/// Event `seq` gets the id `ids.id_at(seq)`: give every run a fresh source, or ids repeat.
 pub async fn prepare(
     target: Target,
     templates: Arc<Vec<Template>>,
+    ids: Arc<IdSource>,
     config: &LoadConfig,
 ) -> anyhow::Result<Run> {
     config.validate()?;
@@ -293,6 +311,37 @@ pub async fn prepare(
         .path
         .parse()
         .with_context(|| format!("invalid request path {:?}", target.path))?;
+    let headers = headers(&target, config.gzip)?;
+    let planned = config.planned_events();
+    let bodies = match planned {
+        Some(count) if config.gzip => {
+            let (templates, ids) = (templates.clone(), ids.clone());
+            Bodies::Prebuilt(
+                tokio::task::spawn_blocking(move || prebuild(&templates, &ids, count, true))
+                    .await??,
+            )
+        }
+        _ => Bodies::Live { gzip: config.gzip },
+    };
+    Ok(Run {
+        shared: Arc::new(Shared {
+            target,
+            uri,
+            headers,
+            templates,
+            ids,
+            bodies,
+            next: AtomicU64::new(0),
+            limit: planned,
+            duration: config.duration,
+            rate: config.rate,
+        }),
+        connections: config.connections,
+    })
+}
+
+/// The headers of every envelope request.
+fn headers(target: &Target, gzip: bool) -> anyhow::Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(HOST, HeaderValue::from_str(&target.host)?);
     headers.insert("x-sentry-auth", HeaderValue::from_str(&target.auth)?);
@@ -304,37 +353,24 @@ pub async fn prepare(
         USER_AGENT,
         HeaderValue::from_static(concat!("mesher-bench/", env!("CARGO_PKG_VERSION"))),
     );
-    if config.gzip {
+    if gzip {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
+    Ok(headers)
+}
 
-    let planned = config.planned_events();
-    let bodies = match planned {
-        Some(count) if config.gzip => {
-            let templates = templates.clone();
-            Bodies::Prebuilt(
-                tokio::task::spawn_blocking(move || prebuild(&templates, count, true)).await??,
-            )
-        }
-        _ => Bodies::Live {
-            gzip: config.gzip,
-            ids: IdSource::new(),
-        },
-    };
-    Ok(Run {
-        shared: Arc::new(Shared {
-            target,
-            uri,
-            headers,
-            templates,
-            bodies,
-            next: AtomicU64::new(0),
-            limit: planned,
-            duration: config.duration,
-            rate: config.rate,
-        }),
-        connections: config.connections,
-    })
+/// Sends one envelope (uncompressed) on a connection of its own; its status.
+pub async fn send_one(target: &Target, envelope: Vec<u8>) -> anyhow::Result<u16> {
+    let uri: Uri = target.path.parse()?;
+    let mut sender = connect(target.addr).await?;
+    let mut request = Request::new(Full::new(Bytes::from(envelope)));
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers(target, false)?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    response.into_body().collect().await?;
+    Ok(status)
 }
 
 impl Run {
@@ -397,7 +433,7 @@ async fn connection(shared: Arc<Shared>, start: Instant) -> anyhow::Result<LoadO
                 None
             }
         };
-        let (body, envelope_len) = shared.bodies.get(&shared.templates, seq)?;
+        let (body, envelope_len) = shared.bodies.get(&shared.templates, &shared.ids, seq)?;
 
         if sender.as_ref().is_none_or(SendRequest::is_closed) {
             match connect(shared.target.addr).await {
@@ -449,9 +485,13 @@ async fn connection(shared: Arc<Shared>, start: Instant) -> anyhow::Result<LoadO
                 if (200..300).contains(&status) {
                     out.latencies_us.push((now - sent_at).as_micros() as u64);
                     out.last_2xx = Some(now - start);
+                    out.acked.push(seq);
                 }
             }
-            None => sender = None,
+            None => {
+                out.unanswered.push(seq);
+                sender = None;
+            }
         }
     }
     Ok(out)

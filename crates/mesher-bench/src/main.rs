@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use mesher_bench::corpus::{self, DEFAULT_CORPUS};
+use mesher_bench::corpus::{self, DEFAULT_CORPUS, IdSource};
 use mesher_bench::load::{self, LoadConfig, LoadOutcome, Target};
 use mesher_bench::measure::{self, Database};
 use mesher_bench::queries;
 use mesher_bench::report::{self, Report};
 use mesher_bench::seed::{self, SeedConfig};
 use mesher_bench::stats::LatencySummary;
+use mesher_bench::subscribers::Live;
 
 /// Load generator and figures for Mesher.
 #[derive(Parser)]
@@ -199,6 +200,20 @@ struct RunArgs {
     /// Runtime threads for the generator. One keeps it off the server's other cores.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Live stream subscribers of the project, open before the load and read during it (on a
+    /// thread of their own), each checked for receiving exactly the acknowledged events its
+    /// filters select, in commit order; a few take everything, the rest a filtered fraction
+    /// (see `fanout::mix`).
+    #[arg(long, default_value_t = 0)]
+    subscribers: usize,
+    /// One more subscriber that opens and never reads during the load; read afterwards, it
+    /// should have been told it `lagged`.
+    #[arg(long)]
+    stalled: bool,
+    /// API token (read scope) the subscribers open their streams with; repeat it to spread
+    /// them over several users (a user may open `stream_max_per_user` streams on a node).
+    #[arg(long = "token")]
+    tokens: Vec<String>,
 }
 
 /// How long the database may take to show events answered 2xx before the run counts as
@@ -472,13 +487,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         rate: args.rate,
         gzip: args.gzip,
     };
+    let ids = Arc::new(IdSource::new());
+    let mut live = match args.subscribers > 0 || args.stalled {
+        true => Some(
+            Live::open(
+                &target,
+                &templates,
+                &ids,
+                args.subscribers,
+                args.stalled,
+                args.tokens.clone(),
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    // Counted after the probe's event, which is not the run's.
     let baseline = match &database {
         Some(db) => db.count(project_id).await?,
         None => 0,
     };
     let url = target.url();
     let corpus_envelopes = templates.len();
-    let prepared = load::prepare(target, Arc::new(templates), &config).await?;
+    let prepared = load::prepare(target, Arc::new(templates), ids.clone(), &config).await?;
 
     eprintln!(
         "mesher-bench: {} connections against {url} ...",
@@ -496,6 +527,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         (Some(pid), Some(before)) => Some(measure::cpu_seconds(Some(pid))? - before),
         _ => None,
     };
+    let live = match live.take() {
+        Some(l) => Some(l.finish(&outcome, database.as_ref(), project_id).await?),
+        None => None,
+    };
+    // After the subscribers are done: the peak covers their fan-out and the stalled queue.
     let server_peak_rss_bytes = args.server_pid.map(measure::peak_rss_bytes).transpose()?;
 
     let accepted = outcome.accepted();
@@ -558,6 +594,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         bytes_per_event: footprint
             .filter(|f| f.events > 0)
             .map(|f| f.bytes as f64 / f.events as f64),
+        live,
     };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(path) = &args.out {
@@ -583,6 +620,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         if database.is_some() && report.committed_secs.is_none() {
             bail!("{}", report.committed_basis);
+        }
+        if let Some(live) = &report.live {
+            live.ensure_complete()?;
         }
     }
     Ok(())

@@ -16,7 +16,16 @@ pub fn cpu_seconds(pid: Option<u32>) -> anyhow::Result<f64> {
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_string(),
     };
-    let stat = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    read_cpu_seconds(&path)
+}
+
+/// User plus system CPU time of the calling thread, in seconds.
+pub fn thread_cpu_seconds() -> anyhow::Result<f64> {
+    read_cpu_seconds("/proc/thread-self/stat")
+}
+
+fn read_cpu_seconds(path: &str) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     parse_cpu_seconds(&stat).with_context(|| format!("unexpected format of {path}"))
 }
 
@@ -210,6 +219,41 @@ impl Database {
         }
     }
 
+    /// The event ids of `project_id` in the order the server stored them (row order: one writer
+    /// per node assigns rows in commit order), as numbers.
+    pub async fn commit_order(&self, project_id: i64) -> anyhow::Result<Vec<u128>> {
+        let hex: Vec<String> = match self {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+                    let conn = open_sqlite(&path)?;
+                    let mut stmt = conn.prepare(
+                        "SELECT hex(event_id) FROM events WHERE project_id = ?1 ORDER BY id",
+                    )?;
+                    let rows = stmt.query_map([project_id], |r| r.get(0))?;
+                    Ok(rows.collect::<Result<_, _>>()?)
+                })
+                .await??
+            }
+            Database::Postgres(url) => {
+                let client = connect_pg(url).await?;
+                client
+                    .query(
+                        "SELECT replace(event_id::text, '-', '') FROM events \
+                         WHERE project_id = $1 ORDER BY id",
+                        &[&project_id],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect()
+            }
+        };
+        hex.iter()
+            .map(|h| u128::from_str_radix(h, 16).with_context(|| format!("event id {h:?}")))
+            .collect()
+    }
+
     /// Checkpoints (SQLite) and measures the bytes events take.
     pub async fn footprint(&self) -> anyhow::Result<Footprint> {
         match self {
@@ -323,6 +367,7 @@ mod tests {
     #[test]
     fn own_cpu_time_is_readable() {
         assert!(cpu_seconds(None).unwrap() >= 0.0);
+        assert!(thread_cpu_seconds().unwrap() >= 0.0);
         assert!(peak_rss_bytes(std::process::id()).unwrap() > 0);
     }
 

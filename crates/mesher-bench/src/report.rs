@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fanout::LiveReport;
 use crate::stats::LatencySummary;
 
 /// Everything a run measured. Serialized as the `--json` output, read back by `table`.
@@ -62,6 +63,9 @@ pub struct Report {
     pub database_bytes: Option<u64>,
     /// `database_bytes / stored_events`.
     pub bytes_per_event: Option<f64>,
+    /// The live stream's subscribers, when the run had some.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<LiveReport>,
 }
 
 fn mib(bytes: u64) -> String {
@@ -162,8 +166,61 @@ impl Report {
                 mib(bytes)
             )?;
         }
+        if let Some(live) = &self.live {
+            write_live(out, live)?;
+        }
         Ok(())
     }
+}
+
+fn write_live(out: &mut String, live: &LiveReport) -> std::fmt::Result {
+    if live.subscribers > 0 {
+        let messages = live
+            .messages
+            .iter()
+            .map(|(kind, n)| format!("{kind}:{n}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        writeln!(
+            out,
+            "  stream      {} subscribers ({} unfiltered), opened in {:.2} s: {} of them got \
+             exactly their events in order; {} lagged; messages {messages}; their CPU {:.2} s",
+            live.subscribers,
+            live.unfiltered,
+            live.open_secs,
+            live.complete,
+            live.lagged_subscribers,
+            live.client_cpu_secs
+        )?;
+        let l = &live.latency;
+        writeln!(
+            out,
+            "  commit→sub  p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({})",
+            l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, live.basis
+        )?;
+        for (i, c) in live.checks.iter().enumerate().filter(|(_, c)| !c.ok()) {
+            writeln!(out, "  FAILED      subscriber {i}: {c:?}")?;
+        }
+    }
+    if let Some(s) = &live.stalled {
+        match s.lagged_missed {
+            Some(n) => writeln!(
+                out,
+                "  stalled     lagged: {n} missed, after {} messages it had not read",
+                s.messages_before
+            )?,
+            None => writeln!(
+                out,
+                "  stalled     no `lagged` ({} messages read{})",
+                s.messages_before,
+                s.closed
+                    .as_deref()
+                    .map(|c| format!(", then closed: {c}"))
+                    .unwrap_or_default()
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// One row per report: the comparison `scripts/bench` prints.
@@ -178,6 +235,8 @@ pub fn table(reports: &[Report]) -> String {
         "peak RSS",
         "bytes/event",
         "srv CPU µs/ev",
+        "subs",
+        "stream p50/p99 ms",
         "responses",
     ];
     let dash = || "-".to_string();
@@ -197,6 +256,16 @@ pub fn table(reports: &[Report]) -> String {
                     (Some(cpu), n) if n > 0 => format!("{:.0}", cpu * 1e6 / n as f64),
                     _ => dash(),
                 },
+                r.live.as_ref().map_or_else(dash, |l| {
+                    let stalled = if l.stalled.is_some() { "+1" } else { "" };
+                    format!("{}{stalled}", l.subscribers)
+                }),
+                r.live
+                    .as_ref()
+                    .filter(|l| l.subscribers > 0)
+                    .map_or_else(dash, |l| {
+                        format!("{:.1}/{:.1}", l.latency.p50_ms, l.latency.p99_ms)
+                    }),
                 statuses(r),
             ]
         })
