@@ -44,16 +44,26 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a message, dropping the oldest when full. Never waits.
+    /// Queues a message, dropping the oldest when full, and wakes the connection. Never waits.
     pub fn push(&self, message: Utf8Bytes) {
-        {
-            let mut state = self.state();
-            if state.messages.len() >= self.capacity {
-                state.messages.pop_front();
-                state.missed += 1;
-            }
-            state.messages.push_back(message);
+        self.push_quietly(message);
+        self.wake();
+    }
+
+    /// Queues a message without waking the connection: the hub queues a whole batch's messages
+    /// and wakes each connection once ([`Outbox::wake`]), so that it sends them in one write
+    /// instead of waking for every message.
+    pub fn push_quietly(&self, message: Utf8Bytes) {
+        let mut state = self.state();
+        if state.messages.len() >= self.capacity {
+            state.messages.pop_front();
+            state.missed += 1;
         }
+        state.messages.push_back(message);
+    }
+
+    /// Wakes the connection to send what is queued.
+    pub fn wake(&self) {
         self.ready.notify_one();
     }
 

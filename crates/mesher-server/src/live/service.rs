@@ -148,8 +148,9 @@ impl Seen {
     }
 }
 
-/// The streams of a project with their filters, taken once per batch.
-struct Audience(Vec<(Arc<Stream>, Arc<super::Filters>)>);
+/// The streams of a project with their filters, taken once per batch. Events are queued
+/// quietly; each stream that got any is woken once when the audience is dropped.
+struct Audience(Vec<(Arc<Stream>, Arc<super::Filters>, bool)>);
 
 impl Audience {
     fn of(hub: &LiveHub, project: i64) -> Audience {
@@ -158,19 +159,41 @@ impl Audience {
                 .into_iter()
                 .map(|s| {
                     let f = s.filters();
-                    (s, f)
+                    (s, f, false)
                 })
                 .collect(),
         )
     }
 
-    /// Sends `e` to every stream whose filters match, serializing it at most once.
-    fn event(&self, e: &Summary, committed_at: OffsetDateTime) {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Queues `e` for every stream whose filters match, serializing it at most once.
+    fn event(&mut self, e: &Summary, committed_at: OffsetDateTime) {
         let mut frame: Option<Utf8Bytes> = None;
-        for (stream, filters) in &self.0 {
+        for (stream, filters, queued) in &mut self.0 {
             if filters.is_everything() || filters.matches_event(e) {
                 let f = frame.get_or_insert_with(|| message::event(e, committed_at));
-                stream.outbox.push(f.clone());
+                stream.outbox.push_quietly(f.clone());
+                *queued = true;
+            }
+        }
+    }
+
+    /// Tells every stream it lost `n` messages.
+    fn lost(&self, n: u64) {
+        for (s, _, _) in &self.0 {
+            s.outbox.lost(n);
+        }
+    }
+}
+
+impl Drop for Audience {
+    fn drop(&mut self) {
+        for (stream, _, queued) in &self.0 {
+            if *queued {
+                stream.outbox.wake();
             }
         }
     }
@@ -188,7 +211,7 @@ impl LiveService {
                 .entry(e.project_id)
                 .or_insert_with(|| Audience::of(&self.hub, e.project_id));
             state.dirty.insert(e.project_id);
-            if audience.0.is_empty() || !state.first_time(e.project_id, row) {
+            if audience.is_empty() || !state.first_time(e.project_id, row) {
                 continue;
             }
             audience.event(&Summary::committed_here(e, issue_id, row), batch.at);
@@ -217,9 +240,9 @@ impl LiveService {
 
     /// A peer's committed batch: read once, only when this node has streams of the project.
     async fn peer_batch(&self, state: &mut State, part: BatchPart) {
-        let audience = Audience::of(&self.hub, part.project_id);
+        let mut audience = Audience::of(&self.hub, part.project_id);
         state.dirty.insert(part.project_id);
-        if audience.0.is_empty() || part.last_row < part.first_row || part.last_row == 0 {
+        if audience.is_empty() || part.last_row < part.first_row || part.last_row == 0 {
             return;
         }
         let events = match self
@@ -230,18 +253,13 @@ impl LiveService {
             Ok(events) => events,
             Err(e) => {
                 tracing::warn!(error = %e, project = part.project_id, "cannot read a peer's batch for live streams");
-                for (s, _) in &audience.0 {
-                    s.outbox.lost(part.stored);
-                }
+                audience.lost(part.stored);
                 return;
             }
         };
         let at = mesher_store::now();
         if events.len() == PEER_ROWS {
-            let read = events.len() as u64;
-            for (s, _) in &audience.0 {
-                s.outbox.lost(part.stored.saturating_sub(read));
-            }
+            audience.lost(part.stored.saturating_sub(events.len() as u64));
         }
         for e in events {
             if state.first_time(part.project_id, e.row) {
@@ -253,7 +271,7 @@ impl LiveService {
     async fn issue_change(&self, state: &mut State, change: IssueEvent) {
         state.dirty.insert(change.project_id);
         let audience = Audience::of(&self.hub, change.project_id);
-        if audience.0.is_empty() {
+        if audience.is_empty() {
             return;
         }
         let issue = match self.store.issue(change.issue_id).await {
@@ -266,7 +284,7 @@ impl LiveService {
         };
         let view = IssueView::from(&issue);
         let mut frame: Option<Utf8Bytes> = None;
-        for (stream, filters) in &audience.0 {
+        for (stream, filters, _) in &audience.0 {
             if filters.matches_issue(&view) {
                 let f = frame.get_or_insert_with(|| message::issue(&change.change, &issue));
                 stream.outbox.push(f.clone());
