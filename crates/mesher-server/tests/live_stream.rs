@@ -634,6 +634,52 @@ async fn a_client_that_reads_nothing_is_closed_and_frees_its_place() {
     }
 }
 
+/// A stream is re-authorized at every ping: a revoked token, or a member removed from the
+/// organization, closes it with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_access_closes_the_stream() {
+    let s = TestServer::start_with(Backend::Sqlite, |settings| {
+        settings.stream.ping_interval = Duration::from_millis(200);
+    })
+    .await;
+    let store = s.store.as_ref();
+    let member = |email: &'static str| async move {
+        let user = accounts::create_user(
+            store,
+            email,
+            None,
+            "long enough",
+            Some((s.org_id, Role::Member)),
+        )
+        .await
+        .unwrap();
+        let (token, record) = accounts::create_token(store, user.id, "t", Scope::Read)
+            .await
+            .unwrap();
+        (user.id, token, record.id)
+    };
+    let (revoked_user, revoked_token, record) = member("revoked@example.com").await;
+    let (removed_user, removed_token, _) = member("removed@example.com").await;
+    let mut by_token = open(&s, &revoked_token, "").await;
+    let mut by_member = open(&s, &removed_token, "").await;
+    store.revoke_token(revoked_user, record).await.unwrap();
+    store.remove_member(s.org_id, removed_user).await.unwrap();
+    for (ws, says) in [(&mut by_token, "revoked"), (&mut by_member, "not found")] {
+        let frame = loop {
+            match next_frame(ws).await {
+                Message::Close(Some(frame)) => break frame,
+                _ => continue,
+            }
+        };
+        assert_eq!(frame.code, CloseCode::Policy);
+        assert!(
+            frame.reason.contains("access revoked") && frame.reason.contains(says),
+            "{}",
+            frame.reason
+        );
+    }
+}
+
 /// Lifts the project's rate limit (thousands of events in seconds).
 async fn unlimited(s: &TestServer) {
     s.store

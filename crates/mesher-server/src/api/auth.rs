@@ -6,9 +6,9 @@
 //! revealed), a member whose role or token scope is too low gets 403.
 
 use axum::extract::FromRequestParts;
-use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
 use mesher_store::{Project, Role, Scope};
 use time::Duration;
 
@@ -115,17 +115,27 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
+        Caller::from_headers(state, &parts.headers, &parts.method).await
+    }
+}
+
+impl Caller {
+    /// The caller a request's headers name, as for a request with `method`; also what a
+    /// long-lived connection re-checks now and then (a revoked token or session, a removed
+    /// member, must not keep it).
+    pub async fn from_headers(
+        state: &AppState,
+        headers: &HeaderMap,
+        method: &Method,
+    ) -> Result<Caller, ApiError> {
+        let header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
         let (user_id, scope, credential) = match header {
             Some(h) => {
                 let (user, scope) = token_user(state, h).await?;
                 (user, scope, Credential::Token)
             }
             None => {
-                let (user, scope) = session_user(state, parts).await?;
+                let (user, scope) = session_user(state, headers, method).await?;
                 (user, scope, Credential::Session)
             }
         };
@@ -160,16 +170,20 @@ async fn token_user(state: &AppState, header: &str) -> Result<(i64, Scope), ApiE
 
 /// The session cookie: its user, with every scope the user's roles allow. A request that
 /// changes something must carry the session's CSRF token in `X-CSRF-Token`.
-async fn session_user(state: &AppState, parts: &Parts) -> Result<(i64, Scope), ApiError> {
+async fn session_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<(i64, Scope), ApiError> {
     let unauthenticated =
         || ApiError::Unauthorized("sign in, or send Authorization: Bearer <API token>".into());
-    let token = sessions::cookie_token(&parts.headers).ok_or_else(unauthenticated)?;
+    let token = sessions::cookie_token(headers).ok_or_else(unauthenticated)?;
     let session = sessions::session(state, token)
         .await?
         .ok_or_else(unauthenticated)?;
-    let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
-        check_csrf(&parts.headers, &session)?;
+        check_csrf(headers, &session)?;
     }
     Ok((session.user_id, Scope::Admin))
 }

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -57,7 +57,13 @@ pub async fn stream(
             Ok(ws) => ws
                 .read_buffer_size(4096)
                 .max_message_size(MAX_CLIENT_MESSAGE)
-                .on_upgrade(move |socket| session(state, project_id, user_id, filters, socket)),
+                .on_upgrade(move |socket| {
+                    let access = Access {
+                        headers,
+                        project_id,
+                    };
+                    session(state, access, user_id, filters, socket)
+                }),
         },
     }
 }
@@ -124,13 +130,31 @@ enum ClientMessage {
     },
 }
 
+/// What let the stream open, checked again at every ping: a token revoked, a session ended or
+/// a member removed closes the stream.
+struct Access {
+    headers: HeaderMap,
+    project_id: i64,
+}
+
+impl Access {
+    async fn check(&self, state: &AppState) -> Result<(), ApiError> {
+        let caller = Caller::from_headers(state, &self.headers, &Method::GET).await?;
+        caller
+            .project(state, self.project_id, Scope::Read, Role::Member)
+            .await
+            .map(|_| ())
+    }
+}
+
 async fn session(
     state: AppState,
-    project_id: i64,
+    access: Access,
     user_id: i64,
     filters: Filters,
     mut socket: WebSocket,
 ) {
+    let project_id = access.project_id;
     let spec = filters.spec().clone();
     let guard = match state.live().open(project_id, user_id, filters) {
         Ok(g) => g,
@@ -154,12 +178,17 @@ async fn session(
         )),
         Err(e) => tracing::warn!(error = %e, "cannot read counts for a new live stream"),
     }
-    let why = serve(&state, &guard, socket).await;
+    let why = serve(&state, &access, &guard, socket).await;
     tracing::debug!(project_id, user_id, why, "live stream closed");
 }
 
 /// Runs a stream until it ends; says why.
-async fn serve(state: &AppState, guard: &StreamGuard, socket: WebSocket) -> &'static str {
+async fn serve(
+    state: &AppState,
+    access: &Access,
+    guard: &StreamGuard,
+    socket: WebSocket,
+) -> &'static str {
     let stream = guard.stream();
     let interval = state.live().settings().ping_interval;
     let patience = interval * 2;
@@ -205,6 +234,15 @@ async fn serve(state: &AppState, guard: &StreamGuard, socket: WebSocket) -> &'st
                 if started.elapsed().saturating_sub(last) > patience {
                     say_goodbye(&mut sink, POLICY, "no answer to pings").await;
                     return "dead";
+                }
+                match access.check(state).await {
+                    Ok(()) => {}
+                    Err(e) if e.status().is_client_error() => {
+                        say_goodbye(&mut sink, POLICY, &format!("access revoked: {e}")).await;
+                        return "access revoked";
+                    }
+                    // The database did not answer: the stream goes on until it does.
+                    Err(_) => {}
                 }
                 if tokio::time::timeout(patience, sink.send(Message::Ping(Default::default())))
                     .await
