@@ -7,10 +7,9 @@ use mesher_store::{Role, Scope};
 use super::auth::Caller;
 use super::extract::{Json, Path};
 use super::models::{InvitationBody, MemberBody, NewMemberBody, NewOrgBody, OrgBody, RoleBody};
-use super::session::require_scope;
-use crate::accounts;
 use crate::error::ApiError;
 use crate::invitations;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The organization with this slug, when the caller may act on it with `scope` and `role`.
@@ -21,17 +20,7 @@ pub async fn visible_org(
     scope: Scope,
     role: Role,
 ) -> Result<(mesher_store::Organization, Role), ApiError> {
-    let not_found = || ApiError::NotFound("organization not found".into());
-    let org = state
-        .store()
-        .org_by_slug(slug)
-        .await?
-        .ok_or_else(not_found)?;
-    let have = caller.require(org.id, scope, role).map_err(|e| match e {
-        ApiError::NotFound(_) => not_found(),
-        other => other,
-    })?;
-    Ok((org, have))
+    Ok(ops::orgs::org(Ops::Node(state), caller.into(), slug, scope, role).await?)
 }
 
 /// The caller's organizations.
@@ -57,12 +46,13 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<NewOrgBody>,
 ) -> Result<(StatusCode, axum::Json<OrgBody>), ApiError> {
-    require_scope(&caller, Scope::Admin)?;
-    let org = accounts::create_org(state.store(), &body.name, body.slug.as_deref()).await?;
-    state
-        .store()
-        .add_member(org.id, caller.user_id, Role::Owner)
-        .await?;
+    let org = ops::orgs::create_org(
+        Ops::Node(&state),
+        (&caller).into(),
+        &body.name,
+        body.slug.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(OrgBody::new(org, Some(Role::Owner))),
