@@ -84,14 +84,6 @@ pub async fn members(
     Ok(axum::Json(members.into_iter().map(Into::into).collect()))
 }
 
-/// Only owners hand out or take away the owner role.
-fn check_grant(have: Role, granted: Role) -> Result<(), ApiError> {
-    if granted == Role::Owner && have != Role::Owner {
-        return Err(ApiError::Forbidden("only owners can make owners".into()));
-    }
-    Ok(())
-}
-
 /// Add a member: invites the email; the membership starts when its user accepts
 /// (`POST /api/v1/me/invitations/{id}/accept`). The answer is the same whether or not the email
 /// has an account, and no account is created. 409 when the email is a member already.
@@ -158,25 +150,9 @@ pub async fn set_role(
     Path((slug, user_id)): Path<(String, i64)>,
     Json(body): Json<RoleBody>,
 ) -> Result<axum::Json<MemberBody>, ApiError> {
-    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
-    let members = state.store().list_members(org.id).await?;
-    let current = members
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
-    check_grant(have, body.role)?;
-    check_grant(have, current.role)?;
-    state
-        .store()
-        .set_member_role(org.id, user_id, body.role)
-        .await?;
-    let member = state
-        .store()
-        .list_members(org.id)
-        .await?
-        .into_iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
+    let actor = (&caller).into();
+    let member = ops::members::set_role(Ops::Node(&state), actor, &org, user_id, body.role).await?;
     Ok(axum::Json(member.into()))
 }
 
@@ -194,15 +170,7 @@ pub async fn remove_member(
     } else {
         Role::Admin
     };
-    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, needed).await?;
-    let members = state.store().list_members(org.id).await?;
-    let current = members
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
-    if user_id != caller.user_id {
-        check_grant(have, current.role)?;
-    }
-    state.store().remove_member(org.id, user_id).await?;
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Admin, needed).await?;
+    ops::members::remove(Ops::Node(&state), (&caller).into(), &org, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

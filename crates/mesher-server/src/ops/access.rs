@@ -58,6 +58,9 @@ pub enum Denied {
     /// The member's role is below the one needed.
     #[error("this needs the {0} role")]
     Role(Role),
+    /// Only owners give or take the owner role.
+    #[error("only owners can make owners")]
+    OwnerRole,
 }
 
 /// The permission rule: a member of `org_id` (per `memberships`) whose credential has at least

@@ -10,6 +10,7 @@
 mod access;
 mod error;
 pub mod issues;
+pub mod members;
 pub mod orgs;
 pub mod projects;
 

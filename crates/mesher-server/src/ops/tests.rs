@@ -5,7 +5,7 @@ use mesher_store::testing::TestDb;
 use mesher_store::{ProjectUpdate, Role, Scope};
 
 use super::projects::{self, KeyRef};
-use super::{Actor, Denied, Ops, OpsError, orgs};
+use super::{Actor, Denied, Ops, OpsError, members, orgs};
 use crate::accounts;
 use crate::api::auth::{Caller, Credential};
 
@@ -146,4 +146,61 @@ async fn a_person_creating_an_organization_owns_it_and_needs_an_admin_token() {
         .await
         .unwrap();
     assert!(store.list_members(org.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn members_leave_but_only_owners_remove_owners() {
+    let db = TestDb::sqlite().await;
+    let store = db.store();
+    let ops = Ops::Offline(store.as_ref());
+    let user = |email: &'static str| {
+        let store = store.clone();
+        async move {
+            accounts::create_user(store.as_ref(), email, None, "long enough", None)
+                .await
+                .unwrap()
+        }
+    };
+    let (owner, admin, member) = (
+        user("o@example.com").await,
+        user("a@example.com").await,
+        user("m@example.com").await,
+    );
+    let org = store
+        .create_org_with_owner("Acme", "acme", owner.id)
+        .await
+        .unwrap();
+    store
+        .add_member(org.id, admin.id, Role::Admin)
+        .await
+        .unwrap();
+    store
+        .add_member(org.id, member.id, Role::Member)
+        .await
+        .unwrap();
+    let as_admin = caller(admin.id, Scope::Admin, vec![(org.id, Role::Admin)]);
+    let err = members::remove(ops, (&as_admin).into(), &org, owner.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OpsError::Denied(Denied::OwnerRole)), "{err}");
+    let err = members::set_role(ops, (&as_admin).into(), &org, member.id, Role::Owner)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OpsError::Denied(Denied::OwnerRole)), "{err}");
+    let as_member = caller(member.id, Scope::Admin, vec![(org.id, Role::Member)]);
+    let err = members::remove(ops, (&as_member).into(), &org, admin.id)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OpsError::Denied(Denied::Role(Role::Admin))),
+        "{err}"
+    );
+    members::remove(ops, (&as_member).into(), &org, member.id)
+        .await
+        .unwrap();
+    let demoted = members::set_role(ops, (&as_admin).into(), &org, admin.id, Role::Member)
+        .await
+        .unwrap();
+    assert_eq!(demoted.role, Role::Member);
+    assert_eq!(store.list_members(org.id).await.unwrap().len(), 2);
 }
