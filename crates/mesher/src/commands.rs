@@ -259,7 +259,8 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
         Command::Token(TokenCommand::Create { user, scope, label }) => {
             let user = user_by_email(store, &user).await?;
             let scope: Scope = scope.parse()?;
-            let (token, record) = accounts::create_token(store, user.id, &label, scope).await?;
+            let (token, record) =
+                ops::tokens::create(ops, operator, user.id, &label, scope).await?;
             let text = format!(
                 "Created {scope} token {} for {} — copy it now, it is not shown again:\n{token}",
                 record.id, user.email
@@ -292,7 +293,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
         }
         Command::Token(TokenCommand::Revoke { user, id }) => {
             let user = user_by_email(store, &user).await?;
-            let token = store.revoke_token(user.id, id).await?;
+            let token = ops::tokens::revoke(ops, operator, user.id, id).await?;
             (
                 serde_json::to_value(&token)?,
                 format!("Revoked token {}.", token.id),

@@ -58,6 +58,17 @@ pub enum Denied {
     /// The member's role is below the one needed.
     #[error("this needs the {0} role")]
     Role(Role),
+    /// A read-scoped credential may not create or revoke tokens (the action).
+    #[error("a read token cannot {0} tokens")]
+    ReadToken(&'static str),
+    /// A credential may not create a token of a scope above its own.
+    #[error("a {have} credential cannot create a {want} token")]
+    ScopeAbove {
+        /// The credential's scope.
+        have: Scope,
+        /// The scope asked for.
+        want: Scope,
+    },
     /// Only owners give or take the owner role.
     #[error("only owners can make owners")]
     OwnerRole,

@@ -38,9 +38,11 @@ impl From<Denied> for ApiError {
     fn from(denied: Denied) -> Self {
         match denied {
             Denied::NotMember => ApiError::NotFound(denied.to_string()),
-            Denied::Scope(_) | Denied::Role(_) | Denied::OwnerRole => {
-                ApiError::Forbidden(denied.to_string())
-            }
+            Denied::Scope(_)
+            | Denied::Role(_)
+            | Denied::ReadToken(_)
+            | Denied::ScopeAbove { .. }
+            | Denied::OwnerRole => ApiError::Forbidden(denied.to_string()),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod issues;
 pub mod members;
 pub mod orgs;
 pub mod projects;
+pub mod tokens;
 
 use mesher_store::Store;
 

@@ -5,7 +5,7 @@ use mesher_store::testing::TestDb;
 use mesher_store::{ProjectUpdate, Role, Scope};
 
 use super::projects::{self, KeyRef};
-use super::{Actor, Denied, Ops, OpsError, members, orgs};
+use super::{Actor, Denied, Ops, OpsError, members, orgs, tokens};
 use crate::accounts;
 use crate::api::auth::{Caller, Credential};
 
@@ -203,4 +203,43 @@ async fn members_leave_but_only_owners_remove_owners() {
         .unwrap();
     assert_eq!(demoted.role, Role::Member);
     assert_eq!(store.list_members(org.id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn tokens_are_made_within_the_credentials_scope() {
+    let db = TestDb::sqlite().await;
+    let store = db.store();
+    let ops = Ops::Offline(store.as_ref());
+    let ada = accounts::create_user(store.as_ref(), "ada@example.com", None, "long enough", None)
+        .await
+        .unwrap();
+    let read = caller(ada.id, Scope::Read, vec![]);
+    let err = tokens::create(ops, (&read).into(), ada.id, "r", Scope::Read)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OpsError::Denied(Denied::ReadToken("create"))),
+        "{err}"
+    );
+    let write = caller(ada.id, Scope::Write, vec![]);
+    let err = tokens::create(ops, (&write).into(), ada.id, "a", Scope::Admin)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, OpsError::Denied(Denied::ScopeAbove { .. })),
+        "{err}"
+    );
+    let (_, token) = tokens::create(ops, (&write).into(), ada.id, "w", Scope::Write)
+        .await
+        .unwrap();
+    // Nobody else's tokens are visible, let alone revocable.
+    let other = caller(ada.id + 1, Scope::Admin, vec![]);
+    let err = tokens::revoke(ops, (&other).into(), ada.id, token.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OpsError::NotFound("token")), "{err}");
+    let revoked = tokens::revoke(ops, Actor::Operator, ada.id, token.id)
+        .await
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
 }
