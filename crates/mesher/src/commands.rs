@@ -131,13 +131,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             sensitive_fields,
             safe_fields,
         }) => {
-            let list = |text: String| -> Vec<String> {
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
+            let list = |text: String| ops::projects::field_list(&text);
             let update = mesher_store::ProjectUpdate {
                 name,
                 platform: platform.map(|p| Some(p).filter(|p| !p.trim().is_empty())),

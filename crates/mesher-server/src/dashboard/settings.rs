@@ -21,7 +21,7 @@ use super::snippets::{self, PLATFORMS};
 use super::{HtmlError, impl_page, paths, render};
 use crate::accounts;
 use crate::error::ApiError;
-use crate::ops::projects::KeyRef;
+use crate::ops::projects::{KeyRef, field_list};
 use crate::ops::{self, Ops};
 use crate::state::AppState;
 
@@ -62,15 +62,6 @@ pub struct ProjectForm {
     sensitive_fields: String,
     /// One entry per line.
     safe_fields: String,
-}
-
-/// A field list as typed: entries on their own lines or separated by commas.
-fn field_list(text: &str) -> Vec<String> {
-    text.split([',', '\n'])
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 impl ProjectForm {

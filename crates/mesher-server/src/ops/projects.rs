@@ -9,6 +9,15 @@ use crate::accounts;
 /// The label of a key created without one.
 const DEFAULT_KEY_LABEL: &str = "Default";
 
+/// A list of scrubbing fields as typed: entries on their own lines or separated by commas.
+pub fn field_list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The project, when the actor may act on it with `scope` and `role`. Non-members are told it
 /// does not exist.
 pub async fn project(
