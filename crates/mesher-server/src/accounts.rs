@@ -96,7 +96,8 @@ pub fn slugify(name: &str) -> String {
     slug
 }
 
-fn checked_slug(name: &str, slug: Option<&str>) -> Result<String, AccountError> {
+/// The slug for `name`: `slug` when given and well-formed, else one made from `name`.
+pub(crate) fn checked_slug(name: &str, slug: Option<&str>) -> Result<String, AccountError> {
     if name.trim().is_empty() {
         return Err(AccountError::Invalid("name: must not be empty".into()));
     }

@@ -32,9 +32,7 @@ pub async fn invite(
     email: &str,
     role: Role,
 ) -> Result<Invitation, ApiError> {
-    if role == Role::Owner && have != Role::Owner {
-        return Err(ApiError::Forbidden("only owners can make owners".into()));
-    }
+    crate::ops::members::may_grant(have, role)?;
     let email = email.trim().to_lowercase();
     if !plausible_email(&email) {
         return Err(ApiError::BadRequest(format!(

@@ -31,12 +31,12 @@ pub mod jobs;
 pub mod live;
 pub mod login_throttle;
 pub mod metrics;
+pub mod ops;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod services;
 pub mod sessions;
 pub mod state;
-pub mod triage;
 
 use std::sync::Arc;
 use std::time::Duration;

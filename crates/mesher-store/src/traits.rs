@@ -28,6 +28,14 @@ use crate::query::{
 pub trait OrgStore: Send + Sync {
     /// Creates an organization; `Conflict` when the slug is taken.
     async fn create_org(&self, name: &str, slug: &str) -> StoreResult<Organization>;
+    /// Creates an organization with `owner_id` as its owner, in one transaction: no
+    /// organization is left without an owner when adding the membership fails.
+    async fn create_org_with_owner(
+        &self,
+        name: &str,
+        slug: &str,
+        owner_id: i64,
+    ) -> StoreResult<Organization>;
     /// The organization with this id.
     async fn org(&self, id: i64) -> StoreResult<Option<Organization>>;
     /// The organization with this slug.

@@ -16,6 +16,7 @@ conformance!(
     project_keys_are_listed_looked_up_and_revoked,
     users_have_unique_case_insensitive_emails,
     memberships_carry_roles,
+    organizations_are_created_with_their_owner_or_not_at_all,
     invitations_become_memberships_only_when_accepted,
     api_tokens_are_found_by_digest_touched_and_revoked,
     bootstrap_runs_once,
@@ -337,6 +338,36 @@ async fn memberships_carry_roles(store: Arc<dyn Store>) {
     );
     assert!(Role::Owner > Role::Admin && Role::Admin > Role::Member);
     assert!("superuser".parse::<Role>().is_err());
+}
+
+async fn organizations_are_created_with_their_owner_or_not_at_all(store: Arc<dyn Store>) {
+    let u = store
+        .create_user(&NewUser {
+            email: "owner@example.com",
+            name: "Owner",
+            password_hash: "x",
+        })
+        .await
+        .unwrap();
+    let org = store
+        .create_org_with_owner("Mine", "mine", u.id)
+        .await
+        .unwrap();
+    let members = store.list_members(org.id).await.unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| (m.user.id, m.role))
+            .collect::<Vec<_>>(),
+        vec![(u.id, Role::Owner)]
+    );
+    // An owner who does not exist: neither the membership nor the organization is kept.
+    let err = store
+        .create_org_with_owner("Orphan", "orphan", 9999)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert_eq!(store.org_by_slug("orphan").await.unwrap(), None);
 }
 
 async fn invitations_become_memberships_only_when_accepted(store: Arc<dyn Store>) {

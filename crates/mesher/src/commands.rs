@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use mesher_server::accounts;
 use mesher_server::config::Settings;
+use mesher_server::ops::projects::KeyRef;
+use mesher_server::ops::{self, Actor, Ops, OpsError};
 use mesher_store::{Role, Scope, Store};
 use serde_json::{Value, json};
 
@@ -45,6 +47,8 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
     let public_url = cli_public_url(&settings, store.as_ref()).await?;
     let dsn = |key: &str, project: i64| accounts::dsn(&public_url, key, project);
     let store = store.as_ref();
+    // The operator acts on the bare store, with every permission.
+    let (ops, operator) = (Ops::Offline(store), Actor::Operator);
 
     let (value, text): (Value, String) = match command {
         Command::Serve => unreachable!("serve is dispatched by main"),
@@ -53,7 +57,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             format!("Database {} is up to date.", settings.database),
         ),
         Command::Org(OrgCommand::Create { name, slug }) => {
-            let org = accounts::create_org(store, &name, slug.as_deref()).await?;
+            let org = ops::orgs::create_org(ops, operator, &name, slug.as_deref()).await?;
             let text = format!("Created organization {} (id {}).", org.slug, org.id);
             (
                 json!({"id": org.id, "slug": org.slug, "name": org.name}),
@@ -76,9 +80,10 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             slug,
         }) => {
             let org = org_by_slug(store, &org).await?;
-            let (project, key) = accounts::create_project(
-                store,
-                org.id,
+            let (project, key) = ops::projects::create_project(
+                ops,
+                operator,
+                &org,
                 &name,
                 slug.as_deref(),
                 platform.as_deref(),
@@ -126,13 +131,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             sensitive_fields,
             safe_fields,
         }) => {
-            let list = |text: String| -> Vec<String> {
-                text.split(',')
-                    .map(str::trim)
-                    .filter(|f| !f.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            };
+            let list = |text: String| ops::projects::field_list(&text);
             let update = mesher_store::ProjectUpdate {
                 name,
                 platform: platform.map(|p| Some(p).filter(|p| !p.trim().is_empty())),
@@ -144,7 +143,9 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
                 sensitive_fields: sensitive_fields.map(list),
                 safe_fields: safe_fields.map(list),
             };
-            let project = store.update_project(id, &update).await?;
+            let project = ops::projects::update_project(ops, operator, id, &update)
+                .await
+                .map_err(|e| project_hint(e, id))?;
             let text = format!(
                 "Updated project {} (id {}): retention {} days, sample rate {}, {} events per minute, \
                  data scrubbing {}, IP addresses {}.",
@@ -166,10 +167,9 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             (serde_json::to_value(&project)?, text)
         }
         Command::Key(KeyCommand::Create { project, label }) => {
-            ensure_project(store, project).await?;
-            let key = store
-                .create_key(project, &accounts::generate_public_key()?, &label)
-                .await?;
+            let key = ops::projects::create_key(ops, operator, project, Some(&label))
+                .await
+                .map_err(|e| project_hint(e, project))?;
             let dsn = dsn(&key.public_key, project);
             let text = format!(
                 "Created key {} for project {project}.\nDSN: {dsn}",
@@ -209,7 +209,8 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             (Value::Array(rows), text)
         }
         Command::Key(KeyCommand::Revoke { public_key }) => {
-            let key = store.revoke_key(&public_key.to_ascii_lowercase()).await?;
+            let key =
+                ops::projects::revoke_key(ops, operator, KeyRef::Anywhere(&public_key)).await?;
             let text = format!(
                 "Revoked key {} of project {}.",
                 key.public_key, key.project_id
@@ -252,7 +253,8 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
         Command::Token(TokenCommand::Create { user, scope, label }) => {
             let user = user_by_email(store, &user).await?;
             let scope: Scope = scope.parse()?;
-            let (token, record) = accounts::create_token(store, user.id, &label, scope).await?;
+            let (token, record) =
+                ops::tokens::create(ops, operator, user.id, &label, scope).await?;
             let text = format!(
                 "Created {scope} token {} for {} — copy it now, it is not shown again:\n{token}",
                 record.id, user.email
@@ -285,7 +287,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
         }
         Command::Token(TokenCommand::Revoke { user, id }) => {
             let user = user_by_email(store, &user).await?;
-            let token = store.revoke_token(user.id, id).await?;
+            let token = ops::tokens::revoke(ops, operator, user.id, id).await?;
             (
                 serde_json::to_value(&token)?,
                 format!("Revoked token {}.", token.id),
@@ -320,6 +322,16 @@ async fn ensure_project(store: &dyn Store, id: i64) -> anyhow::Result<()> {
         .await?
         .map(|_| ())
         .ok_or_else(|| anyhow!("project {id} not found (see `mesher project list`)"))
+}
+
+/// A missing project named with where to find the right one.
+fn project_hint(e: OpsError, id: i64) -> anyhow::Error {
+    match e {
+        OpsError::NotFound("project") => {
+            anyhow!("project {id} not found (see `mesher project list`)")
+        }
+        other => other.into(),
+    }
 }
 
 /// Left-aligned columns for humans.

@@ -14,6 +14,7 @@ use time::Duration;
 
 use crate::accounts::{TOKEN_PREFIX, token_digest};
 use crate::error::ApiError;
+use crate::ops::{self, Actor, Ops};
 use crate::sessions;
 use crate::state::AppState;
 
@@ -70,20 +71,10 @@ impl Caller {
             .map(|(_, r)| *r)
     }
 
-    /// Checks that the caller may act on `org_id` with `scope` and at least `role`.
+    /// Checks that the caller may act on `org_id` with `scope` and at least `role` (the
+    /// operations layer's rule, [`Actor::require`]).
     pub fn require(&self, org_id: i64, scope: Scope, role: Role) -> Result<Role, ApiError> {
-        let Some(have) = self.role_in(org_id) else {
-            return Err(ApiError::NotFound("not found".into()));
-        };
-        if self.scope < scope {
-            return Err(ApiError::Forbidden(format!(
-                "this token's scope does not allow {scope} access"
-            )));
-        }
-        if have < role {
-            return Err(ApiError::Forbidden(format!("this needs the {role} role")));
-        }
-        Ok(have)
+        Ok(Actor::User(self).require(org_id, scope, role)?)
     }
 
     /// The project, when the caller may act on it with `scope` and `role`; 404 otherwise.
@@ -94,17 +85,7 @@ impl Caller {
         scope: Scope,
         role: Role,
     ) -> Result<Project, ApiError> {
-        let project = state
-            .store()
-            .project(id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("project not found".into()))?;
-        self.require(project.org_id, scope, role)
-            .map_err(|e| match e {
-                ApiError::NotFound(_) => ApiError::NotFound("project not found".into()),
-                other => other,
-            })?;
-        Ok(project)
+        Ok(ops::projects::project(Ops::Node(state), self.into(), id, scope, role).await?)
     }
 }
 

@@ -4,8 +4,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use mesher_store::{
-    ArchiveUntil, AssigneeFilter, Bucket, EventQuery, Issue, IssueQuery, IssueSort, IssueStatus,
-    Project, Role, Scope, StatusChange,
+    AssigneeFilter, Bucket, EventQuery, Issue, IssueQuery, IssueSort, IssueStatus, Project, Role,
+    Scope,
 };
 
 use super::auth::Caller;
@@ -16,6 +16,7 @@ use super::models::{
 };
 use super::{bucket, default_range};
 use crate::error::ApiError;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// An issue and its project, when the caller may act on it with `scope` and `role`.
@@ -148,31 +149,9 @@ pub async fn set_status(
     Json(body): Json<StatusBody>,
 ) -> Result<axum::Json<IssueBody>, ApiError> {
     let archive = super::archive::condition(&body)?;
-    let change = match body.status.as_str() {
-        "resolve" | "resolved" => StatusChange::Resolve,
-        "resolve_in_next_release" | "resolved_in_next_release" => {
-            StatusChange::ResolveInNextRelease
-        }
-        "unresolve" | "unresolved" => StatusChange::Unresolve,
-        "archive" | "archived" | "ignored" => {
-            StatusChange::Archive(archive.unwrap_or(ArchiveUntil::Escalating))
-        }
-        "discard" | "discarded" => StatusChange::Discard,
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "status: {other:?} is not one of resolved, resolved_in_next_release, unresolved, archived, discarded"
-            )));
-        }
-    };
-    if archive.is_some() && !matches!(change, StatusChange::Archive(_)) {
-        return Err(ApiError::BadRequest(format!(
-            "until, duration_minutes, count, window_minutes, user_count and user_window_minutes \
-             only apply to status archived, not {:?}",
-            body.status
-        )));
-    }
-    visible_issue(&state, &caller, id, Scope::Write, Role::Member).await?;
-    let issue = crate::triage::set_issue_status(&state, id, change, Some(caller.user_id)).await?;
+    let change = ops::issues::parse_change(&body.status, archive)?;
+    let issue =
+        ops::issues::set_status(Ops::Node(&state), (&caller).into(), None, id, change).await?;
     Ok(axum::Json(IssueBody::new(issue, true)))
 }
 
@@ -185,11 +164,8 @@ pub async fn assign(
     Path(id): Path<i64>,
     Json(body): Json<AssignBody>,
 ) -> Result<axum::Json<IssueBody>, ApiError> {
-    visible_issue(&state, &caller, id, Scope::Write, Role::Member).await?;
-    let issue = state
-        .store()
-        .assign_issue(id, body.user_id, Some(caller.user_id))
-        .await?;
+    let issue =
+        ops::issues::assign(Ops::Node(&state), (&caller).into(), None, id, body.user_id).await?;
     Ok(axum::Json(IssueBody::new(issue, true)))
 }
 
@@ -201,8 +177,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    visible_issue(&state, &caller, id, Scope::Admin, Role::Admin).await?;
-    state.store().delete_issue(id).await?;
+    ops::issues::delete(Ops::Node(&state), (&caller).into(), None, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,10 +7,9 @@ use mesher_store::{Role, Scope};
 use super::auth::Caller;
 use super::extract::{Json, Path};
 use super::models::{InvitationBody, MemberBody, NewMemberBody, NewOrgBody, OrgBody, RoleBody};
-use super::session::require_scope;
-use crate::accounts;
 use crate::error::ApiError;
 use crate::invitations;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The organization with this slug, when the caller may act on it with `scope` and `role`.
@@ -21,17 +20,7 @@ pub async fn visible_org(
     scope: Scope,
     role: Role,
 ) -> Result<(mesher_store::Organization, Role), ApiError> {
-    let not_found = || ApiError::NotFound("organization not found".into());
-    let org = state
-        .store()
-        .org_by_slug(slug)
-        .await?
-        .ok_or_else(not_found)?;
-    let have = caller.require(org.id, scope, role).map_err(|e| match e {
-        ApiError::NotFound(_) => not_found(),
-        other => other,
-    })?;
-    Ok((org, have))
+    Ok(ops::orgs::org(Ops::Node(state), caller.into(), slug, scope, role).await?)
 }
 
 /// The caller's organizations.
@@ -57,12 +46,13 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<NewOrgBody>,
 ) -> Result<(StatusCode, axum::Json<OrgBody>), ApiError> {
-    require_scope(&caller, Scope::Admin)?;
-    let org = accounts::create_org(state.store(), &body.name, body.slug.as_deref()).await?;
-    state
-        .store()
-        .add_member(org.id, caller.user_id, Role::Owner)
-        .await?;
+    let org = ops::orgs::create_org(
+        Ops::Node(&state),
+        (&caller).into(),
+        &body.name,
+        body.slug.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(OrgBody::new(org, Some(Role::Owner))),
@@ -92,14 +82,6 @@ pub async fn members(
     let (org, _) = visible_org(&state, &caller, &slug, Scope::Read, Role::Member).await?;
     let members = state.store().list_members(org.id).await?;
     Ok(axum::Json(members.into_iter().map(Into::into).collect()))
-}
-
-/// Only owners hand out or take away the owner role.
-fn check_grant(have: Role, granted: Role) -> Result<(), ApiError> {
-    if granted == Role::Owner && have != Role::Owner {
-        return Err(ApiError::Forbidden("only owners can make owners".into()));
-    }
-    Ok(())
 }
 
 /// Add a member: invites the email; the membership starts when its user accepts
@@ -168,25 +150,9 @@ pub async fn set_role(
     Path((slug, user_id)): Path<(String, i64)>,
     Json(body): Json<RoleBody>,
 ) -> Result<axum::Json<MemberBody>, ApiError> {
-    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
-    let members = state.store().list_members(org.id).await?;
-    let current = members
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
-    check_grant(have, body.role)?;
-    check_grant(have, current.role)?;
-    state
-        .store()
-        .set_member_role(org.id, user_id, body.role)
-        .await?;
-    let member = state
-        .store()
-        .list_members(org.id)
-        .await?
-        .into_iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
+    let actor = (&caller).into();
+    let member = ops::members::set_role(Ops::Node(&state), actor, &org, user_id, body.role).await?;
     Ok(axum::Json(member.into()))
 }
 
@@ -204,15 +170,7 @@ pub async fn remove_member(
     } else {
         Role::Admin
     };
-    let (org, have) = visible_org(&state, &caller, &slug, Scope::Admin, needed).await?;
-    let members = state.store().list_members(org.id).await?;
-    let current = members
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()))?;
-    if user_id != caller.user_id {
-        check_grant(have, current.role)?;
-    }
-    state.store().remove_member(org.id, user_id).await?;
+    let (org, _) = visible_org(&state, &caller, &slug, Scope::Admin, needed).await?;
+    ops::members::remove(Ops::Node(&state), (&caller).into(), &org, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,6 +10,8 @@ use super::models::{KeyBody, NewKeyBody, NewProjectBody, ProjectBody, ProjectPat
 use super::orgs::visible_org;
 use crate::accounts;
 use crate::error::ApiError;
+use crate::ops::projects::KeyRef;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// Every project the caller can see.
@@ -56,9 +58,10 @@ pub async fn create(
     Json(body): Json<NewProjectBody>,
 ) -> Result<(StatusCode, axum::Json<ProjectBody>), ApiError> {
     let (org, _) = visible_org(&state, &caller, &slug, Scope::Admin, Role::Admin).await?;
-    let (project, _) = accounts::create_project(
-        state.store(),
-        org.id,
+    let (project, _) = ops::projects::create_project(
+        Ops::Node(&state),
+        (&caller).into(),
+        &org,
         &body.name,
         body.slug.as_deref(),
         body.platform.as_deref(),
@@ -93,9 +96,6 @@ pub async fn update(
     Path(id): Path<i64>,
     Json(body): Json<ProjectPatch>,
 ) -> Result<axum::Json<ProjectBody>, ApiError> {
-    caller
-        .project(&state, id, Scope::Admin, Role::Admin)
-        .await?;
     let update = ProjectUpdate {
         name: body.name,
         platform: body
@@ -109,8 +109,8 @@ pub async fn update(
         sensitive_fields: body.sensitive_fields,
         safe_fields: body.safe_fields,
     };
-    let project = state.store().update_project(id, &update).await?;
-    state.cache().invalidate();
+    let project =
+        ops::projects::update_project(Ops::Node(&state), (&caller).into(), id, &update).await?;
     Ok(axum::Json(project.into()))
 }
 
@@ -122,11 +122,7 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    caller
-        .project(&state, id, Scope::Admin, Role::Admin)
-        .await?;
-    state.store().delete_project(id).await?;
-    state.cache().invalidate();
+    ops::projects::delete_project(Ops::Node(&state), (&caller).into(), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,20 +158,13 @@ pub async fn create_key(
     Path(id): Path<i64>,
     Json(body): Json<NewKeyBody>,
 ) -> Result<(StatusCode, axum::Json<KeyBody>), ApiError> {
-    caller
-        .project(&state, id, Scope::Admin, Role::Admin)
-        .await?;
-    let label = body
-        .label
-        .as_deref()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .unwrap_or("Default");
-    let key = state
-        .store()
-        .create_key(id, &accounts::generate_public_key()?, label)
-        .await?;
-    state.cache().invalidate();
+    let key = ops::projects::create_key(
+        Ops::Node(&state),
+        (&caller).into(),
+        id,
+        body.label.as_deref(),
+    )
+    .await?;
     let dsn = accounts::dsn(state.public_url(), &key.public_key, id);
     Ok((StatusCode::CREATED, axum::Json(KeyBody::new(key, dsn))))
 }
@@ -189,21 +178,15 @@ pub async fn revoke_key(
     caller: Caller,
     Path((id, public_key)): Path<(i64, String)>,
 ) -> Result<axum::Json<KeyBody>, ApiError> {
-    caller
-        .project(&state, id, Scope::Admin, Role::Admin)
-        .await?;
-    let key = public_key.to_ascii_lowercase();
-    let belongs = state
-        .store()
-        .list_keys(id)
-        .await?
-        .iter()
-        .any(|k| k.public_key == key);
-    if !belongs {
-        return Err(ApiError::NotFound("key not found".into()));
-    }
-    let key = state.store().revoke_key(&key).await?;
-    state.cache().invalidate();
+    let key = ops::projects::revoke_key(
+        Ops::Node(&state),
+        (&caller).into(),
+        KeyRef::Public {
+            project_id: id,
+            public_key: &public_key,
+        },
+    )
+    .await?;
     let dsn = accounts::dsn(state.public_url(), &key.public_key, id);
     Ok(axum::Json(KeyBody::new(key, dsn)))
 }

@@ -2,13 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use mesher_store::Scope;
 
-use super::auth::{Caller, Credential};
+use super::auth::Caller;
 use super::extract::{Json, Path};
 use super::models::{CreatedTokenBody, NewTokenBody, TokenBody};
-use crate::accounts;
 use crate::error::ApiError;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The caller's tokens (never their secrets).
@@ -34,25 +33,15 @@ pub async fn create(
     caller: Caller,
     Json(body): Json<NewTokenBody>,
 ) -> Result<(StatusCode, axum::Json<CreatedTokenBody>), ApiError> {
-    if caller.credential == Credential::Token && caller.scope < Scope::Write {
-        return Err(ApiError::Forbidden(
-            "a read token cannot create tokens".into(),
-        ));
-    }
-    if body.scope > caller.scope {
-        return Err(ApiError::Forbidden(format!(
-            "a {} credential cannot create a {} token",
-            caller.scope, body.scope
-        )));
-    }
     let label = body
         .label
         .as_deref()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .unwrap_or("api");
+    let actor = (&caller).into();
     let (token, record) =
-        accounts::create_token(state.store(), caller.user_id, label, body.scope).await?;
+        ops::tokens::create(Ops::Node(&state), actor, caller.user_id, label, body.scope).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedTokenBody {
@@ -70,11 +59,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<TokenBody>, ApiError> {
-    if caller.scope < Scope::Write {
-        return Err(ApiError::Forbidden(
-            "a read token cannot revoke tokens".into(),
-        ));
-    }
-    let token = state.store().revoke_token(caller.user_id, id).await?;
+    let token =
+        ops::tokens::revoke(Ops::Node(&state), (&caller).into(), caller.user_id, id).await?;
     Ok(axum::Json(token.into()))
 }

@@ -12,15 +12,22 @@ use mesher_store::StoreError;
 use super::layout::Layout;
 use super::{html_response, paths};
 use crate::error::ApiError;
+use crate::ops::OpsError;
 
 /// An error a dashboard handler returns: rendered as an HTML error page with the same status as
-/// the JSON API would answer. `?` converts [`ApiError`] and [`StoreError`].
+/// the JSON API would answer. `?` converts [`ApiError`], [`OpsError`] and [`StoreError`].
 #[derive(Debug)]
 pub struct HtmlError(pub ApiError);
 
 impl From<ApiError> for HtmlError {
     fn from(e: ApiError) -> Self {
         HtmlError(e)
+    }
+}
+
+impl From<OpsError> for HtmlError {
+    fn from(e: OpsError) -> Self {
+        HtmlError(e.into())
     }
 }
 

@@ -29,6 +29,7 @@ use super::issues::{ARCHIVE_OPTIONS, Choice, change};
 use super::layout::{Layout, Nav};
 use super::{HtmlError, impl_page, paths};
 use crate::error::ApiError;
+use crate::ops::{self, Ops, OpsError};
 use crate::state::AppState;
 
 /// Tag keys shown in the breakdown, most common first.
@@ -542,22 +543,20 @@ pub(super) async fn set_status(
         .project(&state, id, Scope::Write, Role::Member)
         .await?;
     let issue = issue_in(&state, id, issue_id).await?;
+    let actor = (&user.caller).into();
     if form.text("status") == "undiscard" && issue.status == IssueStatus::Discarded {
-        // The tombstone goes, and the next event of its kind opens a new issue.
-        user.caller
-            .project(&state, id, Scope::Admin, Role::Admin)
-            .await?;
-        state.store().delete_issue(issue_id).await?;
+        // The tombstone goes, and the next event of its kind opens a new issue (admins).
+        ops::issues::delete(Ops::Node(&state), actor, Some(id), issue_id).await?;
         return Ok(Redirect::to(
             &layout.url(&done(&paths::issues(id), "undiscarded")),
         ));
     }
     let (change, key) = change(form.text("status"))?;
     let key =
-        match crate::triage::set_issue_status(&state, issue_id, change, Some(user.user.id)).await {
+        match ops::issues::set_status(Ops::Node(&state), actor, Some(id), issue_id, change).await {
             Ok(_) => key,
             // Said on the issue's page, as the API says it with a 400 (issue 12, row 13).
-            Err(StoreError::NoReleaseData) => "no-release",
+            Err(OpsError::Store(StoreError::NoReleaseData)) => "no-release",
             Err(e) => return Err(e.into()),
         };
     Ok(Redirect::to(
@@ -576,15 +575,12 @@ pub(super) async fn assign(
     user.caller
         .project(&state, id, Scope::Write, Role::Member)
         .await?;
-    issue_in(&state, id, issue_id).await?;
     let assignee = match form.text("assignee") {
         "" => None,
         _ => Some(form.parse::<i64>("assignee", "Assignee")?),
     };
-    state
-        .store()
-        .assign_issue(issue_id, assignee, Some(user.user.id))
-        .await?;
+    let actor = (&user.caller).into();
+    ops::issues::assign(Ops::Node(&state), actor, Some(id), issue_id, assignee).await?;
     Ok(Redirect::to(
         &layout.url(&done(&paths::issue(id, issue_id), "assigned")),
     ))
@@ -601,8 +597,7 @@ pub(super) async fn delete(
     user.caller
         .project(&state, id, Scope::Admin, Role::Admin)
         .await?;
-    issue_in(&state, id, issue_id).await?;
-    state.store().delete_issue(issue_id).await?;
+    ops::issues::delete(Ops::Node(&state), (&user.caller).into(), Some(id), issue_id).await?;
     Ok(Redirect::to(
         &layout.url(&done(&paths::issues(id), "deleted")),
     ))

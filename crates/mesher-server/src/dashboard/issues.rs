@@ -28,6 +28,7 @@ use super::layout::{Layout, Nav};
 use super::signin::local_path;
 use super::{HtmlError, impl_page, paths};
 use crate::error::ApiError;
+use crate::ops::{self, Ops, OpsError};
 use crate::state::AppState;
 
 /// Issues per page.
@@ -475,32 +476,22 @@ pub(super) const ARCHIVE_OPTIONS: &[(&str, &str, ArchiveUntil)] = &[
 ];
 
 /// A state change named by a form's `action` (or `status`) value, with the confirmation key
-/// of its result.
-pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), ApiError> {
-    if let Some((_, _, until)) = ARCHIVE_OPTIONS.iter().find(|(v, _, _)| *v == value) {
-        let key = match until {
-            ArchiveUntil::Escalating => "archived",
-            _ => "archived_as_chosen",
-        };
-        return Ok((StatusChange::Archive(*until), key));
-    }
-    Ok(match value {
-        "resolve" => (StatusChange::Resolve, "resolved"),
-        "resolve_in_next_release" => (
-            StatusChange::ResolveInNextRelease,
-            "resolved_in_next_release",
-        ),
-        "unresolve" => (StatusChange::Unresolve, "unresolved"),
-        "discard" => (StatusChange::Discard, "discarded"),
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "action: {other:?} is not one of resolve, resolve_in_next_release, unresolve, \
-                 archive (or archive_forever, archive_1h, archive_24h, archive_7d, \
-                 archive_10_events, archive_100_events, archive_1000_events, archive_10_users, \
-                 archive_100_users), discard"
-            )));
-        }
-    })
+/// of its result: one of the archive menu's options, or a status as the operations layer reads
+/// it.
+pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), OpsError> {
+    let change = match ARCHIVE_OPTIONS.iter().find(|(v, _, _)| *v == value) {
+        Some((_, _, until)) => StatusChange::Archive(*until),
+        None => ops::issues::parse_change(value, None)?,
+    };
+    let key = match change {
+        StatusChange::Resolve => "resolved",
+        StatusChange::ResolveInNextRelease => "resolved_in_next_release",
+        StatusChange::Unresolve => "unresolved",
+        StatusChange::Discard => "discarded",
+        StatusChange::Archive(ArchiveUntil::Escalating) => "archived",
+        StatusChange::Archive(_) => "archived_as_chosen",
+    };
+    Ok((change, key))
 }
 
 /// `POST /projects/{id}/issues/bulk`: the same change for every selected issue (`issue`
@@ -532,24 +523,16 @@ pub(super) async fn bulk(
     if ids.is_empty() {
         return Ok(Redirect::to(&layout.url(&done(back, "none-selected"))));
     }
-    let store = state.store();
+    let actor = (&user.caller).into();
     let mut key = "bulk";
     for issue_id in ids {
-        // An issue of another project is as unknown as a missing one.
-        match store.issue(issue_id).await? {
-            Some(issue) if issue.project_id == id => {
-                match crate::triage::set_issue_status(&state, issue_id, change, Some(user.user.id))
-                    .await
-                {
-                    Ok(_) => {}
-                    // Issues without a release in a project without any stay as they were;
-                    // the others change, and the list says why some did not (issue 12,
-                    // row 13).
-                    Err(StoreError::NoReleaseData) => key = "no-release",
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            _ => return Err(ApiError::NotFound("issue not found".into()).into()),
+        // An issue of another project is as unknown as a missing one (`Some(id)`).
+        match ops::issues::set_status(Ops::Node(&state), actor, Some(id), issue_id, change).await {
+            Ok(_) => {}
+            // Issues without a release in a project without any stay as they were; the others
+            // change, and the list says why some did not (issue 12, row 13).
+            Err(OpsError::Store(StoreError::NoReleaseData)) => key = "no-release",
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(Redirect::to(&layout.url(&done(back, key))))

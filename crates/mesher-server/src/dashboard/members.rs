@@ -20,6 +20,7 @@ use super::layout::Layout;
 use super::{HtmlError, impl_page, paths, render};
 use crate::error::ApiError;
 use crate::invitations;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The members page.
@@ -199,12 +200,7 @@ async fn refused(
 
 /// Checks that the user may give `role` (owners only for the owner role): 403 otherwise.
 fn may_grant(mine: Role, role: Role) -> Result<(), ApiError> {
-    if role == Role::Owner && mine < Role::Owner {
-        return Err(ApiError::Forbidden(
-            "only owners grant or take the owner role".into(),
-        ));
-    }
-    Ok(())
+    Ok(ops::members::may_grant(mine, role)?)
 }
 
 /// `POST /orgs/{slug}/members` (`email`, `role`): invites someone (admins). The page says the
@@ -218,7 +214,6 @@ pub(super) async fn add(
     let (org, _) = member_org(&state, &user, &slug).await?;
     let mine = user.caller.require(org.id, Scope::Admin, Role::Admin)?;
     let role = Role::from_str(form.text("role")).map_err(ApiError::from)?;
-    may_grant(mine, role)?;
     let email = form.text("email");
     if let Err(e) = invitations::invite(&state, &org, user.user.id, mine, email, role).await {
         return refused(&state, &user, layout, &slug, e).await;
@@ -248,16 +243,6 @@ pub(super) async fn revoke_invitation(
     )
 }
 
-/// The role of `user_id` in `org`: 404 when not a member.
-async fn role_of(state: &AppState, org: &Organization, user_id: i64) -> Result<Role, HtmlError> {
-    let members = state.store().list_members(org.id).await?;
-    members
-        .iter()
-        .find(|m| m.user.id == user_id)
-        .map(|m| m.role)
-        .ok_or_else(|| ApiError::NotFound("member not found".into()).into())
-}
-
 /// `POST /orgs/{slug}/members/{user}/role` (`role`): changes a member's role (admins; owners
 /// for the owner role).
 pub(super) async fn set_role(
@@ -267,11 +252,11 @@ pub(super) async fn set_role(
     Posted { user, form }: Posted,
 ) -> Result<Response, HtmlError> {
     let (org, _) = member_org(&state, &user, &slug).await?;
-    let mine = user.caller.require(org.id, Scope::Admin, Role::Admin)?;
+    // A member is refused before the form is read, as elsewhere on the page.
+    user.caller.require(org.id, Scope::Admin, Role::Admin)?;
     let role = Role::from_str(form.text("role")).map_err(ApiError::from)?;
-    may_grant(mine, role)?;
-    may_grant(mine, role_of(&state, &org, member).await?)?;
-    if let Err(e) = state.store().set_member_role(org.id, member, role).await {
+    let actor = (&user.caller).into();
+    if let Err(e) = ops::members::set_role(Ops::Node(&state), actor, &org, member, role).await {
         return refused(&state, &user, layout, &slug, e.into()).await;
     }
     Ok(Redirect::to(&layout.url(&done(&paths::members(&slug), "role-changed"))).into_response())
@@ -286,9 +271,10 @@ pub(super) async fn remove(
     Posted { user, .. }: Posted,
 ) -> Result<Response, HtmlError> {
     let (org, _) = member_org(&state, &user, &slug).await?;
-    let mine = user.caller.require(org.id, Scope::Admin, Role::Admin)?;
-    may_grant(mine, role_of(&state, &org, member).await?)?;
-    if let Err(e) = state.store().remove_member(org.id, member).await {
+    // The page lets admins manage members; it offers no way to leave (the API does).
+    user.caller.require(org.id, Scope::Admin, Role::Admin)?;
+    let actor = (&user.caller).into();
+    if let Err(e) = ops::members::remove(Ops::Node(&state), actor, &org, member).await {
         return refused(&state, &user, layout, &slug, e.into()).await;
     }
     let target = if member == user.user.id {

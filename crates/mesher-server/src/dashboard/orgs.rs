@@ -15,8 +15,8 @@ use super::issues::Choice;
 use super::layout::Layout;
 use super::snippets::PLATFORMS;
 use super::{HtmlError, impl_page, paths, render};
-use crate::accounts;
 use crate::error::ApiError;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The form creating an organization.
@@ -81,7 +81,9 @@ pub(super) async fn create_org(
     Posted { user, form }: Posted,
 ) -> Result<Response, HtmlError> {
     let name = form.text("name");
-    let org = match accounts::create_org(state.store(), name, None).await {
+    let org = match ops::orgs::create_org(Ops::Node(&state), (&user.caller).into(), name, None)
+        .await
+    {
         Ok(org) => org,
         Err(e) => {
             let error = ApiError::from(e);
@@ -101,10 +103,6 @@ pub(super) async fn create_org(
             return Ok(render(status, &page));
         }
     };
-    state
-        .store()
-        .add_member(org.id, user.user.id, Role::Owner)
-        .await?;
     let target = done(&paths::new_project(&org.slug), "org-created");
     Ok(Redirect::to(&layout.url(&target)).into_response())
 }
@@ -116,12 +114,8 @@ async fn admin_org(
     user: &SignedIn,
     slug: &str,
 ) -> Result<Organization, HtmlError> {
-    let org = state
-        .store()
-        .org_by_slug(slug)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("organization not found".into()))?;
-    user.caller.require(org.id, Scope::Admin, Role::Admin)?;
+    let actor = (&user.caller).into();
+    let (org, _) = ops::orgs::org(Ops::Node(state), actor, slug, Scope::Admin, Role::Admin).await?;
     Ok(org)
 }
 
@@ -178,9 +172,15 @@ pub(super) async fn create_project(
     let org = admin_org(&state, &user, &slug).await?;
     let (name, platform) = (form.text("name"), form.text("platform"));
     let known = PLATFORMS.iter().any(|(p, _)| *p == platform);
-    let created =
-        accounts::create_project(state.store(), org.id, name, None, known.then_some(platform))
-            .await;
+    let created = ops::projects::create_project(
+        Ops::Node(&state),
+        (&user.caller).into(),
+        &org,
+        name,
+        None,
+        known.then_some(platform),
+    )
+    .await;
     match created {
         Ok((project, _)) => {
             Ok(Redirect::to(&layout.url(&paths::project(project.id))).into_response())

@@ -21,6 +21,8 @@ use super::snippets::{self, PLATFORMS};
 use super::{HtmlError, impl_page, paths, render};
 use crate::accounts;
 use crate::error::ApiError;
+use crate::ops::projects::{KeyRef, field_list};
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The settings page.
@@ -60,15 +62,6 @@ pub struct ProjectForm {
     sensitive_fields: String,
     /// One entry per line.
     safe_fields: String,
-}
-
-/// A field list as typed: entries on their own lines or separated by commas.
-fn field_list(text: &str) -> Vec<String> {
-    text.split([',', '\n'])
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 impl ProjectForm {
@@ -221,6 +214,7 @@ pub(super) async fn save(
     PagePath(id): PagePath<i64>,
     Posted { user, form }: Posted,
 ) -> Result<Response, HtmlError> {
+    // Refused before the form is read: a member learns nothing from a validation message.
     user.caller
         .project(&state, id, Scope::Admin, Role::Admin)
         .await?;
@@ -229,12 +223,10 @@ pub(super) async fn save(
         Ok(update) => update,
         Err(e) => return failed(&state, &user, layout, id, e, Some(typed)).await,
     };
-    if let Err(e) = state.store().update_project(id, &update).await {
+    let actor = (&user.caller).into();
+    if let Err(e) = ops::projects::update_project(Ops::Node(&state), actor, id, &update).await {
         return failed(&state, &user, layout, id, e.into(), Some(typed)).await;
     }
-    // Ingest reads settings through the cache: this node applies them now, others within
-    // the config epoch's check interval.
-    state.cache().invalidate();
     Ok(Redirect::to(&layout.url(&done(&paths::settings(id), "saved"))).into_response())
 }
 
@@ -273,15 +265,8 @@ pub(super) async fn create_key(
     PagePath(id): PagePath<i64>,
     Posted { user, form }: Posted,
 ) -> Result<Redirect, HtmlError> {
-    user.caller
-        .project(&state, id, Scope::Admin, Role::Admin)
-        .await?;
-    let label = match form.text("label") {
-        "" => "Default",
-        label => label,
-    };
-    let public_key = accounts::generate_public_key().map_err(ApiError::from)?;
-    state.store().create_key(id, &public_key, label).await?;
+    let label = Some(form.text("label"));
+    ops::projects::create_key(Ops::Node(&state), (&user.caller).into(), id, label).await?;
     Ok(Redirect::to(&layout.url(&format!(
         "{}#keys",
         done(&paths::settings(id), "key-created")
@@ -296,15 +281,11 @@ pub(super) async fn revoke_key(
     PagePath((id, key_id)): PagePath<(i64, i64)>,
     Posted { user, .. }: Posted,
 ) -> Result<Redirect, HtmlError> {
-    user.caller
-        .project(&state, id, Scope::Admin, Role::Admin)
-        .await?;
-    let keys = state.store().list_keys(id).await?;
-    let key = keys
-        .iter()
-        .find(|k| k.id == key_id)
-        .ok_or_else(|| ApiError::NotFound("key not found".into()))?;
-    state.store().revoke_key(&key.public_key).await?;
+    let key = KeyRef::Id {
+        project_id: id,
+        id: key_id,
+    };
+    ops::projects::revoke_key(Ops::Node(&state), (&user.caller).into(), key).await?;
     Ok(Redirect::to(&layout.url(&format!(
         "{}#keys",
         done(&paths::settings(id), "key-revoked")
@@ -330,7 +311,7 @@ pub(super) async fn delete_project(
         ));
         return failed(&state, &user, layout, id, error, None).await;
     }
-    state.store().delete_project(id).await?;
+    ops::projects::delete_project(Ops::Node(&state), (&user.caller).into(), id).await?;
     Ok(Redirect::to(&layout.url("/")).into_response())
 }
 

@@ -15,8 +15,8 @@ use super::format::When;
 use super::issues::Choice;
 use super::layout::Layout;
 use super::{HtmlError, impl_page, paths};
-use crate::accounts;
 use crate::error::ApiError;
+use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// The tokens page.
@@ -125,9 +125,9 @@ pub(super) async fn create(
         "" => "API token",
         label => label,
     };
-    let (token, _) = accounts::create_token(state.store(), user.user.id, label, scope)
-        .await
-        .map_err(ApiError::from)?;
+    let actor = (&user.caller).into();
+    let (token, _) =
+        ops::tokens::create(Ops::Node(&state), actor, user.user.id, label, scope).await?;
     let notice = Notice::done("Token created. Copy it now: it is not shown again.");
     load(&state, &user, layout, Some(notice), Some(token)).await
 }
@@ -139,7 +139,7 @@ pub(super) async fn revoke(
     PagePath(id): PagePath<i64>,
     Posted { user, .. }: Posted,
 ) -> Result<Redirect, HtmlError> {
-    state.store().revoke_token(user.user.id, id).await?;
+    ops::tokens::revoke(Ops::Node(&state), (&user.caller).into(), user.user.id, id).await?;
     Ok(Redirect::to(
         &layout.url(&done(paths::TOKENS, "token-revoked")),
     ))

@@ -164,22 +164,27 @@ impl TestApp {
         let id = format!("{:032x}", fastrand::u128(..));
         let mut event = event;
         event["event_id"] = serde_json::Value::String(id.clone());
+        let response = self.ingest(world, &event).await;
+        let status = response.status();
+        assert_eq!(status, StatusCode::OK, "{:?}", body(response).await);
+        id
+    }
+
+    /// Sends `event` to the world's project with its key, as an SDK would, and gives the answer
+    /// whatever it is.
+    pub async fn ingest(&self, world: &World, event: &serde_json::Value) -> Response<Body> {
         let auth = format!(
             "Sentry sentry_version=7, sentry_client=test/1.0, sentry_key={}",
             world.key.public_key
         );
-        let response = self
-            .request(
-                Request::post(format!("/api/{}/store/", world.project.id))
-                    .header("x-sentry-auth", auth)
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(serde_json::to_vec(&event).unwrap()))
-                    .unwrap(),
-            )
-            .await;
-        let status = response.status();
-        assert_eq!(status, StatusCode::OK, "{:?}", body(response).await);
-        id
+        self.request(
+            Request::post(format!("/api/{}/store/", world.project.id))
+                .header("x-sentry-auth", auth)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(event).unwrap()))
+                .unwrap(),
+        )
+        .await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 
-use crate::dashboard::{Page, TestApp, see_other};
+use crate::dashboard::{Page, TestApp, message, see_other};
 
 #[tokio::test]
 async fn admins_see_the_form_keys_and_snippets() {
@@ -247,6 +247,52 @@ async fn issue_11_scrubbing_settings_are_saved_from_the_form() {
         ),
         (false, true, project.sensitive_fields)
     );
+}
+
+/// Ingestion reads keys and settings through this node's cache: a change made in the dashboard
+/// applies to the very next event, not only after the cache's next epoch check (issue 16: the
+/// dashboard's key changes did not drop the cache as the API's did).
+#[tokio::test]
+async fn dashboard_changes_reach_ingestion_at_once() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    // The first event puts the key and the project's settings in the cache.
+    app.send_event(&world, message("cached", "error")).await;
+    let retention = world.project.retention_days.to_string();
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/settings"),
+            &[
+                ("name", "Web"),
+                ("platform", ""),
+                ("retention_days", &retention),
+                ("sample_rate", "0"),
+                ("rate_limit_per_minute", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        see_other(&response),
+        format!("/projects/{p}/settings?done=saved")
+    );
+    // Sampled out: answered as accepted and never stored.
+    app.send_event(&world, message("sampled out", "error"))
+        .await;
+    assert_eq!(app.store.count_events(p).await.unwrap(), 1);
+
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/keys/{}/revoke", world.key.id),
+            &[],
+        )
+        .await;
+    see_other(&response);
+    let response = app.ingest(&world, &message("refused", "error")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

@@ -248,6 +248,21 @@ impl OrgStore for PostgresStore {
         insert_org(&**conn, name, slug, now()).await
     }
 
+    async fn create_org_with_owner(
+        &self,
+        name: &str,
+        slug: &str,
+        owner_id: i64,
+    ) -> StoreResult<Organization> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_err)?;
+        let at = now();
+        let org = insert_org(&*tx, name, slug, at).await?;
+        insert_member(&*tx, org.id, owner_id, Role::Owner, at).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(org)
+    }
+
     async fn org(&self, id: i64) -> StoreResult<Option<Organization>> {
         let conn = self.conn().await?;
         let row = conn

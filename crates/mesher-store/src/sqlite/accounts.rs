@@ -309,6 +309,22 @@ impl OrgStore for SqliteStore {
             .await
     }
 
+    async fn create_org_with_owner(
+        &self,
+        name: &str,
+        slug: &str,
+        owner_id: i64,
+    ) -> StoreResult<Organization> {
+        let (name, slug) = (name.to_string(), slug.to_string());
+        self.transact(move |tx| {
+            let at = now();
+            let org = insert_org(tx, &name, &slug, at)?;
+            insert_member(tx, org.id, owner_id, Role::Owner, at)?;
+            Ok(org)
+        })
+        .await
+    }
+
     async fn org(&self, id: i64) -> StoreResult<Option<Organization>> {
         self.read(move |c| {
             c.query_row(
