@@ -456,19 +456,7 @@ async fn a_stalled_client_loses_the_oldest_and_is_told(backend: Backend) {
     let token = owner_token(&s).await;
     unlimited(&s).await;
     // The stalled client reads nothing, through a small socket buffer.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
-    let tcp = socket.connect(addr).await.unwrap();
-    let mut request = stream_url(&s, s.project_id, "")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (mut stalled, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
+    let mut stalled = open_silent(&s, &token).await;
     let mut fast = open(&s, &token, "").await;
 
     let n = 12_000;
@@ -609,19 +597,7 @@ async fn a_client_that_reads_nothing_is_closed_and_frees_its_place() {
     .await;
     let token = owner_token(&s).await;
     unlimited(&s).await;
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
-    let tcp = socket.connect(addr).await.unwrap();
-    let mut request = stream_url(&s, s.project_id, "")
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    let (_silent, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
-        .await
-        .unwrap();
+    let _silent = open_silent(&s, &token).await;
     assert_eq!(s.metric("mesher_live_streams").await, 1.0);
     flood(&s, 12_000).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -678,6 +654,25 @@ async fn revoked_access_closes_the_stream() {
             frame.reason
         );
     }
+}
+
+/// Opens a stream through a socket with a small receive buffer, for a client that will not
+/// read (the server's side fills up soon).
+async fn open_silent(s: &TestServer, token: &str) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = s.url.trim_start_matches("http://").parse().unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let mut request = stream_url(s, s.project_id, "")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(tcp))
+        .await
+        .unwrap()
+        .0
 }
 
 /// Lifts the project's rate limit (thousands of events in seconds).
