@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::api::user_token;
 use common::{TestServer, envelope, new_id};
 use mesher_server::accounts;
 use mesher_store::testing::Backend;
@@ -87,33 +88,18 @@ async fn rust_sdk_errors_group_by_type_and_value(backend: Backend) {
 async fn why_grouped_here_is_served_to_members_only(backend: Backend) {
     let s = TestServer::start(backend).await;
     let store = s.store.as_ref();
-    let member = accounts::create_user(
-        store,
-        "dev@example.com",
-        None,
-        "long enough",
-        Some((s.org_id, Role::Member)),
-    )
-    .await
-    .unwrap();
-    let (token, _) = accounts::create_token(store, member.id, "test", Scope::Read)
-        .await
-        .unwrap();
+    let (_, token, _) =
+        user_token(&s, "dev@example.com", (s.org_id, Role::Member), Scope::Read).await;
     let other_org = accounts::create_org(store, "Elsewhere", None)
         .await
         .unwrap();
-    let outsider = accounts::create_user(
-        store,
+    let (_, outsider_token, _) = user_token(
+        &s,
         "out@example.com",
-        None,
-        "long enough",
-        Some((other_org.id, Role::Owner)),
+        (other_org.id, Role::Owner),
+        Scope::Admin,
     )
-    .await
-    .unwrap();
-    let (outsider_token, _) = accounts::create_token(store, outsider.id, "test", Scope::Admin)
-        .await
-        .unwrap();
+    .await;
 
     let id = new_id();
     let event = json!({

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::TestServer;
-use common::api::{Api, ingest, owner_token};
+use common::api::{Api, ingest, owner_token, user_token};
 use futures_util::{SinkExt, StreamExt};
 use mesher_server::accounts;
 use mesher_store::testing::Backend;
@@ -357,18 +357,13 @@ async fn refusals(backend: Backend) {
     let other = accounts::create_org(store, "Other Org", None)
         .await
         .unwrap();
-    let stranger = accounts::create_user(
-        store,
+    let (stranger, read, record) = user_token(
+        &s,
         "stranger@example.com",
-        None,
-        "long enough",
-        Some((other.id, Role::Owner)),
+        (other.id, Role::Owner),
+        Scope::Read,
     )
-    .await
-    .unwrap();
-    let (read, record) = accounts::create_token(store, stranger.id, "read", Scope::Read)
-        .await
-        .unwrap();
+    .await;
     let theirs = vec![("authorization", format!("Bearer {read}"))];
     assert_eq!(
         status(open_with(&url, &theirs).await),
@@ -384,7 +379,7 @@ async fn refusals(backend: Backend) {
         101,
         "their own project"
     );
-    store.revoke_token(stranger.id, record.id).await.unwrap();
+    store.revoke_token(stranger, record).await.unwrap();
     assert_eq!(
         status(open_with(&their_url, &theirs).await),
         401,
@@ -534,19 +529,13 @@ async fn caps_close_with_a_reason(backend: Backend) {
     assert!(reason.contains("maximum of 2"), "{reason}");
 
     // Another user fills the node.
-    let store = s.store.as_ref();
-    let other = accounts::create_user(
-        store,
+    let (_, theirs, _) = user_token(
+        &s,
         "member@example.com",
-        None,
-        "long enough",
-        Some((s.org_id, Role::Member)),
+        (s.org_id, Role::Member),
+        Scope::Read,
     )
-    .await
-    .unwrap();
-    let (theirs, _) = accounts::create_token(store, other.id, "t", Scope::Read)
-        .await
-        .unwrap();
+    .await;
     let _c = open(&s, &theirs, "").await;
     let fourth = open_with(&url, &[("authorization", format!("Bearer {theirs}"))])
         .await
@@ -619,21 +608,7 @@ async fn revoked_access_closes_the_stream() {
     })
     .await;
     let store = s.store.as_ref();
-    let member = |email: &'static str| async move {
-        let user = accounts::create_user(
-            store,
-            email,
-            None,
-            "long enough",
-            Some((s.org_id, Role::Member)),
-        )
-        .await
-        .unwrap();
-        let (token, record) = accounts::create_token(store, user.id, "t", Scope::Read)
-            .await
-            .unwrap();
-        (user.id, token, record.id)
-    };
+    let member = |email: &'static str| user_token(&s, email, (s.org_id, Role::Member), Scope::Read);
     let (revoked_user, revoked_token, record) = member("revoked@example.com").await;
     let (removed_user, removed_token, _) = member("removed@example.com").await;
     let mut by_token = open(&s, &revoked_token, "").await;

@@ -89,3 +89,21 @@ pub async fn owner_token(s: &TestServer) -> String {
         .unwrap()
         .0
 }
+
+/// A new user of `email`, with `role` in `org`, and a token of `scope`: the user's id, the
+/// token, and the token's id.
+pub async fn user_token(
+    s: &TestServer,
+    email: &str,
+    (org, role): (i64, Role),
+    scope: Scope,
+) -> (i64, String, i64) {
+    let store = s.store.as_ref();
+    let user = accounts::create_user(store, email, None, "long enough", Some((org, role)))
+        .await
+        .unwrap();
+    let (token, record) = accounts::create_token(store, user.id, "test", scope)
+        .await
+        .unwrap();
+    (user.id, token, record.id)
+}
