@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::header::{HOST, ORIGIN};
+use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
@@ -112,12 +112,8 @@ fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
         return false;
     };
-    if origin == state.public_url().origin().ascii_serialization() {
-        return true;
-    }
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
-    let authority = origin.split_once("://").map(|(_, a)| a);
-    authority.is_some() && authority == host
+    origin == state.public_url().origin().ascii_serialization()
+        || crate::dashboard::origin_is_host(headers)
 }
 
 /// A client message.

@@ -301,16 +301,22 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return !matches!(site.as_bytes(), b"same-origin" | b"none");
     }
-    let Some(origin) = headers.get(header::ORIGIN) else {
+    if headers.get(header::ORIGIN).is_none() {
         return false;
-    };
+    }
+    !origin_is_host(headers)
+}
+
+/// Whether the request's `Origin` names the host the browser addressed (`Host`): a page of
+/// this server. False without an `Origin`.
+pub(crate) fn origin_is_host(headers: &HeaderMap) -> bool {
     let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
-    let origin_host = origin
-        .to_str()
-        .ok()
+    let origin_host = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
         .and_then(|o| o.split_once("://"))
         .map(|(_, authority)| authority.as_bytes());
-    origin_host.is_none() || origin_host != host
+    origin_host.is_some() && origin_host == host
 }
 
 #[cfg(test)]
