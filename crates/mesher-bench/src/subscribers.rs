@@ -34,6 +34,9 @@ const QUIET: Duration = Duration::from_secs(2);
 /// The stalled subscriber's receive buffer: small, so that the server's queue, not the
 /// kernel, holds what it does not read. The kernel doubles it and enforces its own minimum.
 const STALLED_RECV_BUFFER: u32 = 4096;
+/// How long the stalled subscriber, once read, waits before nudging the server (see
+/// [`read_stalled`]).
+const STALLED_NUDGE: Duration = Duration::from_millis(200);
 /// The number given to the probe's event (never one of the run's).
 const PROBE_SEQ: u64 = u64::MAX;
 
@@ -566,12 +569,29 @@ async fn read(
 }
 
 /// Reads the stalled subscriber until its `lagged` message (or its end, or quiet).
+///
+/// Its receive window is smaller than loopback's segment size, and reading it empty does not
+/// always make the kernel announce the window again: the server's kernel then waits on its
+/// persist timer, which the long stall has backed off to seconds. So whenever nothing arrives
+/// for [`STALLED_NUDGE`], the reader sends a ping, whose segment carries the open window.
 async fn read_stalled(mut ws: Ws) -> Stalled {
     let mut s = Stalled::default();
+    let mut last_heard = Instant::now();
     loop {
-        match tokio::time::timeout(QUIET, ws.next()).await {
-            Err(_) => break,
-            Ok(Some(Ok(Message::Text(text)))) => {
+        let next = match tokio::time::timeout(STALLED_NUDGE, ws.next()).await {
+            Err(_) if last_heard.elapsed() >= QUIET => break,
+            Err(_) => {
+                if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
+                    s.closed = Some(e.to_string());
+                    break;
+                }
+                continue;
+            }
+            Ok(next) => next,
+        };
+        match next {
+            Some(Ok(Message::Text(text))) => {
+                last_heard = Instant::now();
                 match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
                     Ok(m) if m.kind == "lagged" => {
                         s.lagged_missed = m.missed;
@@ -580,16 +600,17 @@ async fn read_stalled(mut ws: Ws) -> Stalled {
                     _ => s.messages_before += 1,
                 }
             }
-            Ok(Some(Ok(Message::Close(frame)))) => {
+            Some(Ok(Message::Close(frame))) => {
                 s.closed = Some(format!("{frame:?}"));
                 break;
             }
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(e))) => {
+            // Pongs to the nudges are not news.
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
                 s.closed = Some(e.to_string());
                 break;
             }
-            Ok(None) => {
+            None => {
                 s.closed = Some("ended".into());
                 break;
             }
