@@ -26,7 +26,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::archive;
-use crate::event_model::{IssueStatus, NewEvent, WriteOutcome};
+use crate::event_model::{IssueChange, IssueStatus, NewEvent, WriteOutcome};
 use crate::lifecycle::{Aggregate, Decision, IssueState, decide};
 use crate::rollup::Rollups;
 use crate::users::UsersUpdate;
@@ -85,6 +85,8 @@ pub(crate) struct IssueUpdate<'a> {
     /// The stored event with the latest timestamp: its title, culprit and level become the
     /// issue's unless the issue has seen a later event; its receive time dates the activity.
     pub latest: &'a NewEvent,
+    /// The first stored event: the one whose outcome reports the issue's change.
+    pub first: &'a NewEvent,
     /// The release of the latest stored event that has one, with that event's timestamp: it
     /// becomes the issue's last release unless a later event set it (issue 12, row 11).
     pub release: Option<(&'a str, OffsetDateTime)>,
@@ -97,6 +99,32 @@ pub(crate) struct IssueUpdate<'a> {
 }
 
 impl IssueUpdate<'_> {
+    /// The change to record for alert rules, when the issue changed: (kind, the first stored
+    /// event's level, environment, release and tags).
+    pub fn alert_trigger(&self) -> Option<(&'static str, Value)> {
+        let kind = match self.decision.change? {
+            IssueChange::Created => "new_issue",
+            IssueChange::Regressed => "regression",
+            IssueChange::Escalated => "escalation",
+        };
+        let e = self.first;
+        let tags: serde_json::Map<String, Value> = e
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        Some((
+            kind,
+            serde_json::json!({
+                "event_id": e.event_id.to_string(),
+                "level": e.level.as_str(),
+                "environment": e.environment,
+                "release": e.release,
+                "tags": tags,
+            }),
+        ))
+    }
+
     /// The activity entry to record (kind, data, time), if the decision made one.
     pub fn activity(&self) -> Option<(&'static str, &Value, OffsetDateTime)> {
         let (kind, data) = self.decision.activity.as_ref()?;
@@ -288,6 +316,7 @@ impl<'a> Batch<'a> {
                 first_seen,
                 last_seen,
                 latest: &events[latest],
+                first: &events[*first],
                 release: pick(agg.release, |e| e.release.as_deref()),
                 environment: pick(agg.environment, |e| e.environment.as_deref()),
                 users,

@@ -12,6 +12,7 @@
 //! is the proof that they behave the same.
 #![warn(missing_docs)]
 
+mod alert_model;
 mod archive;
 mod batch_plan;
 mod cluster;
@@ -38,6 +39,7 @@ mod users;
 
 use std::sync::Arc;
 
+pub use alert_model::*;
 #[cfg(feature = "testing")]
 pub use batch_plan::plan_new_batch;
 pub use cluster::{

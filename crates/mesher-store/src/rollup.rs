@@ -22,6 +22,9 @@ pub(crate) struct Rollups {
     pub project_tags: BTreeMap<(i64, String, i64, String), i64>,
     /// project → (events stored, issues created).
     pub counters: BTreeMap<i64, (i64, i64)>,
+    /// (project, minute of receipt in ms, issue, environment or "") → events: what threshold
+    /// alerts count (issue 16).
+    pub issue_minutes: BTreeMap<(i64, i64, i64, String), i64>,
 }
 
 impl Rollups {
@@ -52,12 +55,27 @@ impl Rollups {
                 .or_default() += 1;
         }
         self.counters.entry(e.project_id).or_default().0 += 1;
+        *self
+            .issue_minutes
+            .entry((
+                e.project_id,
+                minute_of(e.received_at),
+                issue_id,
+                e.environment.clone().unwrap_or_default(),
+            ))
+            .or_default() += 1;
     }
 
     /// Accounts for an issue created (or, with `-1`, removed again) in a project.
     pub fn issues(&mut self, project_id: i64, delta: i64) {
         self.counters.entry(project_id).or_default().1 += delta;
     }
+}
+
+/// The start of `t`'s minute, in milliseconds since the epoch.
+pub(crate) fn minute_of(t: OffsetDateTime) -> i64 {
+    let ms = crate::time_util::to_millis(t);
+    ms - ms.rem_euclid(60_000)
 }
 
 /// The search token of a project: every indexed event carries its project's, so that a search

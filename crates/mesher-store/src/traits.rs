@@ -11,6 +11,10 @@ use mesher_protocol::EventId;
 use time::OffsetDateTime;
 
 use crate::StoreResult;
+use crate::alert_model::{
+    Alert, AlertHistoryEntry, AlertRule, AlertRuleUpdate, AlertState, AlertTrigger, AttemptResult,
+    Delivery, DeliveryAttempt, Firing, NewAlertRule,
+};
 use crate::cluster::ClusterStore;
 use crate::event_model::{
     CommittedEvent, Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome,
@@ -312,6 +316,104 @@ pub trait SessionStore: Send + Sync {
     async fn delete_user_sessions(&self, user_id: i64) -> StoreResult<()>;
 }
 
+/// Alert rules, firing and the deliveries' outbox (issue 16, ALERT-01 … ALERT-06).
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Creates a rule; `NotFound` when the project does not exist.
+    async fn create_alert_rule(&self, new: &NewAlertRule<'_>) -> StoreResult<AlertRule>;
+    /// The rule with this id.
+    async fn alert_rule(&self, id: i64) -> StoreResult<Option<AlertRule>>;
+    /// A project's rules, oldest first.
+    async fn list_alert_rules(&self, project_id: i64) -> StoreResult<Vec<AlertRule>>;
+    /// The rules of every project whose trigger has this type, enabled ones only.
+    async fn enabled_alert_rules(&self, trigger_type: &str) -> StoreResult<Vec<AlertRule>>;
+    /// Replaces a rule's changeable parts; `NotFound` when it does not exist.
+    async fn update_alert_rule(
+        &self,
+        id: i64,
+        update: &AlertRuleUpdate<'_>,
+    ) -> StoreResult<AlertRule>;
+    /// Deletes a rule with its alerts; `NotFound` when it does not exist.
+    async fn delete_alert_rule(&self, id: i64) -> StoreResult<()>;
+
+    /// Claims up to `limit` waiting issue changes until `until`, oldest first: those never
+    /// claimed or whose claim ran out by `now` (a node died holding them).
+    async fn claim_alert_triggers(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<AlertTrigger>>;
+    /// In one transaction: consumes the firing's trigger (when it is gone, another node
+    /// fired it: nothing happens), then inserts each alert unless its rule is gone or
+    /// disabled, its `dedupe_key` fired before, an alert of its rule and issue fired within
+    /// the rule's cooldown, or (`skip_if_open`) one is still open; each inserted alert gets its
+    /// history's first entry and its deliveries, due at once. Returns the alerts inserted.
+    async fn fire_alerts(&self, firing: &Firing) -> StoreResult<Vec<Alert>>;
+    /// The alert with this id.
+    async fn alert(&self, id: i64) -> StoreResult<Option<Alert>>;
+    /// A project's alerts, newest first, in a state when given, at most `limit`.
+    async fn list_alerts(
+        &self,
+        project_id: i64,
+        state: Option<AlertState>,
+        limit: usize,
+    ) -> StoreResult<Vec<Alert>>;
+    /// A rule's alerts that are not resolved.
+    async fn open_alerts(&self, rule_id: i64) -> StoreResult<Vec<Alert>>;
+    /// Moves an alert to `state`, recording who (`None`: Mesher) and why; `NotFound` when it
+    /// does not exist, `Conflict` when the move goes backwards or nowhere.
+    async fn set_alert_state(
+        &self,
+        id: i64,
+        state: AlertState,
+        actor_id: Option<i64>,
+        note: Option<&str>,
+        at: OffsetDateTime,
+    ) -> StoreResult<Alert>;
+    /// An alert's history, oldest first.
+    async fn alert_history(&self, alert_id: i64) -> StoreResult<Vec<AlertHistoryEntry>>;
+    /// An alert's deliveries with their attempts, oldest first.
+    async fn alert_deliveries(
+        &self,
+        alert_id: i64,
+    ) -> StoreResult<Vec<(Delivery, Vec<DeliveryAttempt>)>>;
+
+    /// Claims up to `limit` pending deliveries due by `now` until `until`, oldest first.
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// Logs an attempt at a delivery and moves it on: delivered, due again, or failed.
+    async fn record_attempt(
+        &self,
+        delivery_id: i64,
+        attempt: &DeliveryAttempt,
+        result: AttemptResult,
+    ) -> StoreResult<()>;
+
+    /// Events per issue received since `since` (minute rollups), in an environment when
+    /// given; issues with none are left out.
+    async fn recent_issue_counts(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        environment: Option<&str>,
+    ) -> StoreResult<Vec<(i64, i64)>>;
+    /// Deletes minute rollups older than `before`; answers how many.
+    async fn prune_minute_counts(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// A project's unresolved issues seen since `since` with more than `users` distinct users:
+    /// (issue, users).
+    async fn issues_over_users(
+        &self,
+        project_id: i64,
+        users: i64,
+        since: OffsetDateTime,
+    ) -> StoreResult<Vec<(i64, i64)>>;
+}
+
 /// Everything created by the first start on an empty database.
 #[derive(Debug, Clone)]
 pub struct BootstrapPlan<'a> {
@@ -373,6 +475,7 @@ pub trait Store:
     + SessionStore
     + InvitationStore
     + ClusterStore
+    + AlertStore
     + AdminStore
 {
 }
@@ -389,6 +492,7 @@ impl<T> Store for T where
         + SessionStore
         + InvitationStore
         + ClusterStore
+        + AlertStore
         + AdminStore
 {
 }

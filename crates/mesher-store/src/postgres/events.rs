@@ -11,16 +11,16 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
-use super::issues::archive_text;
 use super::users::count_users;
+use super::write_arrays::{RollupArrays, Triggers, Updates};
 use super::{PostgresStore, is_fk_violation, map_err};
-use crate::batch_plan::{Batch, IssueHours, IssueUpdate, ReleaseTimes};
+use crate::batch_plan::{Batch, IssueHours, ReleaseTimes};
 use crate::event_model::{
     CommittedEvent, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_from_text,
     stored_level, tags_from_json, tags_json,
 };
 use crate::lifecycle::IssueState;
-use crate::rollup::{Rollups, index_text};
+use crate::rollup::index_text;
 use crate::time_util::from_millis;
 use crate::traits::EventStore;
 use crate::{StoreError, StoreResult};
@@ -34,7 +34,7 @@ pub(super) fn clean(s: &str) -> Cow<'_, str> {
     }
 }
 
-fn clean_opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+pub(super) fn clean_opt(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(clean)
 }
 
@@ -158,6 +158,12 @@ const UPSERT_PROJECT_TAGS: &str = "INSERT INTO project_tag_hourly (project_id, k
      SELECT p, k, h, v, sum(n) FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], \
             $5::bigint[]) AS u(p, k, h, v, n) GROUP BY p, k, h, v \
      ON CONFLICT (project_id, key, hour, value) DO UPDATE SET count = project_tag_hourly.count + EXCLUDED.count";
+const INSERT_TRIGGERS: &str = "INSERT INTO alert_triggers (project_id, issue_id, kind, event, created_at) \
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::jsonb[], $5::timestamptz[])";
+const UPSERT_ISSUE_MINUTELY: &str = "INSERT INTO issue_minutely (project_id, minute, issue_id, environment, count) \
+     SELECT p, m, i, e, sum(n) FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::text[], \
+            $5::bigint[]) AS u(p, m, i, e, n) GROUP BY p, m, i, e \
+     ON CONFLICT (project_id, minute, issue_id, environment) DO UPDATE SET count = issue_minutely.count + EXCLUDED.count";
 const UPDATE_PROJECT_COUNTS: &str = "UPDATE projects AS p SET event_count = p.event_count + u.e, issue_count = p.issue_count + u.i \
      FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, e, i) WHERE p.id = u.id";
 
@@ -177,12 +183,14 @@ struct Statements {
     upsert_issue_tags: Statement,
     update_project_counts: Statement,
     upsert_project_tags: Statement,
+    insert_triggers: Statement,
+    upsert_issue_minutely: Statement,
 }
 
 impl Statements {
     async fn prepare(tx: &Transaction<'_>) -> StoreResult<Statements> {
         // Pipelined too: after the first batch on a connection these are cache hits.
-        let (a, b, c, d, e, f, g, h, i, j, k, l, m) = tokio::join!(
+        let (a, b, c, d, e, f, g, h, i, j, k, l, m, n, o) = tokio::join!(
             tx.prepare_cached(INSERT_RELEASES),
             tx.prepare_cached(SELECT_RELEASES),
             tx.prepare_cached(UPSERT_ISSUES),
@@ -196,6 +204,8 @@ impl Statements {
             tx.prepare_cached(UPSERT_ISSUE_TAGS),
             tx.prepare_cached(UPDATE_PROJECT_COUNTS),
             tx.prepare_cached(UPSERT_PROJECT_TAGS),
+            tx.prepare_cached(INSERT_TRIGGERS),
+            tx.prepare_cached(UPSERT_ISSUE_MINUTELY),
         );
         Ok(Statements {
             insert_releases: a.map_err(map_err)?,
@@ -211,6 +221,8 @@ impl Statements {
             upsert_issue_tags: k.map_err(map_err)?,
             update_project_counts: l.map_err(map_err)?,
             upsert_project_tags: m.map_err(map_err)?,
+            insert_triggers: n.map_err(map_err)?,
+            upsert_issue_minutely: o.map_err(map_err)?,
         })
     }
 }
@@ -462,6 +474,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     let act_data: Vec<&serde_json::Value> = activity.iter().map(|e| e.2).collect();
     let act_at: Vec<OffsetDateTime> = activity.iter().map(|e| e.3).collect();
     let r = RollupArrays::new(&stored.rollups);
+    let t = Triggers::new(&updates);
     let p_upsert_issue_hourly: [&(dyn ToSql + Sync); 4] =
         [&h_ids, &h_hours, &h_counts, &h_projects];
     let p_update_issues: [&(dyn ToSql + Sync); 20] = [
@@ -506,7 +519,27 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &r.pt_values,
         &r.pt_counts,
     ];
-    let (hourly, updated, acted, deleted, project_hours, issue_tags, counters, project_tags) = tokio::join!(
+    let p_insert_triggers: [&(dyn ToSql + Sync); 5] =
+        [&t.projects, &t.issues, &t.kinds, &t.events, &t.at];
+    let p_upsert_issue_minutely: [&(dyn ToSql + Sync); 5] = [
+        &r.im_projects,
+        &r.im_minutes,
+        &r.im_issues,
+        &r.im_envs,
+        &r.im_counts,
+    ];
+    let (
+        hourly,
+        updated,
+        acted,
+        deleted,
+        project_hours,
+        issue_tags,
+        counters,
+        project_tags,
+        triggers,
+        minutes,
+    ) = tokio::join!(
         when(
             hourly_pending,
             tx.execute(&st.upsert_issue_hourly, &p_upsert_issue_hourly)
@@ -539,6 +572,14 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             !r.pt_projects.is_empty(),
             tx.execute(&st.upsert_project_tags, &p_upsert_project_tags)
         ),
+        when(
+            !t.issues.is_empty(),
+            tx.execute(&st.insert_triggers, &p_insert_triggers)
+        ),
+        when(
+            !r.im_issues.is_empty(),
+            tx.execute(&st.upsert_issue_minutely, &p_upsert_issue_minutely)
+        ),
     );
     for result in [
         hourly,
@@ -549,134 +590,12 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         issue_tags,
         counters,
         project_tags,
+        triggers,
+        minutes,
     ] {
         result.map_err(map_err)?;
     }
     Ok(stored.outcomes)
-}
-
-/// A batch's rollups as the arrays of their set-based upserts.
-struct RollupArrays<'a> {
-    ph_projects: Vec<i64>,
-    ph_hours: Vec<OffsetDateTime>,
-    ph_levels: Vec<&'a str>,
-    ph_counts: Vec<i64>,
-    it_issues: Vec<i64>,
-    it_keys: Vec<String>,
-    it_values: Vec<String>,
-    it_counts: Vec<i64>,
-    it_lasts: Vec<OffsetDateTime>,
-    c_ids: Vec<i64>,
-    c_events: Vec<i64>,
-    c_issues: Vec<i64>,
-    pt_projects: Vec<i64>,
-    pt_keys: Vec<String>,
-    pt_hours: Vec<OffsetDateTime>,
-    pt_values: Vec<String>,
-    pt_counts: Vec<i64>,
-}
-
-impl<'a> RollupArrays<'a> {
-    fn new(r: &'a Rollups) -> RollupArrays<'a> {
-        let changed: Vec<(&i64, &(i64, i64))> = r
-            .counters
-            .iter()
-            .filter(|(_, c)| c.0 != 0 || c.1 != 0)
-            .collect();
-        RollupArrays {
-            ph_projects: r.project_hours.keys().map(|k| k.0).collect(),
-            ph_hours: r.project_hours.keys().map(|k| from_millis(k.1)).collect(),
-            ph_levels: r.project_hours.keys().map(|k| k.2.as_str()).collect(),
-            ph_counts: r.project_hours.values().copied().collect(),
-            it_issues: r.issue_tags.keys().map(|k| k.0).collect(),
-            it_keys: r
-                .issue_tags
-                .keys()
-                .map(|k| clean(&k.1).into_owned())
-                .collect(),
-            it_values: r
-                .issue_tags
-                .keys()
-                .map(|k| clean(&k.2).into_owned())
-                .collect(),
-            it_counts: r.issue_tags.values().map(|v| v.0).collect(),
-            it_lasts: r.issue_tags.values().map(|v| v.1).collect(),
-            c_ids: changed.iter().map(|c| *c.0).collect(),
-            c_events: changed.iter().map(|c| c.1.0).collect(),
-            c_issues: changed.iter().map(|c| c.1.1).collect(),
-            pt_projects: r.project_tags.keys().map(|k| k.0).collect(),
-            pt_keys: r
-                .project_tags
-                .keys()
-                .map(|k| clean(&k.1).into_owned())
-                .collect(),
-            pt_hours: r.project_tags.keys().map(|k| from_millis(k.2)).collect(),
-            pt_values: r
-                .project_tags
-                .keys()
-                .map(|k| clean(&k.3).into_owned())
-                .collect(),
-            pt_counts: r.project_tags.values().copied().collect(),
-        }
-    }
-}
-
-/// Columns of the per-issue update, one array each.
-#[derive(Default)]
-struct Updates {
-    ids: Vec<i64>,
-    counts: Vec<i64>,
-    firsts: Vec<OffsetDateTime>,
-    lasts: Vec<OffsetDateTime>,
-    titles: Vec<String>,
-    culprits: Vec<Option<String>>,
-    levels: Vec<String>,
-    releases: Vec<Option<String>>,
-    envs: Vec<Option<String>>,
-    hlls: Vec<Option<Vec<u8>>>,
-    user_counts: Vec<Option<i64>>,
-    statuses: Vec<&'static str>,
-    substatuses: Vec<Option<String>>,
-    resolved_at: Vec<Option<OffsetDateTime>>,
-    resolved_in: Vec<Option<String>>,
-    archives: Vec<Option<String>>,
-    archive_expires: Vec<Option<OffsetDateTime>>,
-    substatus_changed: Vec<Option<OffsetDateTime>>,
-    /// Timestamps of the events `releases` and `envs` come from.
-    release_times: Vec<Option<OffsetDateTime>>,
-    environment_times: Vec<Option<OffsetDateTime>>,
-}
-
-impl Updates {
-    /// The plan's updates, cleaned of NUL characters, as arrays.
-    fn new(updates: &[IssueUpdate<'_>]) -> Updates {
-        let mut u = Updates::default();
-        for up in updates {
-            let (e, d) = (up.latest, &up.decision);
-            u.ids.push(up.id);
-            u.counts.push(up.stored);
-            u.firsts.push(up.first_seen);
-            u.lasts.push(up.last_seen);
-            u.titles.push(clean(&e.title).into_owned());
-            u.culprits.push(clean_opt(&e.culprit).map(Cow::into_owned));
-            u.levels.push(e.level.as_str().to_string());
-            u.releases.push(up.release.map(|r| clean(r.0).into_owned()));
-            u.envs.push(up.environment.map(|r| clean(r.0).into_owned()));
-            u.release_times.push(up.release.map(|r| r.1));
-            u.environment_times.push(up.environment.map(|r| r.1));
-            u.hlls.push(up.users.sketch.clone());
-            u.user_counts.push(up.users.count);
-            u.statuses.push(d.status.as_str());
-            u.substatuses.push(d.substatus.clone());
-            u.resolved_at.push(d.resolved_at);
-            u.resolved_in.push(d.resolved_in_release.clone());
-            u.archives.push(archive_text(d.archive.as_ref()));
-            u.archive_expires
-                .push(d.archive.as_ref().and_then(|a| a.expires_at));
-            u.substatus_changed.push(d.substatus_changed_at);
-        }
-        u
-    }
 }
 
 #[async_trait]

@@ -382,6 +382,17 @@ impl IssueStore for PostgresStore {
                 .map(|(id, _, data)| (*id, "escalation", None, data.clone(), at))
                 .collect();
             insert_activity(&*tx, &activity).await?;
+            // The sweep's escalations wait for alert rules as the writer's do; with no event
+            // behind them, the issue's own level, environment and release stand in.
+            tx.execute(
+                "INSERT INTO alert_triggers (project_id, issue_id, kind, event, created_at) \
+                 SELECT project_id, id, 'escalation', jsonb_build_object('level', level, \
+                   'environment', last_environment, 'release', last_release, 'tags', '{}'::jsonb), $2 \
+                 FROM issues WHERE id = ANY($1)",
+                &[&ids, &at],
+            )
+            .await
+            .map_err(map_err)?;
         }
         // Sentry's auto-ongoing: new a week after first seen, regressed and escalating a week
         // after they became so (issue 12, row 2), dated when that week ended.

@@ -1,6 +1,7 @@
 //! The multi-node backend: a shared PostgreSQL database, pooled connections.
 
 mod accounts;
+mod alerts;
 mod cluster;
 mod credentials;
 mod events;
@@ -10,6 +11,7 @@ mod queries;
 mod search;
 mod top_issues;
 mod users;
+mod write_arrays;
 
 use std::str::FromStr;
 

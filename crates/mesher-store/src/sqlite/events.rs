@@ -203,6 +203,21 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         if let Some((kind, data, at)) = u.activity() {
             insert_activity(tx, u.id, kind, None, data, at)?;
         }
+        if let Some((kind, event)) = u.alert_trigger() {
+            tx.prepare_cached(
+                "INSERT INTO alert_triggers (project_id, issue_id, kind, event, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(map_err)?
+            .execute(params![
+                u.first.project_id,
+                u.id,
+                kind,
+                event.to_string(),
+                to_millis(u.first.received_at)
+            ])
+            .map_err(map_err)?;
+        }
     }
     write_rollups(tx, &stored.rollups)?;
     Ok(stored.outcomes)
@@ -344,6 +359,20 @@ fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
         " ON CONFLICT (project_id, key, hour, value) DO UPDATE SET count = count + excluded.count",
         5,
         &project_tags,
+    )?;
+    let minutes: Vec<&dyn ToSql> = r
+        .issue_minutes
+        .iter()
+        .flat_map(|((project, minute, issue, env), n)| {
+            [project as &dyn ToSql, minute, issue, env, n]
+        })
+        .collect();
+    multi_row::execute(
+        tx,
+        "INSERT INTO issue_minutely (project_id, minute, issue_id, environment, count)",
+        " ON CONFLICT (project_id, minute, issue_id, environment) DO UPDATE SET count = count + excluded.count",
+        5,
+        &minutes,
     )?;
     let mut counters = tx
         .prepare_cached(

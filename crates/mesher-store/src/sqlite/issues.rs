@@ -159,6 +159,16 @@ fn escalate(
         )
         .map_err(map_err)?;
         insert_activity(tx, *id, "escalation", None, data, at)?;
+        // The sweep's escalations wait for alert rules as the writer's do; with no event
+        // behind them, the issue's own level, environment and release stand in.
+        tx.execute(
+            "INSERT INTO alert_triggers (project_id, issue_id, kind, event, created_at) \
+             SELECT project_id, id, 'escalation', json_object('level', level, \
+               'environment', last_environment, 'release', last_release, 'tags', json('{}')), ?2 \
+             FROM issues WHERE id = ?1",
+            params![id, to_millis(at)],
+        )
+        .map_err(map_err)?;
     }
     Ok(())
 }

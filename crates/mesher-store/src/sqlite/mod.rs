@@ -8,6 +8,7 @@
 //! failing when a read transaction tries to upgrade.
 
 mod accounts;
+mod alerts;
 mod cluster;
 mod credentials;
 mod events;
