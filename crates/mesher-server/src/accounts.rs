@@ -47,6 +47,11 @@ pub fn generate_public_key() -> Result<String, AccountError> {
     Ok(hex::encode(random_bytes::<16>()?))
 }
 
+/// A webhook signing secret (issue 16): `whsec_` and 48 hex characters.
+pub fn generate_webhook_secret() -> Result<String, AccountError> {
+    Ok(format!("whsec_{}", hex::encode(random_bytes::<24>()?)))
+}
+
 /// A readable random password for the first-start admin.
 pub fn generate_password() -> Result<String, AccountError> {
     Ok(hex::encode(random_bytes::<12>()?))

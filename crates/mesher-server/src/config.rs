@@ -98,6 +98,9 @@ pub struct Config {
     /// Seconds between runs of the issue sweep (escalation of archived issues, `new` →
     /// `ongoing`), a job that runs on one node of the cluster at a time.
     pub issue_sweep_interval_secs: u64,
+    /// Seconds between checks of threshold alert rules, a job that runs on one node of the
+    /// cluster at a time.
+    pub alert_check_interval_secs: u64,
     /// Live streams (WebSockets) open on one node at most; past it a new one is closed with
     /// code 1013 and a reason.
     pub stream_max_per_node: u64,
@@ -198,6 +201,7 @@ impl Default for Config {
             load_monitor_interval_secs: 5,
             load_monitor_threshold: None,
             issue_sweep_interval_secs: 300,
+            alert_check_interval_secs: 30,
             stream_max_per_node: 1_000,
             stream_max_per_user: 20,
             stream_queue_messages: 500,
@@ -244,6 +248,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "load_monitor_interval_secs",
     "load_monitor_threshold",
     "issue_sweep_interval_secs",
+    "alert_check_interval_secs",
     "stream_max_per_node",
     "stream_max_per_user",
     "stream_queue_messages",
@@ -275,6 +280,7 @@ pub const INTEGER_KEYS: &[&str] = &[
     "load_monitor_interval_secs",
     "load_monitor_threshold",
     "issue_sweep_interval_secs",
+    "alert_check_interval_secs",
     "stream_max_per_node",
     "stream_max_per_user",
     "stream_queue_messages",
@@ -308,6 +314,7 @@ impl fmt::Debug for Config {
             )
             .field("load_monitor_threshold", &self.load_monitor_threshold)
             .field("issue_sweep_interval_secs", &self.issue_sweep_interval_secs)
+            .field("alert_check_interval_secs", &self.alert_check_interval_secs)
             .field("stream_max_per_node", &self.stream_max_per_node)
             .field("stream_max_per_user", &self.stream_max_per_user)
             .field("stream_queue_messages", &self.stream_queue_messages)

@@ -7,6 +7,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use crate::alerts::engine::AlertEngine;
+use crate::alerts::thresholds::ThresholdJob;
 use crate::cache::ProjectCache;
 use crate::cluster::{
     BatchAnnouncer, Bus, BusService, Cluster, ClusterJob, LeaderJobs, LoadMonitor, NodeIdentity,
@@ -136,16 +138,28 @@ pub fn start(
             limits.queue_max_events / 2,
         )));
     }
-    let jobs: Vec<Arc<dyn ClusterJob>> = vec![Arc::new(IssueSweep::new(
-        settings.cluster.issue_sweep_interval,
-        bus.clone(),
-        cluster.identity().name.clone(),
-    ))];
+    let jobs: Vec<Arc<dyn ClusterJob>> = vec![
+        Arc::new(IssueSweep::new(
+            settings.cluster.issue_sweep_interval,
+            bus.clone(),
+            cluster.identity().name.clone(),
+        )),
+        Arc::new(ThresholdJob::new(
+            settings.cluster.alert_check_interval,
+            bus.clone(),
+            cluster.identity().name.clone(),
+        )),
+    ];
     supervisor.spawn(Arc::new(LeaderJobs::new(cluster.clone(), jobs)));
     supervisor.spawn(Arc::new(BusService::new(
         cluster.clone(),
         bus.clone(),
         cache.clone(),
+    )));
+    supervisor.spawn(Arc::new(AlertEngine::new(
+        store.clone(),
+        bus.clone(),
+        cluster.identity().name.clone(),
     )));
     supervisor.spawn(Arc::new(LiveService::new(
         live.clone(),

@@ -7,6 +7,7 @@
 //! organization: a caller outside it gets 404, a member whose role or token scope is too low
 //! gets 403.
 
+mod alerts;
 mod archive;
 pub mod auth;
 mod cluster;
@@ -146,6 +147,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::tags))
         .routes(routes!(stats::health))
         .routes(routes!(cluster::get))
+        .routes(routes!(alerts::list_rules, alerts::create_rule))
+        .routes(routes!(
+            alerts::get_rule,
+            alerts::update_rule,
+            alerts::delete_rule
+        ))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::get_alert, alerts::set_alert_state))
 }
 
 /// The OpenAPI document of every route, built once.

@@ -83,6 +83,13 @@ pub enum BusMessage {
         /// The changes.
         issues: Vec<IssueEvent>,
     },
+    /// Alerts fired (issue 16): every node's live streams of the project show them.
+    Alerts {
+        /// The node that fired them.
+        node: String,
+        /// (project, alert) pairs.
+        alerts: Vec<(i64, i64)>,
+    },
     /// Local only: the bus was unreachable for a while and messages may be lost; re-read state.
     Resync,
 }
@@ -164,6 +171,19 @@ impl Bus {
             };
             if self.outbox.try_send(message).is_err() {
                 tracing::warn!("the bus outbox is full; an issue announcement was dropped");
+            }
+        }
+    }
+
+    /// Announces fired alerts without waiting (as [`Bus::announce_batch`]).
+    pub fn announce_alerts(&self, node: &str, alerts: Vec<(i64, i64)>) {
+        for chunk in alerts.chunks(PARTS_PER_MESSAGE * 4) {
+            let message = BusMessage::Alerts {
+                node: node.to_owned(),
+                alerts: chunk.to_vec(),
+            };
+            if self.outbox.try_send(message).is_err() {
+                tracing::warn!("the bus outbox is full; an alert announcement was dropped");
             }
         }
     }

@@ -23,6 +23,8 @@ pub struct ClusterSettings {
     pub threshold: u64,
     /// How often the issue sweep runs (once per cluster).
     pub issue_sweep_interval: Duration,
+    /// How often threshold alert rules are checked (once per cluster).
+    pub alert_check_interval: Duration,
 }
 
 impl ClusterSettings {
@@ -74,6 +76,10 @@ impl ClusterSettings {
                 "issue_sweep_interval_secs",
                 config.issue_sweep_interval_secs,
             ),
+            (
+                "alert_check_interval_secs",
+                config.alert_check_interval_secs,
+            ),
         ] {
             if value == 0 || value > 86_400 {
                 problems.push(format!("{key}: must be between 1 and 86400"));
@@ -85,6 +91,7 @@ impl ClusterSettings {
             monitor_interval: Duration::from_secs(config.load_monitor_interval_secs.max(1)),
             threshold: config.load_monitor_threshold.unwrap_or(DEFAULT_THRESHOLD),
             issue_sweep_interval: Duration::from_secs(config.issue_sweep_interval_secs.max(1)),
+            alert_check_interval: Duration::from_secs(config.alert_check_interval_secs.max(1)),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use axum::extract::ws::Utf8Bytes;
 use mesher_protocol::{EventId, Level};
-use mesher_store::{CommittedEvent, Health, Issue, NewEvent};
+use mesher_store::{Alert, CommittedEvent, Health, Issue, NewEvent};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -209,6 +209,34 @@ pub fn issue(change: &str, i: &Issue) -> Utf8Bytes {
             user_count: i.user_count,
             first_seen: i.first_seen,
             last_seen: i.last_seen,
+        },
+    )
+}
+
+#[derive(Serialize)]
+struct AlertBody<'a> {
+    alert_id: i64,
+    rule_id: i64,
+    issue_id: Option<i64>,
+    kind: &'a str,
+    state: &'a str,
+    summary: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    fired_at: OffsetDateTime,
+}
+
+/// An alert fired (issue 16).
+pub fn alert(a: &Alert) -> Utf8Bytes {
+    frame(
+        "alert",
+        AlertBody {
+            alert_id: a.id,
+            rule_id: a.rule_id,
+            issue_id: a.issue_id,
+            kind: &a.kind,
+            state: a.state.as_str(),
+            summary: &a.summary,
+            fired_at: a.fired_at,
         },
     )
 }

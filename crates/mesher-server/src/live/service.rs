@@ -234,6 +234,11 @@ impl LiveService {
                     self.issue_change(state, change).await;
                 }
             }
+            BusMessage::Alerts { alerts, .. } => {
+                for (project_id, alert_id) in alerts {
+                    self.alert(project_id, alert_id).await;
+                }
+            }
             _ => {}
         }
     }
@@ -289,6 +294,27 @@ impl LiveService {
                 let f = frame.get_or_insert_with(|| message::issue(&change.change, &issue));
                 stream.outbox.push(f.clone());
             }
+        }
+    }
+
+    /// A fired alert: to every stream of its project, whatever their filters (alerts are few,
+    /// and a rule's own filters chose them).
+    async fn alert(&self, project_id: i64, alert_id: i64) {
+        let streams = self.hub.streams_of(project_id);
+        if streams.is_empty() {
+            return;
+        }
+        let alert = match self.store.alert(alert_id).await {
+            Ok(Some(alert)) => alert,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, alert = alert_id, "cannot read an alert for live streams");
+                return;
+            }
+        };
+        let frame = message::alert(&alert);
+        for s in streams {
+            s.outbox.push(frame.clone());
         }
     }
 

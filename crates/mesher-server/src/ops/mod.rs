@@ -8,6 +8,7 @@
 //! fields, JSON bodies and command-line flags in, [`OpsError`] out as their own errors.
 
 mod access;
+pub mod alerts;
 mod error;
 pub mod issues;
 pub mod members;
