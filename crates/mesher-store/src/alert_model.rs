@@ -158,7 +158,8 @@ pub struct NewAlert {
     pub issue_id: Option<i64>,
     /// Unique per rule: a second firing with the same key is no firing.
     pub dedupe_key: String,
-    /// The trigger's type.
+    /// The trigger's type, or `test` for a test a person asked for: never held back by, nor
+    /// holding back, the cooldown and open-alert checks.
     pub kind: String,
     /// One line for people.
     pub summary: String,

@@ -121,7 +121,7 @@ impl AlertEngine {
 }
 
 /// The rule's actions, one delivery each.
-pub(super) fn deliveries(rule: &AlertRule) -> Vec<serde_json::Value> {
+pub(crate) fn deliveries(rule: &AlertRule) -> Vec<serde_json::Value> {
     rule.actions.as_array().cloned().unwrap_or_default()
 }
 

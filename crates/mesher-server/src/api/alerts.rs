@@ -361,6 +361,20 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Send a test alert of a rule to its actions (and the dashboard), whatever the cooldown.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/alert-rules/{rule_id}/test", tag = "alerts",
+    params(("project_id" = i64, Path, description = "Project id"), ("rule_id" = i64, Path, description = "Rule id")),
+    responses((status = 201, body = AlertBody)))]
+pub async fn send_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((project_id, rule_id)): Path<(i64, i64)>,
+) -> Result<(StatusCode, axum::Json<AlertBody>), ApiError> {
+    let alert =
+        ops_alerts::send_test(Ops::Node(&state), (&caller).into(), project_id, rule_id).await?;
+    Ok((StatusCode::CREATED, axum::Json(alert.into())))
+}
+
 /// A project's alerts, newest first; `state` filters, `limit` caps (100, at most 500).
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/alerts", tag = "alerts",
     params(("project_id" = i64, Path, description = "Project id"),

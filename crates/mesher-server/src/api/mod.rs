@@ -153,6 +153,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             alerts::update_rule,
             alerts::delete_rule
         ))
+        .routes(routes!(alerts::send_test))
         .routes(routes!(alerts::list_alerts))
         .routes(routes!(alerts::get_alert, alerts::set_alert_state))
 }

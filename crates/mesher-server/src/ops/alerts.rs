@@ -5,12 +5,13 @@
 
 use mesher_store::{
     Alert, AlertHistoryEntry, AlertRule, AlertRuleUpdate, AlertState, Delivery, DeliveryAttempt,
-    NewAlertRule, Role, Scope,
+    Firing, NewAlert, NewAlertRule, Role, Scope,
 };
 use serde_json::Value;
 
 use super::{Actor, Ops, OpsError, projects};
 use crate::accounts::generate_webhook_secret;
+use crate::alerts::engine::deliveries;
 use crate::alerts::rule::RuleSpec;
 
 /// Alerts listed at most at once.
@@ -145,6 +146,41 @@ pub async fn delete_rule(
 ) -> Result<(), OpsError> {
     rule(ops, actor, project_id, rule_id, Scope::Write).await?;
     Ok(ops.store().delete_alert_rule(rule_id).await?)
+}
+
+/// Fires a test alert of a rule (members, write scope): it goes to the rule's actions and the
+/// dashboard like any alert, marked `test`, whatever the cooldown.
+pub async fn send_test(
+    ops: Ops<'_>,
+    actor: Actor<'_>,
+    project_id: i64,
+    rule_id: i64,
+) -> Result<Alert, OpsError> {
+    let found = rule(ops, actor, project_id, rule_id, Scope::Write).await?;
+    let at = mesher_store::now();
+    let fired = ops
+        .store()
+        .fire_alerts(&Firing {
+            trigger_id: None,
+            alerts: vec![NewAlert {
+                rule_id,
+                project_id,
+                issue_id: None,
+                dedupe_key: format!("test-{}", mesher_store::to_millis(at)),
+                kind: "test".into(),
+                summary: format!("Test of the rule {:?}", found.name),
+                auto_resolve: false,
+                skip_if_open: false,
+                deliveries: deliveries(&found),
+            }],
+            at,
+        })
+        .await?;
+    let alert = fired.into_iter().next().ok_or_else(|| {
+        OpsError::Invalid("the rule is disabled, or a test was sent this millisecond".into())
+    })?;
+    ops.announce_alerts(vec![(alert.project_id, alert.id)]);
+    Ok(alert)
 }
 
 /// A project's alerts, newest first, in a state when given.

@@ -51,6 +51,15 @@ impl<'a> Ops<'a> {
         }
     }
 
+    /// Tells every node's live streams that alerts fired.
+    fn announce_alerts(&self, alerts: Vec<(i64, i64)>) {
+        if let Ops::Node(state) = self {
+            state
+                .bus()
+                .announce_alerts(&state.cluster().identity().name, alerts);
+        }
+    }
+
     /// Tells every node (live streams, alerts) that issues changed.
     fn announce(&self, issues: Vec<IssueEvent>) {
         if let Ops::Node(state) = self {
