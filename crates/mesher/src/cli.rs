@@ -64,6 +64,9 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage alert rules and alerts.
+    #[command(subcommand)]
+    Alert(AlertCommand),
 }
 
 /// `mesher org …`
@@ -217,4 +220,132 @@ pub enum TokenCommand {
         /// Token id (from `token list`).
         id: i64,
     },
+}
+
+/// `mesher alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// List a project's alert rules.
+    Rules {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+    },
+    /// Add an alert rule; prints it with its webhook signing secret (shown once).
+    AddRule(NewRuleArgs),
+    /// Delete an alert rule and its alerts.
+    RemoveRule {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Rule id.
+        id: i64,
+    },
+    /// Fire a test alert of a rule (to its actions, whatever the cooldown).
+    TestRule {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Rule id.
+        id: i64,
+    },
+    /// List a project's alerts, newest first.
+    List {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Only those in this state.
+        #[arg(long, value_parser = ["active", "acknowledged", "resolved"])]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Show an alert with its history and its deliveries' attempts.
+    Show {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Alert id.
+        id: i64,
+    },
+    /// Acknowledge an alert.
+    Ack {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Alert id.
+        id: i64,
+        /// Why (kept in the history).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Resolve an alert.
+    Resolve {
+        /// Project id.
+        #[arg(long)]
+        project: i64,
+        /// Alert id.
+        id: i64,
+        /// Why (kept in the history).
+        #[arg(long)]
+        note: Option<String>,
+    },
+}
+
+/// `mesher alert add-rule`: the rule's trigger, filters and actions as flags.
+#[derive(Debug, Args)]
+pub struct NewRuleArgs {
+    /// Project id.
+    #[arg(long)]
+    pub project: i64,
+    /// A name people recognize.
+    #[arg(long)]
+    pub name: String,
+    /// When it fires.
+    #[arg(long, value_parser = ["new_issue", "regression", "escalation", "threshold"])]
+    pub trigger: String,
+    /// Threshold: fires when the count is more than this.
+    #[arg(long)]
+    pub count: Option<i64>,
+    /// Threshold: the window in minutes (events).
+    #[arg(long)]
+    pub minutes: Option<i64>,
+    /// Threshold: what is counted.
+    #[arg(long, value_parser = ["events", "users"])]
+    pub metric: Option<String>,
+    /// Threshold: per issue or for the whole project.
+    #[arg(long, value_parser = ["issue", "project"])]
+    pub per: Option<String>,
+    /// Threshold: resolve the alert when the count is back under the line.
+    #[arg(long)]
+    pub auto_resolve: bool,
+    /// Only events of this environment.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Only events of this level or higher.
+    #[arg(long)]
+    pub level: Option<String>,
+    /// Only events of this release.
+    #[arg(long)]
+    pub release: Option<String>,
+    /// Only events with this tag (`key=value`; repeat for more).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// POST each alert to this URL (repeat for more).
+    #[arg(long)]
+    pub webhook: Vec<String>,
+    /// The webhooks' body shape.
+    #[arg(long, value_parser = ["generic", "slack", "discord"], default_value = "generic")]
+    pub format: String,
+    /// E-mail each alert to these addresses, comma-separated ("members" for the
+    /// organization's members).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// No second alert for the same issue (or project) within this many minutes.
+    #[arg(long, default_value_t = 30)]
+    pub cooldown: i64,
+    /// Create it switched off.
+    #[arg(long)]
+    pub disabled: bool,
 }

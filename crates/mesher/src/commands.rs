@@ -52,6 +52,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
 
     let (value, text): (Value, String) = match command {
         Command::Serve => unreachable!("serve is dispatched by main"),
+        Command::Alert(command) => crate::alert_commands::run(ops, operator, command).await?,
         Command::Migrate => (
             json!({"migrated": true, "backend": store.backend()}),
             format!("Database {} is up to date.", settings.database),
@@ -325,7 +326,7 @@ async fn ensure_project(store: &dyn Store, id: i64) -> anyhow::Result<()> {
 }
 
 /// A missing project named with where to find the right one.
-fn project_hint(e: OpsError, id: i64) -> anyhow::Error {
+pub(crate) fn project_hint(e: OpsError, id: i64) -> anyhow::Error {
     match e {
         OpsError::NotFound("project") => {
             anyhow!("project {id} not found (see `mesher project list`)")
@@ -335,7 +336,7 @@ fn project_hint(e: OpsError, id: i64) -> anyhow::Error {
 }
 
 /// Left-aligned columns for humans.
-fn table(rows: impl Iterator<Item = Vec<String>>, header: &[&str]) -> String {
+pub(crate) fn table(rows: impl Iterator<Item = Vec<String>>, header: &[&str]) -> String {
     let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
         .chain(rows)
         .collect();

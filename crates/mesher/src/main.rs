@@ -1,5 +1,6 @@
 //! The `mesher` binary: configuration, the CLI, and `serve`.
 
+mod alert_commands;
 mod cli;
 mod commands;
 mod load;
