@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod alerts;
 pub mod api;
 pub mod cache;
 pub mod cluster;

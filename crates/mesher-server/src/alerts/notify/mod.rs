@@ -1,0 +1,7 @@
+//! Delivery: one fired alert, one attempt to tell someone.
+
+pub mod notice;
+pub mod webhook;
+
+pub use notice::Notice;
+pub use webhook::WebhookFormat;
