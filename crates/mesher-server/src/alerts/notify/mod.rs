@@ -1,5 +1,6 @@
 //! Delivery: one fired alert, one attempt to tell someone.
 
+pub mod guard;
 pub mod notice;
 pub mod webhook;
 
