@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use url::Url;
 
+pub use crate::alerts::notify::NotifySettings;
 pub use crate::cluster::ClusterSettings;
 pub use crate::live::StreamSettings;
 pub use keys::{CONFIG_KEYS, INTEGER_KEYS};
@@ -112,6 +113,14 @@ pub struct Config {
     pub stream_queue_messages: u64,
     /// Seconds between pings of a live stream; one silent for two intervals is closed.
     pub stream_ping_interval_secs: u64,
+    /// The SMTP server alert e-mails go through (`smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=starttls`, `smtps://host:465`); unset: no e-mail.
+    pub smtp_url: Option<String>,
+    /// The sender of alert e-mails; default `mesher@<public_url's host>`.
+    pub smtp_from: Option<String>,
+    /// Lets alert webhooks reach loopback, private and other non-public addresses.
+    #[serde(deserialize_with = "flag")]
+    pub webhook_allow_private: bool,
 }
 
 /// A list of addresses as written in a layer: a TOML array, or one comma-separated string (the
@@ -205,6 +214,9 @@ impl Default for Config {
             stream_max_per_user: 20,
             stream_queue_messages: 500,
             stream_ping_interval_secs: 20,
+            smtp_url: None,
+            smtp_from: None,
+            webhook_allow_private: false,
         }
     }
 }
@@ -315,6 +327,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// Live streams: caps, queue length, keep-alive.
     pub stream: StreamSettings,
+    /// Alert notifications: SMTP and the webhooks' reach.
+    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -432,6 +446,7 @@ impl Config {
         }
         let cluster = ClusterSettings::validate(self, database.as_ref(), &mut problems);
         let stream = StreamSettings::validate(self, &mut problems);
+        let notify = NotifySettings::validate(self, public_url.as_ref(), &mut problems);
         match (listen, database) {
             (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
                 listen,
@@ -447,6 +462,7 @@ impl Config {
                 trusted_proxies,
                 cluster,
                 stream,
+                notify,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -488,6 +504,27 @@ impl Config {
     }
 }
 
+/// A boolean key: `true`/`false` in a file, also `1`/`0`, `yes`/`no` as text (the
+/// environment's only shape).
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!(
+                "{t:?} is not a boolean (true or false)"
+            ))),
+        },
+    }
+}
+
 fn is_plausible_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
@@ -526,6 +563,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             cluster: ClusterSettings::validate(&Config::default(), None, &mut Vec::new()),
             stream: StreamSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 
@@ -599,6 +637,7 @@ mod tests {
         let cfg = Config {
             database_url: Some("postgres://u:hunter2@h/db".into()),
             admin_password: Some("sw0rdfish!".into()),
+            smtp_url: Some("smtp://alerts:s3cr3t-smtp@mail.example.com?tls=starttls".into()),
             ..Config::default()
         };
         let shown = format!("{cfg:?} {:?}", cfg.validate().unwrap());
@@ -606,6 +645,21 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("sw0rdfish"),
             "{shown}"
         );
+        assert!(!shown.contains("s3cr3t-smtp"), "{shown}");
+        assert!(shown.contains("mail.example.com"), "{shown}");
+    }
+
+    #[test]
+    fn webhook_allow_private_reads_text_as_the_environment_gives_it() {
+        let parse = |v: serde_json::Value| {
+            serde_json::from_value::<Config>(serde_json::json!({ "webhook_allow_private": v }))
+                .map(|c| c.webhook_allow_private)
+        };
+        assert!(!Config::default().webhook_allow_private);
+        assert!(parse(serde_json::json!(true)).unwrap());
+        assert!(parse(serde_json::json!("true")).unwrap());
+        assert!(!parse(serde_json::json!("0")).unwrap());
+        assert!(parse(serde_json::json!("perhaps")).is_err());
     }
 
     #[test]

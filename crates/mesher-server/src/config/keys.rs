@@ -45,6 +45,9 @@ pub const CONFIG_KEYS: &[&str] = &[
     "stream_max_per_user",
     "stream_queue_messages",
     "stream_ping_interval_secs",
+    "smtp_url",
+    "smtp_from",
+    "webhook_allow_private",
 ];
 
 /// The keys of [`Config`] whose values are integers.
@@ -109,6 +112,12 @@ impl fmt::Debug for Config {
             .field("stream_max_per_user", &self.stream_max_per_user)
             .field("stream_queue_messages", &self.stream_queue_messages)
             .field("stream_ping_interval_secs", &self.stream_ping_interval_secs)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(mesher_store::redact),
+            )
+            .field("smtp_from", &self.smtp_from)
+            .field("webhook_allow_private", &self.webhook_allow_private)
             .finish()
     }
 }
