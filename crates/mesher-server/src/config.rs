@@ -4,6 +4,8 @@
 //! and command-line flags into one [`Config`] (see the README for every key), then calls
 //! [`Config::validate`], which reports every problem at once.
 
+mod keys;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -14,8 +16,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use url::Url;
 
+pub use crate::alerts::notify::NotifySettings;
 pub use crate::cluster::ClusterSettings;
 pub use crate::live::StreamSettings;
+pub use keys::{CONFIG_KEYS, INTEGER_KEYS};
 
 /// Every configuration key, with its default. Unknown keys in a file are rejected.
 #[derive(Clone, Serialize, Deserialize)]
@@ -112,6 +116,17 @@ pub struct Config {
     pub stream_queue_messages: u64,
     /// Seconds between pings of a live stream; one silent for two intervals is closed.
     pub stream_ping_interval_secs: u64,
+    /// The SMTP server alert e-mails go through (`smtp://host:25`,
+    /// `smtp://user:pass@host:587?tls=starttls`, `smtps://host:465`); unset: no e-mail.
+    pub smtp_url: Option<String>,
+    /// The sender of alert e-mails; default `mesher@<public_url's host>`.
+    pub smtp_from: Option<String>,
+    /// Lets alert webhooks reach loopback, private and other non-public addresses.
+    #[serde(deserialize_with = "flag")]
+    pub webhook_allow_private: bool,
+    /// Seconds before the first retry of a failed alert delivery; each retry waits twice as
+    /// long as the one before, up to 10 minutes, for an hour.
+    pub alert_retry_first_secs: u64,
 }
 
 /// A list of addresses as written in a layer: a TOML array, or one comma-separated string (the
@@ -206,122 +221,15 @@ impl Default for Config {
             stream_max_per_user: 20,
             stream_queue_messages: 500,
             stream_ping_interval_secs: 20,
+            smtp_url: None,
+            smtp_from: None,
+            webhook_allow_private: false,
+            alert_retry_first_secs: 10,
         }
     }
 }
 
 const MIB: u64 = 1024 * 1024;
-
-/// The keys of [`Config`], for layers (like the environment) that must ignore other names.
-pub const CONFIG_KEYS: &[&str] = &[
-    "listen",
-    "data_dir",
-    "database_url",
-    "public_url",
-    "admin_email",
-    "admin_password",
-    "log_format",
-    "log_level",
-    "max_request_bytes",
-    "max_envelope_bytes",
-    "max_event_bytes",
-    "max_bulk_events",
-    "queue_max_events",
-    "queue_max_bytes",
-    "batch_max_events",
-    "batch_max_wait_ms",
-    "health_check_interval_ms",
-    "shutdown_timeout_secs",
-    "restart_budget",
-    "max_inflight_body_bytes",
-    "max_tags_per_event",
-    "max_tag_key_chars",
-    "max_tag_value_chars",
-    "max_connections",
-    "header_read_timeout_secs",
-    "idle_timeout_secs",
-    "body_read_grace_secs",
-    "body_min_bytes_per_sec",
-    "trusted_proxies",
-    "node_name",
-    "advertise_url",
-    "load_monitor_interval_secs",
-    "load_monitor_threshold",
-    "issue_sweep_interval_secs",
-    "alert_check_interval_secs",
-    "stream_max_per_node",
-    "stream_max_per_user",
-    "stream_queue_messages",
-    "stream_ping_interval_secs",
-];
-
-/// The keys of [`Config`] whose values are integers.
-pub const INTEGER_KEYS: &[&str] = &[
-    "max_request_bytes",
-    "max_envelope_bytes",
-    "max_event_bytes",
-    "max_bulk_events",
-    "queue_max_events",
-    "queue_max_bytes",
-    "batch_max_events",
-    "batch_max_wait_ms",
-    "health_check_interval_ms",
-    "shutdown_timeout_secs",
-    "restart_budget",
-    "max_inflight_body_bytes",
-    "max_tags_per_event",
-    "max_tag_key_chars",
-    "max_tag_value_chars",
-    "max_connections",
-    "header_read_timeout_secs",
-    "idle_timeout_secs",
-    "body_read_grace_secs",
-    "body_min_bytes_per_sec",
-    "load_monitor_interval_secs",
-    "load_monitor_threshold",
-    "issue_sweep_interval_secs",
-    "alert_check_interval_secs",
-    "stream_max_per_node",
-    "stream_max_per_user",
-    "stream_queue_messages",
-    "stream_ping_interval_secs",
-];
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field(
-                "database_url",
-                &self.database_url.as_deref().map(mesher_store::redact),
-            )
-            .field("public_url", &self.public_url)
-            .field("admin_email", &self.admin_email)
-            .field(
-                "admin_password",
-                &self.admin_password.as_ref().map(|_| "***"),
-            )
-            .field("log_format", &self.log_format)
-            .field("log_level", &self.log_level)
-            .field("limits", &self.limits())
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("node_name", &self.node_name)
-            .field("advertise_url", &self.advertise_url)
-            .field(
-                "load_monitor_interval_secs",
-                &self.load_monitor_interval_secs,
-            )
-            .field("load_monitor_threshold", &self.load_monitor_threshold)
-            .field("issue_sweep_interval_secs", &self.issue_sweep_interval_secs)
-            .field("alert_check_interval_secs", &self.alert_check_interval_secs)
-            .field("stream_max_per_node", &self.stream_max_per_node)
-            .field("stream_max_per_user", &self.stream_max_per_user)
-            .field("stream_queue_messages", &self.stream_queue_messages)
-            .field("stream_ping_interval_secs", &self.stream_ping_interval_secs)
-            .finish()
-    }
-}
 
 /// A secret string: printed as `***` by `Debug` and `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -427,6 +335,8 @@ pub struct Settings {
     pub cluster: ClusterSettings,
     /// Live streams: caps, queue length, keep-alive.
     pub stream: StreamSettings,
+    /// Alert notifications: SMTP and the webhooks' reach.
+    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -544,6 +454,7 @@ impl Config {
         }
         let cluster = ClusterSettings::validate(self, database.as_ref(), &mut problems);
         let stream = StreamSettings::validate(self, &mut problems);
+        let notify = NotifySettings::validate(self, public_url.as_ref(), &mut problems);
         match (listen, database) {
             (Some(listen), Some(database)) if problems.is_empty() => Ok(Settings {
                 listen,
@@ -559,6 +470,7 @@ impl Config {
                 trusted_proxies,
                 cluster,
                 stream,
+                notify,
             }),
             _ => Err(ConfigError { problems }),
         }
@@ -600,6 +512,27 @@ impl Config {
     }
 }
 
+/// A boolean key: `true`/`false` in a file, also `1`/`0`, `yes`/`no` as text (the
+/// environment's only shape).
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(b) => Ok(b),
+        Flag::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" | "" => Ok(false),
+            _ => Err(serde::de::Error::custom(format!(
+                "{t:?} is not a boolean (true or false)"
+            ))),
+        },
+    }
+}
+
 fn is_plausible_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((local, domain)) => {
@@ -638,6 +571,7 @@ impl Settings {
             trusted_proxies: Vec::new(),
             cluster: ClusterSettings::validate(&Config::default(), None, &mut Vec::new()),
             stream: StreamSettings::default(),
+            notify: NotifySettings::default(),
         }
     }
 
@@ -711,6 +645,7 @@ mod tests {
         let cfg = Config {
             database_url: Some("postgres://u:hunter2@h/db".into()),
             admin_password: Some("sw0rdfish!".into()),
+            smtp_url: Some("smtp://alerts:s3cr3t-smtp@mail.example.com?tls=starttls".into()),
             ..Config::default()
         };
         let shown = format!("{cfg:?} {:?}", cfg.validate().unwrap());
@@ -718,6 +653,21 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("sw0rdfish"),
             "{shown}"
         );
+        assert!(!shown.contains("s3cr3t-smtp"), "{shown}");
+        assert!(shown.contains("mail.example.com"), "{shown}");
+    }
+
+    #[test]
+    fn webhook_allow_private_reads_text_as_the_environment_gives_it() {
+        let parse = |v: serde_json::Value| {
+            serde_json::from_value::<Config>(serde_json::json!({ "webhook_allow_private": v }))
+                .map(|c| c.webhook_allow_private)
+        };
+        assert!(!Config::default().webhook_allow_private);
+        assert!(parse(serde_json::json!(true)).unwrap());
+        assert!(parse(serde_json::json!("true")).unwrap());
+        assert!(!parse(serde_json::json!("0")).unwrap());
+        assert!(parse(serde_json::json!("perhaps")).is_err());
     }
 
     #[test]

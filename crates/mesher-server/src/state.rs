@@ -8,6 +8,8 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::alerts::engine::AlertEngine;
+use crate::alerts::notify::Notifier;
+use crate::alerts::outbox::Outbox;
 use crate::alerts::thresholds::ThresholdJob;
 use crate::cache::ProjectCache;
 use crate::cluster::{
@@ -49,6 +51,7 @@ struct Inner {
     cluster: Arc<Cluster>,
     bus: Arc<Bus>,
     live: Arc<LiveHub>,
+    notifier: Option<Arc<Notifier>>,
     shutdown: CancellationToken,
     faults: Faults,
 }
@@ -161,6 +164,25 @@ pub fn start(
         bus.clone(),
         cluster.identity().name.clone(),
     )));
+    // Without a notifier (its TLS could not be set up), alerts still fire and reach the
+    // dashboard; rules with actions are refused, saying why.
+    let notifier = match Notifier::new(&settings.notify) {
+        Ok(n) => Some(Arc::new(n)),
+        Err(e) => {
+            tracing::error!(error = %e, "alert notifications are unavailable");
+            None
+        }
+    };
+    if let Some(notifier) = &notifier {
+        supervisor.spawn(Arc::new(Outbox::new(
+            store.clone(),
+            notifier.clone(),
+            bus.clone(),
+            cluster.identity().name.clone(),
+            public_url.clone(),
+            settings.notify.retry_first,
+        )));
+    }
     supervisor.spawn(Arc::new(LiveService::new(
         live.clone(),
         store.clone(),
@@ -187,6 +209,7 @@ pub fn start(
             cluster,
             bus,
             live,
+            notifier,
             shutdown,
             faults,
         }),
@@ -197,6 +220,11 @@ impl AppState {
     /// The validated configuration.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// What delivers alert notifications; `None` when it could not be set up.
+    pub fn notifier(&self) -> Option<&Notifier> {
+        self.inner.notifier.as_deref()
     }
 
     /// The URL clients reach this node at (DSNs and links are built from it).

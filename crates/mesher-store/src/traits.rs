@@ -379,13 +379,18 @@ pub trait AlertStore: Send + Sync {
         alert_id: i64,
     ) -> StoreResult<Vec<(Delivery, Vec<DeliveryAttempt>)>>;
 
-    /// Claims up to `limit` pending deliveries due by `now` until `until`, oldest first.
+    /// Claims up to `limit` pending deliveries due by `now` for node `node` until `until`,
+    /// oldest first.
     async fn claim_deliveries(
         &self,
+        node: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>>;
+    /// Releases the claims of node `node` (it restarted: whatever it held, it no longer
+    /// does); answers how many.
+    async fn release_deliveries(&self, node: &str) -> StoreResult<u64>;
     /// Logs an attempt at a delivery and moves it on: delivered, due again, or failed.
     async fn record_attempt(
         &self,

@@ -332,15 +332,26 @@ async fn deliveries_are_claimed_retried_and_logged(store: Arc<dyn Store>) {
         .await
         .remove(0);
     let lease = Duration::seconds(15);
-    let due = store.claim_deliveries(T, T + lease, 10).await.unwrap();
+    let due = store
+        .claim_deliveries("n1", T, T + lease, 10)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 1);
     assert!(
         store
-            .claim_deliveries(T, T + lease, 10)
+            .claim_deliveries("n1", T, T + lease, 10)
             .await
             .unwrap()
             .is_empty()
     );
+    // A node that restarts releases what it held; another node's claims stay.
+    assert_eq!(store.release_deliveries("n2").await.unwrap(), 0);
+    assert_eq!(store.release_deliveries("n1").await.unwrap(), 1);
+    let due = store
+        .claim_deliveries("n1", T, T + lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1);
     let d = &due[0];
     assert_eq!(d.alert_id, alert.id);
     assert_eq!(d.target["url"], "http://example.com/h");
@@ -360,14 +371,19 @@ async fn deliveries_are_claimed_retried_and_logged(store: Arc<dyn Store>) {
         .unwrap();
     assert!(
         store
-            .claim_deliveries(T + Duration::seconds(5), T + lease, 10)
+            .claim_deliveries("n1", T + Duration::seconds(5), T + lease, 10)
             .await
             .unwrap()
             .is_empty(),
         "not before it is due"
     );
     let retry = store
-        .claim_deliveries(T + Duration::seconds(10), T + Duration::seconds(25), 10)
+        .claim_deliveries(
+            "n1",
+            T + Duration::seconds(10),
+            T + Duration::seconds(25),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(retry.len(), 1);
@@ -389,7 +405,7 @@ async fn deliveries_are_claimed_retried_and_logged(store: Arc<dyn Store>) {
     assert_eq!(attempts, vec![failed, ok]);
     assert!(
         store
-            .claim_deliveries(T + Duration::hours(1), T + Duration::hours(2), 10)
+            .claim_deliveries("n1", T + Duration::hours(1), T + Duration::hours(2), 10)
             .await
             .unwrap()
             .is_empty()

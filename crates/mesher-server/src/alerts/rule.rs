@@ -7,6 +7,9 @@ use mesher_protocol::Level;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::notify::email::check_recipients;
+use super::notify::{Target, guard};
+
 /// The longest window a threshold may count over: the minute rollups keep a day.
 pub const MAX_WINDOW_MINUTES: i64 = 24 * 60;
 /// The longest cooldown: a week.
@@ -209,40 +212,6 @@ impl Filters {
     }
 }
 
-/// What firing does, besides the dashboard (every alert reaches the project's live streams and
-/// its alert list).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Action {
-    /// POST the alert to a URL, signed with the rule's secret.
-    Webhook {
-        /// Where.
-        url: String,
-        /// In which shape.
-        #[serde(default)]
-        format: WebhookFormat,
-    },
-    /// Send an e-mail.
-    Email {
-        /// To these addresses; empty means the members of the project's organization.
-        #[serde(default)]
-        to: Vec<String>,
-    },
-}
-
-/// The shape of a webhook's body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookFormat {
-    /// Mesher's own JSON: the alert, the rule, the issue and the project.
-    #[default]
-    Generic,
-    /// A Slack incoming webhook's message.
-    Slack,
-    /// A Discord webhook's message.
-    Discord,
-}
-
 /// A whole rule, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSpec {
@@ -250,8 +219,9 @@ pub struct RuleSpec {
     pub trigger: Trigger,
     /// Its filters.
     pub filters: Filters,
-    /// Its actions.
-    pub actions: Vec<Action>,
+    /// Its actions (every alert also reaches the dashboard); a webhook's secret is the rule's,
+    /// kept apart.
+    pub actions: Vec<Target>,
     /// Its cooldown.
     pub cooldown_minutes: i64,
 }
@@ -280,7 +250,7 @@ impl RuleSpec {
                     .into(),
             );
         }
-        let actions: Vec<Action> = match actions {
+        let actions: Vec<Target> = match actions {
             Value::Null => Vec::new(),
             other => serde_json::from_value(other.clone()).map_err(|e| {
                 format!("actions: {e} (each is {{\"type\": \"webhook\", \"url\", \"format\"}} or {{\"type\": \"email\", \"to\"}})")
@@ -290,14 +260,21 @@ impl RuleSpec {
             return Err(format!("actions: {MAX_ACTIONS} at most"));
         }
         for (i, action) in actions.iter().enumerate() {
-            if let Action::Email { to } = action {
-                if to.len() > MAX_RECIPIENTS {
+            match action {
+                // Empty: the members of the project's organization, when it fires.
+                Target::Email { to } if to.is_empty() => {}
+                Target::Email { to } if to.len() > MAX_RECIPIENTS => {
                     return Err(format!(
                         "actions[{i}].to: {MAX_RECIPIENTS} addresses at most"
                     ));
                 }
-                if let Some(bad) = to.iter().find(|a| !plausible_address(a)) {
-                    return Err(format!("actions[{i}].to: {bad:?} is not an e-mail address"));
+                Target::Email { to } => {
+                    check_recipients(to).map_err(|e| format!("actions[{i}].to: {e}"))?;
+                }
+                Target::Webhook { url, .. } => {
+                    // The scheme and a literal address now; names where the server resolves
+                    // them (see `notify::guard`), with its `webhook_allow_private`.
+                    guard::check_url(url, true).map_err(|e| format!("actions[{i}].url: {e}"))?;
                 }
             }
         }
@@ -341,16 +318,6 @@ fn check_threshold(t: &Threshold) -> Result<(), String> {
         }
         _ => Ok(()),
     }
-}
-
-/// Something that could be an address: one `@` with text on both sides, no spaces or
-/// brackets. The SMTP server is the judge of the rest.
-fn plausible_address(a: &str) -> bool {
-    let mut parts = a.split('@');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None)
-        if !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
-        && !a.chars().any(|c| c.is_whitespace() || "<>,;\"".contains(c))
-        && a.len() <= 254
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::{Actor, Ops, OpsError, projects};
 use crate::accounts::generate_webhook_secret;
 use crate::alerts::engine::deliveries;
+use crate::alerts::notify::Target;
 use crate::alerts::rule::RuleSpec;
 
 /// Alerts listed at most at once.
@@ -41,7 +42,9 @@ pub type AlertDetail = (
     Vec<(Delivery, Vec<DeliveryAttempt>)>,
 );
 
-fn checked(input: &RuleInput<'_>) -> Result<(String, RuleSpec), OpsError> {
+/// Checks a rule as written; in a serving node, its actions too as the node will deliver
+/// them (webhook names resolved through the SSRF guard, e-mail set up at all).
+async fn checked(ops: Ops<'_>, input: &RuleInput<'_>) -> Result<(String, RuleSpec), OpsError> {
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(OpsError::Invalid(
@@ -55,6 +58,26 @@ fn checked(input: &RuleInput<'_>) -> Result<(String, RuleSpec), OpsError> {
         input.cooldown_minutes,
     )
     .map_err(OpsError::Invalid)?;
+    if let Ops::Node(state) = ops
+        && !spec.actions.is_empty()
+    {
+        let notifier = state.notifier().ok_or_else(|| {
+            OpsError::Invalid(
+                "actions: notifications are unavailable on this server (see its log)".into(),
+            )
+        })?;
+        for (i, action) in spec.actions.iter().enumerate() {
+            let checked = match action {
+                // To the organization's members: only that e-mail is set up.
+                Target::Email { to } if to.is_empty() => match notifier.email_enabled() {
+                    true => Ok(()),
+                    false => Err("e-mail is not set up on this server (set smtp_url)".into()),
+                },
+                other => notifier.check_target(other).await.map_err(|e| e.message),
+            };
+            checked.map_err(|e| OpsError::Invalid(format!("actions[{i}]: {e}")))?;
+        }
+    }
     Ok((name.to_string(), spec))
 }
 
@@ -66,7 +89,7 @@ pub async fn create_rule(
     input: &RuleInput<'_>,
 ) -> Result<AlertRule, OpsError> {
     projects::project(ops, actor, project_id, Scope::Write, Role::Member).await?;
-    let (name, spec) = checked(input)?;
+    let (name, spec) = checked(ops, input).await?;
     let secret = generate_webhook_secret()?;
     let rule = ops
         .store()
@@ -120,7 +143,7 @@ pub async fn update_rule(
     input: &RuleInput<'_>,
 ) -> Result<AlertRule, OpsError> {
     rule(ops, actor, project_id, rule_id, Scope::Write).await?;
-    let (name, spec) = checked(input)?;
+    let (name, spec) = checked(ops, input).await?;
     Ok(ops
         .store()
         .update_alert_rule(

@@ -74,6 +74,8 @@ CREATE TABLE alert_deliveries (
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at TIMESTAMPTZ NOT NULL,
     claimed_until   TIMESTAMPTZ NOT NULL DEFAULT '1970-01-01T00:00:00Z',
+    -- The node holding the claim: a node that restarts releases its own at once.
+    claimed_by      TEXT,
     created_at      TIMESTAMPTZ NOT NULL,
     delivered_at    TIMESTAMPTZ,
     last_error      TEXT

@@ -74,6 +74,8 @@ CREATE TABLE alert_deliveries (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     claimed_until   INTEGER NOT NULL DEFAULT 0,
+    -- The node holding the claim: a node that restarts releases its own at once.
+    claimed_by      TEXT,
     created_at      INTEGER NOT NULL,
     delivered_at    INTEGER,
     last_error      TEXT

@@ -504,6 +504,7 @@ impl AlertStore for PostgresStore {
 
     async fn claim_deliveries(
         &self,
+        node: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
         limit: usize,
@@ -512,13 +513,13 @@ impl AlertStore for PostgresStore {
         let mut claimed = conn
             .query(
                 &format!(
-                    "UPDATE alert_deliveries SET claimed_until = $2 WHERE id IN \
+                    "UPDATE alert_deliveries SET claimed_until = $2, claimed_by = $4 WHERE id IN \
                      (SELECT id FROM alert_deliveries WHERE state = 'pending' \
                       AND next_attempt_at <= $1 AND claimed_until <= $1 ORDER BY id LIMIT $3 \
                       FOR UPDATE SKIP LOCKED) \
                      RETURNING {DELIVERY_COLS}"
                 ),
-                &[&now, &until, &(limit as i64)],
+                &[&now, &until, &(limit as i64), &node],
             )
             .await
             .map_err(map_err)?
@@ -527,6 +528,17 @@ impl AlertStore for PostgresStore {
             .collect::<StoreResult<Vec<_>>>()?;
         claimed.sort_by_key(|d| d.id);
         Ok(claimed)
+    }
+
+    async fn release_deliveries(&self, node: &str) -> StoreResult<u64> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "UPDATE alert_deliveries SET claimed_until = 'epoch', claimed_by = NULL \
+             WHERE claimed_by = $1 AND state = 'pending'",
+            &[&node],
+        )
+        .await
+        .map_err(map_err)
     }
 
     async fn record_attempt(
@@ -564,7 +576,7 @@ impl AlertStore for PostgresStore {
         tx.execute(
             "UPDATE alert_deliveries SET state = $2, attempts = attempts + 1, \
              next_attempt_at = $3, delivered_at = $4, last_error = $5, \
-             claimed_until = 'epoch' WHERE id = $1",
+             claimed_until = 'epoch', claimed_by = NULL WHERE id = $1",
             &[
                 &delivery_id,
                 &state.as_str(),

@@ -526,25 +526,41 @@ impl AlertStore for SqliteStore {
 
     async fn claim_deliveries(
         &self,
+        node: &str,
         now: OffsetDateTime,
         until: OffsetDateTime,
         limit: usize,
     ) -> StoreResult<Vec<Delivery>> {
         let (now, until, limit) = (to_millis(now), to_millis(until), limit as i64);
+        let node = node.to_string();
         self.transact(move |tx| {
             let mut claimed = query(
                 tx,
                 &format!(
-                    "UPDATE alert_deliveries SET claimed_until = ?2 WHERE id IN \
+                    "UPDATE alert_deliveries SET claimed_until = ?2, claimed_by = ?4 WHERE id IN \
                      (SELECT id FROM alert_deliveries WHERE state = 'pending' \
                       AND next_attempt_at <= ?1 AND claimed_until <= ?1 ORDER BY id LIMIT ?3) \
                      RETURNING {DELIVERY_COLS}"
                 ),
-                params![now, until, limit],
+                params![now, until, limit, node],
                 delivery,
             )?;
             claimed.sort_by_key(|d| d.id);
             Ok(claimed)
+        })
+        .await
+    }
+
+    async fn release_deliveries(&self, node: &str) -> StoreResult<u64> {
+        let node = node.to_string();
+        self.transact(move |tx| {
+            tx.execute(
+                "UPDATE alert_deliveries SET claimed_until = 0, claimed_by = NULL \
+                 WHERE claimed_by = ?1 AND state = 'pending'",
+                [node],
+            )
+            .map(|n| n as u64)
+            .map_err(map_err)
         })
         .await
     }
@@ -583,7 +599,7 @@ impl AlertStore for SqliteStore {
             };
             tx.execute(
                 "UPDATE alert_deliveries SET state = ?2, attempts = attempts + 1, \
-                 next_attempt_at = ?3, delivered_at = ?4, last_error = ?5, claimed_until = 0 \
+                 next_attempt_at = ?3, delivered_at = ?4, last_error = ?5, claimed_until = 0, claimed_by = NULL \
                  WHERE id = ?1",
                 params![delivery_id, state.as_str(), next, delivered, attempt.error],
             )
