@@ -36,7 +36,7 @@ struct Received {
 type Log = Arc<Mutex<Vec<Received>>>;
 
 /// A webhook receiver on 127.0.0.1: `/hook/*` checks the signature and records the request;
-/// `/status/500`, `/status/404` answer those; `/moved` redirects to `/hook/moved`.
+/// `/status/500`, `/status/404`, `/status/429` answer those; `/moved` redirects to `/hook/moved`.
 async fn receiver() -> (SocketAddr, Log) {
     let log: Log = Arc::default();
     async fn hook(
@@ -62,6 +62,10 @@ async fn receiver() -> (SocketAddr, Log) {
             post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
         )
         .route("/status/404", post(|| async { StatusCode::NOT_FOUND }))
+        .route(
+            "/status/429",
+            post(|| async { StatusCode::TOO_MANY_REQUESTS }),
+        )
         .route(
             "/moved",
             post(|| async { (StatusCode::FOUND, [(header::LOCATION, "/hook/moved")]) }),
@@ -210,7 +214,7 @@ async fn alert_03_webhooks_in_each_format_arrive_signed() {
     );
 }
 
-/// ALERT-03: 5xx and unreachable receivers are retried; other 4xx and redirects are not.
+/// ALERT-03: 5xx, 429 and unreachable receivers are retried; other 4xx and redirects are not.
 #[tokio::test]
 async fn alert_03_failures_say_whether_to_retry() {
     let (addr, log) = receiver().await;
@@ -223,6 +227,9 @@ async fn alert_03_failures_say_whether_to_retry() {
     let e500 = attempt("/status/500").await.unwrap_err();
     assert!(e500.retryable, "{e500:?}");
     assert_eq!(e500.status, Some(500));
+    let e429 = attempt("/status/429").await.unwrap_err();
+    assert!(e429.retryable, "{e429:?}");
+    assert_eq!(e429.status, Some(429));
     let e404 = attempt("/status/404").await.unwrap_err();
     assert!(!e404.retryable, "{e404:?}");
     assert_eq!(e404.status, Some(404));

@@ -11,6 +11,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -79,6 +80,9 @@ impl Mailer {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
             .tls(tls)
+            // Without lettre's `hostname` feature the EHLO name would be [127.0.0.1], which
+            // some servers refuse from a remote client; the sender's domain names this server.
+            .hello_name(ClientId::Domain(from.email.domain().to_owned()))
             .timeout(Some(SMTP_TIMEOUT));
         if let Some((user, password)) = &smtp.credentials {
             builder =
