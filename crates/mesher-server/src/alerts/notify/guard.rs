@@ -10,10 +10,13 @@
 //! connects to. IP-literal URLs never reach a resolver, so [`check_url`] refuses those before
 //! anything is sent; redirects are not followed (a redirect would be a second, unchecked URL).
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use hyper_util::client::legacy::connect::dns::Name;
 use ipnet::{Ipv4Net, Ipv6Net};
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use thiserror::Error;
 use url::{Host, Url};
 
@@ -113,20 +116,28 @@ impl GuardedResolver {
     }
 }
 
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let allow_private = self.allow_private;
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            // Port 0: the client puts the URL's port in.
+            // Port 0: the connector puts the URL's port in.
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
                 .await?
                 .filter(|a| allow_private || is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(GuardError::OnlyRefused { host }.into());
+                return Err(std::io::Error::other(GuardError::OnlyRefused { host }));
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            Ok(addrs.into_iter())
         })
     }
 }
@@ -293,16 +304,18 @@ mod tests {
 
     #[tokio::test]
     async fn alert_04_the_resolver_drops_refused_addresses() {
+        use tower_service::Service as _;
         let name: Name = "localhost".parse().unwrap();
         let err = GuardedResolver::new(false)
-            .resolve(name)
+            .call(name)
             .await
             .err()
             .expect("localhost is refused");
-        assert!(err.downcast_ref::<GuardError>().is_some(), "{err}");
+        let inner = err.get_ref().expect("the guard's error inside");
+        assert!(inner.downcast_ref::<GuardError>().is_some(), "{err}");
         let name: Name = "localhost".parse().unwrap();
         let addrs: Vec<SocketAddr> = GuardedResolver::new(true)
-            .resolve(name)
+            .call(name)
             .await
             .unwrap()
             .collect();

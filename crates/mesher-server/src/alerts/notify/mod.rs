@@ -18,7 +18,14 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::Request;
+use hyper::header::{CONTENT_TYPE, HeaderValue, LOCATION, USER_AGENT};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -143,10 +150,13 @@ pub enum NotifierError {
     Email(#[from] EmailError),
 }
 
+/// The webhooks' HTTP client: hyper's, connecting through the guard's resolver.
+type WebhookClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
+
 /// Sends notifications: one HTTP client for webhooks, one SMTP transport for e-mail.
 #[derive(Clone)]
 pub struct Notifier {
-    http: reqwest::Client,
+    http: WebhookClient,
     mailer: Option<Mailer>,
     allow_private: bool,
 }
@@ -155,16 +165,18 @@ impl Notifier {
     /// A notifier for `settings`: webhooks time out after 10 s, are not redirected and reach
     /// only public addresses unless `webhook_allow_private`.
     pub fn new(settings: &NotifySettings) -> Result<Notifier, NotifierError> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
-            .dns_resolver(GuardedResolver::new(settings.webhook_allow_private))
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would connect in our place, to addresses the guard never saw.
-            .no_proxy()
-            .timeout(HTTP_TIMEOUT)
-            .user_agent(concat!("Mesher/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| NotifierError::Http(e.to_string()))?;
+        // No proxy either: a proxy would connect in our place, to addresses the guard never
+        // saw. hyper's client follows no redirects.
+        let mut connector =
+            HttpConnector::new_with_resolver(GuardedResolver::new(settings.webhook_allow_private));
+        connector.enforce_http(false);
+        connector.set_connect_timeout(Some(HTTP_TIMEOUT));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http = Client::builder(TokioExecutor::new()).build(https);
         let mailer = match &settings.smtp {
             Some(smtp) => Some(Mailer::new(smtp, settings.smtp_from.clone())?),
             None => None,
@@ -241,10 +253,9 @@ impl Notifier {
             .map_err(|_| DeliveryError::permanent("the idempotency key is not a header value"))?;
         // A JSON value always serializes.
         let body = serde_json::to_vec(&webhook::body(format, notice)).expect("JSON serializes");
-        let mut request = self
-            .http
-            .post(url)
+        let mut request = Request::post(url.as_str())
             .header(CONTENT_TYPE, "application/json")
+            .header(USER_AGENT, concat!("Mesher/", env!("CARGO_PKG_VERSION")))
             .header(webhook::DELIVERY_HEADER, key.clone())
             .header("Idempotency-Key", key);
         if !secret.is_empty() {
@@ -254,7 +265,20 @@ impl Notifier {
                 webhook::signature(secret, now, &body),
             );
         }
-        let response = request.body(body).send().await.map_err(send_error)?;
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| DeliveryError::permanent(format!("cannot make the request: {e}")))?;
+        let response = match tokio::time::timeout(HTTP_TIMEOUT, self.http.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(send_error(&e)),
+            Err(_) => {
+                return Err(DeliveryError {
+                    retryable: true,
+                    status: None,
+                    message: format!("no answer within {} s", HTTP_TIMEOUT.as_secs()),
+                });
+            }
+        };
         let status = response.status();
         let code = status.as_u16();
         if status.is_success() {
@@ -279,23 +303,19 @@ impl Notifier {
 }
 
 /// A request that got no answer: refused by the guard's resolver (permanent), or network
-/// trouble (retryable).
-fn send_error(e: reqwest::Error) -> DeliveryError {
-    let e = e.without_url();
+/// trouble (retryable). hyper's errors never hold the URL.
+fn send_error(e: &hyper_util::client::legacy::Error) -> DeliveryError {
+    let mut message = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
-        if let Some(guard) = cause.downcast_ref::<GuardError>() {
+        // The resolver's refusal comes wrapped in an I/O error, whose `source` skips it.
+        let inner = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(cause, |inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(guard) = inner.downcast_ref::<GuardError>() {
             return DeliveryError::permanent(guard.to_string());
         }
-        source = cause.source();
-    }
-    let mut message = if e.is_timeout() {
-        format!("no answer within {} s", HTTP_TIMEOUT.as_secs())
-    } else {
-        e.to_string()
-    };
-    let mut source = e.source();
-    while let Some(cause) = source {
         message.push_str(": ");
         message.push_str(&cause.to_string());
         source = cause.source();
