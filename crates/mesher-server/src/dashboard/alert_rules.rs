@@ -197,10 +197,12 @@ impl RuleForm {
     }
 
     fn posted(form: &FormFields) -> RuleForm {
-        let rows = form
-            .all("action_kind")
-            .count()
-            .clamp(ACTION_ROWS, MAX_ROWS_POSTED);
+        // As many rows as the form had: more than ACTION_ROWS when the rule was made with more.
+        let rows = (1..=MAX_ROWS_POSTED)
+            .filter(|n| form.get(&format!("action{n}_kind")).is_some())
+            .max()
+            .unwrap_or(0)
+            .max(ACTION_ROWS);
         RuleForm {
             name: form.text("name").into(),
             trigger: form.text("trigger").into(),
@@ -738,6 +740,13 @@ mod tests {
         );
         assert_eq!(cooldown, 15);
         assert!(!posted.enabled);
+
+        // A rule made through the API with more actions keeps them all when saved again.
+        let many = RuleForm::posted(&form(&[
+            ("action5_kind", "email"),
+            ("action5_to", "e@example.com"),
+        ]));
+        assert_eq!(many.actions.len(), 5);
 
         let bad = RuleForm::posted(&form(&[("trigger", "threshold"), ("count", "many")]));
         assert!(bad.documents().is_err());

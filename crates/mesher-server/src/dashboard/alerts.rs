@@ -23,8 +23,8 @@ use super::extract::{PagePath, PageQuery, Posted, SignedIn};
 use super::format::When;
 use super::layout::{Layout, Nav};
 use super::{HtmlError, impl_page, paths};
+use crate::ops::Ops;
 use crate::ops::alerts::{self as ops_alerts, MAX_LISTED};
-use crate::ops::{self, Ops};
 use crate::state::AppState;
 
 /// Alerts the list shows; the script keeps what arrives on top of them.
@@ -281,7 +281,7 @@ pub(super) async fn set_state(
     let to = ops_alerts::parse_state(form.text("state"))?;
     let note = Some(form.text("note"));
     let actor = (&user.caller).into();
-    ops::alerts::set_alert_state(Ops::Node(&state), actor, id, alert_id, to, note).await?;
+    ops_alerts::set_alert_state(Ops::Node(&state), actor, id, alert_id, to, note).await?;
     let key = match to {
         AlertState::Resolved => "alert-resolved",
         _ => "alert-acknowledged",
