@@ -6,6 +6,8 @@
 // - `counts`: every [data-live-count="<figure>"] shows the new figure (the overview's cards);
 // - `issue` (and `event`): the row [data-live-issue="<id>"] shows the issue's new counts (the
 //   issue list);
+// - `alert`: the alert list prepends a row to [data-live-alerts] (when its state filter shows
+//   the alert) and counts the new ones in [data-live-alert-count];
 // - `lagged`, and a lost connection: a notice that some updates are missing.
 // Without this script every page is complete as the server rendered it. Event text is
 // attacker-controlled (anyone with a DSN sends it): it only ever goes into textContent and
@@ -188,10 +190,11 @@
 
   // Relative times age: refresh them as the server would write them now.
   function refreshTimes() {
-    if (!rows) {
+    var list = rows || alerts;
+    if (!list) {
       return;
     }
-    rows.querySelectorAll("time[datetime]").forEach(function (time) {
+    list.querySelectorAll("time[datetime]").forEach(function (time) {
       var date = new Date(time.getAttribute("datetime"));
       if (!isNaN(date.getTime())) {
         time.textContent = ago(date);
@@ -240,6 +243,113 @@
     });
   }
 
+  // ---- The alert list ------------------------------------------------------------------------
+  var alerts = document.querySelector("[data-live-alerts]");
+  var alertCount = document.querySelector("[data-live-alert-count]");
+  var newAlerts = 0;
+
+  // The same cells and forms as the server's rows (templates/macros.html, `alert_row`). A new
+  // alert is active, so both its forms apply.
+  function stateForm(base, id, state, label) {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = base + encodeURIComponent(id) + "/state";
+    var csrf = document.createElement("input");
+    csrf.type = "hidden";
+    csrf.name = "_csrf";
+    csrf.value = alerts.getAttribute("data-csrf");
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "btn btn-sm";
+    button.name = "state";
+    button.value = state;
+    button.textContent = label;
+    form.appendChild(csrf);
+    form.appendChild(button);
+    return form;
+  }
+
+  function alertRow(a) {
+    var base = alerts.getAttribute("data-alert-base");
+    var tr = document.createElement("tr");
+    tr.className = "live-new";
+    tr.setAttribute("data-alert-id", String(a.alert_id));
+
+    var when = cell("fit");
+    var date = new Date(a.fired_at);
+    if (!isNaN(date.getTime())) {
+      var time = document.createElement("time");
+      time.dateTime = date.toISOString();
+      time.title = exact(date);
+      time.textContent = ago(date);
+      when.appendChild(time);
+    }
+    tr.appendChild(when);
+
+    var summary = cell("");
+    var link = document.createElement("a");
+    link.className = "cell-title";
+    link.href = base + encodeURIComponent(a.alert_id);
+    link.textContent = a.summary;
+    summary.appendChild(link);
+    tr.appendChild(summary);
+
+    var kind = cell("fit");
+    kind.textContent = a.kind;
+    tr.appendChild(kind);
+
+    var state = cell("fit");
+    var badge = document.createElement("span");
+    badge.className = "badge alert-state-" + (/^[a-z]+$/.test(a.state) ? a.state : "active");
+    badge.setAttribute("data-alert-field", "state");
+    badge.textContent = a.state;
+    state.appendChild(badge);
+    tr.appendChild(state);
+
+    var issue = cell("fit mono");
+    if (typeof a.issue_id === "number") {
+      var issueLink = document.createElement("a");
+      issueLink.href = alerts.getAttribute("data-issue-base") + encodeURIComponent(a.issue_id);
+      issueLink.textContent = "#" + a.issue_id;
+      issue.appendChild(issueLink);
+    }
+    tr.appendChild(issue);
+
+    var actions = cell("fit");
+    var row = document.createElement("div");
+    row.className = "action-row";
+    if (a.state === "active") {
+      row.appendChild(stateForm(base, a.alert_id, "acknowledged", "Acknowledge"));
+    }
+    if (a.state !== "resolved") {
+      row.appendChild(stateForm(base, a.alert_id, "resolved", "Resolve"));
+    }
+    actions.appendChild(row);
+    tr.appendChild(actions);
+    return tr;
+  }
+
+  function onAlert(a) {
+    if (typeof a.alert_id !== "number" || !alerts) {
+      return;
+    }
+    var filter = alerts.getAttribute("data-alert-state");
+    if ((filter !== "all" && filter !== a.state) ||
+        alerts.querySelector('[data-alert-id="' + a.alert_id + '"]')) {
+      return;
+    }
+    alerts.insertBefore(alertRow(a), alerts.firstChild);
+    var table = document.querySelector("[data-live-table]");
+    var empty = document.querySelector("[data-live-empty]");
+    if (table) { table.hidden = false; }
+    if (empty) { empty.hidden = true; }
+    newAlerts += 1;
+    if (alertCount) {
+      alertCount.textContent = count(newAlerts) + " new";
+      alertCount.hidden = false;
+    }
+  }
+
   // ---- The connection -----------------------------------------------------------------------
   var socket = null;
 
@@ -270,12 +380,15 @@
       case "issue":
         onIssue(m);
         break;
+      case "alert":
+        onAlert(m);
+        break;
       case "lagged":
         missed += typeof m.missed === "number" ? m.missed : 0;
         showNotice();
         break;
       default:
-        // `error` answers a message of ours (we send none), `alert` is for later: ignored.
+        // `error` answers a message of ours (we send none): ignored.
         break;
     }
   }

@@ -1,8 +1,11 @@
 //! The dashboard in a real browser (headless Chromium over WebDriver) against an in-process node:
 //! the theme and keyboard on the sign-in page, and the acceptance path from an SDK event to a
 //! resolved issue, with screenshots of the main pages (`docs/screenshots/` with
-//! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`.
+//! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`,
+//! the live alert list in `dashboard_browser/alerts.rs`.
 
+#[path = "dashboard_browser/alerts.rs"]
+mod alerts;
 mod browser;
 mod common;
 #[path = "dashboard_browser/live.rs"]

@@ -6,6 +6,8 @@ mod dashboard;
 
 #[path = "dashboard_pages/accounts.rs"]
 mod accounts;
+#[path = "dashboard_pages/alerts.rs"]
+mod alerts;
 #[path = "dashboard_pages/cluster.rs"]
 mod cluster;
 #[path = "dashboard_pages/events.rs"]

@@ -208,6 +208,15 @@ const DONE: &[(&str, &str)] = &[
     ("invitation-accepted", "Invitation accepted: welcome."),
     ("invitation-declined", "Invitation declined."),
     ("token-revoked", "Token revoked."),
+    ("rule-created", "Alert rule created."),
+    ("rule-saved", "Alert rule saved."),
+    ("rule-deleted", "Alert rule deleted, with its alerts."),
+    (
+        "test-sent",
+        "Test alert sent: it is on top of the list and goes to the rule's actions.",
+    ),
+    ("alert-acknowledged", "Alert acknowledged."),
+    ("alert-resolved", "Alert resolved."),
     (
         "org-created",
         "Organization created. Now create its first project.",

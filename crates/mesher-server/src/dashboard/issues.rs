@@ -78,7 +78,7 @@ pub struct Choice {
     pub selected: bool,
 }
 
-fn choices(options: &[(&str, &str)], current: &str) -> Vec<Choice> {
+pub(super) fn choices(options: &[(&str, &str)], current: &str) -> Vec<Choice> {
     options
         .iter()
         .map(|&(value, label)| Choice {

@@ -31,6 +31,8 @@ pub enum Nav {
     Events,
     /// The live stream of events.
     Live,
+    /// Alerts and alert rules.
+    Alerts,
     /// Project settings.
     Settings,
 }
@@ -204,6 +206,7 @@ impl Layout {
             (Nav::Issues, "Issues", paths::issues(project.id)),
             (Nav::Events, "Events", paths::events(project.id)),
             (Nav::Live, "Live", paths::live(project.id)),
+            (Nav::Alerts, "Alerts", paths::alerts(project.id)),
             (Nav::Settings, "Settings", paths::settings(project.id)),
         ]
         .into_iter()

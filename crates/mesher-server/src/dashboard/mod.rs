@@ -14,11 +14,13 @@
 //!
 //! Pages read fine without JavaScript: scripts only add copying, confirmations, the theme
 //! toggle, and live updates over the project's stream (the Live page, the overview's health
-//! cards, the issue list's counts). Every HTML response carries a strict Content-Security-Policy (no inline scripts or
+//! cards, the issue list's counts, the alert list). Every HTML response carries a strict Content-Security-Policy (no inline scripts or
 //! styles), which matters for a tool that displays text from anyone who holds a DSN.
 //!
 //! [`ApiError`]: crate::ApiError
 
+mod alert_rules;
+mod alerts;
 pub mod assets;
 pub mod charts;
 mod cluster;
@@ -79,6 +81,32 @@ pub fn routes(prefix: &str) -> Router<AppState> {
         .route("/projects/{id}/events", get(events::page))
         .route("/projects/{id}/events/{event}", get(events::permalink))
         .route("/projects/{id}/live", get(live::page))
+        .route("/projects/{id}/alerts", get(alerts::page))
+        .route(
+            "/projects/{id}/alerts/rules",
+            get(alert_rules::page).post(alert_rules::create),
+        )
+        .route(
+            "/projects/{id}/alerts/rules/new",
+            get(alert_rules::new_rule),
+        )
+        .route(
+            "/projects/{id}/alerts/rules/{rule}",
+            get(alert_rules::edit).post(alert_rules::update),
+        )
+        .route(
+            "/projects/{id}/alerts/rules/{rule}/delete",
+            post(alert_rules::delete),
+        )
+        .route(
+            "/projects/{id}/alerts/rules/{rule}/test",
+            post(alert_rules::send_test),
+        )
+        .route("/projects/{id}/alerts/{alert}", get(alerts::detail))
+        .route(
+            "/projects/{id}/alerts/{alert}/state",
+            post(alerts::set_state),
+        )
         .route(
             "/projects/{id}/settings",
             get(settings::page).post(settings::save),
@@ -164,6 +192,26 @@ pub mod paths {
     /// A project's live stream of events.
     pub fn live(id: i64) -> String {
         format!("/projects/{id}/live")
+    }
+
+    /// A project's alerts.
+    pub fn alerts(id: i64) -> String {
+        format!("/projects/{id}/alerts")
+    }
+
+    /// One alert of a project.
+    pub fn alert(project_id: i64, alert_id: i64) -> String {
+        format!("/projects/{project_id}/alerts/{alert_id}")
+    }
+
+    /// A project's alert rules.
+    pub fn alert_rules(id: i64) -> String {
+        format!("/projects/{id}/alerts/rules")
+    }
+
+    /// One alert rule of a project (its form).
+    pub fn alert_rule(project_id: i64, rule_id: i64) -> String {
+        format!("/projects/{project_id}/alerts/rules/{rule_id}")
     }
 
     /// A project's stream, the API's WebSocket that the live parts of pages connect to.

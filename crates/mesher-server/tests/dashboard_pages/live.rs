@@ -47,7 +47,7 @@ async fn an_empty_project_has_a_live_page_in_the_navigation() {
     );
     assert_eq!(
         page.texts(r#"nav[aria-label="Main"] a"#),
-        ["Overview", "Issues", "Events", "Live", "Settings"]
+        ["Overview", "Issues", "Events", "Live", "Alerts", "Settings"]
     );
     assert_eq!(
         page.texts("#live-level option"),
