@@ -19,7 +19,8 @@ use super::extract::{FormFields, PagePath, PageQuery, Posted, SignedIn};
 use super::issues::{Choice, choices};
 use super::layout::{Layout, Nav};
 use super::{HtmlError, impl_page, paths, render};
-use crate::alerts::rule::{Action, Metric, Per, Trigger, WebhookFormat};
+use crate::alerts::notify::{Target, WebhookFormat};
+use crate::alerts::rule::{Metric, Per, Trigger};
 use crate::error::ApiError;
 use crate::ops::alerts::{self as ops_alerts, RuleInput};
 use crate::ops::{Ops, OpsError};
@@ -373,8 +374,8 @@ fn describe_filters(filters: &Value) -> String {
 
 /// An action (or a delivery's target, which is the action) in words.
 pub(super) fn describe_action(action: &Value) -> String {
-    match serde_json::from_value::<Action>(action.clone()) {
-        Ok(Action::Webhook { url, format }) => {
+    match serde_json::from_value::<Target>(action.clone()) {
+        Ok(Target::Webhook { url, format, .. }) => {
             let format = match format {
                 WebhookFormat::Generic => "Mesher JSON",
                 WebhookFormat::Slack => "Slack",
@@ -382,8 +383,8 @@ pub(super) fn describe_action(action: &Value) -> String {
             };
             format!("Webhook ({format}) to {url}")
         }
-        Ok(Action::Email { to }) if to.is_empty() => "E-mail to the organization's members".into(),
-        Ok(Action::Email { to }) => format!("E-mail to {}", to.join(", ")),
+        Ok(Target::Email { to }) if to.is_empty() => "E-mail to the organization's members".into(),
+        Ok(Target::Email { to }) => format!("E-mail to {}", to.join(", ")),
         Err(_) => "An action this version cannot read".into(),
     }
 }

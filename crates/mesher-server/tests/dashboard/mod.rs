@@ -77,7 +77,15 @@ impl TestApp {
     }
 
     fn over(store: Arc<dyn Store>, url: &str, public_url: &str) -> TestApp {
-        let settings = Settings::for_tests(DatabaseUrl::parse(url).unwrap());
+        let mut settings = Settings::for_tests(DatabaseUrl::parse(url).unwrap());
+        // E-mail set up, so that rules with e-mail actions are accepted; no page test sends
+        // one (the port is closed: an attempt would fail and be retried).
+        settings.notify.smtp = Some(mesher_server::alerts::notify::settings::SmtpSettings {
+            host: "127.0.0.1".into(),
+            port: 9,
+            tls: mesher_server::alerts::notify::settings::SmtpTls::None,
+            credentials: None,
+        });
         let shutdown = CancellationToken::new();
         let state = mesher_server::state::start(
             settings,
