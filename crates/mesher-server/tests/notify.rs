@@ -4,12 +4,8 @@
 //! ALERT-03: webhooks in the generic, Slack and Discord shapes, signed, with retry semantics.
 //! ALERT-04: the SSRF guard, and e-mail through SMTP.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,6 +14,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use hmac::{Hmac, KeyInit, Mac};
+mod common;
+
+use common::smtp::SmtpSink;
 use mesher_server::alerts::notify::notice::{AlertPart, IssuePart, ProjectPart, RulePart};
 use mesher_server::alerts::notify::{Notice, Notifier, Target, WebhookFormat};
 use mesher_server::config::Config;
@@ -293,76 +292,6 @@ async fn alert_04_private_receivers_are_refused_by_default() {
 }
 
 /// The Python interpreter of the test virtualenv (scripts/test installs aiosmtpd in it).
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("MESHER_TEST_PYTHON") {
-        return p.into();
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let default = Path::new(&home).join(".cache/mesher-venv/bin/python");
-    assert!(
-        default.exists(),
-        "the e-mail tests need a virtualenv with aiosmtpd: run scripts/test (it creates \
-         ~/.cache/mesher-venv) or set MESHER_TEST_PYTHON"
-    );
-    default
-}
-
-/// aiosmtpd, killed when dropped.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    fn start() -> SmtpSink {
-        let dir = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/smtp_sink.py");
-        let mut child = Command::new(python())
-            .arg(&script)
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the SMTP sink");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let Some(port) = line
-            .strip_prefix("listening ")
-            .and_then(|p| p.trim().parse().ok())
-        else {
-            let status = child.wait().unwrap();
-            panic!(
-                "the SMTP sink did not start ({status}; is aiosmtpd installed? \
-                 pip install -r scripts/requirements-test.txt): {line:?}"
-            );
-        };
-        SmtpSink { child, port, dir }
-    }
-
-    /// The first message received, as sent and its text decoded, waiting up to 10 s for it.
-    async fn first_message(&self) -> (String, String) {
-        let path = self.dir.path().join("1.eml");
-        for _ in 0..100 {
-            if let Ok(raw) = std::fs::read_to_string(&path) {
-                let text = std::fs::read_to_string(self.dir.path().join("1.txt")).unwrap();
-                return (raw, text);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no message arrived at the SMTP sink");
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// ALERT-04: an e-mail action goes through a real SMTP server, with the summary in the
 /// subject, the recipients on the envelope, the issue's link in the body and a Message-ID
 /// from the idempotency key.
@@ -380,7 +309,7 @@ async fn alert_04_email_reaches_a_real_smtp_server() {
         .await
         .unwrap();
     assert_eq!(delivered.status, None);
-    let (message, text) = sink.first_message().await;
+    let (message, text) = sink.message(1).await;
     assert!(
         message.contains("X-Envelope-To: oncall@example.com"),
         "{message}"

@@ -575,7 +575,7 @@ impl AlertStore for PostgresStore {
         };
         tx.execute(
             "UPDATE alert_deliveries SET state = $2, attempts = attempts + 1, \
-             next_attempt_at = $3, delivered_at = $4, last_error = $5, \
+             next_attempt_at = $3, delivered_at = $4, last_error = coalesce($5, last_error), \
              claimed_until = 'epoch', claimed_by = NULL WHERE id = $1",
             &[
                 &delivery_id,

@@ -599,7 +599,7 @@ impl AlertStore for SqliteStore {
             };
             tx.execute(
                 "UPDATE alert_deliveries SET state = ?2, attempts = attempts + 1, \
-                 next_attempt_at = ?3, delivered_at = ?4, last_error = ?5, claimed_until = 0, claimed_by = NULL \
+                 next_attempt_at = ?3, delivered_at = ?4, last_error = coalesce(?5, last_error), claimed_until = 0, claimed_by = NULL \
                  WHERE id = ?1",
                 params![delivery_id, state.as_str(), next, delivered, attempt.error],
             )
