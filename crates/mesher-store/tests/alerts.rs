@@ -18,6 +18,7 @@ use support::{Ev, project, write};
 conformance!(
     rules_are_created_listed_changed_and_deleted,
     issue_changes_wait_for_the_rules_until_consumed,
+    escalations_by_the_writer_and_the_sweep_wait_for_the_rules_too,
     an_alert_fires_once_under_concurrency,
     cooldowns_and_open_alerts_hold_back_a_second_firing,
     deliveries_are_claimed_retried_and_logged,
@@ -550,5 +551,59 @@ async fn issues_over_a_user_count_are_found(store: Arc<dyn Store>) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// An archived issue that escalates, on an event (the writer) or when its archive's time is up
+/// (the sweep), records an `escalation` change for the rules.
+async fn escalations_by_the_writer_and_the_sweep_wait_for_the_rules_too(store: Arc<dyn Store>) {
+    let (_, p) = project(&store, "p").await;
+    let issue = |o: &WriteOutcome| match o {
+        WriteOutcome::Stored { issue_id, .. } => *issue_id,
+        other => panic!("{other:?}"),
+    };
+    let counted = issue(&write(&store, vec![Ev::new(p, "counted", T)]).await[0]);
+    let timed = issue(&write(&store, vec![Ev::new(p, "timed", T)]).await[0]);
+    let lease = Duration::seconds(1);
+    store.claim_alert_triggers(T, T + lease, 10).await.unwrap();
+    let until_two_more = ArchiveUntil::EventCount {
+        count: 2,
+        window_minutes: None,
+    };
+    store
+        .set_issue_status(counted, StatusChange::Archive(until_two_more), None, T)
+        .await
+        .unwrap();
+    store
+        .set_issue_status(
+            timed,
+            StatusChange::Archive(ArchiveUntil::Duration { minutes: 5 }),
+            None,
+            T,
+        )
+        .await
+        .unwrap();
+    let later = T + Duration::minutes(1);
+    write(
+        &store,
+        vec![Ev::new(p, "counted", later), Ev::new(p, "counted", later)],
+    )
+    .await;
+    store.sweep_issues(T + Duration::minutes(6)).await.unwrap();
+    let mut changes: Vec<(i64, String)> = store
+        .claim_alert_triggers(T + Duration::minutes(7), T + Duration::minutes(8), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.kind != "new_issue")
+        .map(|t| (t.issue_id, t.kind))
+        .collect();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![
+            (counted, "escalation".to_string()),
+            (timed, "escalation".to_string())
+        ]
     );
 }
