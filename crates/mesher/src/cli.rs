@@ -232,7 +232,7 @@ pub enum AlertCommand {
         project: i64,
     },
     /// Add an alert rule; prints it with its webhook signing secret (shown once).
-    AddRule(NewRuleArgs),
+    AddRule(Box<NewRuleArgs>),
     /// Delete an alert rule and its alerts.
     RemoveRule {
         /// Project id.

@@ -309,8 +309,7 @@ mod tests {
         let err = GuardedResolver::new(false)
             .call(name)
             .await
-            .err()
-            .expect("localhost is refused");
+            .expect_err("localhost is refused");
         let inner = err.get_ref().expect("the guard's error inside");
         assert!(inner.downcast_ref::<GuardError>().is_some(), "{err}");
         let name: Name = "localhost".parse().unwrap();
