@@ -18,20 +18,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(mesher_store::testing::Backend::Sqlite).await }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(mesher_store::testing::Backend::Postgres).await }
-        )* }
-    };
-}
-
-both!(
+on_both_backends!(
     a_new_issue_fires_once_and_reaches_the_stream,
     regressions_fire_within_their_filters_and_cooldown,
     rules_are_checked_and_guarded,

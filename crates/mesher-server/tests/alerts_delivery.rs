@@ -25,20 +25,7 @@ use reqwest::{Method, StatusCode as Status};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(mesher_store::testing::Backend::Sqlite).await }
-        )* }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(mesher_store::testing::Backend::Postgres).await }
-        )* }
-    };
-}
-
-both!(
+on_both_backends!(
     webhooks_of_each_shape_are_signed_and_retried_until_delivered_once,
     emails_reach_a_real_smtp_server_with_a_link_to_the_issue,
 );

@@ -182,24 +182,7 @@ async fn from_an_sdk_event_to_a_resolved_issue() {
         browser.client.current_url().await.unwrap().path(),
         "/signin"
     );
-    browser
-        .find("input#email")
-        .await
-        .send_keys("ada@example.com")
-        .await
-        .unwrap();
-    browser
-        .find("input#password")
-        .await
-        .send_keys(password)
-        .await
-        .unwrap();
-    browser
-        .find("form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in("ada@example.com", password).await;
     browser.find("table.issues-table").await;
     assert_eq!(
         browser.client.current_url().await.unwrap().path(),
@@ -210,23 +193,15 @@ async fn from_an_sdk_event_to_a_resolved_issue() {
     // The overview, with the SDK's events charted.
     browser.goto(&format!("{}/projects/{p}", server.url)).await;
     browser.find("svg.chart-volume").await;
-    let events_24h = browser
-        .find(".cards .card:nth-child(2) .stat-value")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let events_24h = browser.text(".cards .card:nth-child(2) .stat-value").await;
     assert_eq!(events_24h, sent.count.to_string());
     browser.screenshot("overview").await;
     browser.assert_no_console_errors().await;
 
     // Find the issue in the list, with the keyboard-reachable navigation.
     browser
-        .find(r#"nav[aria-label="Main"] a[href$="/issues"]"#)
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(r#"nav[aria-label="Main"] a[href$="/issues"]"#)
+        .await;
     let row = browser
         .client
         .wait()
@@ -274,16 +249,10 @@ async fn from_an_sdk_event_to_a_resolved_issue() {
 
     // Resolve it.
     browser
-        .find(r#"button[name="status"][value="resolve"]"#)
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(r#"button[name="status"][value="resolve"]"#)
+        .await;
     browser.find("p.alert-success").await;
-    assert_eq!(
-        browser.find("p.alert-success").await.text().await.unwrap(),
-        "Issue resolved."
-    );
+    assert_eq!(browser.text("p.alert-success").await, "Issue resolved.");
     assert_eq!(
         browser.find("#issue-status").await.text().await.unwrap(),
         "resolved"
@@ -297,12 +266,7 @@ async fn from_an_sdk_event_to_a_resolved_issue() {
 
     // The dark theme.
     let background = "return getComputedStyle(document.body).backgroundColor";
-    browser
-        .find("button[data-theme-toggle]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("button[data-theme-toggle]").await;
     assert_eq!(
         browser.attr("html", "data-theme").await.as_deref(),
         Some("dark")
@@ -310,12 +274,7 @@ async fn from_an_sdk_event_to_a_resolved_issue() {
     assert_eq!(browser.eval(background).await, json!("rgb(14, 16, 20)"));
     browser.screenshot("issue-dark").await;
     browser.assert_no_console_errors().await;
-    browser
-        .find("button[data-theme-toggle]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("button[data-theme-toggle]").await;
     browser.client.set_window_size(1280, 860).await.unwrap();
 
     // It left the unresolved list.
@@ -395,24 +354,7 @@ async fn first_run_switcher_members_and_tokens() {
             server.url, fresh.id
         ))
         .await;
-    browser
-        .find("input#email")
-        .await
-        .send_keys("ada@example.com")
-        .await
-        .unwrap();
-    browser
-        .find("input#password")
-        .await
-        .send_keys(password)
-        .await
-        .unwrap();
-    browser
-        .find("form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in("ada@example.com", password).await;
 
     // The first-run hint: the DSN with a copy button the script revealed.
     browser.find("section.setup").await;
@@ -422,12 +364,7 @@ async fn first_run_switcher_members_and_tokens() {
     assert!(copy.is_displayed().await.unwrap());
     // A javascript project's snippet comes first, unfolded.
     assert_eq!(
-        browser
-            .find("details.snippet-choice[open] > summary")
-            .await
-            .text()
-            .await
-            .unwrap(),
+        browser.text("details.snippet-choice[open] > summary").await,
         "JavaScript"
     );
     copy.click().await.unwrap();
@@ -481,23 +418,13 @@ async fn first_run_switcher_members_and_tokens() {
         .eval("return document.querySelectorAll('tbody input[name=issue]:checked').length")
         .await;
     assert_eq!(checked, json!(2));
-    browser
-        .find(r#"form.bulk button[value="resolve"]"#)
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click(r#"form.bulk button[value="resolve"]"#).await;
     assert_eq!(
-        browser.find("p.alert-success").await.text().await.unwrap(),
+        browser.text("p.alert-success").await,
         "The selected issues were updated."
     );
     assert_eq!(
-        browser
-            .find(".empty-state .empty-heading")
-            .await
-            .text()
-            .await
-            .unwrap(),
+        browser.text(".empty-state .empty-heading").await,
         "No unresolved issues"
     );
     browser.assert_no_console_errors().await;
@@ -515,12 +442,7 @@ async fn first_run_switcher_members_and_tokens() {
         .send_keys("deploy")
         .await
         .unwrap();
-    browser
-        .find("form.inline-form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("form.inline-form button[type=submit]").await;
     let token = browser.attr("input#new-token", "value").await.unwrap();
     assert!(token.starts_with("mshr_"), "{token}");
     browser.artifact("tokens").await;

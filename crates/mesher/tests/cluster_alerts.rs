@@ -7,23 +7,14 @@ mod common;
 use std::time::Duration;
 
 use common::Env;
-use common::cluster::{self, ClusterApi};
+use common::cluster;
 use mesher_store::testing::Backend;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_racing_fire_each_alert_once() {
     let env = Env::new(Backend::Postgres).await;
-    let a = cluster::node(&env, "node-a", &[]);
-    let (_, key) = a.banner_dsn();
-    let b = cluster::node(&env, "node-b", &[]);
-    let api = ClusterApi::new(&env);
-    for server in [&a, &b] {
-        api.wait_for(server, Duration::from_secs(10), "two nodes up", |v| {
-            v["nodes_up"] == 2
-        })
-        .await;
-    }
+    let (a, b, key) = cluster::two_nodes(&env).await;
     let rule = env.json(&[
         "alert",
         "add-rule",

@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::Env;
-use common::cluster::{self, ClusterApi};
+use common::cluster;
 use futures_util::StreamExt;
 use mesher_store::testing::Backend;
 use serde_json::{Value, json};
@@ -33,16 +33,7 @@ async fn next_event(ws: &mut Ws, limit: Duration) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_on_one_node_receives_events_ingested_on_another_within_a_second() {
     let env = Env::new(Backend::Postgres).await;
-    let a = cluster::node(&env, "node-a", &[]);
-    let (_, key) = a.banner_dsn();
-    let b = cluster::node(&env, "node-b", &[]);
-    let api = ClusterApi::new(&env);
-    for server in [&a, &b] {
-        api.wait_for(server, Duration::from_secs(10), "two nodes up", |v| {
-            v["nodes_up"] == 2
-        })
-        .await;
-    }
+    let (a, b, key) = cluster::two_nodes(&env).await;
     let token = cluster::admin_token(&env);
     let mut request = format!(
         "{}/api/v1/projects/1/stream",

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use mesher_store::{AlertRule, AlertTrigger, Firing, NewAlert, Store};
-use tokio::sync::broadcast;
 
 use super::rule::{Filters, Trigger};
 use crate::cluster::{Bus, BusMessage};
@@ -150,25 +149,9 @@ impl Service for AlertEngine {
                     // The database is away: waiting changes keep until it is back.
                     tracing::warn!(error = %format!("{e:#}"), "alert engine: cannot fire alerts now");
                 }
-                let woken = ctx
-                    .wait(async {
-                        loop {
-                            tokio::select! {
-                                m = bus.recv() => match m {
-                                    Ok(BusMessage::Issues { .. })
-                                    | Err(broadcast::error::RecvError::Lagged(_))
-                                    | Ok(BusMessage::Resync) => return,
-                                    Ok(_) => {}
-                                    Err(broadcast::error::RecvError::Closed) => {
-                                        tokio::time::sleep(POLL).await;
-                                        return;
-                                    }
-                                },
-                                _ = tokio::time::sleep(POLL) => return,
-                            }
-                        }
-                    })
-                    .await;
+                let news =
+                    |m: &BusMessage| matches!(m, BusMessage::Issues { .. } | BusMessage::Resync);
+                let woken = ctx.wait(super::news_or_timeout(&mut bus, POLL, news)).await;
                 if woken.is_none() {
                     return Ok(());
                 }

@@ -16,7 +16,6 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use mesher_store::{AttemptResult, Delivery, DeliveryAttempt, Store};
 use time::OffsetDateTime;
-use tokio::sync::broadcast;
 use url::Url;
 
 use super::notify::notice::{AlertPart, IssuePart, ProjectPart, RulePart};
@@ -244,24 +243,8 @@ impl Service for Outbox {
                 if let Err(e) = ctx.busy(self.run_due()).await {
                     tracing::warn!(error = %format!("{e:#}"), "alert outbox: cannot deliver now");
                 }
-                let woken = ctx
-                    .wait(async {
-                        loop {
-                            tokio::select! {
-                                m = bus.recv() => match m {
-                                    Ok(BusMessage::Alerts { .. })
-                                    | Err(broadcast::error::RecvError::Lagged(_)) => return,
-                                    Ok(_) => {}
-                                    Err(broadcast::error::RecvError::Closed) => {
-                                        tokio::time::sleep(POLL).await;
-                                        return;
-                                    }
-                                },
-                                _ = tokio::time::sleep(POLL) => return,
-                            }
-                        }
-                    })
-                    .await;
+                let news = |m: &BusMessage| matches!(m, BusMessage::Alerts { .. });
+                let woken = ctx.wait(super::news_or_timeout(&mut bus, POLL, news)).await;
                 if woken.is_none() {
                     return Ok(());
                 }

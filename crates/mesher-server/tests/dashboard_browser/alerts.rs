@@ -44,24 +44,7 @@ async fn a_rule_made_in_the_dashboard_alerts_live_and_is_acknowledged() {
             server.url
         ))
         .await;
-    browser
-        .find("input#email")
-        .await
-        .send_keys("ada@example.com")
-        .await
-        .unwrap();
-    browser
-        .find("input#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find("form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in("ada@example.com", PASSWORD).await;
 
     // The form: a new issue is the default trigger; the threshold's fields are hidden for it.
     let name = browser.find("input#rule-name").await;
@@ -76,33 +59,17 @@ async fn a_rule_made_in_the_dashboard_alerts_live_and_is_acknowledged() {
     );
     browser.screenshot("alert-rule").await;
     browser.assert_no_console_errors().await;
-    browser
-        .find("form.rule-form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click("form.rule-form button[type=submit]").await;
+    assert_eq!(browser.text("p.alert-success").await, "Alert rule created.");
     assert_eq!(
-        browser.find("p.alert-success").await.text().await.unwrap(),
-        "Alert rule created."
-    );
-    assert_eq!(
-        browser
-            .find(".rules-table .rule-trigger")
-            .await
-            .text()
-            .await
-            .unwrap(),
+        browser.text(".rules-table .rule-trigger").await,
         "A new issue"
     );
 
     // The alert list, subscribed to the project's stream.
     browser
-        .find(r#"nav[aria-label="Main"] a[href$="/alerts"]"#)
-        .await
-        .click()
-        .await
-        .unwrap();
+        .click(r#"nav[aria-label="Main"] a[href$="/alerts"]"#)
+        .await;
     browser
         .find(r#"section[data-live-stream][data-live-state="open"]"#)
         .await;
@@ -173,15 +140,7 @@ async fn a_rule_made_in_the_dashboard_alerts_live_and_is_acknowledged() {
         json!(format!("#{}", alert.issue_id.unwrap())),
         "{cells}"
     );
-    assert_eq!(
-        browser
-            .find("[data-live-alert-count]")
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "1 new"
-    );
+    assert_eq!(browser.text("[data-live-alert-count]").await, "1 new");
     assert_eq!(
         browser.eval("return window.mesherNoReload === true").await,
         json!(true),
@@ -192,34 +151,20 @@ async fn a_rule_made_in_the_dashboard_alerts_live_and_is_acknowledged() {
 
     // Acknowledged from the row the script added.
     browser
-        .find(&format!(r#"{row} button[value="acknowledged"]"#))
-        .await
-        .click()
-        .await
-        .unwrap();
-    assert_eq!(
-        browser.find("p.alert-success").await.text().await.unwrap(),
-        "Alert acknowledged."
-    );
+        .click(&format!(r#"{row} button[value="acknowledged"]"#))
+        .await;
+    assert_eq!(browser.text("p.alert-success").await, "Alert acknowledged.");
     assert_eq!(
         browser
-            .find(&format!("{row} [data-alert-field=state]"))
-            .await
-            .text()
-            .await
-            .unwrap(),
+            .text(&format!("{row} [data-alert-field=state]"))
+            .await,
         "acknowledged"
     );
     let stored = server.store.alert(alert.id).await.unwrap().unwrap();
     assert_eq!(stored.state.as_str(), "acknowledged");
 
     // Its page: who acknowledged it.
-    browser
-        .find(&format!("{row} a.cell-title"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.click(&format!("{row} a.cell-title")).await;
     assert_eq!(
         browser.find("#alert-state").await.text().await.unwrap(),
         "acknowledged"

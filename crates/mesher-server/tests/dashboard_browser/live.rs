@@ -130,24 +130,7 @@ async fn live_page_shows_sdk_events_within_a_second_and_pauses() {
     browser
         .goto(&format!("{}/signin?next=/projects/{p}/live", server.url))
         .await;
-    browser
-        .find("input#email")
-        .await
-        .send_keys("ada@example.com")
-        .await
-        .unwrap();
-    browser
-        .find("input#password")
-        .await
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    browser
-        .find("form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    browser.sign_in("ada@example.com", PASSWORD).await;
     browser
         .find(r#"[data-live-status][data-state="open"]"#)
         .await;
@@ -155,15 +138,7 @@ async fn live_page_shows_sdk_events_within_a_second_and_pauses() {
         browser.client.current_url().await.unwrap().path(),
         format!("/projects/{p}/live")
     );
-    assert_eq!(
-        browser
-            .find("[data-live-status]")
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "Live"
-    );
+    assert_eq!(browser.text("[data-live-status]").await, "Live");
     let pause = browser.find("button[data-live-pause]").await;
     assert!(
         pause.is_displayed().await.unwrap(),
@@ -223,15 +198,7 @@ async fn live_page_shows_sdk_events_within_a_second_and_pauses() {
         Some("true")
     );
     assert_eq!(pause.text().await.unwrap(), "Resume");
-    assert_eq!(
-        browser
-            .find("[data-live-status]")
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "Paused"
-    );
+    assert_eq!(browser.text("[data-live-status]").await, "Paused");
     let held_title = "Inventory sync timed out";
     let sent_at = Instant::now();
     sdk.send(held_title, "warning");
@@ -260,15 +227,7 @@ async fn live_page_shows_sdk_events_within_a_second_and_pauses() {
         json!([held_title, title, "Earlier failure"])
     );
     assert_eq!(browser.eval(held).await, Value::Null);
-    assert_eq!(
-        browser
-            .find("[data-live-status]")
-            .await
-            .text()
-            .await
-            .unwrap(),
-        "Live"
-    );
+    assert_eq!(browser.text("[data-live-status]").await, "Live");
     assert_eq!(
         browser.eval("return window.mesherNoReload === true").await,
         json!(true)

@@ -13,6 +13,22 @@ pub fn node(env: &Env, name: &str, settings: &[(&str, &str)]) -> Server {
     Server::start(cmd)
 }
 
+/// Nodes `node-a` and `node-b` on `env`'s database, once each sees both up, with the DSN key
+/// `node-a` printed at its first start.
+pub async fn two_nodes(env: &Env) -> (Server, Server, String) {
+    let a = node(env, "node-a", &[]);
+    let (_, key) = a.banner_dsn();
+    let b = node(env, "node-b", &[]);
+    let api = ClusterApi::new(env);
+    for server in [&a, &b] {
+        api.wait_for(server, Duration::from_secs(10), "two nodes up", |v| {
+            v["nodes_up"] == 2
+        })
+        .await;
+    }
+    (a, b, key)
+}
+
 /// An admin token of the first-start admin (an owner: may see the cluster).
 pub fn admin_token(env: &Env) -> String {
     env.json(&[
