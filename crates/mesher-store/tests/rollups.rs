@@ -397,6 +397,9 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE issue_hourly_v10 RENAME TO issue_hourly;
                  CREATE INDEX issue_hourly_hour ON issue_hourly (hour);
                  DROP TABLE nodes; DROP TABLE leases; DROP TABLE job_runs; DROP TABLE overflow;
+                 DROP TABLE alert_attempts; DROP TABLE alert_deliveries; DROP TABLE alert_history;
+                 DROP TABLE alerts; DROP TABLE alert_triggers; DROP TABLE alert_rules;
+                 DROP TABLE issue_minutely;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
             Backend::Postgres => {
@@ -404,6 +407,9 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE issue_hourly DROP COLUMN project_id;
                  CREATE INDEX issue_hourly_hour ON issue_hourly (hour);
                  DROP TABLE nodes; DROP TABLE leases; DROP TABLE job_runs; DROP TABLE overflow;
+                 DROP TABLE alert_attempts; DROP TABLE alert_deliveries; DROP TABLE alert_history;
+                 DROP TABLE alerts; DROP TABLE alert_triggers; DROP TABLE alert_rules;
+                 DROP TABLE issue_minutely;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
         },
