@@ -350,6 +350,9 @@ pub trait AlertStore: Send + Sync {
     /// the rule's cooldown, or (`skip_if_open`) one is still open; each inserted alert gets its
     /// history's first entry and its deliveries, due at once. Returns the alerts inserted.
     async fn fire_alerts(&self, firing: &Firing) -> StoreResult<Vec<Alert>>;
+    /// Deletes waiting changes that fire nothing (no rule of their project matches), in one
+    /// statement; answers how many were still there.
+    async fn drop_alert_triggers(&self, ids: &[i64]) -> StoreResult<u64>;
     /// The alert with this id.
     async fn alert(&self, id: i64) -> StoreResult<Option<Alert>>;
     /// A project's alerts, newest first, in a state when given, at most `limit`.

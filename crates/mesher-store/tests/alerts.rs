@@ -189,6 +189,14 @@ async fn issue_changes_wait_for_the_rules_until_consumed(store: Arc<dyn Store>) 
         store.fire_alerts(&firing).await.unwrap().is_empty(),
         "a consumed change fires nothing"
     );
+    // Changes no rule wants go together.
+    let others: Vec<i64> = again
+        .iter()
+        .map(|t| t.id)
+        .filter(|id| *id != t.id)
+        .collect();
+    assert_eq!(store.drop_alert_triggers(&others).await.unwrap(), 1);
+    assert_eq!(store.drop_alert_triggers(&others).await.unwrap(), 0);
 
     // Resolve, then a new event regresses the issue: a second change.
     store

@@ -63,12 +63,19 @@ impl AlertEngine {
                 }
             }
             let mut announced = Vec::new();
+            // Most changes match no rule (most projects have none): those go in one statement,
+            // not a transaction each.
+            let mut unmatched = Vec::new();
             for t in claimed {
                 let matching: Vec<&AlertRule> = rules[&t.kind]
                     .iter()
                     .filter(|r| r.project_id == t.project_id && passes(r, &t))
                     .collect();
                 let alerts = self.alerts_for(&t, &matching).await?;
+                if alerts.is_empty() {
+                    unmatched.push(t.id);
+                    continue;
+                }
                 let firing = Firing {
                     trigger_id: Some(t.id),
                     alerts,
@@ -79,6 +86,7 @@ impl AlertEngine {
                     announced.push((alert.project_id, alert.id));
                 }
             }
+            self.store.drop_alert_triggers(&unmatched).await?;
             fired += announced.len();
             self.bus.announce_alerts(&self.node, announced);
         }

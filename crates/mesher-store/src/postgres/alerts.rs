@@ -349,6 +349,16 @@ impl AlertStore for PostgresStore {
         Ok(fired)
     }
 
+    async fn drop_alert_triggers(&self, ids: &[i64]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let conn = self.conn().await?;
+        conn.execute("DELETE FROM alert_triggers WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(map_err)
+    }
+
     async fn alert(&self, id: i64) -> StoreResult<Option<Alert>> {
         let conn = self.conn().await?;
         conn.query_opt(

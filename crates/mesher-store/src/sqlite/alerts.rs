@@ -376,6 +376,22 @@ impl AlertStore for SqliteStore {
         .await
     }
 
+    async fn drop_alert_triggers(&self, ids: &[i64]) -> StoreResult<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        self.transact(move |tx| {
+            tx.execute(
+                "DELETE FROM alert_triggers WHERE id IN (SELECT value FROM json_each(?1))",
+                [ids],
+            )
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+        .await
+    }
+
     async fn alert(&self, id: i64) -> StoreResult<Option<Alert>> {
         self.read(move |c| {
             Ok(query(
