@@ -2,7 +2,8 @@
 //! the theme and keyboard on the sign-in page, and the acceptance path from an SDK event to a
 //! resolved issue, with screenshots of the main pages (`docs/screenshots/` with
 //! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`,
-//! the live alert list in `dashboard_browser/alerts.rs`.
+//! the live alert list in `dashboard_browser/alerts.rs`; every page on a phone in
+//! `dashboard_browser/phone.rs`.
 
 #[path = "dashboard_browser/alerts.rs"]
 mod alerts;
@@ -10,6 +11,8 @@ mod browser;
 mod common;
 #[path = "dashboard_browser/live.rs"]
 mod live;
+#[path = "dashboard_browser/phone.rs"]
+mod phone;
 #[path = "dashboard_browser/sdk.rs"]
 mod sdk;
 

@@ -57,6 +57,9 @@ impl_page!(IssuesPage);
 /// The filter form's values and choices.
 pub struct Filters {
     q: String,
+    /// Whether the query sets a filter beyond the search: a phone then shows the folded
+    /// filters open, so that what narrows the list is in sight.
+    narrowed: bool,
     environment: String,
     release: String,
     status: Vec<Choice>,
@@ -324,6 +327,17 @@ pub(super) async fn page(
     };
     let filters = Filters {
         q: query.q.clone(),
+        narrowed: query.status.is_some()
+            || [
+                &query.level,
+                &query.environment,
+                &query.release,
+                &query.assignee,
+                &query.period,
+                &query.sort,
+            ]
+            .iter()
+            .any(|v| !v.is_empty()),
         environment: query.environment.clone(),
         release: query.release.clone(),
         status: choices(STATUSES, query.status()),
