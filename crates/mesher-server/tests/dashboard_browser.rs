@@ -3,8 +3,10 @@
 //! resolved issue, with screenshots of the main pages (`docs/screenshots/` with
 //! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`,
 //! the live alert list in `dashboard_browser/alerts.rs`; every page on a phone in
-//! `dashboard_browser/phone.rs`.
+//! `dashboard_browser/phone.rs`; axe-core on every page in `dashboard_browser/a11y.rs`.
 
+#[path = "dashboard_browser/a11y.rs"]
+mod a11y;
 #[path = "dashboard_browser/alerts.rs"]
 mod alerts;
 mod browser;
