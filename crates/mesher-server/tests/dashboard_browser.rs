@@ -3,7 +3,8 @@
 //! resolved issue, with screenshots of the main pages (`docs/screenshots/` with
 //! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`,
 //! the live alert list in `dashboard_browser/alerts.rs`; every page on a phone in
-//! `dashboard_browser/phone.rs`; axe-core on every page in `dashboard_browser/a11y.rs`.
+//! `dashboard_browser/phone.rs`; axe-core on every page in `dashboard_browser/a11y.rs`;
+//! the keyboard's shortcuts in `dashboard_browser/keyboard.rs`.
 
 #[path = "dashboard_browser/a11y.rs"]
 mod a11y;
@@ -11,6 +12,8 @@ mod a11y;
 mod alerts;
 mod browser;
 mod common;
+#[path = "dashboard_browser/keyboard.rs"]
+mod keyboard;
 #[path = "dashboard_browser/live.rs"]
 mod live;
 #[path = "dashboard_browser/phone.rs"]

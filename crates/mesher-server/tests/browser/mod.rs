@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -168,6 +169,21 @@ impl Browser {
             .text()
             .await
             .unwrap_or_else(|e| panic!("reading {css}: {e}"))
+    }
+
+    /// Presses `keys` one after the other on whatever has the focus, as a keyboard does (a
+    /// [`fantoccini::key::Key`] converts into a `char`).
+    pub async fn press(&self, keys: &[char]) {
+        let mut actions = KeyActions::new("keyboard".to_string());
+        for &key in keys {
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {keys:?}: {e}"));
     }
 
     /// Fills the sign-in form that is open and submits it.

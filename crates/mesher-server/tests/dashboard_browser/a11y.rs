@@ -30,6 +30,12 @@ async fn axe_finds_no_violation_on_any_page() {
             }
         }
     }
+    // The keyboard's shortcut list, open over a page.
+    browser.press(&['?']).await;
+    browser.find("dialog#shortcuts[open]").await;
+    for v in browser.axe_violations().await {
+        found.push(format!("shortcut list: {v}"));
+    }
     assert!(
         found.is_empty(),
         "axe-core found {} violations:\n{}",
