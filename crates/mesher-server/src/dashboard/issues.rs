@@ -59,7 +59,7 @@ pub struct Filters {
     q: String,
     /// Whether the query sets a filter beyond the search: a phone then shows the folded
     /// filters open, so that what narrows the list is in sight.
-    narrowed: bool,
+    filtered: bool,
     environment: String,
     release: String,
     status: Vec<Choice>,
@@ -236,11 +236,17 @@ impl IssuesQuery {
         })
     }
 
-    /// Whether anything but the default (unresolved, any time) is asked for.
-    fn narrowed(&self) -> bool {
+    /// The names of what is asked for beyond the default (unresolved, any time).
+    fn asked(&self) -> impl Iterator<Item = &str> {
         self.keep()
-            .iter()
-            .any(|&(k, v)| !(v.is_empty() || k == "status" && v == "unresolved"))
+            .into_iter()
+            .filter(|&(k, v)| !(v.is_empty() || k == "status" && v == "unresolved"))
+            .map(|(k, _)| k)
+    }
+
+    /// Whether anything but the default is asked for.
+    fn narrowed(&self) -> bool {
+        self.asked().next().is_some()
     }
 }
 
@@ -327,17 +333,7 @@ pub(super) async fn page(
     };
     let filters = Filters {
         q: query.q.clone(),
-        narrowed: query.status.is_some()
-            || [
-                &query.level,
-                &query.environment,
-                &query.release,
-                &query.assignee,
-                &query.period,
-                &query.sort,
-            ]
-            .iter()
-            .any(|v| !v.is_empty()),
+        filtered: query.asked().any(|k| k != "q"),
         environment: query.environment.clone(),
         release: query.release.clone(),
         status: choices(STATUSES, query.status()),
@@ -590,6 +586,16 @@ mod tests {
         assert_eq!(store.environment.as_deref(), Some("prod"));
         assert_eq!(store.sort, IssueSort::Count);
         assert!(q.narrowed());
+        let search = IssuesQuery {
+            q: "KeyError".into(),
+            status: Some("unresolved".into()),
+            ..IssuesQuery::default()
+        };
+        assert!(search.narrowed());
+        assert!(
+            !search.asked().any(|k| k != "q"),
+            "the folded filters stay folded"
+        );
 
         for bad in [
             IssuesQuery {
