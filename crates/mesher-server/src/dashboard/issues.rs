@@ -41,6 +41,9 @@ pub struct IssuesPage {
     layout: Layout,
     notice: Option<Notice>,
     filters: Filters,
+    /// Who the selected issues can be assigned to: the signed-in user first, then the other
+    /// members by name.
+    assign_to: Vec<Choice>,
     rows: Vec<IssueRow>,
     pager: Pager,
     bulk_action: String,
@@ -321,6 +324,19 @@ pub(super) async fn page(
             selected: *value == query.assignee,
         })
         .collect();
+    let mut assign_to: Vec<Choice> = members
+        .iter()
+        .map(|m| Choice {
+            value: m.user.id.to_string(),
+            label: if m.user.id == user.user.id {
+                format!("Me ({})", m.user.name)
+            } else {
+                m.user.name.clone()
+            },
+            selected: m.user.id == user.user.id,
+        })
+        .collect();
+    assign_to.sort_by_key(|c| !c.selected);
     let mut periods = vec![("", "Any time")];
     periods.extend(PERIODS.iter().map(|&(k, label, _)| (k, label)));
     let distinct = |values: Vec<Option<&String>>, current: &str| {
@@ -363,6 +379,7 @@ pub(super) async fn page(
     Ok(IssuesPage {
         notice: Notice::from_done(query.done.as_deref()),
         filters,
+        assign_to,
         rows,
         pager,
         bulk_action: layout.url(&format!("{}/bulk", paths::issues(id))),
@@ -504,9 +521,17 @@ pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), OpsErr
     Ok((change, key))
 }
 
-/// `POST /projects/{id}/issues/bulk`: the same change for every selected issue (`issue`
-/// fields), then back to the list as it was. Triage needs the member role and write scope, as
-/// in the API.
+/// What a bulk action does to each selected issue.
+#[derive(Clone, Copy)]
+enum BulkAction {
+    Status(StatusChange),
+    /// To a member (`assignee`), or to nobody.
+    Assign(Option<i64>),
+}
+
+/// `POST /projects/{id}/issues/bulk`: the same change (`action`: a state, or `assign` with an
+/// `assignee`) for every selected issue (`issue` fields), then back to the list as it was.
+/// Triage needs the member role and write scope, as in the API.
 pub(super) async fn bulk(
     State(state): State<AppState>,
     layout: Layout,
@@ -516,7 +541,13 @@ pub(super) async fn bulk(
     user.caller
         .project(&state, id, Scope::Write, Role::Member)
         .await?;
-    let (change, _) = change(form.text("action"))?;
+    let action = match form.text("action") {
+        "assign" => BulkAction::Assign(match form.text("assignee") {
+            "" => None,
+            _ => Some(form.parse::<i64>("assignee", "Assignee")?),
+        }),
+        other => BulkAction::Status(change(other)?.0),
+    };
     let list = paths::issues(id);
     let back = form
         .get("back")
@@ -537,7 +568,14 @@ pub(super) async fn bulk(
     let mut key = "bulk";
     for issue_id in ids {
         // An issue of another project is as unknown as a missing one (`Some(id)`).
-        match ops::issues::set_status(Ops::Node(&state), actor, Some(id), issue_id, change).await {
+        let ops = Ops::Node(&state);
+        let done = match action {
+            BulkAction::Status(change) => {
+                ops::issues::set_status(ops, actor, Some(id), issue_id, change).await
+            }
+            BulkAction::Assign(to) => ops::issues::assign(ops, actor, Some(id), issue_id, to).await,
+        };
+        match done {
             Ok(_) => {}
             // Issues without a release in a project without any stay as they were; the others
             // change, and the list says why some did not (issue 12, row 13).
