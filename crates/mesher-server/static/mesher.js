@@ -117,7 +117,7 @@
 
   // ---- Select all ---------------------------------------------------------------------------
   // <input type="checkbox" data-select-all> (inside a hidden label: it needs this script) checks
-  // or unchecks the other checkboxes of its form, and follows them.
+  // or unchecks the rows' checkboxes (those of the table body) in its form, and follows them.
   function initSelectAll() {
     document.querySelectorAll("[data-select-all]").forEach(function (all) {
       var form = all.form;
@@ -128,7 +128,7 @@
       if (hidden) {
         hidden.hidden = false;
       }
-      var boxes = form.querySelectorAll("input[type=checkbox][name]");
+      var boxes = form.querySelectorAll("tbody input[type=checkbox][name]");
       all.addEventListener("change", function () {
         boxes.forEach(function (box) { box.checked = all.checked; });
       });

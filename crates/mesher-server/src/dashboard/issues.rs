@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Redirect;
 use futures_util::future::try_join_all;
 use mesher_protocol::Level;
 use mesher_store::{
-    ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, Role, Scope,
-    StatusChange, StoreError,
+    ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, MAX_PAGE,
+    Role, Scope, StatusChange, StoreError,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -44,6 +44,9 @@ pub struct IssuesPage {
     /// Who the selected issues can be assigned to: the signed-in user first, then the other
     /// members by name.
     assign_to: Vec<Choice>,
+    /// How many issues match the filters over all pages, when there is more than one page: the
+    /// bulk actions can then apply to them all.
+    matching: Option<String>,
     rows: Vec<IssueRow>,
     pager: Pager,
     bulk_action: String,
@@ -274,6 +277,14 @@ pub(super) async fn page(
         .map(|m| (m.user.id, m.user.name.clone()))
         .collect();
     let rows = rows(&state, &scope.layout, id, page.items.iter(), &names, now).await?;
+    // The count costs a query, worth it only when the list has more than this page.
+    let matching = if page.next_cursor.is_some() || issue_query.cursor.is_some() {
+        Some(count(
+            i64::try_from(store.count_issues(&issue_query).await?).unwrap_or(i64::MAX),
+        ))
+    } else {
+        None
+    };
 
     let layout = &scope.layout;
     let path = layout.url(&paths::issues(id));
@@ -380,6 +391,7 @@ pub(super) async fn page(
         notice: Notice::from_done(query.done.as_deref()),
         filters,
         assign_to,
+        matching,
         rows,
         pager,
         bulk_action: layout.url(&format!("{}/bulk", paths::issues(id))),
@@ -554,13 +566,16 @@ pub(super) async fn bulk(
         .and_then(local_path)
         .filter(|b| b.starts_with(&list))
         .unwrap_or(&list);
-    let ids = form
-        .all("issue")
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| ApiError::BadRequest(format!("issue: {v:?} is not an issue id")))
-        })
-        .collect::<Result<Vec<i64>, ApiError>>()?;
+    let ids = if form.text("matching") == "1" {
+        matching_ids(&state, id, user.user.id, back).await?
+    } else {
+        form.all("issue")
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest(format!("issue: {v:?} is not an issue id")))
+            })
+            .collect::<Result<Vec<i64>, ApiError>>()?
+    };
     if ids.is_empty() {
         return Ok(Redirect::to(&layout.url(&done(back, "none-selected"))));
     }
@@ -584,6 +599,33 @@ pub(super) async fn bulk(
         }
     }
     Ok(Redirect::to(&layout.url(&done(back, key))))
+}
+
+/// Every issue the list at `back` shows, over all its pages ("select all N matching"): the ids
+/// are read first, as the change may move issues out of the list while it is paged through.
+async fn matching_ids(
+    state: &AppState,
+    project_id: i64,
+    me: i64,
+    back: &str,
+) -> Result<Vec<i64>, HtmlError> {
+    let uri: axum::http::Uri = back
+        .parse()
+        .map_err(|_| ApiError::BadRequest("back: not a list address".into()))?;
+    let Query(query) = Query::<IssuesQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::BadRequest(format!("back: {e}")))?;
+    let mut q = query.to_store(project_id, me, mesher_store::now())?;
+    q.cursor = None;
+    q.limit = MAX_PAGE;
+    let mut ids = Vec::new();
+    loop {
+        let page = state.store().query_issues(&q).await?;
+        ids.extend(page.items.iter().map(|i| i.id));
+        match page.next_cursor {
+            Some(next) => q.cursor = Some(Cursor::decode(&next)?),
+            None => return Ok(ids),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -188,6 +188,42 @@ async fn pages_go_forward_and_back() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 27, "every issue once");
+
+    // "Select all N matching": offered when there is more than one page; checked, the action
+    // applies to every issue the filters match, on every page, whatever page it was sent from.
+    assert_eq!(
+        first.text("form.bulk label:has(input[name=matching])"),
+        "Or all 27 matching"
+    );
+    app.send_event(&world, message("disk almost full", "warning"))
+        .await;
+    let back = second.attr("form.bulk input[name=back]", "value");
+    assert!(back.contains("cursor="), "{back}");
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/issues/bulk"),
+            &[("matching", "1"), ("action", "resolve"), ("back", &back)],
+        )
+        .await;
+    let target = see_other(&response);
+    assert!(target.ends_with("&done=bulk"), "{target}");
+    let rest = ada
+        .page(&app, &format!("/projects/{p}/issues"), StatusCode::OK)
+        .await;
+    assert_eq!(rest.texts("tbody a.cell-title"), ["disk almost full"]);
+    assert_eq!(rest.count("input[name=matching]"), 0, "one page");
+    let resolved = ada
+        .page(
+            &app,
+            &format!("/projects/{p}/issues?status=resolved&level=error"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        resolved.text("form.bulk label:has(input[name=matching])"),
+        "Or all 27 matching"
+    );
 }
 
 #[tokio::test]
