@@ -2,14 +2,22 @@
 //! the theme and keyboard on the sign-in page, and the acceptance path from an SDK event to a
 //! resolved issue, with screenshots of the main pages (`docs/screenshots/` with
 //! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`,
-//! the live alert list in `dashboard_browser/alerts.rs`.
+//! the live alert list in `dashboard_browser/alerts.rs`; every page on a phone in
+//! `dashboard_browser/phone.rs`; axe-core on every page in `dashboard_browser/a11y.rs`;
+//! the keyboard's shortcuts in `dashboard_browser/keyboard.rs`.
 
+#[path = "dashboard_browser/a11y.rs"]
+mod a11y;
 #[path = "dashboard_browser/alerts.rs"]
 mod alerts;
 mod browser;
 mod common;
+#[path = "dashboard_browser/keyboard.rs"]
+mod keyboard;
 #[path = "dashboard_browser/live.rs"]
 mod live;
+#[path = "dashboard_browser/phone.rs"]
+mod phone;
 #[path = "dashboard_browser/sdk.rs"]
 mod sdk;
 

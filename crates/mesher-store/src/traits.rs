@@ -201,6 +201,8 @@ pub trait IssueStore: Send + Sync {
 pub trait QueryStore: Send + Sync {
     /// A page of a project's issues.
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>>;
+    /// How many issues `q` asks for over all its pages (its cursor, order and limit aside).
+    async fn count_issues(&self, q: &IssueQuery) -> StoreResult<u64>;
     /// A page of events, newest first.
     async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>>;
     /// The previous (older) and next (newer) event ids of an event within its issue.

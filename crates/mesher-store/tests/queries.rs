@@ -88,6 +88,17 @@ async fn issue_lists_filter_sort_and_page(store: Arc<dyn Store>) {
         "last seen first"
     );
     assert_eq!(everything.next_cursor, None);
+    // The count covers every page, a cursor and limit aside.
+    let small = q(&|q| {
+        q.limit = 2;
+        q.cursor = Some(Cursor {
+            value: i64::MAX,
+            id: i64::MAX,
+        });
+    });
+    assert_eq!(store.count_issues(&small).await.unwrap(), 5);
+    let warnings = q(&|q| q.level = Some("warning".into()));
+    assert_eq!(store.count_issues(&warnings).await.unwrap(), 1);
     let by_count = list(q(&|q| q.sort = IssueSort::Count)).await;
     assert_eq!(by_count.items[0].id, by_name("beta"));
     let by_first = list(q(&|q| q.sort = IssueSort::FirstSeen)).await;

@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Redirect;
 use futures_util::future::try_join_all;
 use mesher_protocol::Level;
 use mesher_store::{
-    ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, Role, Scope,
-    StatusChange, StoreError,
+    ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, MAX_PAGE,
+    Role, Scope, StatusChange, StoreError,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -41,6 +41,12 @@ pub struct IssuesPage {
     layout: Layout,
     notice: Option<Notice>,
     filters: Filters,
+    /// Who the selected issues can be assigned to: the signed-in user first, then the other
+    /// members by name.
+    assign_to: Vec<Choice>,
+    /// How many issues match the filters over all pages, when there is more than one page: the
+    /// bulk actions can then apply to them all.
+    matching: Option<String>,
     rows: Vec<IssueRow>,
     pager: Pager,
     bulk_action: String,
@@ -57,6 +63,9 @@ impl_page!(IssuesPage);
 /// The filter form's values and choices.
 pub struct Filters {
     q: String,
+    /// Whether the query sets a filter beyond the search: a phone then shows the folded
+    /// filters open, so that what narrows the list is in sight.
+    filtered: bool,
     environment: String,
     release: String,
     status: Vec<Choice>,
@@ -233,11 +242,17 @@ impl IssuesQuery {
         })
     }
 
-    /// Whether anything but the default (unresolved, any time) is asked for.
-    fn narrowed(&self) -> bool {
+    /// The names of what is asked for beyond the default (unresolved, any time).
+    fn asked(&self) -> impl Iterator<Item = &str> {
         self.keep()
-            .iter()
-            .any(|&(k, v)| !(v.is_empty() || k == "status" && v == "unresolved"))
+            .into_iter()
+            .filter(|&(k, v)| !(v.is_empty() || k == "status" && v == "unresolved"))
+            .map(|(k, _)| k)
+    }
+
+    /// Whether anything but the default is asked for.
+    fn narrowed(&self) -> bool {
+        self.asked().next().is_some()
     }
 }
 
@@ -262,6 +277,14 @@ pub(super) async fn page(
         .map(|m| (m.user.id, m.user.name.clone()))
         .collect();
     let rows = rows(&state, &scope.layout, id, page.items.iter(), &names, now).await?;
+    // The count costs a query, worth it only when the list has more than this page.
+    let matching = if page.next_cursor.is_some() || issue_query.cursor.is_some() {
+        Some(count(
+            i64::try_from(store.count_issues(&issue_query).await?).unwrap_or(i64::MAX),
+        ))
+    } else {
+        None
+    };
 
     let layout = &scope.layout;
     let path = layout.url(&paths::issues(id));
@@ -312,6 +335,19 @@ pub(super) async fn page(
             selected: *value == query.assignee,
         })
         .collect();
+    let mut assign_to: Vec<Choice> = members
+        .iter()
+        .map(|m| Choice {
+            value: m.user.id.to_string(),
+            label: if m.user.id == user.user.id {
+                format!("Me ({})", m.user.name)
+            } else {
+                m.user.name.clone()
+            },
+            selected: m.user.id == user.user.id,
+        })
+        .collect();
+    assign_to.sort_by_key(|c| !c.selected);
     let mut periods = vec![("", "Any time")];
     periods.extend(PERIODS.iter().map(|&(k, label, _)| (k, label)));
     let distinct = |values: Vec<Option<&String>>, current: &str| {
@@ -324,6 +360,7 @@ pub(super) async fn page(
     };
     let filters = Filters {
         q: query.q.clone(),
+        filtered: query.asked().any(|k| k != "q"),
         environment: query.environment.clone(),
         release: query.release.clone(),
         status: choices(STATUSES, query.status()),
@@ -353,6 +390,8 @@ pub(super) async fn page(
     Ok(IssuesPage {
         notice: Notice::from_done(query.done.as_deref()),
         filters,
+        assign_to,
+        matching,
         rows,
         pager,
         bulk_action: layout.url(&format!("{}/bulk", paths::issues(id))),
@@ -494,9 +533,17 @@ pub(super) fn change(value: &str) -> Result<(StatusChange, &'static str), OpsErr
     Ok((change, key))
 }
 
-/// `POST /projects/{id}/issues/bulk`: the same change for every selected issue (`issue`
-/// fields), then back to the list as it was. Triage needs the member role and write scope, as
-/// in the API.
+/// What a bulk action does to each selected issue.
+#[derive(Clone, Copy)]
+enum BulkAction {
+    Status(StatusChange),
+    /// To a member (`assignee`), or to nobody.
+    Assign(Option<i64>),
+}
+
+/// `POST /projects/{id}/issues/bulk`: the same change (`action`: a state, or `assign` with an
+/// `assignee`) for every selected issue (`issue` fields), then back to the list as it was.
+/// Triage needs the member role and write scope, as in the API.
 pub(super) async fn bulk(
     State(state): State<AppState>,
     layout: Layout,
@@ -506,20 +553,29 @@ pub(super) async fn bulk(
     user.caller
         .project(&state, id, Scope::Write, Role::Member)
         .await?;
-    let (change, _) = change(form.text("action"))?;
+    let action = match form.text("action") {
+        "assign" => BulkAction::Assign(match form.text("assignee") {
+            "" => None,
+            _ => Some(form.parse::<i64>("assignee", "Assignee")?),
+        }),
+        other => BulkAction::Status(change(other)?.0),
+    };
     let list = paths::issues(id);
     let back = form
         .get("back")
         .and_then(local_path)
         .filter(|b| b.starts_with(&list))
         .unwrap_or(&list);
-    let ids = form
-        .all("issue")
-        .map(|v| {
-            v.parse::<i64>()
-                .map_err(|_| ApiError::BadRequest(format!("issue: {v:?} is not an issue id")))
-        })
-        .collect::<Result<Vec<i64>, ApiError>>()?;
+    let ids = if form.text("matching") == "1" {
+        matching_ids(&state, id, user.user.id, back).await?
+    } else {
+        form.all("issue")
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| ApiError::BadRequest(format!("issue: {v:?} is not an issue id")))
+            })
+            .collect::<Result<Vec<i64>, ApiError>>()?
+    };
     if ids.is_empty() {
         return Ok(Redirect::to(&layout.url(&done(back, "none-selected"))));
     }
@@ -527,7 +583,14 @@ pub(super) async fn bulk(
     let mut key = "bulk";
     for issue_id in ids {
         // An issue of another project is as unknown as a missing one (`Some(id)`).
-        match ops::issues::set_status(Ops::Node(&state), actor, Some(id), issue_id, change).await {
+        let ops = Ops::Node(&state);
+        let done = match action {
+            BulkAction::Status(change) => {
+                ops::issues::set_status(ops, actor, Some(id), issue_id, change).await
+            }
+            BulkAction::Assign(to) => ops::issues::assign(ops, actor, Some(id), issue_id, to).await,
+        };
+        match done {
             Ok(_) => {}
             // Issues without a release in a project without any stay as they were; the others
             // change, and the list says why some did not (issue 12, row 13).
@@ -536,6 +599,33 @@ pub(super) async fn bulk(
         }
     }
     Ok(Redirect::to(&layout.url(&done(back, key))))
+}
+
+/// Every issue the list at `back` shows, over all its pages ("select all N matching"): the ids
+/// are read first, as the change may move issues out of the list while it is paged through.
+async fn matching_ids(
+    state: &AppState,
+    project_id: i64,
+    me: i64,
+    back: &str,
+) -> Result<Vec<i64>, HtmlError> {
+    let uri: axum::http::Uri = back
+        .parse()
+        .map_err(|_| ApiError::BadRequest("back: not a list address".into()))?;
+    let Query(query) = Query::<IssuesQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::BadRequest(format!("back: {e}")))?;
+    let mut q = query.to_store(project_id, me, mesher_store::now())?;
+    q.cursor = None;
+    q.limit = MAX_PAGE;
+    let mut ids = Vec::new();
+    loop {
+        let page = state.store().query_issues(&q).await?;
+        ids.extend(page.items.iter().map(|i| i.id));
+        match page.next_cursor {
+            Some(next) => q.cursor = Some(Cursor::decode(&next)?),
+            None => return Ok(ids),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -576,6 +666,16 @@ mod tests {
         assert_eq!(store.environment.as_deref(), Some("prod"));
         assert_eq!(store.sort, IssueSort::Count);
         assert!(q.narrowed());
+        let search = IssuesQuery {
+            q: "KeyError".into(),
+            status: Some("unresolved".into()),
+            ..IssuesQuery::default()
+        };
+        assert!(search.narrowed());
+        assert!(
+            !search.asked().any(|k| k != "q"),
+            "the folded filters stay folded"
+        );
 
         for bad in [
             IssuesQuery {

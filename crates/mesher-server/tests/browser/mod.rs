@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -170,6 +171,21 @@ impl Browser {
             .unwrap_or_else(|e| panic!("reading {css}: {e}"))
     }
 
+    /// Presses `keys` one after the other on whatever has the focus, as a keyboard does (a
+    /// [`fantoccini::key::Key`] converts into a `char`).
+    pub async fn press(&self, keys: &[char]) {
+        let mut actions = KeyActions::new("keyboard".to_string());
+        for &key in keys {
+            actions = actions
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("pressing {keys:?}: {e}"));
+    }
+
     /// Fills the sign-in form that is open and submits it.
     pub async fn sign_in(&self, email: &str, password: &str) {
         self.type_into("input#email", email).await;
@@ -221,6 +237,60 @@ impl Browser {
             "browser console errors:\n{}",
             errors.join("\n")
         );
+    }
+
+    /// The page's accessibility violations found by axe-core, one line each (rule, impact,
+    /// help and the offending elements); empty when there is none.
+    ///
+    /// axe-core comes from npm (`scripts/test` installs it); `MESHER_TEST_AXE` is the path of
+    /// its `axe.min.js`. Missing, it fails the test: it is never skipped. The script goes in
+    /// through WebDriver, which the page's Content-Security-Policy does not govern, so the
+    /// dashboard's policy stays as strict as it is.
+    ///
+    /// # Panics
+    /// When axe-core is missing or fails to run.
+    pub async fn axe_violations(&self) -> Vec<String> {
+        let path = std::env::var("MESHER_TEST_AXE").map_or_else(
+            |_| {
+                PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                    .join(".cache/mesher-tools/node_modules/axe-core/axe.min.js")
+            },
+            PathBuf::from,
+        );
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core not found at {} ({e}): the accessibility tests need it. Run \
+                 scripts/test (it installs it) or `npm install --prefix ~/.cache/mesher-tools \
+                 axe-core`, or set MESHER_TEST_AXE to its axe.min.js.",
+                path.display()
+            )
+        });
+        self.client
+            .execute(&format!("{source}\nreturn null;"), Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("injecting axe-core: {e}"));
+        let found = self
+            .client
+            .execute_async(
+                "var done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']}).then(function (r) {
+                   done(r.violations.map(function (v) {
+                     return v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                       v.nodes.slice(0, 5).map(function (n) { return n.target.join(' '); })
+                         .join(', ');
+                   }));
+                 }, function (e) { done('axe failed: ' + e); });",
+                Vec::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("running axe-core: {e}"));
+        let Value::Array(found) = found else {
+            panic!("{found}");
+        };
+        found
+            .into_iter()
+            .map(|v| v.as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// Saves a PNG of the viewport as `<name>.png` (see the module docs for where) and returns

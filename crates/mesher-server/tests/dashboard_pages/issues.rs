@@ -85,7 +85,7 @@ async fn rows_show_counts_users_trend_and_times() {
     assert_eq!(page.count("form.bulk input[name=_csrf]"), 1);
     assert_eq!(
         page.texts("form.bulk button[name=action]"),
-        ["Resolve", "Unresolve", "Archive", "Discard"]
+        ["Resolve", "Unresolve", "Archive", "Discard", "Assign"]
     );
     assert!(
         page.attr("form.bulk button[value=discard]", "data-confirm")
@@ -188,6 +188,42 @@ async fn pages_go_forward_and_back() {
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 27, "every issue once");
+
+    // "Select all N matching": offered when there is more than one page; checked, the action
+    // applies to every issue the filters match, on every page, whatever page it was sent from.
+    assert_eq!(
+        first.text("form.bulk label:has(input[name=matching])"),
+        "Or all 27 matching"
+    );
+    app.send_event(&world, message("disk almost full", "warning"))
+        .await;
+    let back = second.attr("form.bulk input[name=back]", "value");
+    assert!(back.contains("cursor="), "{back}");
+    let response = ada
+        .post(
+            &app,
+            &format!("/projects/{p}/issues/bulk"),
+            &[("matching", "1"), ("action", "resolve"), ("back", &back)],
+        )
+        .await;
+    let target = see_other(&response);
+    assert!(target.ends_with("&done=bulk"), "{target}");
+    let rest = ada
+        .page(&app, &format!("/projects/{p}/issues"), StatusCode::OK)
+        .await;
+    assert_eq!(rest.texts("tbody a.cell-title"), ["disk almost full"]);
+    assert_eq!(rest.count("input[name=matching]"), 0, "one page");
+    let resolved = ada
+        .page(
+            &app,
+            &format!("/projects/{p}/issues?status=resolved&level=error"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        resolved.text("form.bulk label:has(input[name=matching])"),
+        "Or all 27 matching"
+    );
 }
 
 #[tokio::test]
@@ -248,6 +284,47 @@ async fn bulk_actions_change_the_selected_issues_and_return_to_the_list() {
         .await;
     assert_eq!(resolved.count("tbody tr"), 2);
     assert_eq!(resolved.texts("tbody .badge.status-resolved").len(), 2);
+
+    // Assigned in bulk: to a member (the signed-in one first in the choice), then to nobody.
+    assert_eq!(
+        page.attr("#bulk-assignee option[selected]", "value"),
+        world.member.id.to_string()
+    );
+    assert_eq!(page.attr("#bulk-assignee option:last-child", "value"), "");
+    let owner = world.owner.id.to_string();
+    for (assignee, expected) in [(owner.as_str(), Some(world.owner.id)), ("", None)] {
+        let response = max
+            .post(
+                &app,
+                &format!("/projects/{p}/issues/bulk"),
+                &[
+                    ("issue", &ids[0]),
+                    ("issue", &ids[2]),
+                    ("action", "assign"),
+                    ("assignee", assignee),
+                    ("back", &back),
+                ],
+            )
+            .await;
+        assert_eq!(see_other(&response), format!("{back}&done=bulk"));
+        for id in [&ids[0], &ids[2]] {
+            let issue = app.store.issue(id.parse().unwrap()).await.unwrap().unwrap();
+            assert_eq!(issue.assignee_id, expected);
+        }
+    }
+    // Someone outside the organization cannot be assigned.
+    let response = max
+        .post(
+            &app,
+            &format!("/projects/{p}/issues/bulk"),
+            &[
+                ("issue", &ids[2]),
+                ("action", "assign"),
+                ("assignee", &world.outsider.id.to_string()),
+            ],
+        )
+        .await;
+    assert!(response.status().is_client_error(), "{}", response.status());
 
     // Nothing selected: said so.
     let response = max

@@ -134,6 +134,48 @@ fn event_select(q: &EventQuery, expr: Option<&str>, indexed: bool) -> Sql {
     sql
 }
 
+/// The issues `q` asks for (every page: no cursor, order or limit), each with its
+/// `period_count`, after `prefix`; the list and its count share it.
+fn matching_issues(prefix: &str, q: &IssueQuery) -> Sql {
+    let mut sql = Sql::new(&format!("{prefix}SELECT * FROM (SELECT {ISSUE_COLS}, "));
+    let period_counts = q.period_counts();
+    match (&period_counts, q.period_count()) {
+        (Some(_), _) => sql.push("coalesce(pc.n, 0)", vec![]),
+        (None, Some(f)) => sql.push(&f.sql, f.binds.into_iter().map(bind).collect()),
+        (None, None) => sql.push("NULL::bigint", vec![]),
+    }
+    sql.push(" AS period_count FROM issues", vec![]);
+    if let Some(f) = period_counts {
+        sql.push(" LEFT JOIN ", vec![]);
+        sql.push(&f.sql, f.binds.into_iter().map(bind).collect());
+        sql.push(" pc ON pc.issue_id = issues.id", vec![]);
+    }
+    sql.push(" WHERE project_id = ?", vec![Box::new(q.project_id)]);
+    match q.status {
+        Some(s) => sql.push(" AND status = ?", vec![Box::new(s.as_str().to_string())]),
+        // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
+        None => sql.push(" AND status <> 'discarded'", vec![]),
+    }
+    match q.assignee {
+        Some(AssigneeFilter::Nobody) => sql.push(" AND assignee_id IS NULL", vec![]),
+        Some(AssigneeFilter::User(u)) => sql.push(" AND assignee_id = ?", vec![Box::new(u)]),
+        None => {}
+    }
+    let matching = q.match_conditions();
+    sql.push(
+        &matching.sql,
+        matching.binds.into_iter().map(bind).collect(),
+    );
+    for word in q.query.as_deref().map(query_words).unwrap_or_default() {
+        sql.push(
+            " AND strpos(lower(title || ' ' || coalesce(culprit, '')), ?) > 0",
+            vec![Box::new(word)],
+        );
+    }
+    sql.push(") issues", vec![]);
+    sql
+}
+
 #[async_trait]
 impl QueryStore for PostgresStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
@@ -144,42 +186,7 @@ impl QueryStore for PostgresStore {
             IssueSort::Count if period_count.is_some() => "period_count",
             IssueSort::Count => "event_count",
         };
-        let mut sql = Sql::new(&format!("SELECT * FROM (SELECT {ISSUE_COLS}, "));
-        let period_counts = q.period_counts();
-        match (&period_counts, period_count) {
-            (Some(_), _) => sql.push("coalesce(pc.n, 0)", vec![]),
-            (None, Some(f)) => sql.push(&f.sql, f.binds.into_iter().map(bind).collect()),
-            (None, None) => sql.push("NULL::bigint", vec![]),
-        }
-        sql.push(" AS period_count FROM issues", vec![]);
-        if let Some(f) = period_counts {
-            sql.push(" LEFT JOIN ", vec![]);
-            sql.push(&f.sql, f.binds.into_iter().map(bind).collect());
-            sql.push(" pc ON pc.issue_id = issues.id", vec![]);
-        }
-        sql.push(" WHERE project_id = ?", vec![Box::new(q.project_id)]);
-        match q.status {
-            Some(s) => sql.push(" AND status = ?", vec![Box::new(s.as_str().to_string())]),
-            // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
-            None => sql.push(" AND status <> 'discarded'", vec![]),
-        }
-        match q.assignee {
-            Some(AssigneeFilter::Nobody) => sql.push(" AND assignee_id IS NULL", vec![]),
-            Some(AssigneeFilter::User(u)) => sql.push(" AND assignee_id = ?", vec![Box::new(u)]),
-            None => {}
-        }
-        let matching = q.match_conditions();
-        sql.push(
-            &matching.sql,
-            matching.binds.into_iter().map(bind).collect(),
-        );
-        for word in q.query.as_deref().map(query_words).unwrap_or_default() {
-            sql.push(
-                " AND strpos(lower(title || ' ' || coalesce(culprit, '')), ?) > 0",
-                vec![Box::new(word)],
-            );
-        }
-        sql.push(") issues", vec![]);
+        let mut sql = matching_issues("", q);
         if let Some(cur) = q.cursor {
             match q.sort {
                 IssueSort::Count => sql.push(
@@ -223,6 +230,17 @@ impl QueryStore for PostgresStore {
             None
         };
         Ok(Page { items, next_cursor })
+    }
+
+    async fn count_issues(&self, q: &IssueQuery) -> StoreResult<u64> {
+        let mut sql = matching_issues("SELECT count(*) FROM (", q);
+        sql.push(") counted", vec![]);
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(&sql.text, &sql.refs())
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default())
     }
 
     async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>> {

@@ -49,6 +49,57 @@ fn match_expr(project_id: i64, query: Option<&str>, tags: &[(String, String)]) -
     Some(parts.join(" AND "))
 }
 
+/// The issues `q` asks for (every page: no cursor, order or limit), each with its
+/// `period_count`; the list and its count share it.
+fn matching_issues(q: &IssueQuery) -> (String, Vec<Sql>) {
+    let period_count = q.period_count();
+    let mut args: Vec<Sql> = Vec::new();
+    let mut sql = format!("SELECT * FROM (SELECT {ISSUE_COLS}, ");
+    let period_counts = q.period_counts();
+    match (&period_counts, &period_count) {
+        (Some(_), _) => sql.push_str("coalesce(pc.n, 0)"),
+        (None, Some(f)) => {
+            sql.push_str(&f.sql);
+            args.extend(f.binds.iter().map(bind));
+        }
+        (None, None) => sql.push_str("NULL"),
+    }
+    sql.push_str(" AS period_count FROM issues");
+    if let Some(f) = &period_counts {
+        sql.push_str(" LEFT JOIN ");
+        sql.push_str(&f.sql);
+        sql.push_str(" pc ON pc.issue_id = issues.id");
+        args.extend(f.binds.iter().map(bind));
+    }
+    sql.push_str(" WHERE project_id = ?");
+    args.push(Sql::Integer(q.project_id));
+    match q.status {
+        Some(s) => {
+            sql.push_str(" AND status = ?");
+            args.push(Sql::Text(s.as_str().into()));
+        }
+        // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
+        None => sql.push_str(" AND status <> 'discarded'"),
+    }
+    match q.assignee {
+        Some(AssigneeFilter::Nobody) => sql.push_str(" AND assignee_id IS NULL"),
+        Some(AssigneeFilter::User(u)) => {
+            sql.push_str(" AND assignee_id = ?");
+            args.push(Sql::Integer(u));
+        }
+        None => {}
+    }
+    let matching = q.match_conditions();
+    sql.push_str(&matching.sql);
+    args.extend(matching.binds.iter().map(bind));
+    for word in q.query.as_deref().map(query_words).unwrap_or_default() {
+        sql.push_str(" AND instr(lower(title || ' ' || coalesce(culprit, '')), ?) > 0");
+        args.push(Sql::Text(word));
+    }
+    sql.push_str(") issues");
+    (sql, args)
+}
+
 #[async_trait]
 impl QueryStore for SqliteStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
@@ -61,50 +112,7 @@ impl QueryStore for SqliteStore {
                 IssueSort::Count if period_count.is_some() => "period_count",
                 IssueSort::Count => "event_count",
             };
-            let mut args: Vec<Sql> = Vec::new();
-            let mut sql = format!("SELECT * FROM (SELECT {ISSUE_COLS}, ");
-            let period_counts = q.period_counts();
-            match (&period_counts, &period_count) {
-                (Some(_), _) => sql.push_str("coalesce(pc.n, 0)"),
-                (None, Some(f)) => {
-                    sql.push_str(&f.sql);
-                    args.extend(f.binds.iter().map(bind));
-                }
-                (None, None) => sql.push_str("NULL"),
-            }
-            sql.push_str(" AS period_count FROM issues");
-            if let Some(f) = &period_counts {
-                sql.push_str(" LEFT JOIN ");
-                sql.push_str(&f.sql);
-                sql.push_str(" pc ON pc.issue_id = issues.id");
-                args.extend(f.binds.iter().map(bind));
-            }
-            sql.push_str(" WHERE project_id = ?");
-            args.push(Sql::Integer(q.project_id));
-            match q.status {
-                Some(s) => {
-                    sql.push_str(" AND status = ?");
-                    args.push(Sql::Text(s.as_str().into()));
-                }
-                // A discarded issue is a tombstone, listed only when asked for (issue 12, row 10).
-                None => sql.push_str(" AND status <> 'discarded'"),
-            }
-            match q.assignee {
-                Some(AssigneeFilter::Nobody) => sql.push_str(" AND assignee_id IS NULL"),
-                Some(AssigneeFilter::User(u)) => {
-                    sql.push_str(" AND assignee_id = ?");
-                    args.push(Sql::Integer(u));
-                }
-                None => {}
-            }
-            let matching = q.match_conditions();
-            sql.push_str(&matching.sql);
-            args.extend(matching.binds.iter().map(bind));
-            for word in q.query.as_deref().map(query_words).unwrap_or_default() {
-                sql.push_str(" AND instr(lower(title || ' ' || coalesce(culprit, '')), ?) > 0");
-                args.push(Sql::Text(word));
-            }
-            sql.push_str(") issues");
+            let (mut sql, mut args) = matching_issues(&q);
             if let Some(cur) = q.cursor {
                 sql.push_str(&format!(" WHERE ({column}, id) < (?, ?)"));
                 args.extend([Sql::Integer(cur.value), Sql::Integer(cur.id)]);
@@ -142,6 +150,18 @@ impl QueryStore for SqliteStore {
             Ok(Page { items, next_cursor })
         })
         .await
+    }
+
+    async fn count_issues(&self, q: &IssueQuery) -> StoreResult<u64> {
+        let (sql, args) = matching_issues(q);
+        let n: i64 = self
+            .read(move |c| {
+                c.prepare_cached(&format!("SELECT count(*) FROM ({sql}) counted"))
+                    .and_then(|mut stmt| stmt.query_row(params_from_iter(args), |r| r.get(0)))
+                    .map_err(map_err)
+            })
+            .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     async fn query_events(&self, q: &EventQuery) -> StoreResult<Page<EventSummary>> {
