@@ -28,7 +28,6 @@ mod settings;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use dashboard::{Page, TestApp, body};
-use tower::ServiceExt;
 
 #[tokio::test]
 async fn the_sign_in_page_is_a_labelled_form_in_the_layout() {
@@ -244,32 +243,47 @@ async fn behind_a_path_prefix_every_link_carries_it() {
 }
 
 #[tokio::test]
-async fn the_fallback_answers_browsers_with_a_page_and_clients_with_json() {
-    let app = TestApp::with_public_url("http://127.0.0.1:8000/mesher/").await;
-    // What `http::app` mounts as its fallback (see `mesher_server::dashboard::fallback`).
-    let router = axum::Router::new()
-        .fallback(mesher_server::dashboard::fallback)
-        .with_state(app.state.clone());
-    let browser = Request::get("/mesher/projects/999")
-        .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
-        .body(Body::empty())
-        .unwrap();
-    let page = Page::from_response(
-        router.clone().oneshot(browser).await.unwrap(),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_eq!(page.text("main h1"), "Page not found");
-    assert!(
-        page.attr(r#"link[rel="stylesheet"]"#, "href")
-            .starts_with("/mesher/static/")
-    );
+async fn unknown_addresses_answer_browsers_with_a_page_and_clients_with_json() {
+    for (public_url, prefix) in [
+        ("http://127.0.0.1:8000", ""),
+        ("http://127.0.0.1:8000/mesher/", "/mesher"),
+    ] {
+        let app = TestApp::with_public_url(public_url).await;
+        let get = |path: String, accept: &str| {
+            Request::get(path)
+                .header(header::ACCEPT, accept)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let browser = "text/html,application/xhtml+xml,*/*;q=0.8";
+        for path in ["/foo", "/projects/1/nope", "/projects/1/issues/2/nope"] {
+            let path = format!("{prefix}{path}");
+            let response = app.request(get(path.clone(), browser)).await;
+            let page = Page::from_response(response, StatusCode::NOT_FOUND).await;
+            assert_eq!(page.text("title"), "Page not found · Mesher", "{path}");
+            assert_eq!(page.text("main h1"), "Page not found");
+            assert_eq!(page.text(".error-status"), "404");
+            let home = if prefix.is_empty() { "/" } else { prefix };
+            assert_eq!(page.attr("main a.btn", "href"), home);
+            assert!(
+                page.attr(r#"link[rel="stylesheet"]"#, "href")
+                    .starts_with(&format!("{prefix}/static/"))
+            );
 
-    let client = Request::get("/mesher/projects/999")
-        .header(header::ACCEPT, "application/json")
-        .body(Body::empty())
-        .unwrap();
-    let response = router.oneshot(client).await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+            let response = app.request(get(path.clone(), "application/json")).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        }
+        // The API's paths answer JSON even to a browser.
+        for path in ["/api/v1/nope", "/api/0/projects/x/y/nope/"] {
+            let path = format!("{prefix}{path}");
+            let response = app.request(get(path.clone(), browser)).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{path}"
+            );
+        }
+    }
 }

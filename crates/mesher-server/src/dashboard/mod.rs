@@ -252,8 +252,15 @@ async fn home(
 }
 
 /// A fallback for the whole app: unknown paths get the HTML 404 page when a browser asks
-/// (`Accept: text/html`) and the API's JSON 404 otherwise.
+/// (`Accept: text/html`) and the API's JSON 404 otherwise. Paths under `/api/` answer JSON
+/// whatever the client accepts: they belong to the API and the SDKs, whose clients parse it.
 pub async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    let prefix = state.public_url().path().trim_end_matches('/');
+    let path = request.uri().path();
+    let local = path.strip_prefix(prefix).unwrap_or(path);
+    if local.starts_with("/api/") || path.starts_with("/api/") {
+        return ApiError::NotFound("no such route".into()).into_response();
+    }
     let error = ApiError::NotFound("there is no page at this address".into());
     let wants_html = request
         .headers()

@@ -29,7 +29,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .fallback(not_found)
+        .fallback(crate::dashboard::fallback)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -46,10 +46,6 @@ pub fn app(state: AppState) -> Router {
             ),
         )
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".into())
 }
 
 async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
