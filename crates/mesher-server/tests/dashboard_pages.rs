@@ -287,3 +287,49 @@ async fn unknown_addresses_answer_browsers_with_a_page_and_clients_with_json() {
         }
     }
 }
+
+#[tokio::test]
+async fn light_badges_keep_aa_contrast_on_their_tint() {
+    let app = TestApp::start().await;
+    let page = app.page("/signin", StatusCode::OK).await;
+    let css = body(
+        app.get(&page.attr(r#"link[rel="stylesheet"]"#, "href"))
+            .await,
+    )
+    .await;
+    let css = String::from_utf8(css.to_vec()).unwrap();
+    // The light side of `--name: light-dark(#rrggbb, …)`.
+    let light = |name: &str| -> [f64; 3] {
+        let key = format!("--{name}: light-dark(#");
+        let start = css.find(&key).unwrap() + key.len();
+        let hex = &css[start..start + 6];
+        [0, 2, 4].map(|i| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()))
+    };
+    // WCAG 2 relative luminance and contrast ratio.
+    let luminance = |rgb: [f64; 3]| {
+        let [r, g, b] = rgb.map(|c| {
+            let c = c / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        });
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    };
+    // A badge's text is its colour; its background that colour at 13% over the page (`.badge`).
+    assert!(css.contains("background: color-mix(in srgb, var(--badge) 13%, transparent);"));
+    for page_bg in ["bg", "surface"] {
+        let under = light(page_bg);
+        for badge in [
+            "fatal", "error", "warning", "info", "debug", "success", "muted",
+        ] {
+            let text = light(badge);
+            let tint: [f64; 3] =
+                std::array::from_fn(|i| (0.13 * text[i] + 0.87 * under[i]).round());
+            let (hi, lo) = (luminance(tint), luminance(text));
+            let ratio = (hi + 0.05) / (lo + 0.05);
+            assert!(ratio >= 4.5, "--{badge} on --{page_bg}: {ratio:.2}:1");
+        }
+    }
+}
