@@ -333,3 +333,59 @@ async fn light_badges_keep_aa_contrast_on_their_tint() {
         }
     }
 }
+
+#[tokio::test]
+async fn text_is_compressed_for_clients_that_accept_it() {
+    use std::io::Read;
+
+    let app = TestApp::start().await;
+    let get = |path: &str, encoding: &str| {
+        Request::get(path)
+            .header(header::ACCEPT_ENCODING, encoding)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let page = app.page("/signin", StatusCode::OK).await;
+    let css = page.attr(r#"link[rel="stylesheet"]"#, "href");
+    let original = body(app.get(&css).await).await;
+
+    let response = app.request(get(&css, "gzip, deflate, br")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let h = response.headers();
+    assert_eq!(h[header::CONTENT_ENCODING], "br");
+    assert_eq!(h[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert_eq!(h[header::VARY], "accept-encoding");
+    let compressed = body(response).await;
+    assert!(
+        compressed.len() < original.len() / 2,
+        "{}",
+        compressed.len()
+    );
+    let mut decoded = Vec::new();
+    brotli_decompressor::Decompressor::new(&compressed[..], 4096)
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, original);
+
+    // A page, gzip only.
+    let response = app.request(get("/signin", "gzip")).await;
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&body(response).await[..])
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains("Sign in to Mesher"));
+
+    // Not asked for, or not text: as it is.
+    let response = app.get(&css).await;
+    assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+    let icon = page.attr(r#"link[rel="icon"]"#, "href");
+    let response = app.request(get(&icon, "br")).await;
+    assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+    let response = app.request(get("/api/v1/nope", "br")).await;
+    assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+}
