@@ -24,6 +24,8 @@ mod overview;
 mod session;
 #[path = "dashboard_pages/settings.rs"]
 mod settings;
+#[path = "dashboard_pages/sharing.rs"]
+mod sharing;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

@@ -23,7 +23,7 @@ use super::charts::{self, Svg};
 use super::context::{Notice, ProjectScope, Range, RangeLink, done, series, store_bucket};
 use super::event_view::{EventView, tag_term};
 use super::extract::{PagePath, PageQuery, Posted, SignedIn};
-use super::format::{When, count, query};
+use super::format::{When, count, query, truncate};
 use super::grouping::GroupingView;
 use super::issues::{ARCHIVE_OPTIONS, Choice, change};
 use super::layout::{Layout, Nav};
@@ -111,6 +111,9 @@ pub struct ActivityItem {
     text: String,
 }
 
+/// Longest issue title in a browser tab's title (the whole one is the page's heading).
+const TAB_TITLE: usize = 60;
+
 /// The query of the issue page.
 #[derive(Debug, Deserialize)]
 pub(super) struct IssueQuery {
@@ -181,11 +184,21 @@ pub(super) async fn page(
         selected: issue.assignee_id == Some(m.user.id),
     }));
     let showing_latest = q.event.is_none() || newer.is_none();
+    // The browser's tab names the issue (and the event, when one was linked to), so that tabs
+    // and history entries tell issues apart.
+    let mut tab = truncate(issue.title.trim(), TAB_TITLE);
+    if let (Some(e), Some(_)) = (&event, &q.event) {
+        tab = format!("{tab} · event {}", &e.event_id.to_string()[..8]);
+    }
+    let can_delete = scope.can_admin();
+    let layout = scope
+        .layout
+        .titled(format!("{tab} · {}", scope.project.name));
     Ok(IssuePage {
         notice: Notice::from_done(q.done.as_deref()),
         actions: actions(&issue),
         archive_options: archive_options(&issue),
-        can_delete: scope.can_admin(),
+        can_delete,
         status_action: format!("{here}/status"),
         assign_action: format!("{here}/assign"),
         delete_action: format!("{here}/delete"),
@@ -205,7 +218,7 @@ pub(super) async fn page(
             query([("q", format!("issue:{}", issue.id).as_str())])
         ),
         issue: head(&issue, now),
-        layout: scope.layout,
+        layout,
     })
 }
 
