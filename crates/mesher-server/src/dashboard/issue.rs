@@ -58,6 +58,8 @@ pub struct IssuePage {
     tags: Vec<TagBreakdown>,
     activity: Vec<ActivityItem>,
     event: Option<EventView>,
+    /// Ways to pass the shown event on: its JSON and its link.
+    share: Option<Share>,
     older: Option<String>,
     newer: Option<String>,
     latest: Option<String>,
@@ -103,6 +105,12 @@ pub struct TagValue {
     count: String,
     percent: String,
     href: String,
+}
+
+/// The shown event's JSON (a path) and its permalink (absolute, to paste anywhere).
+pub struct Share {
+    json: String,
+    link: String,
 }
 
 /// An entry of the activity log.
@@ -190,6 +198,17 @@ pub(super) async fn page(
     if let (Some(e), Some(_)) = (&event, &q.event) {
         tab = format!("{tab} · event {}", &e.event_id.to_string()[..8]);
     }
+    let share = event.as_ref().map(|e| {
+        let event_id = e.event_id.to_string();
+        Share {
+            json: l.url(&paths::event_json(id, &event_id)),
+            link: format!(
+                "{}{}",
+                state.public_url().as_str().trim_end_matches('/'),
+                paths::event(id, &event_id)
+            ),
+        }
+    });
     let can_delete = scope.can_admin();
     let layout = scope
         .layout
@@ -209,6 +228,7 @@ pub(super) async fn page(
         tags: breakdown(tags, issue.event_count, &events_href, issue.id),
         activity: activity_items(&issue, &activity, &names, now),
         event: event.map(|e| EventView::new(&e, &events_href, now)),
+        share,
         older: older.map(event_link),
         newer: newer.map(event_link),
         latest: (!showing_latest).then(|| format!("{here}{}", query(keep_range))),

@@ -184,6 +184,16 @@ pub mod paths {
         format!("/projects/{project_id}/issues/{issue_id}")
     }
 
+    /// One event of a project, wherever it is (a permalink: it leads to its issue's page).
+    pub fn event(project_id: i64, event_id: &str) -> String {
+        format!("/projects/{project_id}/events/{event_id}")
+    }
+
+    /// One event's stored JSON, from the API (the session cookie authenticates it).
+    pub fn event_json(project_id: i64, event_id: &str) -> String {
+        format!("/api/v1/projects/{project_id}/events/{event_id}/json")
+    }
+
     /// A project's event search.
     pub fn events(id: i64) -> String {
         format!("/projects/{id}/events")

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 
-use crate::dashboard::{TestApp, message};
+use crate::dashboard::{TestApp, body, message, see_other};
 
 #[tokio::test]
 async fn the_tab_title_names_the_issue_and_the_linked_event() {
@@ -32,5 +32,55 @@ async fn the_tab_title_names_the_issue_and_the_linked_event() {
     assert_eq!(
         page.text("head > title"),
         format!("{cut}… · event {} · Web · Mesher", &event[..8])
+    );
+}
+
+#[tokio::test]
+async fn the_event_offers_its_json_its_id_and_its_link() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let event = app.send_event(&world, message("disk full", "error")).await;
+    let issue = app.store.list_issues(world.project.id).await.unwrap()[0].id;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+    let page = ada
+        .page(
+            &app,
+            &format!("/projects/{p}/issues/{issue}"),
+            StatusCode::OK,
+        )
+        .await;
+
+    // The raw event, from the API, with the session's cookie.
+    let json = page.attr(".event-share a[type=\"application/json\"]", "href");
+    assert_eq!(json, format!("/api/v1/projects/{p}/events/{event}/json"));
+    assert_eq!(
+        page.text(".event-share a[type=\"application/json\"]"),
+        "JSON"
+    );
+    let response = ada.get(&app, &json).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let raw: serde_json::Value = serde_json::from_slice(&body(response).await).unwrap();
+    assert_eq!(raw["event_id"], event.as_str());
+
+    // Without a script, the id and the link are there as text; the buttons that copy them
+    // appear with the script.
+    assert_eq!(page.text("#event-id"), event);
+    let link = format!("http://127.0.0.1:8000/projects/{p}/events/{event}");
+    assert_eq!(page.text("#event-link"), link);
+    assert_eq!(page.attr("#event-link", "href"), link);
+    for (target, label) in [("event-id", "Copy event id"), ("event-link", "Copy link")] {
+        let button = page.one(&format!(".event-share button[data-copy=\"{target}\"]"));
+        assert_eq!(button.attr("type"), Some("button"));
+        assert!(button.attr("hidden").is_some());
+        assert_eq!(button.text().collect::<String>(), label);
+    }
+    // The link leads to the event on its issue's page.
+    let response = ada
+        .get(&app, &format!("/projects/{p}/events/{event}"))
+        .await;
+    assert_eq!(
+        see_other(&response),
+        format!("/projects/{p}/issues/{issue}?event={event}")
     );
 }
