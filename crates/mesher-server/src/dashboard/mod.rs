@@ -39,6 +39,7 @@ mod live;
 mod members;
 mod orgs;
 mod overview;
+mod search;
 mod settings;
 mod signin;
 mod snippets;
