@@ -55,7 +55,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 pub use self::error::HtmlError;
-pub use self::extract::{FormFields, Posted, SignedIn};
+pub use self::extract::{FieldErrors, FormFields, Posted, SignedIn};
 pub use self::layout::{Layout, Nav, NavItem, OrgProjects, ProjectRef, Switcher, UserChrome};
 pub use self::signin::{SignInPage, local_path};
 use crate::error::ApiError;
