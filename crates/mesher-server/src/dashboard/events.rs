@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Redirect, Response};
 use mesher_protocol::EventId;
-use mesher_store::{Cursor, EventQuery, EventSummary, Role, Scope};
+use mesher_store::{Cursor, EventQuery, EventSummary, Role, Scope, StoreError};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
@@ -103,29 +103,33 @@ pub(super) async fn page(
     };
     let searched = !q.q.trim().is_empty() || !q.period.is_empty();
     let store = state.store();
-    let (stored, _) = store.project_counts(id).await?;
-    let (items, next_cursor, error) = match search::parse(&q.q).and_then(for_events) {
-        Ok(search) => {
-            let words = search.words.join(" ");
-            let page = store
-                .query_events(&EventQuery {
-                    project_id: id,
-                    issue_id: search.issue,
-                    query: Some(words).filter(|w| !w.is_empty()),
-                    tags: search.tags,
-                    level: search.level,
-                    environment: search.environment,
-                    release: search.release,
-                    since: period_since(&q.period, now),
-                    until: None,
-                    cursor,
-                    limit: PAGE_SIZE,
-                })
-                .await?;
-            (page.items, page.next_cursor, None)
+    // Searched alongside the counts (for the empty state), unless it cannot be read.
+    let search = async {
+        match search::parse(&q.q).and_then(for_events) {
+            Ok(search) => {
+                let words = search.words.join(" ");
+                let page = store
+                    .query_events(&EventQuery {
+                        project_id: id,
+                        issue_id: search.issue,
+                        query: Some(words).filter(|w| !w.is_empty()),
+                        tags: search.tags,
+                        level: search.level,
+                        environment: search.environment,
+                        release: search.release,
+                        since: period_since(&q.period, now),
+                        until: None,
+                        cursor,
+                        limit: PAGE_SIZE,
+                    })
+                    .await?;
+                Ok::<_, StoreError>((page.items, page.next_cursor, None))
+            }
+            Err(SearchError(message)) => Ok((Vec::new(), None, Some(message))),
         }
-        Err(SearchError(message)) => (Vec::new(), None, Some(message)),
     };
+    let ((stored, _), (items, next_cursor, error)) =
+        tokio::try_join!(store.project_counts(id), search)?;
     let l = &scope.layout;
     let path = l.url(&paths::events(id));
     let keep = [("q", q.q.trim()), ("period", q.period.as_str())];

@@ -257,20 +257,21 @@ pub(super) async fn page(
     let scope = ProjectScope::load(&state, &user, layout, id, Nav::Issues, "Issues").await?;
     let store = state.store();
     let now = mesher_store::now();
-    let members = store.list_members(scope.org.id).await?;
-    let (page, error) = match search::parse(&query.q).and_then(for_issues) {
-        Ok(search) => {
-            let issue_query = query.to_store(id, user.user.id, now, search)?;
-            (store.query_issues(&issue_query).await?, None)
-        }
-        Err(SearchError(message)) => {
-            let none = Page {
+    // A search that cannot be read lists nothing and says why beside the box.
+    let (issue_query, error) = match search::parse(&query.q).and_then(for_issues) {
+        Ok(search) => (Some(query.to_store(id, user.user.id, now, search)?), None),
+        Err(SearchError(message)) => (None, Some(message)),
+    };
+    let issues = async {
+        match &issue_query {
+            Some(q) => store.query_issues(q).await,
+            None => Ok(Page {
                 items: Vec::new(),
                 next_cursor: None,
-            };
-            (none, Some(message))
+            }),
         }
     };
+    let (page, members) = tokio::try_join!(issues, store.list_members(scope.org.id))?;
     let names: HashMap<i64, String> = members
         .iter()
         .map(|m| (m.user.id, m.user.name.clone()))
