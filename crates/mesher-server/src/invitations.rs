@@ -55,7 +55,8 @@ pub async fn invite(
         .await?)
 }
 
-fn plausible_email(s: &str) -> bool {
+/// Whether `s` (trimmed, lower-case) looks like an email address: someone at somewhere.
+pub(crate) fn plausible_email(s: &str) -> bool {
     matches!(s.split_once('@'), Some((local, domain))
         if !local.is_empty() && !domain.is_empty() && !s.contains(char::is_whitespace))
 }

@@ -24,11 +24,12 @@ mod overview;
 mod session;
 #[path = "dashboard_pages/settings.rs"]
 mod settings;
+#[path = "dashboard_pages/sharing.rs"]
+mod sharing;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use dashboard::{Page, TestApp, body};
-use tower::ServiceExt;
 
 #[tokio::test]
 async fn the_sign_in_page_is_a_labelled_form_in_the_layout() {
@@ -244,32 +245,149 @@ async fn behind_a_path_prefix_every_link_carries_it() {
 }
 
 #[tokio::test]
-async fn the_fallback_answers_browsers_with_a_page_and_clients_with_json() {
-    let app = TestApp::with_public_url("http://127.0.0.1:8000/mesher/").await;
-    // What `http::app` mounts as its fallback (see `mesher_server::dashboard::fallback`).
-    let router = axum::Router::new()
-        .fallback(mesher_server::dashboard::fallback)
-        .with_state(app.state.clone());
-    let browser = Request::get("/mesher/projects/999")
-        .header(header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
-        .body(Body::empty())
-        .unwrap();
-    let page = Page::from_response(
-        router.clone().oneshot(browser).await.unwrap(),
-        StatusCode::NOT_FOUND,
+async fn unknown_addresses_answer_browsers_with_a_page_and_clients_with_json() {
+    for (public_url, prefix) in [
+        ("http://127.0.0.1:8000", ""),
+        ("http://127.0.0.1:8000/mesher/", "/mesher"),
+    ] {
+        let app = TestApp::with_public_url(public_url).await;
+        let get = |path: String, accept: &str| {
+            Request::get(path)
+                .header(header::ACCEPT, accept)
+                .body(Body::empty())
+                .unwrap()
+        };
+        let browser = "text/html,application/xhtml+xml,*/*;q=0.8";
+        for path in ["/foo", "/projects/1/nope", "/projects/1/issues/2/nope"] {
+            let path = format!("{prefix}{path}");
+            let response = app.request(get(path.clone(), browser)).await;
+            let page = Page::from_response(response, StatusCode::NOT_FOUND).await;
+            assert_eq!(page.text("title"), "Page not found · Mesher", "{path}");
+            assert_eq!(page.text("main h1"), "Page not found");
+            assert_eq!(page.text(".error-status"), "404");
+            let home = if prefix.is_empty() { "/" } else { prefix };
+            assert_eq!(page.attr("main a.btn", "href"), home);
+            assert!(
+                page.attr(r#"link[rel="stylesheet"]"#, "href")
+                    .starts_with(&format!("{prefix}/static/"))
+            );
+
+            let response = app.request(get(path.clone(), "application/json")).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        }
+        // The API's paths answer JSON even to a browser.
+        for path in ["/api/v1/nope", "/api/0/projects/x/y/nope/"] {
+            let path = format!("{prefix}{path}");
+            let response = app.request(get(path.clone(), browser)).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(
+                response.headers()[header::CONTENT_TYPE],
+                "application/json",
+                "{path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn light_badges_keep_aa_contrast_on_their_tint() {
+    let app = TestApp::start().await;
+    let page = app.page("/signin", StatusCode::OK).await;
+    let css = body(
+        app.get(&page.attr(r#"link[rel="stylesheet"]"#, "href"))
+            .await,
     )
     .await;
-    assert_eq!(page.text("main h1"), "Page not found");
-    assert!(
-        page.attr(r#"link[rel="stylesheet"]"#, "href")
-            .starts_with("/mesher/static/")
-    );
+    let css = String::from_utf8(css.to_vec()).unwrap();
+    // The light side of `--name: light-dark(#rrggbb, …)`.
+    let light = |name: &str| -> [f64; 3] {
+        let key = format!("--{name}: light-dark(#");
+        let start = css.find(&key).unwrap() + key.len();
+        let hex = &css[start..start + 6];
+        [0, 2, 4].map(|i| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()))
+    };
+    // WCAG 2 relative luminance and contrast ratio.
+    let luminance = |rgb: [f64; 3]| {
+        let [r, g, b] = rgb.map(|c| {
+            let c = c / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        });
+        0.2126 * r + 0.7152 * g + 0.0722 * b
+    };
+    // A badge's text is its colour; its background that colour at 13% over the page (`.badge`).
+    assert!(css.contains("background: color-mix(in srgb, var(--badge) 13%, transparent);"));
+    for page_bg in ["bg", "surface"] {
+        let under = light(page_bg);
+        for badge in [
+            "fatal", "error", "warning", "info", "debug", "success", "muted",
+        ] {
+            let text = light(badge);
+            let tint: [f64; 3] =
+                std::array::from_fn(|i| (0.13 * text[i] + 0.87 * under[i]).round());
+            let (hi, lo) = (luminance(tint), luminance(text));
+            let ratio = (hi + 0.05) / (lo + 0.05);
+            assert!(ratio >= 4.5, "--{badge} on --{page_bg}: {ratio:.2}:1");
+        }
+    }
+}
 
-    let client = Request::get("/mesher/projects/999")
-        .header(header::ACCEPT, "application/json")
-        .body(Body::empty())
+#[tokio::test]
+async fn text_is_compressed_for_clients_that_accept_it() {
+    use std::io::Read;
+
+    let app = TestApp::start().await;
+    let get = |path: &str, encoding: &str| {
+        Request::get(path)
+            .header(header::ACCEPT_ENCODING, encoding)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let page = app.page("/signin", StatusCode::OK).await;
+    let css = page.attr(r#"link[rel="stylesheet"]"#, "href");
+    let original = body(app.get(&css).await).await;
+
+    let response = app.request(get(&css, "gzip, deflate, br")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let h = response.headers();
+    assert_eq!(h[header::CONTENT_ENCODING], "br");
+    assert_eq!(h[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert_eq!(h[header::VARY], "accept-encoding");
+    let compressed = body(response).await;
+    assert!(
+        compressed.len() < original.len() / 2,
+        "{}",
+        compressed.len()
+    );
+    let mut decoded = Vec::new();
+    brotli_decompressor::Decompressor::new(&compressed[..], 4096)
+        .read_to_end(&mut decoded)
         .unwrap();
-    let response = router.oneshot(client).await.unwrap();
-    assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    assert_eq!(decoded, original);
+
+    // A page, gzip only.
+    let response = app.request(get("/signin", "gzip")).await;
+    assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&body(response).await[..])
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(html.contains("Sign in to Mesher"));
+
+    // Not asked for, or not text: as it is.
+    let response = app.get(&css).await;
+    assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+    let icon = page.attr(r#"link[rel="icon"]"#, "href");
+    let response = app.request(get(&icon, "br")).await;
+    assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+    let response = app.request(get("/api/v1/nope", "br")).await;
+    assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
 }

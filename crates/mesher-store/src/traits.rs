@@ -259,6 +259,9 @@ pub trait QueryStore: Send + Sync {
     ) -> StoreResult<Vec<(String, Vec<(String, i64)>)>>;
     /// Project health at `now` (DASH-06).
     async fn health(&self, project_id: i64, now: OffsetDateTime) -> StoreResult<Health>;
+    /// The project's issues first seen at or after `since` (the overview's card over 7 or 30
+    /// days; [`Health`] has the day's).
+    async fn new_issues(&self, project_id: i64, since: OffsetDateTime) -> StoreResult<i64>;
     /// Events and issues stored for a project (kept by the writer: free to read).
     async fn project_counts(&self, project_id: i64) -> StoreResult<(i64, i64)>;
 }

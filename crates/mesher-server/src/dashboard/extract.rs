@@ -132,6 +132,72 @@ impl FormFields {
             ApiError::BadRequest(format!("{label}: {:?} is not valid", self.text(name)))
         })
     }
+
+    /// The value of `name` parsed; a missing or malformed one is `None`, with `message` noted
+    /// against the field in `errors`.
+    pub fn parse_field<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        errors: &mut FieldErrors,
+        message: &str,
+    ) -> Option<T> {
+        let value = self.text(name).parse().ok();
+        if value.is_none() {
+            errors.add(name, message);
+        }
+        value
+    }
+}
+
+/// What is wrong with a posted form, field by field: the input's name and a sentence for the
+/// person who typed it. A form shows every one beside its input at once, the typed values kept,
+/// rather than one banner for the first.
+#[derive(Debug, Clone, Default)]
+pub struct FieldErrors(Vec<(&'static str, String)>);
+
+impl FieldErrors {
+    /// Notes `message` against `field` (the first one noted for a field is kept).
+    pub fn add(&mut self, field: &'static str, message: impl Into<String>) {
+        if self.get(field).is_none() {
+            self.0.push((field, message.into()));
+        }
+    }
+
+    /// The message for `field`.
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// Whether `field` has a message (templates mark its input `aria-invalid`).
+    pub fn has(&self, field: &str) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// The `aria-describedby` of `field`'s input: its message's id (`{field}-error`) when it
+    /// has one, then `help`, the id of its help text (may be empty).
+    pub fn described_by(&self, field: &str, help: &str) -> String {
+        match self.has(field) {
+            true if help.is_empty() => format!("{field}-error"),
+            true => format!("{field}-error {help}"),
+            false => help.to_string(),
+        }
+    }
+
+    /// Whether nothing is wrong.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The banner above the form, which points at the messages beside the fields.
+    pub fn summary(&self) -> String {
+        match self.0.len() {
+            1 => "Correct the field marked below.".to_string(),
+            n => format!("Correct the {n} fields marked below."),
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for FormFields {

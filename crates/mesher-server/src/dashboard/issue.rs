@@ -23,7 +23,7 @@ use super::charts::{self, Svg};
 use super::context::{Notice, ProjectScope, Range, RangeLink, done, series, store_bucket};
 use super::event_view::{EventView, tag_term};
 use super::extract::{PagePath, PageQuery, Posted, SignedIn};
-use super::format::{When, count, query};
+use super::format::{When, count, query, truncate};
 use super::grouping::GroupingView;
 use super::issues::{ARCHIVE_OPTIONS, Choice, change};
 use super::layout::{Layout, Nav};
@@ -58,6 +58,8 @@ pub struct IssuePage {
     tags: Vec<TagBreakdown>,
     activity: Vec<ActivityItem>,
     event: Option<EventView>,
+    /// Ways to pass the shown event on: its JSON and its link.
+    share: Option<Share>,
     older: Option<String>,
     newer: Option<String>,
     latest: Option<String>,
@@ -105,11 +107,20 @@ pub struct TagValue {
     href: String,
 }
 
+/// The shown event's JSON (a path) and its permalink (absolute, to paste anywhere).
+pub struct Share {
+    json: String,
+    link: String,
+}
+
 /// An entry of the activity log.
 pub struct ActivityItem {
     when: When,
     text: String,
 }
+
+/// Longest issue title in a browser tab's title (the whole one is the page's heading).
+const TAB_TITLE: usize = 60;
 
 /// The query of the issue page.
 #[derive(Debug, Deserialize)]
@@ -181,11 +192,32 @@ pub(super) async fn page(
         selected: issue.assignee_id == Some(m.user.id),
     }));
     let showing_latest = q.event.is_none() || newer.is_none();
+    // The browser's tab names the issue (and the event, when one was linked to), so that tabs
+    // and history entries tell issues apart.
+    let mut tab = truncate(issue.title.trim(), TAB_TITLE);
+    if let (Some(e), Some(_)) = (&event, &q.event) {
+        tab = format!("{tab} · event {}", &e.event_id.to_string()[..8]);
+    }
+    let share = event.as_ref().map(|e| {
+        let event_id = e.event_id.to_string();
+        Share {
+            json: l.url(&paths::event_json(id, &event_id)),
+            link: format!(
+                "{}{}",
+                state.public_url().as_str().trim_end_matches('/'),
+                paths::event(id, &event_id)
+            ),
+        }
+    });
+    let can_delete = scope.can_admin();
+    let layout = scope
+        .layout
+        .titled(format!("{tab} · {}", scope.project.name));
     Ok(IssuePage {
         notice: Notice::from_done(q.done.as_deref()),
         actions: actions(&issue),
         archive_options: archive_options(&issue),
-        can_delete: scope.can_admin(),
+        can_delete,
         status_action: format!("{here}/status"),
         assign_action: format!("{here}/assign"),
         delete_action: format!("{here}/delete"),
@@ -196,6 +228,7 @@ pub(super) async fn page(
         tags: breakdown(tags, issue.event_count, &events_href, issue.id),
         activity: activity_items(&issue, &activity, &names, now),
         event: event.map(|e| EventView::new(&e, &events_href, now)),
+        share,
         older: older.map(event_link),
         newer: newer.map(event_link),
         latest: (!showing_latest).then(|| format!("{here}{}", query(keep_range))),
@@ -205,7 +238,7 @@ pub(super) async fn page(
             query([("q", format!("issue:{}", issue.id).as_str())])
         ),
         issue: head(&issue, now),
-        layout: scope.layout,
+        layout,
     })
 }
 

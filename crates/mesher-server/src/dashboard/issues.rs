@@ -10,12 +10,13 @@ use std::str::FromStr;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Redirect;
+use axum::http::StatusCode;
+use axum::response::{Redirect, Response};
 use futures_util::future::try_join_all;
 use mesher_protocol::Level;
 use mesher_store::{
     ArchiveUntil, AssigneeFilter, Cursor, Issue, IssueQuery, IssueSort, IssueStatus, MAX_PAGE,
-    Role, Scope, StatusChange, StoreError,
+    Page, Role, Scope, StatusChange, StoreError,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -25,8 +26,9 @@ use super::context::{Notice, PERIODS, ProjectScope, Range, done, period_since};
 use super::extract::{PagePath, PageQuery, Posted, SignedIn};
 use super::format::{Pager, When, count};
 use super::layout::{Layout, Nav};
+use super::search::{self, Search, SearchError};
 use super::signin::local_path;
-use super::{HtmlError, impl_page, paths};
+use super::{HtmlError, paths, render};
 use crate::error::ApiError;
 use crate::ops::{self, Ops, OpsError};
 use crate::state::AppState;
@@ -57,8 +59,9 @@ pub struct IssuesPage {
     clear_href: String,
     /// The project's stream, which keeps the counts current.
     stream: String,
+    /// Why the search cannot be read, shown beside it.
+    error: Option<String>,
 }
-impl_page!(IssuesPage);
 
 /// The filter form's values and choices.
 pub struct Filters {
@@ -184,12 +187,14 @@ impl IssuesQuery {
         ]
     }
 
-    /// The store query; a value the form cannot produce is a 400.
+    /// The store query, with the terms of the search box (`search`, read from `q`) over the
+    /// form's filters; a value the form cannot produce is a 400.
     fn to_store(
         &self,
         project_id: i64,
         me: i64,
         now: OffsetDateTime,
+        search: Search,
     ) -> Result<IssueQuery, ApiError> {
         let bad = |what: &str, value: &str| {
             ApiError::BadRequest(format!("{what}: {value:?} is not valid"))
@@ -228,14 +233,14 @@ impl IssuesQuery {
         let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         Ok(IssueQuery {
             project_id,
-            status,
-            level,
-            environment: text(&self.environment),
-            release: text(&self.release),
+            status: search.status.or(status),
+            level: search.level.or(level),
+            environment: search.environment.or(text(&self.environment)),
+            release: search.release.or(text(&self.release)),
             assignee,
             since: period_since(&self.period, now),
             until: None,
-            query: text(&self.q),
+            query: text(&search.words.join(" ")),
             sort,
             cursor,
             limit: PAGE_SIZE,
@@ -263,27 +268,36 @@ pub(super) async fn page(
     user: SignedIn,
     PagePath(id): PagePath<i64>,
     PageQuery(query): PageQuery<IssuesQuery>,
-) -> Result<IssuesPage, HtmlError> {
+) -> Result<Response, HtmlError> {
     let scope = ProjectScope::load(&state, &user, layout, id, Nav::Issues, "Issues").await?;
     let store = state.store();
     let now = mesher_store::now();
-    let issue_query = query.to_store(id, user.user.id, now)?;
-    let (page, members) = tokio::try_join!(
-        store.query_issues(&issue_query),
-        store.list_members(scope.org.id),
-    )?;
+    // A search that cannot be read lists nothing and says why beside the box.
+    let (issue_query, error) = match search::parse(&query.q).and_then(for_issues) {
+        Ok(search) => (Some(query.to_store(id, user.user.id, now, search)?), None),
+        Err(SearchError(message)) => (None, Some(message)),
+    };
+    let issues = async {
+        match &issue_query {
+            Some(q) => store.query_issues(q).await,
+            None => Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            }),
+        }
+    };
+    let (page, members) = tokio::try_join!(issues, store.list_members(scope.org.id))?;
     let names: HashMap<i64, String> = members
         .iter()
         .map(|m| (m.user.id, m.user.name.clone()))
         .collect();
     let rows = rows(&state, &scope.layout, id, page.items.iter(), &names, now).await?;
     // The count costs a query, worth it only when the list has more than this page.
-    let matching = if page.next_cursor.is_some() || issue_query.cursor.is_some() {
-        Some(count(
-            i64::try_from(store.count_issues(&issue_query).await?).unwrap_or(i64::MAX),
-        ))
-    } else {
-        None
+    let matching = match &issue_query {
+        Some(q) if page.next_cursor.is_some() || q.cursor.is_some() => Some(count(
+            i64::try_from(store.count_issues(q).await?).unwrap_or(i64::MAX),
+        )),
+        _ => None,
     };
 
     let layout = &scope.layout;
@@ -305,7 +319,12 @@ pub(super) async fn page(
         paths::issues(id),
         super::format::query(keep.iter().copied().chain(position))
     );
-    let empty = if query.narrowed() {
+    let empty = if error.is_some() {
+        (
+            "The search cannot be read",
+            "Correct it as the message above says; the syntax help lists what it understands.",
+        )
+    } else if query.narrowed() {
         (
             "No issues match these filters",
             "Change or clear the filters to see more.",
@@ -387,11 +406,17 @@ pub(super) async fn page(
             &query.release,
         ),
     };
-    Ok(IssuesPage {
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let rendered = IssuesPage {
         notice: Notice::from_done(query.done.as_deref()),
         filters,
         assign_to,
         matching,
+        error,
         rows,
         pager,
         bulk_action: layout.url(&format!("{}/bulk", paths::issues(id))),
@@ -400,7 +425,24 @@ pub(super) async fn page(
         stream: layout.url(&paths::stream(id)),
         clear_href: path,
         layout: scope.layout,
-    })
+    };
+    Ok(render(status, &rendered))
+}
+
+/// The terms of `search` that issues have: tags and `issue:` belong to events.
+fn for_issues(search: Search) -> Result<Search, SearchError> {
+    if let Some((key, value)) = search.tags.first() {
+        return Err(SearchError(format!(
+            "{key}:{value} is a tag; the issue list filters on level:, environment:, release: \
+             and is:, the event search on tags."
+        )));
+    }
+    match search.issue {
+        Some(n) => Err(SearchError(format!(
+            "issue:{n} narrows the event search; here, open issue #{n} from the list."
+        ))),
+        None => Ok(search),
+    }
 }
 
 /// The rows of `issues`, with a sparkline of each one's last 24 hours.
@@ -614,7 +656,11 @@ async fn matching_ids(
         .map_err(|_| ApiError::BadRequest("back: not a list address".into()))?;
     let Query(query) = Query::<IssuesQuery>::try_from_uri(&uri)
         .map_err(|e| ApiError::BadRequest(format!("back: {e}")))?;
-    let mut q = query.to_store(project_id, me, mesher_store::now())?;
+    // A list whose search cannot be read shows nothing, so it selects nothing.
+    let Ok(search) = search::parse(&query.q).and_then(for_issues) else {
+        return Ok(Vec::new());
+    };
+    let mut q = query.to_store(project_id, me, mesher_store::now(), search)?;
     q.cursor = None;
     q.limit = MAX_PAGE;
     let mut ids = Vec::new();
@@ -636,7 +682,7 @@ mod tests {
     fn the_default_list_is_unresolved_issues_by_last_seen() {
         let q = IssuesQuery::default();
         let now = mesher_store::now();
-        let store = q.to_store(3, 9, now).unwrap();
+        let store = q.to_store(3, 9, now, search::parse(&q.q).unwrap()).unwrap();
         assert_eq!(store.status, Some(IssueStatus::Unresolved));
         assert_eq!(store.sort, IssueSort::LastSeen);
         assert_eq!(store.since, None);
@@ -657,7 +703,7 @@ mod tests {
             ..IssuesQuery::default()
         };
         let now = mesher_store::now();
-        let store = q.to_store(3, 9, now).unwrap();
+        let store = q.to_store(3, 9, now, search::parse(&q.q).unwrap()).unwrap();
         assert_eq!(store.status, None);
         assert_eq!(store.level.as_deref(), Some("warning"));
         assert_eq!(store.assignee, Some(AssigneeFilter::User(9)));
@@ -695,7 +741,29 @@ mod tests {
                 ..IssuesQuery::default()
             },
         ] {
-            assert!(bad.to_store(3, 9, now).is_err());
+            assert!(bad.to_store(3, 9, now, Search::default()).is_err());
+        }
+    }
+
+    #[test]
+    fn search_terms_narrow_over_the_form() {
+        let q = IssuesQuery {
+            q: "timeout level:fatal is:resolved environment:staging".into(),
+            level: "error".into(),
+            environment: "prod".into(),
+            release: "2.0".into(),
+            ..IssuesQuery::default()
+        };
+        let now = mesher_store::now();
+        let store = q.to_store(3, 9, now, search::parse(&q.q).unwrap()).unwrap();
+        assert_eq!(store.query.as_deref(), Some("timeout"));
+        assert_eq!(store.level.as_deref(), Some("fatal"));
+        assert_eq!(store.status, Some(IssueStatus::Resolved));
+        assert_eq!(store.environment.as_deref(), Some("staging"));
+        assert_eq!(store.release.as_deref(), Some("2.0"));
+
+        for q in ["browser:Firefox", "issue:7"] {
+            assert!(for_issues(search::parse(q).unwrap()).is_err(), "{q}");
         }
     }
 

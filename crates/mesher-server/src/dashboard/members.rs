@@ -13,7 +13,7 @@ use mesher_store::{Organization, Role, Scope};
 use serde::Deserialize;
 
 use super::context::{Notice, chrome, done};
-use super::extract::{PagePath, PageQuery, Posted, SignedIn};
+use super::extract::{FieldErrors, PagePath, PageQuery, Posted, SignedIn};
 use super::format::When;
 use super::issues::Choice;
 use super::layout::Layout;
@@ -34,9 +34,17 @@ pub struct MembersPage {
     rows: Vec<MemberRow>,
     roles: Vec<Choice>,
     add_action: String,
+    invite: InviteForm,
     invitations: Vec<InvitationRow>,
 }
 impl_page!(MembersPage);
+
+/// The invitation form: empty, or what was typed when the invitation was refused, with why.
+#[derive(Debug, Default)]
+pub struct InviteForm {
+    email: String,
+    errors: FieldErrors,
+}
 
 /// A pending invitation (shown to admins).
 pub struct InvitationRow {
@@ -108,6 +116,7 @@ async fn load(
     layout: Layout,
     slug: &str,
     notice: Option<Notice>,
+    invite: Option<(InviteForm, Role)>,
 ) -> Result<MembersPage, HtmlError> {
     let (org, mine) = member_org(state, user, slug).await?;
     let now = mesher_store::now();
@@ -157,7 +166,8 @@ async fn load(
         org_name: org.name,
         can_admin,
         rows,
-        roles: role_choices(mine, Role::Member),
+        roles: role_choices(mine, invite.as_ref().map_or(Role::Member, |(_, r)| *r)),
+        invite: invite.map(|(form, _)| form).unwrap_or_default(),
         invitations,
     })
 }
@@ -176,6 +186,7 @@ pub(super) async fn page(
         layout,
         &slug,
         Notice::from_done(q.done.as_deref()),
+        None,
     )
     .await
 }
@@ -194,7 +205,7 @@ async fn refused(
         return Err(error.into());
     }
     let notice = Some(Notice::error(error.public_message()));
-    let page = load(state, user, layout, slug, notice).await?;
+    let page = load(state, user, layout, slug, notice, None).await?;
     Ok(render(status, &page))
 }
 
@@ -213,12 +224,46 @@ pub(super) async fn add(
 ) -> Result<Response, HtmlError> {
     let (org, _) = member_org(&state, &user, &slug).await?;
     let mine = user.caller.require(org.id, Scope::Admin, Role::Admin)?;
-    let role = Role::from_str(form.text("role")).map_err(ApiError::from)?;
     let email = form.text("email");
-    if let Err(e) = invitations::invite(&state, &org, user.user.id, mine, email, role).await {
-        return refused(&state, &user, layout, &slug, e).await;
+    // Every field checked before anything is written, so that the form shows all that is wrong.
+    let mut errors = FieldErrors::default();
+    if !invitations::plausible_email(&email.to_lowercase()) {
+        errors.add("email", "Enter an email address, such as ada@example.com.");
     }
-    Ok(Redirect::to(&layout.url(&done(&paths::members(&slug), "member-invited"))).into_response())
+    let role = match Role::from_str(form.text("role")) {
+        Ok(role) if may_grant(mine, role).is_ok() => role,
+        Ok(role) => {
+            errors.add("role", "Only an owner may invite an owner.");
+            role
+        }
+        Err(_) => {
+            errors.add("role", "Choose a role from the list.");
+            Role::Member
+        }
+    };
+    let status = if errors.is_empty() {
+        match invitations::invite(&state, &org, user.user.id, mine, email, role).await {
+            Ok(_) => {
+                let done = done(&paths::members(&slug), "member-invited");
+                return Ok(Redirect::to(&layout.url(&done)).into_response());
+            }
+            // Already a member: a fact about the address typed, shown beside it.
+            Err(e) if e.status() == StatusCode::CONFLICT => {
+                errors.add("email", format!("{}.", e.public_message()));
+                StatusCode::CONFLICT
+            }
+            Err(e) => return refused(&state, &user, layout, &slug, e).await,
+        }
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let notice = Some(Notice::error(errors.summary()));
+    let typed = InviteForm {
+        email: email.to_string(),
+        errors,
+    };
+    let page = load(&state, &user, layout, &slug, notice, Some((typed, role))).await?;
+    Ok(render(status, &page))
 }
 
 /// `POST /orgs/{slug}/invitations/{id}/revoke`: withdraws a pending invitation (admins; owners

@@ -39,6 +39,7 @@ mod live;
 mod members;
 mod orgs;
 mod overview;
+mod search;
 mod settings;
 mod signin;
 mod snippets;
@@ -54,7 +55,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 pub use self::error::HtmlError;
-pub use self::extract::{FormFields, Posted, SignedIn};
+pub use self::extract::{FieldErrors, FormFields, Posted, SignedIn};
 pub use self::layout::{Layout, Nav, NavItem, OrgProjects, ProjectRef, Switcher, UserChrome};
 pub use self::signin::{SignInPage, local_path};
 use crate::error::ApiError;
@@ -184,6 +185,16 @@ pub mod paths {
         format!("/projects/{project_id}/issues/{issue_id}")
     }
 
+    /// One event of a project, wherever it is (a permalink: it leads to its issue's page).
+    pub fn event(project_id: i64, event_id: &str) -> String {
+        format!("/projects/{project_id}/events/{event_id}")
+    }
+
+    /// One event's stored JSON, from the API (the session cookie authenticates it).
+    pub fn event_json(project_id: i64, event_id: &str) -> String {
+        format!("/api/v1/projects/{project_id}/events/{event_id}/json")
+    }
+
     /// A project's event search.
     pub fn events(id: i64) -> String {
         format!("/projects/{id}/events")
@@ -252,8 +263,15 @@ async fn home(
 }
 
 /// A fallback for the whole app: unknown paths get the HTML 404 page when a browser asks
-/// (`Accept: text/html`) and the API's JSON 404 otherwise.
+/// (`Accept: text/html`) and the API's JSON 404 otherwise. Paths under `/api/` answer JSON
+/// whatever the client accepts: they belong to the API and the SDKs, whose clients parse it.
 pub async fn fallback(State(state): State<AppState>, request: Request) -> Response {
+    let prefix = state.public_url().path().trim_end_matches('/');
+    let path = request.uri().path();
+    let local = path.strip_prefix(prefix).unwrap_or(path);
+    if local.starts_with("/api/") || path.starts_with("/api/") {
+        return ApiError::NotFound("no such route".into()).into_response();
+    }
     let error = ApiError::NotFound("there is no page at this address".into());
     let wants_html = request
         .headers()

@@ -41,8 +41,9 @@ impl_page!(OverviewPage);
 
 /// A health card.
 pub struct Stat {
-    /// Its figure's name in the stream's `counts` messages.
-    key: &'static str,
+    /// Its figure's name in the stream's `counts` messages, which keep it current; `None` for a
+    /// figure of a past range, which no message carries.
+    key: Option<&'static str>,
     label: &'static str,
     value: String,
     href: String,
@@ -112,34 +113,61 @@ pub(super) async fn page(
     let now = mesher_store::now();
     let range = Range::parse(query.range.as_deref());
     let (since, until, bucket) = range.window(now);
-    let (health, volume, levels, top, (events_stored, _)) = tokio::try_join!(
+    let (health, volume, levels, top, (events_stored, _), new_in_range) = tokio::try_join!(
         store.health(id, now),
         store.volume(id, since, until, store_bucket(bucket)),
         store.level_counts(id, since, until),
         store.top_issues(id, since, until, 10),
         store.project_counts(id),
+        store.new_issues(id, since),
     )?;
     let layout = &scope.layout;
     let issues = layout.url(&paths::issues(id));
+    let events_href = layout.url(&paths::events(id));
+    let new_href = format!("{issues}?sort=first_seen&status=all&period={}", range.key());
+    // Over 24 hours the cards are the stream's figures, which the script keeps current; over 7
+    // or 30 days they follow the range: the volume chart's sum, the issues first seen in it.
+    let (events, new) = match range {
+        Range::Day => (
+            (Some("events_24h"), "Events in 24 h", health.events_24h),
+            (
+                Some("new_issues_today"),
+                "New issues today",
+                health.new_issues_today,
+            ),
+        ),
+        Range::Week => (
+            (
+                None,
+                "Events in 7 days",
+                volume.iter().map(|(_, n)| n).sum(),
+            ),
+            (None, "New issues in 7 days", new_in_range),
+        ),
+        Range::Month => (
+            (
+                None,
+                "Events in 30 days",
+                volume.iter().map(|(_, n)| n).sum(),
+            ),
+            (None, "New issues in 30 days", new_in_range),
+        ),
+    };
+    let stat = |(key, label, n): (Option<&'static str>, &'static str, i64), href| Stat {
+        key,
+        label,
+        value: count(n),
+        href,
+    };
     let stats = vec![
         Stat {
-            key: "unresolved_issues",
+            key: Some("unresolved_issues"),
             label: "Unresolved issues",
             value: count(health.unresolved_issues),
             href: issues.clone(),
         },
-        Stat {
-            key: "events_24h",
-            label: "Events in 24 h",
-            value: count(health.events_24h),
-            href: layout.url(&paths::events(id)),
-        },
-        Stat {
-            key: "new_issues_today",
-            label: "New issues today",
-            value: count(health.new_issues_today),
-            href: format!("{issues}?sort=first_seen&status=all&period=24h"),
-        },
+        stat(events, events_href),
+        stat(new, new_href),
     ];
     let setup = if events_stored == 0 {
         Some(Setup::load(&state, layout, &scope.project).await?)

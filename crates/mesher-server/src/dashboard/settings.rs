@@ -8,11 +8,11 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use mesher_store::{Project, ProjectUpdate, Role, Scope};
+use mesher_store::{Project, ProjectUpdate, Role, Scope, StoreError};
 use serde::Deserialize;
 
 use super::context::{Notice, ProjectScope, done};
-use super::extract::{FormFields, PagePath, PageQuery, Posted, SignedIn};
+use super::extract::{FieldErrors, FormFields, PagePath, PageQuery, Posted, SignedIn};
 use super::format::{When, count};
 use super::issues::Choice;
 use super::layout::{Layout, Nav};
@@ -62,6 +62,8 @@ pub struct ProjectForm {
     sensitive_fields: String,
     /// One entry per line.
     safe_fields: String,
+    /// What is wrong with the values, when saving them failed.
+    errors: FieldErrors,
 }
 
 impl ProjectForm {
@@ -76,6 +78,7 @@ impl ProjectForm {
             scrub_ip_addresses: project.scrub_ip_addresses,
             sensitive_fields: project.sensitive_fields.join("\n"),
             safe_fields: project.safe_fields.join("\n"),
+            errors: FieldErrors::default(),
         }
     }
 
@@ -90,6 +93,7 @@ impl ProjectForm {
             scrub_ip_addresses: form.get("scrub_ip_addresses").is_some(),
             sensitive_fields: form.text("sensitive_fields").to_string(),
             safe_fields: form.text("safe_fields").to_string(),
+            errors: FieldErrors::default(),
         }
     }
 }
@@ -218,10 +222,15 @@ pub(super) async fn save(
     user.caller
         .project(&state, id, Scope::Admin, Role::Admin)
         .await?;
-    let typed = ProjectForm::posted(&form);
+    let mut typed = ProjectForm::posted(&form);
     let update = match parse_update(&form) {
         Ok(update) => update,
-        Err(e) => return failed(&state, &user, layout, id, e, Some(typed)).await,
+        Err(errors) => {
+            let notice = Some(Notice::error(errors.summary()));
+            typed.errors = errors;
+            let page = load(&state, &user, layout, id, notice, Some(typed)).await?;
+            return Ok(render(StatusCode::BAD_REQUEST, &page));
+        }
     };
     let actor = (&user.caller).into();
     if let Err(e) = ops::projects::update_project(Ops::Node(&state), actor, id, &update).await {
@@ -230,19 +239,30 @@ pub(super) async fn save(
     Ok(Redirect::to(&layout.url(&done(&paths::settings(id), "saved"))).into_response())
 }
 
-fn parse_update(form: &FormFields) -> Result<ProjectUpdate, ApiError> {
+fn parse_update(form: &FormFields) -> Result<ProjectUpdate, FieldErrors> {
+    let mut errors = FieldErrors::default();
     let platform = form.text("platform");
     if !platform.is_empty() && !PLATFORMS.iter().any(|(p, _)| *p == platform) {
-        return Err(ApiError::BadRequest(format!(
-            "platform: {platform:?} is not one Mesher knows"
-        )));
+        errors.add("platform", "Choose a platform from the list.");
     }
     let mut update = ProjectUpdate {
         name: Some(form.text("name").to_string()),
         platform: Some(Some(platform.to_string()).filter(|p| !p.is_empty())),
-        retention_days: Some(form.parse("retention_days", "Retention (days)")?),
-        sample_rate: Some(form.parse("sample_rate", "Sample rate")?),
-        rate_limit_per_minute: Some(form.parse("rate_limit_per_minute", "Rate limit")?),
+        retention_days: form.parse_field(
+            "retention_days",
+            &mut errors,
+            "Retention must be a whole number of days.",
+        ),
+        sample_rate: form.parse_field(
+            "sample_rate",
+            &mut errors,
+            "Sample rate must be a number from 0 to 1, such as 0.25.",
+        ),
+        rate_limit_per_minute: form.parse_field(
+            "rate_limit_per_minute",
+            &mut errors,
+            "Rate limit must be a whole number of events per minute.",
+        ),
         ..ProjectUpdate::default()
     };
     // Unchecked boxes send nothing: only a form that has the scrubbing section (marked by a
@@ -253,9 +273,64 @@ fn parse_update(form: &FormFields) -> Result<ProjectUpdate, ApiError> {
         update.sensitive_fields = Some(field_list(form.text("sensitive_fields")));
         update.safe_fields = Some(field_list(form.text("safe_fields")));
     }
-    // The same rules the store applies, with their messages, before anything is written.
-    update.validate()?;
-    Ok(update)
+    // The store's rules, with their messages, before anything is written: one field at a time,
+    // since `validate` stops at the first broken one and the form shows them all.
+    let one_field = [
+        ProjectUpdate {
+            name: update.name.clone(),
+            ..ProjectUpdate::default()
+        },
+        ProjectUpdate {
+            retention_days: update.retention_days,
+            ..ProjectUpdate::default()
+        },
+        ProjectUpdate {
+            sample_rate: update.sample_rate,
+            ..ProjectUpdate::default()
+        },
+        ProjectUpdate {
+            rate_limit_per_minute: update.rate_limit_per_minute,
+            ..ProjectUpdate::default()
+        },
+        ProjectUpdate {
+            sensitive_fields: update.sensitive_fields.clone(),
+            ..ProjectUpdate::default()
+        },
+        ProjectUpdate {
+            safe_fields: update.safe_fields.clone(),
+            ..ProjectUpdate::default()
+        },
+    ];
+    for single in one_field {
+        if let Err(StoreError::Invalid { field, message }) = single.validate() {
+            errors.add(field, sentence(field, &message));
+        }
+    }
+    if errors.is_empty() {
+        Ok(update)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The store's message about `field` (`must be between 1 and 3650`) as a sentence that names
+/// the field as the form labels it.
+fn sentence(field: &str, message: &str) -> String {
+    let label = match field {
+        "name" => "Name",
+        "retention_days" => "Retention",
+        "sample_rate" => "Sample rate",
+        "rate_limit_per_minute" => "Rate limit",
+        "sensitive_fields" => "Additional sensitive fields",
+        "safe_fields" => "Safe fields",
+        other => other,
+    };
+    let joint = if message.starts_with("must") {
+        " "
+    } else {
+        ": "
+    };
+    format!("{label}{joint}{message}.")
 }
 
 /// `POST /projects/{id}/keys`: a new client key (admins).

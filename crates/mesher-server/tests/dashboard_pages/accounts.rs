@@ -270,10 +270,49 @@ async fn members_and_roles() {
         )
         .await;
     let page = Page::from_response(response, StatusCode::CONFLICT).await;
+    assert_eq!(page.text("[role=alert]"), "Correct the field marked below.");
+    assert_eq!(
+        page.text("#email-error"),
+        "max@example.com is a member already."
+    );
+    assert_eq!(page.attr("#member-email", "value"), "max@example.com");
+    assert_eq!(
+        page.attr("#member-email", "aria-describedby"),
+        "email-error"
+    );
+
+    // Every refused field at once, beside its input; what was typed stays.
+    let response = ada
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[("email", "grace at example.com"), ("role", "boss")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(
         page.text("[role=alert]"),
-        "max@example.com is a member already"
+        "Correct the 2 fields marked below."
     );
+    assert_eq!(
+        page.text("#email-error"),
+        "Enter an email address, such as ada@example.com."
+    );
+    assert_eq!(page.text("#role-error"), "Choose a role from the list.");
+    assert_eq!(page.attr("#member-email", "value"), "grace at example.com");
+    assert_eq!(page.attr("#member-email", "aria-invalid"), "true");
+    assert_eq!(page.attr("#member-role", "aria-invalid"), "true");
+    let response = ada
+        .post(
+            &app,
+            "/orgs/acme/members",
+            &[("email", "nobody"), ("role", "admin")],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(page.attr("#member-email", "value"), "nobody");
+    assert_eq!(page.attr("#member-role option[selected]", "value"), "admin");
+    assert_eq!(page.count("#role-error"), 0);
 
     let response = ada
         .post(

@@ -23,7 +23,8 @@ async fn a_project_without_events_says_so() {
     );
     assert_eq!(page.text(".empty-state .empty-heading"), "No events yet");
     assert_eq!(page.text(r#"label[for="events-q"]"#), "Search");
-    assert_eq!(page.attr("#events-q", "aria-describedby"), "events-help");
+    assert_eq!(page.attr("#events-q", "aria-describedby"), "events-q-help");
+    assert_eq!(page.text("#events-q-help summary"), "Search syntax");
 }
 
 #[tokio::test]
@@ -105,13 +106,39 @@ async fn search_by_words_tags_and_fields() {
         .await;
     assert_eq!(page.text(".empty-state .empty-heading"), "No events match");
 
-    let page = ada
-        .page(&app, &search("level:loud"), StatusCode::BAD_REQUEST)
-        .await;
-    assert_eq!(
-        page.text(".error-message"),
-        "level: \"loud\" is not a level"
-    );
+    // A search that cannot be read: the page, the query kept, the reason beside it.
+    for (q, reason) in [
+        (
+            "disk level:loud",
+            "level:loud is not a level; use fatal, error",
+        ),
+        (r#"browser:"Chrome 120"#, "A quote is not closed"),
+        ("is:resolved", "is: filters issues by state"),
+    ] {
+        let page = ada.page(&app, &search(q), StatusCode::BAD_REQUEST).await;
+        assert_eq!(page.attr("#events-q", "value"), q);
+        assert_eq!(page.attr("#events-q", "aria-invalid"), "true");
+        assert_eq!(
+            page.attr("#events-q", "aria-describedby"),
+            "events-q-error events-q-help"
+        );
+        let error = page.text(r#"#events-q-error[role="alert"]"#);
+        assert!(error.starts_with(reason), "{q}: {error}");
+        assert_eq!(page.text("main h1"), "Events");
+        assert_eq!(
+            page.text(".empty-state .empty-heading"),
+            "The search cannot be read"
+        );
+        let help = page.texts("#events-q-help dt");
+        for term in [
+            "level:error",
+            "environment:production",
+            "release:2.1.0",
+            "issue:42",
+        ] {
+            assert!(help.iter().any(|t| t == term), "{term}: {help:?}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -147,6 +147,58 @@ async fn filters_search_and_sort_narrow_the_list() {
 }
 
 #[tokio::test]
+async fn the_search_box_takes_terms_and_explains_what_it_cannot_read() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    app.send_event(&world, python_error("'price'")).await;
+    app.send_event(&world, message("disk almost full", "warning"))
+        .await;
+    let mut staging = message("cache miss storm", "info");
+    staging["environment"] = "staging".into();
+    app.send_event(&world, staging).await;
+    let ada = app.session(&world.owner).await;
+    let list = |q: &str| {
+        format!(
+            "/projects/{}/issues?q={}",
+            world.project.id,
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        )
+    };
+
+    // The event search's `key:value` terms.
+    let page = ada.page(&app, &list("level:warning"), StatusCode::OK).await;
+    assert_eq!(page.texts("tbody a.cell-title"), ["disk almost full"]);
+    let page = ada
+        .page(&app, &list("environment:staging cache"), StatusCode::OK)
+        .await;
+    assert_eq!(page.texts("tbody a.cell-title"), ["cache miss storm"]);
+    let page = ada.page(&app, &list("is:resolved"), StatusCode::OK).await;
+    assert_eq!(page.count("tbody a.cell-title"), 0);
+    assert_eq!(page.count("#filter-q-error"), 0);
+
+    for (q, reason) in [
+        ("disk level:nosuch", "level:nosuch is not a level"),
+        (r#"environment:"stag"#, "A quote is not closed"),
+        ("browser:Firefox", "browser:Firefox is a tag"),
+        ("is:sleeping", "is:sleeping is not a state"),
+    ] {
+        let page = ada.page(&app, &list(q), StatusCode::BAD_REQUEST).await;
+        assert_eq!(page.text("main h1"), "Issues", "{q}");
+        assert_eq!(page.attr("#filter-q", "value"), q);
+        assert_eq!(page.attr("#filter-q", "aria-invalid"), "true");
+        let error = page.text(r#"#filter-q-error[role="alert"]"#);
+        assert!(error.starts_with(reason), "{q}: {error}");
+        assert_eq!(page.count("tbody a.cell-title"), 0);
+        // The other filters are still there to change.
+        page.one("#filter-status");
+        let help = page.texts("#filter-q-help dt");
+        for term in ["level:error", "environment:production", "is:resolved"] {
+            assert!(help.iter().any(|t| t == term), "{term}: {help:?}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn pages_go_forward_and_back() {
     let app = TestApp::start().await;
     let world = app.world().await;

@@ -118,6 +118,57 @@ async fn the_overview_shows_health_volume_levels_and_top_issues() {
 }
 
 #[tokio::test]
+async fn the_cards_follow_the_chosen_range() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    app.send_event(&world, python_error("'price'")).await;
+    // Three days ago: in the week and the month, not in the last 24 hours.
+    let mut old = message("disk almost full", "warning");
+    let three_days_ago = time::OffsetDateTime::now_utc() - time::Duration::days(3);
+    old["timestamp"] = three_days_ago.unix_timestamp().into();
+    app.send_event(&world, old).await;
+    let ada = app.session(&world.owner).await;
+    let p = world.project.id;
+
+    let day = ada
+        .page(&app, &format!("/projects/{p}"), StatusCode::OK)
+        .await;
+    assert_eq!(
+        day.texts(".cards .stat-label"),
+        ["Unresolved issues", "Events in 24 h", "New issues today"]
+    );
+    assert_eq!(day.texts(".cards .stat-value")[1], "1");
+    assert_eq!(day.count(".cards [data-live-count]"), 3);
+
+    for (range, days) in [("7d", "7 days"), ("30d", "30 days")] {
+        let page = ada
+            .page(
+                &app,
+                &format!("/projects/{p}?range={range}"),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(
+            page.texts(".cards .stat-label"),
+            [
+                "Unresolved issues".to_string(),
+                format!("Events in {days}"),
+                format!("New issues in {days}"),
+            ]
+        );
+        assert_eq!(page.texts(".cards .stat-value"), ["2", "2", "2"]);
+        // The stream's figures are the day's: it must not overwrite the range's.
+        assert_eq!(page.count(".cards [data-live-count]"), 1);
+        assert_eq!(
+            page.select(".cards a.stat")[2].attr("href"),
+            Some(&*format!(
+                "/projects/{p}/issues?sort=first_seen&status=all&period={range}"
+            ))
+        );
+    }
+}
+
+#[tokio::test]
 async fn projects_outside_ones_organizations_are_not_found() {
     let app = TestApp::start().await;
     let world = app.world().await;

@@ -133,14 +133,65 @@ async fn saving_checks_the_values_and_keeps_what_was_typed() {
         )
         .await;
     let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(page.text("[role=alert]"), "Correct the field marked below.");
     assert_eq!(
-        page.text("[role=alert]"),
-        "retention_days: must be between 1 and 3650"
+        page.text("#retention_days-error"),
+        "Retention must be between 1 and 3650."
     );
+    assert_eq!(page.attr("input#retention_days", "aria-invalid"), "true");
+    assert_eq!(
+        page.attr("input#retention_days", "aria-describedby"),
+        "retention_days-error retention-help"
+    );
+    assert_eq!(page.count(".field-error"), 1);
+    assert_eq!(page.count("input#sample_rate[aria-invalid]"), 0);
     assert_eq!(page.attr("input#name", "value"), "Storefront");
     assert_eq!(page.attr("input#retention_days", "value"), "0");
     assert_eq!(page.attr("#platform option[selected]", "value"), "node");
     assert_eq!(app.store.project(p).await.unwrap().unwrap().name, "Web");
+
+    // Every refused field at once, each beside its input, in words and with the form's labels.
+    let response = ada
+        .post(
+            &app,
+            &path,
+            &[
+                ("name", " "),
+                ("platform", "cobol"),
+                ("retention_days", "ninety"),
+                ("sample_rate", "2"),
+                ("rate_limit_per_minute", "-1"),
+            ],
+        )
+        .await;
+    let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(
+        page.text("[role=alert]"),
+        "Correct the 5 fields marked below."
+    );
+    for (field, message) in [
+        ("name", "Name must not be empty."),
+        ("platform", "Choose a platform from the list."),
+        (
+            "retention_days",
+            "Retention must be a whole number of days.",
+        ),
+        ("sample_rate", "Sample rate must be between 0 and 1."),
+        (
+            "rate_limit_per_minute",
+            "Rate limit must be between 0 (unlimited) and 100000000.",
+        ),
+    ] {
+        assert_eq!(page.text(&format!("#{field}-error")), message);
+        assert_eq!(page.attr(&format!("#{field}"), "aria-invalid"), "true");
+        assert!(
+            page.attr(&format!("#{field}"), "aria-describedby")
+                .starts_with(&format!("{field}-error"))
+        );
+    }
+    assert_eq!(page.attr("input#retention_days", "value"), "ninety");
+    assert_eq!(page.attr("input#sample_rate", "value"), "2");
+    assert_eq!(page.attr("input#rate_limit_per_minute", "value"), "-1");
 
     let response = ada
         .post(
@@ -203,11 +254,12 @@ async fn issue_11_scrubbing_settings_are_saved_from_the_form() {
     ]);
     let response = ada.post(&app, &path, &form).await;
     let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(page.text("[role=alert]"), "Correct the field marked below.");
     assert!(
-        page.text("[role=alert]")
-            .starts_with("sensitive_fields: entry \"xxxx"),
+        page.text("#sensitive_fields-error")
+            .starts_with("Additional sensitive fields: entry \"xxxx"),
         "{}",
-        page.text("[role=alert]")
+        page.text("#sensitive_fields-error")
     );
     assert_eq!(page.text("textarea#sensitive_fields"), long);
     assert_eq!(page.count("input#scrub_data[checked]"), 0);

@@ -569,6 +569,18 @@ impl QueryStore for PostgresStore {
         ))
     }
 
+    async fn new_issues(&self, project_id: i64, since: OffsetDateTime) -> StoreResult<i64> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(
+                "SELECT count(*) FROM issues WHERE project_id = $1 AND first_seen >= $2",
+                &[&project_id, &since],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
     async fn health(&self, project_id: i64, now: OffsetDateTime) -> StoreResult<Health> {
         let conn = self.conn().await?;
         let midnight = now.replace_time(time::Time::MIDNIGHT);

@@ -505,6 +505,18 @@ impl QueryStore for SqliteStore {
         .await
     }
 
+    async fn new_issues(&self, project_id: i64, since: OffsetDateTime) -> StoreResult<i64> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT count(*) FROM issues WHERE project_id = ?1 AND first_seen >= ?2",
+            )
+            .map_err(map_err)?
+            .query_row(params![project_id, to_millis(since)], |r| r.get(0))
+            .map_err(map_err)
+        })
+        .await
+    }
+
     async fn health(&self, project_id: i64, now: OffsetDateTime) -> StoreResult<Health> {
         self.read(move |c| {
             let unresolved: i64 = c
