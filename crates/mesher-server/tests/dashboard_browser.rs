@@ -30,6 +30,22 @@ use mesher_store::Role;
 use mesher_store::testing::Backend;
 use serde_json::json;
 
+/// The password of Ada, the owner the dashboard's browser tests sign in as.
+const ADA_PASSWORD: &str = "correct horse battery";
+
+/// Makes Ada (`ada@example.com`) an owner of the test organization.
+async fn add_ada(server: &TestServer) {
+    accounts::create_user(
+        server.store.as_ref(),
+        "ada@example.com",
+        Some("Ada Lovelace"),
+        ADA_PASSWORD,
+        Some((server.org_id, Role::Owner)),
+    )
+    .await
+    .unwrap();
+}
+
 /// The theme toggle works, persists across a reload without flashing, and the page is keyboard
 /// reachable and free of console errors (CSP violations included).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

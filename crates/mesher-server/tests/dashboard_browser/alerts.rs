@@ -6,16 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mesher_server::accounts;
-use mesher_store::Role;
 use mesher_store::testing::Backend;
 use sentry::protocol::{Event, Level};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
 use crate::common::TestServer;
-
-const PASSWORD: &str = "correct horse battery";
 
 /// The summary of the first row of the alert list, or null.
 const FIRST_SUMMARY: &str = "var a = document.querySelector('tbody[data-live-alerts] tr a.cell-title'); return a ? a.textContent : null";
@@ -27,15 +23,7 @@ const FIRST_SUMMARY: &str = "var a = document.querySelector('tbody[data-live-ale
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rule_made_in_the_dashboard_alerts_live_and_is_acknowledged() {
     let server = TestServer::start(Backend::Sqlite).await;
-    accounts::create_user(
-        server.store.as_ref(),
-        "ada@example.com",
-        Some("Ada Lovelace"),
-        PASSWORD,
-        Some((server.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
+    super::add_ada(&server).await;
     let p = server.project_id;
     let browser = Browser::start().await;
     browser
@@ -44,7 +32,9 @@ async fn a_rule_made_in_the_dashboard_alerts_live_and_is_acknowledged() {
             server.url
         ))
         .await;
-    browser.sign_in("ada@example.com", PASSWORD).await;
+    browser
+        .sign_in("ada@example.com", super::ADA_PASSWORD)
+        .await;
 
     // The form: a new issue is the default trigger; the threshold's fields are hidden for it.
     let name = browser.find("input#rule-name").await;

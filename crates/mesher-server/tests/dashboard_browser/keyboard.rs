@@ -6,16 +6,12 @@
 use std::time::{Duration, Instant};
 
 use fantoccini::key::Key;
-use mesher_server::accounts;
-use mesher_store::Role;
 use mesher_store::testing::Backend;
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
 use crate::common::TestServer;
 use crate::sdk;
-
-const PASSWORD: &str = "correct horse battery";
 
 /// What has the focus: an element's id, else its text.
 const FOCUSED: &str = "var e = document.activeElement; return e.id || e.textContent.trim()";
@@ -41,15 +37,7 @@ fn path_is(path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_issue_resolved_and_list_filtered_by_keyboard_alone() {
     let server = TestServer::start(Backend::Sqlite).await;
-    accounts::create_user(
-        server.store.as_ref(),
-        "ada@example.com",
-        Some("Ada Lovelace"),
-        PASSWORD,
-        Some((server.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
+    super::add_ada(&server).await;
     let sent = sdk::send_events(&server.dsn).await;
     server.wait_for_events(sent.count).await;
     let list = format!("/projects/{}/issues", server.project_id);
@@ -57,7 +45,9 @@ async fn third_issue_resolved_and_list_filtered_by_keyboard_alone() {
     browser
         .goto(&format!("{}/signin?next={list}", server.url))
         .await;
-    browser.sign_in("ada@example.com", PASSWORD).await;
+    browser
+        .sign_in("ada@example.com", super::ADA_PASSWORD)
+        .await;
     browser.find("table.issues-table").await;
     let titles = browser
         .eval("return Array.from(document.querySelectorAll('tbody a.cell-title')).map(a => a.textContent)")

@@ -11,15 +11,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mesher_server::accounts;
-use mesher_store::Role;
 use mesher_store::testing::Backend;
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
 use crate::common::{TestServer, python};
-
-const PASSWORD: &str = "correct horse battery";
 
 /// The Python SDK in a process of its own, started once, so that a send costs what an
 /// application's would and not an interpreter's start (`tests/python/live_events.py`).
@@ -110,15 +106,7 @@ const FIRST_TITLE: &str = "return (document.querySelector('tbody[data-live-rows]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_page_shows_sdk_events_within_a_second_and_pauses() {
     let server = TestServer::start(Backend::Sqlite).await;
-    accounts::create_user(
-        server.store.as_ref(),
-        "ada@example.com",
-        Some("Ada Lovelace"),
-        PASSWORD,
-        Some((server.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
+    super::add_ada(&server).await;
     let mut sdk = PythonSdk::start(&server.dsn);
     let p = server.project_id;
     // One event before the page opens: rendered by the server.
@@ -130,7 +118,9 @@ async fn live_page_shows_sdk_events_within_a_second_and_pauses() {
     browser
         .goto(&format!("{}/signin?next=/projects/{p}/live", server.url))
         .await;
-    browser.sign_in("ada@example.com", PASSWORD).await;
+    browser
+        .sign_in("ada@example.com", super::ADA_PASSWORD)
+        .await;
     browser
         .find(r#"[data-live-status][data-state="open"]"#)
         .await;

@@ -1,8 +1,6 @@
 //! Every dashboard page on a phone (issue 19, acceptance 3): at 390 px no page is wider than the
 //! viewport, in either theme; wide content (code, breadcrumbs, tables) scrolls inside its card.
 
-use mesher_server::accounts;
-use mesher_store::Role;
 use mesher_store::testing::Backend;
 use serde_json::{Value, json};
 
@@ -10,30 +8,22 @@ use crate::browser::Browser;
 use crate::common::TestServer;
 use crate::sdk;
 
-const PASSWORD: &str = "correct horse battery";
-
 /// A phone's viewport width (an iPhone 12 to 15).
 pub const PHONE_WIDTH: u32 = 390;
 
 /// A project with the SDK's events, an owner signed in, and the path of every dashboard page:
 /// the pages a user visits, with one issue and one event of the SDK's payment error.
 pub async fn signed_in_tour(server: &TestServer, browser: &Browser) -> Vec<(&'static str, String)> {
-    accounts::create_user(
-        server.store.as_ref(),
-        "ada@example.com",
-        Some("Ada Lovelace"),
-        PASSWORD,
-        Some((server.org_id, Role::Owner)),
-    )
-    .await
-    .unwrap();
+    super::add_ada(server).await;
     let sent = sdk::send_events(&server.dsn).await;
     server.wait_for_events(sent.count).await;
     let p = server.project_id;
     browser
         .goto(&format!("{}/signin?next=/projects/{p}/issues", server.url))
         .await;
-    browser.sign_in("ada@example.com", PASSWORD).await;
+    browser
+        .sign_in("ada@example.com", super::ADA_PASSWORD)
+        .await;
     browser.find("table.issues-table").await;
     // The payment error: the issue with a stack trace, breadcrumbs and a request.
     let issue = browser
