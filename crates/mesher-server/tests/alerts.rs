@@ -202,14 +202,7 @@ async fn regressions_fire_within_their_filters_and_cooldown(backend: Backend) {
     let send = |level: &'static str| json!({"message": "payment declined", "level": level, "tags": {"region": "eu"}});
     ingest(&s, send("error")).await;
     s.wait_for_events(1).await;
-    let issues = api
-        .ok(
-            Method::GET,
-            &format!("/api/v1/projects/{}/issues", s.project_id),
-            None,
-        )
-        .await;
-    let issue = issues["data"][0]["id"].as_i64().unwrap();
+    let issue = api.first_issue(s.project_id).await;
     let resolve = || async {
         api.ok(
             Method::POST,

@@ -285,14 +285,7 @@ async fn emails_reach_a_real_smtp_server_with_a_link_to_the_issue(backend: Backe
     messages.sort();
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(sink.count(), 2, "one e-mail per rule");
-    let issues = api
-        .ok(
-            Method::GET,
-            &format!("/api/v1/projects/{}/issues", s.project_id),
-            None,
-        )
-        .await;
-    let issue_id = issues["data"][0]["id"].as_i64().unwrap();
+    let issue_id = api.first_issue(s.project_id).await;
     let link = format!("/projects/{}/issues/{issue_id}", s.project_id);
     let envelopes: Vec<bool> = messages
         .iter()

@@ -72,14 +72,7 @@ async fn an_issues_events_follow_their_timestamps(backend: Backend) {
         ],
     )
     .await;
-    let issues = api
-        .ok(
-            Method::GET,
-            &format!("/api/v1/projects/{}/issues", s.project_id),
-            None,
-        )
-        .await;
-    let issue = issues["data"][0]["id"].as_i64().unwrap();
+    let issue = api.first_issue(s.project_id).await;
     let events = api
         .ok(Method::GET, &format!("/api/v1/issues/{issue}/events"), None)
         .await;

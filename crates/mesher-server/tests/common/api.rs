@@ -51,6 +51,20 @@ impl Api {
         (status, value)
     }
 
+    /// The id of the first issue the project's default list shows (the most recently seen).
+    pub async fn first_issue(&self, project_id: i64) -> i64 {
+        let issues = self
+            .ok(
+                Method::GET,
+                &format!("/api/v1/projects/{project_id}/issues"),
+                None,
+            )
+            .await;
+        issues["data"][0]["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no issue listed: {issues}"))
+    }
+
     pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (status, value) = self.call(method.clone(), path, body).await;
         assert!(status.is_success(), "{method} {path}: {status} {value}");
