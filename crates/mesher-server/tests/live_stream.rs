@@ -580,14 +580,23 @@ async fn flood(s: &TestServer, n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_reads_nothing_is_closed_and_frees_its_place() {
     let s = TestServer::start_with(Backend::Sqlite, |settings| {
-        settings.stream.ping_interval = Duration::from_millis(300);
+        settings.stream.ping_interval = Duration::from_secs(1);
         settings.stream.queue_messages = 8;
     })
     .await;
     let token = owner_token(&s).await;
     unlimited(&s).await;
     let _silent = open_silent(&s, &token).await;
-    assert_eq!(s.metric("mesher_live_streams").await, 1.0);
+    // The server registers the stream just after its 101 answer, which the client may see
+    // first: wait for it (well within the two ping intervals that would close it).
+    let opened = tokio::time::Instant::now() + Duration::from_secs(5);
+    while s.metric("mesher_live_streams").await != 1.0 {
+        assert!(
+            tokio::time::Instant::now() < opened,
+            "the stream never opened"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     flood(&s, 12_000).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while s.metric("mesher_live_streams").await != 0.0 {
