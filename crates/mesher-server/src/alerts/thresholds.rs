@@ -8,12 +8,12 @@
 //! it resolve their alert when the count is back under the line. Two leaders racing for the
 //! same slot (a lease handed over mid-run) fire once: the alert's key is the slot.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use mesher_store::{AlertRule, AlertState, Firing, NewAlert, Store, to_millis};
+use mesher_store::{Alert, AlertRule, AlertState, Firing, NewAlert, Store, to_millis};
 use time::OffsetDateTime;
 
 use super::engine::deliveries;
@@ -53,11 +53,19 @@ impl ThresholdJob {
             };
             let filters = Filters::parse(&rule.filters).unwrap_or_default();
             let over = over_the_line(store, &rule, &t, &filters, now).await?;
+            let open = store.open_alerts(rule.id).await?;
             if t.auto_resolve {
-                resolve_cleared(store, &rule, &over, now).await?;
+                resolve_cleared(store, &open, &over, now).await?;
             }
+            // A subject whose alert is still open is held back by the firing anyway: skipping
+            // it here saves its issue's read and a transaction every check of the episode.
+            let still_open: HashSet<Option<i64>> = open
+                .iter()
+                .filter(|a| over.contains_key(&a.issue_id))
+                .map(|a| a.issue_id)
+                .collect();
             let mut alerts = Vec::new();
-            for (subject, value) in &over {
+            for (subject, value) in over.iter().filter(|(s, _)| !still_open.contains(*s)) {
                 let summary = summary(store, &t, *subject, *value).await?;
                 alerts.push(NewAlert {
                     rule_id: rule.id,
@@ -143,11 +151,11 @@ async fn over_the_line(
 /// Resolves the rule's open alerts whose subject is no longer over the line.
 async fn resolve_cleared(
     store: &dyn Store,
-    rule: &AlertRule,
+    open: &[Alert],
     over: &HashMap<Option<i64>, i64>,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
-    for alert in store.open_alerts(rule.id).await? {
+    for alert in open {
         if alert.auto_resolve && !over.contains_key(&alert.issue_id) {
             store
                 .set_alert_state(
