@@ -26,6 +26,7 @@ use crate::model::{
 use crate::query::{
     Bucket, EventQuery, EventSummary, Health, IssueCount, IssueQuery, Member, Page, Session,
 };
+use crate::retention::{ProjectStorage, Upkeep};
 
 /// Organizations (ORG-01).
 #[async_trait]
@@ -475,6 +476,38 @@ pub trait AdminStore: Send + Sync {
     async fn bootstrap(&self, plan: &BootstrapPlan<'_>) -> StoreResult<Option<Bootstrapped>>;
 }
 
+/// Retention and storage used (RETAIN-01 … RETAIN-03), for the sweeper and the storage figures.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Deletes, in one short transaction, about `limit` of the oldest events of the project
+    /// with a timestamp before `before` (events sharing the last timestamp go together, so a
+    /// batch may be a little larger), takes their count and bytes off the project's figures and
+    /// records that its events before `before` are gone. Issues and their counts stay. Answers
+    /// how many events went: 0 when none is left.
+    async fn expire_events(
+        &self,
+        project_id: i64,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<u64>;
+    /// One bounded step of giving space back, given that no project keeps events with a
+    /// timestamp before `keep_after`: PostgreSQL drops the partitions wholly before it (taking
+    /// their events off their projects' figures) and creates the coming ones; SQLite returns up
+    /// to `max_pages` free pages to the file system.
+    async fn storage_upkeep(
+        &self,
+        now: OffsetDateTime,
+        keep_after: OffsetDateTime,
+        max_pages: u64,
+    ) -> StoreResult<Upkeep>;
+    /// Deletes the hourly rollups of hours before `before`; answers the rows deleted.
+    async fn prune_rollups(&self, before: OffsetDateTime) -> StoreResult<u64>;
+    /// A project's storage figures.
+    async fn project_storage(&self, project_id: i64) -> StoreResult<ProjectStorage>;
+    /// Every project's stored bytes: (project, bytes), for `/metrics`.
+    async fn storage_by_project(&self) -> StoreResult<Vec<(i64, i64)>>;
+}
+
 /// Every capability: what a server holds as `Arc<dyn Store>`.
 pub trait Store:
     OrgStore
@@ -489,6 +522,7 @@ pub trait Store:
     + InvitationStore
     + ClusterStore
     + AlertStore
+    + RetentionStore
     + AdminStore
 {
 }
@@ -506,6 +540,7 @@ impl<T> Store for T where
         + InvitationStore
         + ClusterStore
         + AlertStore
+        + RetentionStore
         + AdminStore
 {
 }

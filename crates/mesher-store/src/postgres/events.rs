@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
+use super::storage::event_bytes;
 use super::users::count_users;
 use super::write_arrays::{RollupArrays, Triggers, Updates};
 use super::{PostgresStore, is_fk_violation, map_err};
@@ -102,12 +103,12 @@ const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title,
      RETURNING id, project_id, fingerprint, status, substatus, resolved_at, resolved_in_release, \
                users_hll, (xmax = 0) AS created, event_count, user_count, archive";
 const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
-       environment, release, tags, search, payload, payload_size) \
-     SELECT p, i, e::uuid, ts, rt, l, t, env, rel, tg, strip(to_tsvector('simple', st)), pl, ps \
+       environment, release, tags, search, payload, payload_size, bytes) \
+     SELECT p, i, e::uuid, ts, rt, l, t, env, rel, tg, strip(to_tsvector('simple', st)), pl, ps, b \
      FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], \
                  $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], \
-                 $12::bytea[], $13::int4[]) \
-          AS u(p, i, e, ts, rt, l, t, env, rel, tg, st, pl, ps) \
+                 $12::bytea[], $13::int4[], $14::int4[]) \
+          AS u(p, i, e, ts, rt, l, t, env, rel, tg, st, pl, ps, b) \
      ON CONFLICT (project_id, event_id) DO NOTHING \
      RETURNING project_id, replace(event_id::text, '-', ''), id";
 const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
@@ -164,8 +165,9 @@ const UPSERT_ISSUE_MINUTELY: &str = "INSERT INTO issue_minutely (project_id, min
      SELECT p, m, i, e, sum(n) FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::text[], \
             $5::bigint[]) AS u(p, m, i, e, n) GROUP BY p, m, i, e \
      ON CONFLICT (project_id, minute, issue_id, environment) DO UPDATE SET count = issue_minutely.count + EXCLUDED.count";
-const UPDATE_PROJECT_COUNTS: &str = "UPDATE projects AS p SET event_count = p.event_count + u.e, issue_count = p.issue_count + u.i \
-     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, e, i) WHERE p.id = u.id";
+const UPDATE_PROJECT_COUNTS: &str = "UPDATE projects AS p SET event_count = p.event_count + u.e, issue_count = p.issue_count + u.i, \
+       storage_bytes = p.storage_bytes + u.b \
+     FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(id, e, i, b) WHERE p.id = u.id";
 
 /// The write path's statements, prepared (or taken from the connection's cache) up front so
 /// that the pipelines below send executions only, in the order written.
@@ -385,6 +387,14 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         .iter()
         .map(|&i| i32::try_from(events[i].payload_size).unwrap_or(i32::MAX))
         .collect();
+    let ev_bytes: Vec<i32> = candidates
+        .iter()
+        .zip(ev_tags.iter().zip(&ev_search))
+        .map(|(&i, (tags, text))| {
+            let bytes = event_bytes(&events[i], tags.to_string().len(), text.len());
+            i32::try_from(bytes).unwrap_or(i32::MAX)
+        })
+        .collect();
     let rows = tx
         .query(
             &st.insert_events,
@@ -402,6 +412,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
                 &ev_search,
                 &ev_payloads,
                 &ev_sizes,
+                &ev_bytes,
             ],
         )
         .await
@@ -411,9 +422,13 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         .map(|r| ((r.get(0), r.get(1)), r.get(2)))
         .collect();
     let mut inserted = vec![None; events.len()];
-    for (&i, id) in candidates.iter().zip(ev_ids) {
+    let mut bytes_by_project: HashMap<i64, i64> = HashMap::new();
+    for ((&i, id), bytes) in candidates.iter().zip(ev_ids).zip(&ev_bytes) {
         // The first occurrence of an id in the batch is the one that was inserted.
         inserted[i] = fresh.remove(&(events[i].project_id, id));
+        if inserted[i].is_some() {
+            *bytes_by_project.entry(events[i].project_id).or_default() += i64::from(*bytes);
+        }
     }
     let mut stored = batch.stored(&states, &inserted);
 
@@ -511,7 +526,14 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &r.it_counts,
         &r.it_lasts,
     ];
-    let p_update_project_counts: [&(dyn ToSql + Sync); 3] = [&r.c_ids, &r.c_events, &r.c_issues];
+    // Every project with stored events has a changed count, so its bytes ride along.
+    let c_bytes: Vec<i64> = r
+        .c_ids
+        .iter()
+        .map(|id| bytes_by_project.get(id).copied().unwrap_or(0))
+        .collect();
+    let p_update_project_counts: [&(dyn ToSql + Sync); 4] =
+        [&r.c_ids, &r.c_events, &r.c_issues, &c_bytes];
     let p_upsert_project_tags: [&(dyn ToSql + Sync); 5] = [
         &r.pt_projects,
         &r.pt_keys,

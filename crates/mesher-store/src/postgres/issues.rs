@@ -98,18 +98,24 @@ async fn purge_events(
     )
     .await
     .map_err(map_err)?;
-    let events = tx
-        .execute("DELETE FROM events WHERE issue_id = $1", &[&id])
+    let gone = tx
+        .query_one(
+            "WITH gone AS (DELETE FROM events WHERE issue_id = $1 RETURNING bytes) \
+             SELECT count(*), coalesce(sum(bytes), 0)::bigint FROM gone",
+            &[&id],
+        )
         .await
         .map_err(map_err)?;
+    let (events, bytes): (i64, i64) = (gone.get(0), gone.get(1));
     for table in ["issue_hourly", "issue_tags"] {
         tx.execute(&format!("DELETE FROM {table} WHERE issue_id = $1"), &[&id])
             .await
             .map_err(map_err)?;
     }
     tx.execute(
-        "UPDATE projects SET event_count = event_count - $2 WHERE id = $1",
-        &[&project, &(events as i64)],
+        "UPDATE projects SET event_count = event_count - $2, storage_bytes = storage_bytes - $3 \
+         WHERE id = $1",
+        &[&project, &events, &bytes],
     )
     .await
     .map_err(map_err)?;

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 use time::OffsetDateTime;
 
 use super::issues::archive_text;
+use super::storage::event_bytes;
 use super::users::count_users;
 use super::{SqliteStore, map_err, multi_row};
 use crate::batch_plan::{Batch, IssueHours, ReleaseTimes};
@@ -92,13 +93,17 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
     let mut insert_event = tx
         .prepare_cached(
             "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
-             environment, release, tags, payload, payload_size) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             environment, release, tags, payload, payload_size, bytes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (project_id, event_id) DO NOTHING",
         )
         .map_err(map_err)?;
+    let mut bytes_by_project: HashMap<i64, i64> = HashMap::new();
     for i in batch.candidates(&states) {
         let e = &events[i];
+        let tags = tags_json_text(&e.tags);
+        let text = index_text(e);
+        let bytes = event_bytes(e, tags.len(), text.len());
         let changed = insert_event
             .execute(params![
                 e.project_id,
@@ -110,15 +115,17 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
                 e.title,
                 e.environment,
                 e.release,
-                tags_json_text(&e.tags),
+                tags,
                 e.payload,
                 e.payload_size,
+                bytes,
             ])
             .map_err(map_err)?;
         if changed > 0 {
             let row = tx.last_insert_rowid();
             inserted[i] = Some(row);
-            indexed.push((row, index_text(e)));
+            indexed.push((row, text));
+            *bytes_by_project.entry(e.project_id).or_default() += bytes;
         }
     }
     drop(insert_event);
@@ -220,6 +227,12 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         }
     }
     write_rollups(tx, &stored.rollups)?;
+    let mut storage = tx
+        .prepare_cached("UPDATE projects SET storage_bytes = storage_bytes + ?2 WHERE id = ?1")
+        .map_err(map_err)?;
+    for (project, bytes) in &bytes_by_project {
+        storage.execute(params![project, bytes]).map_err(map_err)?;
+    }
     Ok(stored.outcomes)
 }
 

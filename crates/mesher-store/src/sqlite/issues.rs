@@ -125,16 +125,23 @@ fn purge_events(tx: &Transaction<'_>, id: i64, project: i64) -> StoreResult<()> 
         params![id, project],
     )
     .map_err(map_err)?;
-    let events = tx
-        .execute("DELETE FROM events WHERE issue_id = ?1", [id])
+    let (events, bytes): (i64, i64) = tx
+        .query_row(
+            "SELECT count(*), coalesce(sum(bytes), 0) FROM events WHERE issue_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(map_err)?;
+    tx.execute("DELETE FROM events WHERE issue_id = ?1", [id])
         .map_err(map_err)?;
     for table in ["issue_hourly", "issue_tags"] {
         tx.execute(&format!("DELETE FROM {table} WHERE issue_id = ?1"), [id])
             .map_err(map_err)?;
     }
     tx.execute(
-        "UPDATE projects SET event_count = event_count - ?2 WHERE id = ?1",
-        params![project, events as i64],
+        "UPDATE projects SET event_count = event_count - ?2, storage_bytes = storage_bytes - ?3 \
+         WHERE id = ?1",
+        params![project, events, bytes],
     )
     .map_err(map_err)?;
     Ok(())

@@ -16,6 +16,8 @@ mod invitations;
 mod issues;
 mod multi_row;
 mod queries;
+mod retention;
+mod storage;
 mod top_issues;
 mod users;
 
@@ -38,7 +40,12 @@ mod embedded {
 /// process (`kill -9`), which is the durability promise of a 2xx; only an operating-system crash
 /// or power loss can lose the last transactions. `FULL` would fsync on every commit and cost
 /// about an order of magnitude of write throughput for a guarantee a monitoring tool rarely needs.
+///
+/// `auto_vacuum = INCREMENTAL` comes first: it only takes effect on a file without tables (a new
+/// database), and lets retention give deleted events' pages back to the file system in bounded
+/// steps (RETAIN-02). Files created before it are rebuilt once by `migrate`.
 const PRAGMAS: &str = "
+    PRAGMA auto_vacuum = INCREMENTAL;
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;
     PRAGMA foreign_keys = ON;
@@ -224,8 +231,18 @@ impl AdminStore for SqliteStore {
         self.write(|conn| {
             embedded::migrations::runner()
                 .run(conn)
-                .map(|_| ())
-                .map_err(|e| StoreError::Migration(e.to_string()))
+                .map_err(|e| StoreError::Migration(e.to_string()))?;
+            // A file from before incremental vacuum: one full rebuild switches it on, after
+            // which retention can shrink the file step by step.
+            let mode: i64 = conn
+                .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+                .map_err(map_err)?;
+            if mode != 2 {
+                tracing::info!("rebuilding the SQLite file once for incremental vacuum");
+                conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                    .map_err(map_err)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -1,0 +1,112 @@
+//! Retention on PostgreSQL: batched deletes of expired events for the projects whose retention
+//! is shorter than the partitions' (see `partitions.rs` for the partitions dropped whole).
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::{PostgresStore, map_err};
+use crate::retention::{ProjectStorage, Upkeep};
+use crate::traits::RetentionStore;
+use crate::{StoreError, StoreResult};
+
+#[async_trait]
+impl RetentionStore for PostgresStore {
+    async fn expire_events(
+        &self,
+        project_id: i64,
+        before: OffsetDateTime,
+        limit: usize,
+    ) -> StoreResult<u64> {
+        let offset = i64::try_from(limit.max(1) - 1).unwrap_or(i64::MAX);
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_err)?;
+        // The batch ends after the limit-th oldest expired event's timestamp (all events of that
+        // timestamp go together), or at `before` when fewer are left; both walk
+        // (project_id, timestamp, id), partition by partition.
+        let last: Option<OffsetDateTime> = tx
+            .query_opt(
+                "SELECT timestamp FROM events WHERE project_id = $1 AND timestamp < $2 \
+                 ORDER BY timestamp OFFSET $3 LIMIT 1",
+                &[&project_id, &before, &offset],
+            )
+            .await
+            .map_err(map_err)?
+            .map(|r| r.get(0));
+        let upto = last.map_or(before, |t| {
+            (t + time::Duration::microseconds(1)).min(before)
+        });
+        let gone = tx
+            .query_one(
+                "WITH gone AS (DELETE FROM events WHERE project_id = $1 AND timestamp < $2 \
+                   RETURNING bytes) \
+                 SELECT count(*), coalesce(sum(bytes), 0)::bigint FROM gone",
+                &[&project_id, &upto],
+            )
+            .await
+            .map_err(map_err)?;
+        let (events, bytes): (i64, i64) = (gone.get(0), gone.get(1));
+        if events > 0 {
+            tx.execute(
+                "UPDATE projects SET event_count = event_count - $2, \
+                   storage_bytes = storage_bytes - $3, \
+                   events_expired_before = greatest(events_expired_before, $4) \
+                 WHERE id = $1",
+                &[&project_id, &events, &bytes, &upto],
+            )
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(events as u64)
+    }
+
+    async fn storage_upkeep(
+        &self,
+        _now: OffsetDateTime,
+        _keep_after: OffsetDateTime,
+        _max_pages: u64,
+    ) -> StoreResult<Upkeep> {
+        Ok(Upkeep::default())
+    }
+
+    async fn prune_rollups(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_err)?;
+        let mut n = 0;
+        for table in ["issue_hourly", "project_hourly", "project_tag_hourly"] {
+            n += tx
+                .execute(&format!("DELETE FROM {table} WHERE hour < $1"), &[&before])
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(n)
+    }
+
+    async fn project_storage(&self, project_id: i64) -> StoreResult<ProjectStorage> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                "SELECT event_count, storage_bytes, events_expired_before FROM projects \
+                 WHERE id = $1",
+                &[&project_id],
+            )
+            .await
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound("project"))?;
+        Ok(ProjectStorage {
+            events: row.get(0),
+            bytes: row.get(1),
+            expired_before: row.get(2),
+        })
+    }
+
+    async fn storage_by_project(&self) -> StoreResult<Vec<(i64, i64)>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query("SELECT id, storage_bytes FROM projects ORDER BY id", &[])
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
