@@ -105,6 +105,9 @@ pub struct Config {
     /// Seconds between checks of threshold alert rules, a job that runs on one node of the
     /// cluster at a time.
     pub alert_check_interval_secs: u64,
+    /// Seconds between retention sweeps (RETAIN-01), run by the node holding the cluster jobs'
+    /// lease; 1–3600, so that a sweep comes at least hourly.
+    pub retention_sweep_interval_secs: u64,
     /// Live streams (WebSockets) open on one node at most; past it a new one is closed with
     /// code 1013 and a reason.
     pub stream_max_per_node: u64,
@@ -217,6 +220,7 @@ impl Default for Config {
             load_monitor_threshold: None,
             issue_sweep_interval_secs: 300,
             alert_check_interval_secs: 30,
+            retention_sweep_interval_secs: 60,
             stream_max_per_node: 1_000,
             stream_max_per_user: 20,
             stream_queue_messages: 500,

@@ -100,6 +100,13 @@ pub struct EncodingLabels {
     pub encoding: &'static str,
 }
 
+/// Labels of per-project gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProjectLabels {
+    /// The project id.
+    pub project: i64,
+}
+
 /// Labels of per-service counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ServiceLabels {
@@ -150,6 +157,9 @@ pub struct Metrics {
     pub events_handed_off: Counter,
     /// Events this node took from peers since it started.
     pub events_taken_over: Counter,
+    /// Bytes each project's stored events take in the database (RETAIN-03), as of the last
+    /// retention round.
+    pub storage_bytes: Family<ProjectLabels, Gauge>,
 }
 
 impl Metrics {
@@ -185,6 +195,7 @@ impl Metrics {
             live_streams: Gauge::default(),
             events_handed_off: Counter::default(),
             events_taken_over: Counter::default(),
+            storage_bytes: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -287,9 +298,24 @@ impl Metrics {
             "Service restarts after a crash or a failed health check",
             metrics.service_restarts.clone(),
         );
+        registry.register(
+            "storage_bytes",
+            "Bytes each project's stored events take in the database",
+            metrics.storage_bytes.clone(),
+        );
         Metrics {
             registry,
             ..metrics
+        }
+    }
+
+    /// Sets the storage gauge of every project; projects gone since the last call disappear.
+    pub fn set_storage(&self, figures: &[(i64, i64)]) {
+        self.storage_bytes.clear();
+        for (project, bytes) in figures {
+            self.storage_bytes
+                .get_or_create(&ProjectLabels { project: *project })
+                .set(*bytes);
         }
     }
 

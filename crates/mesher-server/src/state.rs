@@ -19,7 +19,7 @@ use crate::cluster::{
 use crate::config::Settings;
 use crate::faults::Faults;
 use crate::ingest::budget::BodyBudget;
-use crate::jobs::IssueSweep;
+use crate::jobs::{IssueSweep, Retention};
 use crate::live::{LiveHub, LiveService};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -153,7 +153,15 @@ pub fn start(
             cluster.identity().name.clone(),
         )),
     ];
-    supervisor.spawn(Arc::new(LeaderJobs::new(cluster.clone(), jobs)));
+    let leader_jobs = Arc::new(LeaderJobs::new(cluster.clone(), jobs));
+    supervisor.spawn(Arc::new(Retention::new(
+        store.clone(),
+        leader_jobs.leadership(),
+        settings.cluster.retention_sweep_interval,
+        Arc::new(mesher_store::now),
+        metrics.clone(),
+    )));
+    supervisor.spawn(leader_jobs);
     supervisor.spawn(Arc::new(BusService::new(
         cluster.clone(),
         bus.clone(),

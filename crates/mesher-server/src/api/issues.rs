@@ -126,7 +126,10 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<IssueBody>, ApiError> {
     let (issue, _) = visible_issue(&state, &caller, id, Scope::Read, Role::Member).await?;
-    Ok(axum::Json(IssueBody::new(issue, true)))
+    let storage = state.store().project_storage(issue.project_id).await?;
+    Ok(axum::Json(
+        IssueBody::new(issue, true).with_expiry(storage.expired_before),
+    ))
 }
 
 /// Move an issue to another state (ISSUE-01; discard: ISSUE-05); archive until escalating (the

@@ -68,13 +68,31 @@ pub struct NewOrgBody {
     pub slug: Option<String>,
 }
 
-/// Events and issues a project stores.
+/// Events and issues a project stores, and what they take (RETAIN-03).
 #[derive(Serialize, ToSchema)]
 pub struct ProjectStats {
     /// Events stored.
     pub events: i64,
     /// Issues stored.
     pub issues: i64,
+    /// Bytes the stored events take in the database: rows, index entries and full-text
+    /// postings, within 10 % of the database's own accounting.
+    pub storage_bytes: i64,
+    /// Events with a timestamp before this were deleted by retention (`null`: none yet).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub events_expired_before: Option<OffsetDateTime>,
+}
+
+/// What retention deleted of an issue's events (RETAIN-02); its counts still include them.
+#[derive(Serialize, ToSchema)]
+pub struct IssueExpiry {
+    /// Events with a timestamp before this were deleted.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub before: OffsetDateTime,
+    /// Every event of the issue was deleted (it was last seen before `before`).
+    pub all: bool,
 }
 
 /// A project.
@@ -489,6 +507,9 @@ pub struct IssueBody {
     pub period_count: Option<i64>,
     /// While archived: how (`null` otherwise).
     pub archive: Option<super::archive::ArchiveBody>,
+    /// Issue reads only: set when retention deleted some of its events (RETAIN-02).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events_expired: Option<IssueExpiry>,
 }
 
 impl IssueBody {
@@ -514,7 +535,19 @@ impl IssueBody {
             grouping: if detail { i.grouping } else { None },
             period_count: i.period_count,
             archive: i.archive.map(Into::into),
+            events_expired: None,
         }
+    }
+
+    /// Notes what retention deleted of its events, given its project's expiry mark.
+    pub fn with_expiry(mut self, expired_before: Option<OffsetDateTime>) -> Self {
+        self.events_expired = expired_before
+            .filter(|before| self.first_seen < *before)
+            .map(|before| IssueExpiry {
+                before,
+                all: self.last_seen < before,
+            });
+        self
     }
 }
 

@@ -81,9 +81,16 @@ pub async fn get(
     let project = caller
         .project(&state, id, Scope::Read, Role::Member)
         .await?;
-    let (events, issues) = state.store().project_counts(id).await?;
+    let store = state.store();
+    let ((events, issues), storage) =
+        tokio::try_join!(store.project_counts(id), store.project_storage(id))?;
     let mut body = ProjectBody::from(project);
-    body.stats = Some(ProjectStats { events, issues });
+    body.stats = Some(ProjectStats {
+        events,
+        issues,
+        storage_bytes: storage.bytes,
+        events_expired_before: storage.expired_before,
+    });
     Ok(axum::Json(body))
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use mesher_store::{JobRun, Store};
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 use super::Cluster;
 use crate::services::{Service, ServiceContext};
@@ -47,6 +48,8 @@ pub struct LeaderJobs {
     jobs: Vec<Arc<dyn ClusterJob>>,
     clock: Clock,
     state: Mutex<LeaderState>,
+    /// The epoch held, for services that follow the lease (the retention sweeper).
+    leadership: watch::Sender<Option<i64>>,
 }
 
 #[derive(Default)]
@@ -69,6 +72,7 @@ impl LeaderJobs {
             jobs,
             clock,
             state: Mutex::new(LeaderState::default()),
+            leadership: watch::Sender::new(None),
         }
     }
 
@@ -132,7 +136,17 @@ impl LeaderJobs {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Follows the lease: `Some(epoch)` while this node holds it.
+    pub fn leadership(&self) -> watch::Receiver<Option<i64>> {
+        self.leadership.subscribe()
+    }
+
     fn set_epoch(&self, held: Option<i64>) {
+        self.leadership.send_if_modified(|e| {
+            let changed = *e != held;
+            *e = held;
+            changed
+        });
         let mut state = self.lock();
         if state.epoch != held {
             match held {

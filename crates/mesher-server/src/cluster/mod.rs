@@ -22,7 +22,7 @@ use mesher_store::{NodeRecord, Store};
 use time::OffsetDateTime;
 
 pub use bus::{BatchAnnouncer, BatchPart, Bus, BusMessage, BusService, IssueEvent};
-pub use leader::{ClusterJob, LEADER_LEASE, LeaderJobs};
+pub use leader::{Clock, ClusterJob, LEADER_LEASE, LeaderJobs};
 pub use monitor::LoadMonitor;
 pub use settings::{ClusterSettings, DEFAULT_THRESHOLD};
 pub use spread::{PeerLoad, Spread, peers_to_use};

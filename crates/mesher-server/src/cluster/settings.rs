@@ -25,6 +25,8 @@ pub struct ClusterSettings {
     pub issue_sweep_interval: Duration,
     /// How often threshold alert rules are checked (once per cluster).
     pub alert_check_interval: Duration,
+    /// How often the retention sweeper runs (on the lease holder).
+    pub retention_sweep_interval: Duration,
 }
 
 impl ClusterSettings {
@@ -85,6 +87,10 @@ impl ClusterSettings {
                 problems.push(format!("{key}: must be between 1 and 86400"));
             }
         }
+        // At least hourly (RETAIN-01).
+        if !(1..=3600).contains(&config.retention_sweep_interval_secs) {
+            problems.push("retention_sweep_interval_secs: must be between 1 and 3600".into());
+        }
         ClusterSettings {
             node_name: node_name.map(str::to_owned),
             advertise_url,
@@ -92,6 +98,9 @@ impl ClusterSettings {
             threshold: config.load_monitor_threshold.unwrap_or(DEFAULT_THRESHOLD),
             issue_sweep_interval: Duration::from_secs(config.issue_sweep_interval_secs.max(1)),
             alert_check_interval: Duration::from_secs(config.alert_check_interval_secs.max(1)),
+            retention_sweep_interval: Duration::from_secs(
+                config.retention_sweep_interval_secs.max(1),
+            ),
         }
     }
 

@@ -42,6 +42,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "load_monitor_threshold",
     "issue_sweep_interval_secs",
     "alert_check_interval_secs",
+    "retention_sweep_interval_secs",
     "stream_max_per_node",
     "stream_max_per_user",
     "stream_queue_messages",
@@ -78,6 +79,7 @@ pub const INTEGER_KEYS: &[&str] = &[
     "load_monitor_threshold",
     "issue_sweep_interval_secs",
     "alert_check_interval_secs",
+    "retention_sweep_interval_secs",
     "stream_max_per_node",
     "stream_max_per_user",
     "stream_queue_messages",
@@ -113,6 +115,10 @@ impl fmt::Debug for Config {
             .field("load_monitor_threshold", &self.load_monitor_threshold)
             .field("issue_sweep_interval_secs", &self.issue_sweep_interval_secs)
             .field("alert_check_interval_secs", &self.alert_check_interval_secs)
+            .field(
+                "retention_sweep_interval_secs",
+                &self.retention_sweep_interval_secs,
+            )
             .field("stream_max_per_node", &self.stream_max_per_node)
             .field("stream_max_per_user", &self.stream_max_per_user)
             .field("stream_queue_messages", &self.stream_queue_messages)

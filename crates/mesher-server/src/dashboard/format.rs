@@ -60,6 +60,21 @@ pub fn count(n: i64) -> String {
     )
 }
 
+/// `1536` → `1.5 KiB`: storage figures, in binary units as `du -h` shows them.
+pub fn bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n.abs() < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// A query string built from pairs, skipping empty values: `?status=resolved&q=a%20b`, or `""`
 /// when nothing is left.
 pub fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {

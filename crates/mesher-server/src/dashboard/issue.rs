@@ -65,6 +65,8 @@ pub struct IssuePage {
     latest: Option<String>,
     grouping: Option<GroupingView>,
     events_href: String,
+    /// What retention deleted of the issue's events (RETAIN-02), said above the event.
+    expired: Option<String>,
 }
 impl_page!(IssuePage);
 
@@ -153,13 +155,32 @@ pub(super) async fn page(
     let now = mesher_store::now();
     let range = Range::parse(q.range.as_deref());
     let (since, until, bucket) = range.window(now);
-    let (timeline, tags, activity, members, event) = tokio::try_join!(
+    let (timeline, tags, activity, members, event, storage) = tokio::try_join!(
         store.issue_timeline(issue.id, since, until, store_bucket(bucket)),
         store.issue_tag_values(issue.id, VALUES_PER_KEY),
         store.list_activity(issue.id),
         store.list_members(scope.org.id),
         chosen_event(&state, &issue, q.event.as_deref()),
+        store.project_storage(id),
     )?;
+    let expired = storage
+        .expired_before
+        .filter(|before| issue.first_seen < *before)
+        .map(|before| {
+            let days = scope.project.retention_days;
+            if issue.last_seen < before {
+                format!(
+                    "Every event of this issue has expired: the project keeps events for {days} \
+                     days. Its counts and first and last seen still include them."
+                )
+            } else {
+                format!(
+                    "Events before {} have expired: the project keeps events for {days} days. \
+                     The counts still include them.",
+                    When::new(before, now).exact
+                )
+            }
+        });
     let (older, newer) = match &event {
         Some(e) => store.adjacent_events(issue.id, e.event_id).await?,
         None => (None, None),
@@ -214,6 +235,7 @@ pub(super) async fn page(
         .layout
         .titled(format!("{tab} · {}", scope.project.name));
     Ok(IssuePage {
+        expired,
         notice: Notice::from_done(q.done.as_deref()),
         actions: actions(&issue),
         archive_options: archive_options(&issue),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::context::{Notice, ProjectScope, done};
 use super::extract::{FieldErrors, FormFields, PagePath, PageQuery, Posted, SignedIn};
-use super::format::{When, count};
+use super::format::{self, When, count};
 use super::issues::Choice;
 use super::layout::{Layout, Nav};
 use super::overview::Setup;
@@ -38,6 +38,10 @@ pub struct SettingsPage {
     setup: Setup,
     events: String,
     issues: String,
+    /// What the stored events take (RETAIN-03).
+    storage: String,
+    /// Events before this were deleted by retention.
+    expired_before: Option<When>,
     org_name: String,
     slug: String,
     members_href: String,
@@ -143,7 +147,11 @@ async fn load(
 ) -> Result<SettingsPage, HtmlError> {
     let scope = ProjectScope::load(state, user, layout, id, Nav::Settings, "Settings").await?;
     let store = state.store();
-    let (keys, (events, issues)) = tokio::try_join!(store.list_keys(id), store.project_counts(id))?;
+    let (keys, (events, issues), storage) = tokio::try_join!(
+        store.list_keys(id),
+        store.project_counts(id),
+        store.project_storage(id)
+    )?;
     let l = &scope.layout;
     let now = mesher_store::now();
     let here = paths::settings(id);
@@ -182,6 +190,8 @@ async fn load(
         setup,
         events: count(events),
         issues: count(issues),
+        storage: format::bytes(storage.bytes),
+        expired_before: storage.expired_before.map(|t| When::new(t, now)),
         org_name: scope.org.name.clone(),
         slug: scope.project.slug.clone(),
         members_href: l.url(&paths::members(&scope.org.slug)),

@@ -3,5 +3,7 @@
 //! isolation).
 
 mod issue_sweep;
+mod retention;
 
 pub use issue_sweep::IssueSweep;
+pub use retention::{Pace, Retention, SweepReport, sweep};

@@ -25,7 +25,7 @@ const CELL_OVERHEAD: usize = 8;
 const LEAF_FILL: f64 = 0.82;
 /// The four index entries of an event (event id, project and time, issue and time, project
 /// and id), with the free space of their pages (measured).
-const INDEX_BYTES: usize = 150;
+const INDEX_BYTES: usize = 110;
 /// Full-text postings per byte of indexed text (measured).
 const FTS_PER_TEXT_BYTE: f64 = 0.45;
 

@@ -1,0 +1,231 @@
+//! The retention sweeper (RETAIN-01, RETAIN-02): deletes events older than their project's
+//! retention, gives the space back, and prunes rollups older than the longest retention.
+//!
+//! It runs on the node that holds the cluster jobs' lease (on SQLite, the one node), within a
+//! minute of that node's start and then every `retention_sweep_interval_secs`. It is a service
+//! of its own rather than a [`crate::cluster::ClusterJob`]: a sweep of a large backlog lasts
+//! minutes, and a job runs inside the lease's renewal round, which must stay short. It follows
+//! the lease instead, checking before every batch that this node still holds it.
+//!
+//! Batches are small and paced: after each one the sweeper rests for several times what it took,
+//! so that it never holds the writer for long and ingestion keeps most of its rate while a
+//! backlog goes (the `scripts/bench` retention row measures how much).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use mesher_store::{Store, StoreResult};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::cluster::Clock;
+use crate::metrics::Metrics;
+use crate::services::{Service, ServiceContext};
+
+/// Events per delete transaction.
+const BATCH: usize = 1000;
+/// Pages released per incremental-vacuum step (SQLite): 8 MiB at 4 KiB pages.
+const VACUUM_PAGES: u64 = 2048;
+/// Hourly rollups are kept this long past the longest retention.
+const ROLLUP_SLACK: time::Duration = time::Duration::days(1);
+
+/// How hard the sweeper works.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Share of wall time spent in the database while sweeping, in `(0, 1]`.
+    pub duty: f64,
+}
+
+impl Pace {
+    /// The running binary's pace: a tenth of the time, so that ingestion barely notices.
+    pub const BACKGROUND: Pace = Pace { duty: 0.1 };
+    /// No rest between batches (tests).
+    pub const FLAT_OUT: Pace = Pace { duty: 1.0 };
+
+    /// The rest that keeps the duty cycle after a step that took `took`.
+    fn rest(self, took: Duration) -> Duration {
+        let duty = self.duty.clamp(0.01, 1.0);
+        took.mul_f64((1.0 - duty) / duty)
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Events deleted by batches.
+    pub events_deleted: u64,
+    /// Partitions dropped whole (PostgreSQL).
+    pub partitions_dropped: usize,
+    /// Partitions created ahead (PostgreSQL).
+    pub partitions_created: usize,
+    /// Free pages returned to the file system (SQLite).
+    pub pages_released: u64,
+    /// Rollup rows pruned.
+    pub rollups_pruned: u64,
+    /// Whether the sweep stopped early (the lease moved, or the node is stopping).
+    pub interrupted: bool,
+}
+
+/// One sweep at `now`: every project's expired events, storage upkeep and rollups. `go_on`
+/// is asked before each step (still the lease holder, not stopping); `rest` waits between
+/// steps and answers `false` to stop.
+pub async fn sweep<R, Fut>(
+    store: &dyn Store,
+    now: OffsetDateTime,
+    pace: Pace,
+    go_on: &(dyn Fn() -> bool + Sync),
+    mut rest: R,
+) -> StoreResult<SweepReport>
+where
+    R: FnMut(Duration) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut report = SweepReport::default();
+    let projects = store.list_projects(None).await?;
+    let longest = projects
+        .iter()
+        .map(|p| p.retention_days)
+        .max()
+        .unwrap_or(mesher_store::DEFAULT_RETENTION_DAYS);
+    for project in &projects {
+        let before = now - time::Duration::days(i64::from(project.retention_days.max(1)));
+        loop {
+            if !go_on() {
+                report.interrupted = true;
+                return Ok(report);
+            }
+            let started = Instant::now();
+            let n = store.expire_events(project.id, before, BATCH).await?;
+            report.events_deleted += n;
+            if n < BATCH as u64 {
+                break;
+            }
+            if !rest(pace.rest(started.elapsed())).await {
+                report.interrupted = true;
+                return Ok(report);
+            }
+        }
+    }
+    let keep_after = now - time::Duration::days(i64::from(longest.max(1)));
+    loop {
+        if !go_on() {
+            report.interrupted = true;
+            return Ok(report);
+        }
+        let started = Instant::now();
+        let upkeep = store.storage_upkeep(now, keep_after, VACUUM_PAGES).await?;
+        report.partitions_dropped += upkeep.dropped.len();
+        report.partitions_created += upkeep.created.len();
+        report.pages_released += upkeep.pages_released;
+        if !upkeep.dropped.is_empty() {
+            tracing::info!(partitions = ?upkeep.dropped, "expired event partitions dropped");
+        }
+        if !upkeep.more {
+            break;
+        }
+        if !rest(pace.rest(started.elapsed())).await {
+            report.interrupted = true;
+            return Ok(report);
+        }
+    }
+    report.rollups_pruned = store.prune_rollups(keep_after - ROLLUP_SLACK).await?;
+    Ok(report)
+}
+
+/// The sweeper service (every node; it works only while its node holds the jobs' lease).
+pub struct Retention {
+    store: Arc<dyn Store>,
+    leadership: watch::Receiver<Option<i64>>,
+    interval: Duration,
+    clock: Clock,
+    metrics: Arc<Metrics>,
+}
+
+impl Retention {
+    /// A sweeper for `store` that sweeps every `interval` while `leadership` says this node
+    /// holds the lease, and publishes storage figures to `metrics`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        leadership: watch::Receiver<Option<i64>>,
+        interval: Duration,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Retention {
+            store,
+            leadership,
+            interval,
+            clock,
+            metrics,
+        }
+    }
+
+    async fn publish_storage(&self) {
+        match self.store.storage_by_project().await {
+            Ok(figures) => self.metrics.set_storage(&figures),
+            Err(e) => tracing::warn!(error = %e, "cannot read storage figures"),
+        }
+    }
+}
+
+impl Service for Retention {
+    fn name(&self) -> &'static str {
+        "retention"
+    }
+
+    fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
+        Box::pin(async move {
+            let mut leadership = self.leadership.clone();
+            loop {
+                // Every node publishes the figures (they come from the shared database).
+                self.publish_storage().await;
+                if leadership.borrow_and_update().is_some() {
+                    let now = (self.clock)();
+                    let leader = leadership.clone();
+                    let stop = ctx.stop.clone();
+                    let go_on = move || leader.borrow().is_some() && !stop.is_cancelled();
+                    let ctx2 = ctx.clone();
+                    let swept = ctx
+                        .busy(sweep(
+                            self.store.as_ref(),
+                            now,
+                            Pace::BACKGROUND,
+                            &go_on,
+                            |d| {
+                                let ctx = ctx2.clone();
+                                async move { ctx.sleep(d).await }
+                            },
+                        ))
+                        .await;
+                    match swept {
+                        Ok(r) if r.events_deleted > 0 || r.partitions_dropped > 0 => {
+                            tracing::info!(report = ?r, "retention sweep");
+                            self.publish_storage().await;
+                        }
+                        Ok(r) => tracing::debug!(report = ?r, "retention sweep"),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "retention sweep failed; next one as usual")
+                        }
+                    }
+                    if !ctx.sleep(self.interval).await {
+                        return Ok(());
+                    }
+                } else {
+                    // Not the lease holder: wait for the lease (a takeover sweeps at once) or
+                    // for the next round's figures.
+                    let changed = tokio::time::timeout(self.interval, leadership.changed());
+                    match ctx.wait(changed).await {
+                        None => return Ok(()),
+                        Some(Ok(Err(_))) => {
+                            // The lease's service is gone for good (shutdown): idle until told.
+                            ctx.idle_until_stopped().await;
+                            return Ok(());
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+        })
+    }
+}
