@@ -167,15 +167,18 @@ pub(super) async fn page(
         .expired_before
         .filter(|before| issue.first_seen < *before)
         .map(|before| {
-            let days = scope.project.retention_days;
+            let days = match scope.project.retention_days {
+                1 => "1 day".to_string(),
+                n => format!("{n} days"),
+            };
             if issue.last_seen < before {
                 format!(
-                    "Every event of this issue has expired: the project keeps events for {days} \
-                     days. Its counts and first and last seen still include them."
+                    "Every event of this issue has expired: the project keeps events for {days}. \
+                     Its counts and first and last seen still include them."
                 )
             } else {
                 format!(
-                    "Events before {} have expired: the project keeps events for {days} days. \
+                    "Events before {} have expired: the project keeps events for {days}. \
                      The counts still include them.",
                     When::new(before, now).exact
                 )

@@ -88,6 +88,13 @@ where
         .map(|p| p.retention_days)
         .max()
         .unwrap_or(mesher_store::DEFAULT_RETENTION_DAYS);
+    let keep_after = now - time::Duration::days(i64::from(longest.max(1)));
+    // Upkeep first: on PostgreSQL it drops the partitions every project is done with, which
+    // leaves the batches below only the projects with shorter retentions. Again after the
+    // batches: on SQLite it gives back the pages they freed.
+    if !upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await? {
+        return Ok(report);
+    }
     for project in &projects {
         let before = now - time::Duration::days(i64::from(project.retention_days.max(1)));
         loop {
@@ -107,30 +114,48 @@ where
             }
         }
     }
-    let keep_after = now - time::Duration::days(i64::from(longest.max(1)));
-    loop {
-        if !go_on() {
-            report.interrupted = true;
-            return Ok(report);
-        }
-        let started = Instant::now();
-        let upkeep = store.storage_upkeep(now, keep_after, VACUUM_PAGES).await?;
-        report.partitions_dropped += upkeep.dropped.len();
-        report.partitions_created += upkeep.created.len();
-        report.pages_released += upkeep.pages_released;
-        if !upkeep.dropped.is_empty() {
-            tracing::info!(partitions = ?upkeep.dropped, "expired event partitions dropped");
-        }
-        if !upkeep.more {
-            break;
-        }
-        if !rest(pace.rest(started.elapsed())).await {
-            report.interrupted = true;
-            return Ok(report);
-        }
+    if !upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await? {
+        return Ok(report);
     }
     report.rollups_pruned = store.prune_rollups(keep_after - ROLLUP_SLACK).await?;
     Ok(report)
+}
+
+/// Storage upkeep steps until none is left; `false` when the sweep must stop.
+async fn upkeep<R, Fut>(
+    store: &dyn Store,
+    now: OffsetDateTime,
+    keep_after: OffsetDateTime,
+    pace: Pace,
+    go_on: &(dyn Fn() -> bool + Sync),
+    rest: &mut R,
+    report: &mut SweepReport,
+) -> StoreResult<bool>
+where
+    R: FnMut(Duration) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    loop {
+        if !go_on() {
+            report.interrupted = true;
+            return Ok(false);
+        }
+        let started = Instant::now();
+        let step = store.storage_upkeep(now, keep_after, VACUUM_PAGES).await?;
+        report.partitions_dropped += step.dropped.len();
+        report.partitions_created += step.created.len();
+        report.pages_released += step.pages_released;
+        if !step.dropped.is_empty() {
+            tracing::info!(partitions = ?step.dropped, "expired event partitions dropped");
+        }
+        if !step.more {
+            return Ok(true);
+        }
+        if !rest(pace.rest(started.elapsed())).await {
+            report.interrupted = true;
+            return Ok(false);
+        }
+    }
 }
 
 /// The sweeper service (every node; it works only while its node holds the jobs' lease).

@@ -59,7 +59,11 @@ impl TestServer {
     }
 
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestServer {
-        let db = TestDb::new(backend).await;
+        Self::start_on(TestDb::new(backend).await, configure).await
+    }
+
+    /// A node over `db`, which may already hold data (a node started on an old database).
+    pub async fn start_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestServer {
         let store = db.store();
         let org = accounts::create_org(store.as_ref(), "Test Org", None)
             .await

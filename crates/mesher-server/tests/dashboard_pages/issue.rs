@@ -545,3 +545,63 @@ async fn resolve_in_next_release_without_release_data_is_said_on_the_page(backen
         "in the next release after web@1.4.2"
     );
 }
+
+/// RETAIN-02: after retention deleted an issue's events, its page says so and keeps its
+/// counts; the settings page shows what the project stores and since when events expired.
+#[tokio::test]
+async fn the_issue_page_says_when_its_events_expired() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let (issue, _) = issue_with_events(&app, &world, 2).await;
+    let p = world.project.id;
+    app.store
+        .update_project(
+            p,
+            &mesher_store::ProjectUpdate {
+                retention_days: Some(1),
+                ..mesher_store::ProjectUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ada = app.session(&world.owner).await;
+    let settings = ada
+        .page(&app, &format!("/projects/{p}/settings"), StatusCode::OK)
+        .await;
+    assert_eq!(
+        settings.texts(".kv dt"),
+        ["Events stored", "Issues", "Storage used"]
+    );
+    assert!(settings.texts(".kv dd")[2].ends_with("KiB"), "{:?}", settings.texts(".kv dd"));
+    let path = format!("/projects/{p}/issues/{issue}");
+    let page = ada.page(&app, &path, StatusCode::OK).await;
+    assert_eq!(page.count(".expired"), 0);
+
+    let later = mesher_store::now() + time::Duration::days(2);
+    let swept = mesher_server::jobs::sweep(
+        app.store.as_ref(),
+        later,
+        mesher_server::jobs::Pace::FLAT_OUT,
+        &|| true,
+        |_| async { true },
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept.events_deleted, 2);
+    let page = ada.page(&app, &path, StatusCode::OK).await;
+    assert!(
+        page.text(".expired[role=note]")
+            .starts_with("Every event of this issue has expired: the project keeps events for 1 day."),
+        "{}",
+        page.text(".expired")
+    );
+    assert_eq!(page.texts(".kv-facts dd")[..1], ["2"]);
+    let settings = ada
+        .page(&app, &format!("/projects/{p}/settings"), StatusCode::OK)
+        .await;
+    assert_eq!(
+        settings.texts(".kv dt"),
+        ["Events stored", "Issues", "Storage used", "Expired"]
+    );
+    assert_eq!(settings.texts(".kv dd")[..3], ["0", "1", "0 B"]);
+}

@@ -1,0 +1,199 @@
+//! Retention from the outside (issue 17): with controlled time, a sweep deletes the events past
+//! their project's retention while the issues keep their counts, and the API says what expired
+//! (RETAIN-01, RETAIN-02) and what the project stores (RETAIN-03); a running node sweeps on its
+//! own clock within a minute of its start, and publishes the storage figures in `/metrics`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mesher_server::jobs::{Pace, sweep};
+use mesher_store::testing::{Backend, TestDb};
+use mesher_store::{NewEvent, ProjectUpdate, Store};
+use reqwest::Method;
+use serde_json::json;
+use time::OffsetDateTime;
+
+use common::TestServer;
+use common::api::{Api, ingest, owner_token};
+
+on_both_backends!(
+    expired_events_go_and_issues_stay_with_their_counts,
+    a_node_sweeps_on_its_own_clock_soon_after_it_starts,
+);
+
+async fn sweep_at(store: &dyn Store, now: OffsetDateTime) -> mesher_server::jobs::SweepReport {
+    sweep(store, now, Pace::FLAT_OUT, &|| true, |_| async { true })
+        .await
+        .unwrap()
+}
+
+/// RETAIN-01, RETAIN-02, RETAIN-03 through the API, the clock moved by hand: two issues, one
+/// seen only "three days ago" (its events expire), one seen throughout; the project keeps one
+/// day.
+async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let api = Api::new(&s, Some(owner_token(&s).await));
+    let p = s.project_id;
+    api.ok(
+        Method::PATCH,
+        &format!("/api/v1/projects/{p}"),
+        Some(json!({"retention_days": 1})),
+    )
+    .await;
+    let now = OffsetDateTime::now_utc();
+    let ts = |t: OffsetDateTime| t.unix_timestamp() as f64;
+    // Events carry their own time; the ingest accepts them up to 30 days back.
+    for _ in 0..3 {
+        ingest(
+            &s,
+            json!({"message": "old failure", "timestamp": ts(now - time::Duration::days(3)),
+                   "fingerprint": ["old"]}),
+        )
+        .await;
+    }
+    ingest(
+        &s,
+        json!({"message": "steady failure", "timestamp": ts(now - time::Duration::days(3)),
+               "fingerprint": ["steady"]}),
+    )
+    .await;
+    ingest(
+        &s,
+        json!({"message": "steady failure", "timestamp": ts(now), "fingerprint": ["steady"]}),
+    )
+    .await;
+    s.wait_for_events(5).await;
+    let project = api.ok(Method::GET, &format!("/api/v1/projects/{p}"), None).await;
+    let full = project["stats"]["storage_bytes"].as_i64().unwrap();
+    assert!(full > 0, "{project}");
+    assert_eq!(project["stats"]["events_expired_before"], json!(null));
+
+    // The node's own sweeper runs too (on the real clock, which here is the same): what is
+    // checked is the state the sweeps leave.
+    sweep_at(s.store.as_ref(), now).await;
+
+    let project = api.ok(Method::GET, &format!("/api/v1/projects/{p}"), None).await;
+    assert_eq!(project["stats"]["events"], 1);
+    assert_eq!(project["stats"]["issues"], 2);
+    let left = project["stats"]["storage_bytes"].as_i64().unwrap();
+    assert!(left > 0 && left * 3 < full, "{left} of {full}");
+    assert!(project["stats"]["events_expired_before"].is_string());
+
+    let issues = api
+        .ok(Method::GET, &format!("/api/v1/projects/{p}/issues?period=14d"), None)
+        .await;
+    let issues = issues["data"].as_array().unwrap();
+    assert_eq!(issues.len(), 2, "an issue whose every event expired stays listed");
+    for issue in issues {
+        let id = issue["id"].as_i64().unwrap();
+        let detail = api.ok(Method::GET, &format!("/api/v1/issues/{id}"), None).await;
+        let events = api
+            .ok(Method::GET, &format!("/api/v1/issues/{id}/events"), None)
+            .await;
+        if issue["count"] == 3 {
+            assert_eq!(detail["events_expired"]["all"], true, "{detail}");
+            assert_eq!(events["data"].as_array().unwrap().len(), 0);
+        } else {
+            assert_eq!(issue["count"], 2);
+            assert_eq!(detail["events_expired"]["all"], false, "{detail}");
+            assert_eq!(events["data"].as_array().unwrap().len(), 1);
+        }
+        assert_eq!(detail["first_seen"], issue["first_seen"]);
+    }
+    // Nothing more to do at the same time; two days later the last event goes too.
+    assert_eq!(sweep_at(s.store.as_ref(), now).await.events_deleted, 0);
+    let later = sweep_at(s.store.as_ref(), now + time::Duration::days(2)).await;
+    assert_eq!(later.events_deleted, 1);
+    let project = api.ok(Method::GET, &format!("/api/v1/projects/{p}"), None).await;
+    assert_eq!(project["stats"]["events"], 0);
+    assert_eq!(project["stats"]["storage_bytes"], 0);
+}
+
+/// An event written straight to the store, as of `at`.
+fn old_event(project_id: i64, at: OffsetDateTime) -> NewEvent {
+    let json = br#"{"message":"from long ago"}"#;
+    NewEvent {
+        project_id,
+        event_id: mesher_protocol::EventId::from_bytes(fastrand::u128(..).to_be_bytes()),
+        fingerprint: "old".into(),
+        timestamp: at,
+        received_at: at,
+        level: mesher_protocol::Level::Error,
+        title: "from long ago".into(),
+        culprit: None,
+        environment: None,
+        release: None,
+        search_text: "from long ago".into(),
+        tags: vec![],
+        user_key: None,
+        grouping: "{}".into(),
+        payload_size: json.len() as u32,
+        payload: mesher_store::compress_payload(json),
+    }
+}
+
+/// RETAIN-01 on the real clock: a database holding events 40 days old in a project that keeps
+/// 30; a node started on it with hourly sweeps deletes them within a minute, and `/metrics`
+/// shows the project's storage.
+async fn a_node_sweeps_on_its_own_clock_soon_after_it_starts(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store: Arc<dyn Store> = db.store();
+    let org = mesher_server::accounts::create_org(store.as_ref(), "Old Org", None)
+        .await
+        .unwrap();
+    let (project, _) =
+        mesher_server::accounts::create_project(store.as_ref(), org.id, "Old", None, None)
+            .await
+            .unwrap();
+    store
+        .update_project(
+            project.id,
+            &ProjectUpdate {
+                retention_days: Some(30),
+                ..ProjectUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let long_ago = OffsetDateTime::now_utc() - time::Duration::days(40);
+    let events = (0..20).map(|_| old_event(project.id, long_ago)).collect();
+    store.write_events(Arc::new(events)).await.unwrap();
+    assert_eq!(store.count_events(project.id).await.unwrap(), 20);
+
+    let s = TestServer::start_on(db, |settings| {
+        settings.cluster.retention_sweep_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let mut left = 20;
+    for _ in 0..600 {
+        left = s.store.count_events(project.id).await.unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the node swept within a minute of its start");
+    let storage = s.store.project_storage(project.id).await.unwrap();
+    assert_eq!((storage.events, storage.bytes), (0, 0));
+    assert!(storage.expired_before.is_some());
+    assert_eq!(s.store.list_issues(project.id).await.unwrap()[0].event_count, 20);
+    // The figures reach /metrics (every round publishes them, the sweep's own round included).
+    let series = format!("mesher_storage_bytes{{project=\"{}\"}}", s.project_id);
+    let mut seen = false;
+    for _ in 0..100 {
+        let body = reqwest::get(format!("{}/metrics", s.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body.contains(&series) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "{series} in /metrics");
+}
