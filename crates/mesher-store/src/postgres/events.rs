@@ -1,7 +1,7 @@
 //! Events on PostgreSQL: the group-commit write as a few set-based statements, and event reads.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -102,6 +102,9 @@ const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title,
      ON CONFLICT (project_id, fingerprint) DO UPDATE SET fingerprint = EXCLUDED.fingerprint \
      RETURNING id, project_id, fingerprint, status, substatus, resolved_at, resolved_in_release, \
                users_hll, (xmax = 0) AS created, event_count, user_count, archive";
+// Events are unique by project, id and timestamp (the partition key must be part of a unique
+// key, V16): a retry has the same normalized timestamp, unless that timestamp came from the
+// time it was received (none sent, clock drift corrected, clamped), when it is stored again.
 const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id, timestamp, received_at, level, title, \
        environment, release, tags, search, payload, payload_size, bytes) \
      SELECT p, i, e::uuid, ts, rt, l, t, env, rel, tg, strip(to_tsvector('simple', st)), pl, ps, b \
@@ -109,7 +112,7 @@ const INSERT_EVENTS: &str = "INSERT INTO events (project_id, issue_id, event_id,
                  $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::text[], \
                  $12::bytea[], $13::int4[], $14::int4[]) \
           AS u(p, i, e, ts, rt, l, t, env, rel, tg, st, pl, ps, b) \
-     ON CONFLICT (project_id, event_id) DO NOTHING \
+     ON CONFLICT (project_id, event_id, timestamp) DO NOTHING \
      RETURNING project_id, replace(event_id::text, '-', ''), id";
 const UPSERT_ISSUE_HOURLY: &str = "INSERT INTO issue_hourly (issue_id, hour, count, project_id) \
      SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[]) \
@@ -337,8 +340,15 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         releases.extend(rows.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))));
     }
 
-    // 2. The events not stored before.
-    let candidates = batch.candidates(&states);
+    // 2. The events not stored before. Of two events of the batch with one id only the first
+    //    is offered: with the timestamp in the unique key, both would be inserted when their
+    //    timestamps differ.
+    let mut offered = HashSet::new();
+    let candidates: Vec<usize> = batch
+        .candidates(&states)
+        .into_iter()
+        .filter(|&i| offered.insert((events[i].project_id, events[i].event_id)))
+        .collect();
     let pick = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
         candidates.iter().map(|&i| f(&events[i])).collect()
     };
@@ -424,7 +434,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     let mut inserted = vec![None; events.len()];
     let mut bytes_by_project: HashMap<i64, i64> = HashMap::new();
     for ((&i, id), bytes) in candidates.iter().zip(ev_ids).zip(&ev_bytes) {
-        // The first occurrence of an id in the batch is the one that was inserted.
+        // Candidates have distinct ids: each finds its own row, if it was inserted.
         inserted[i] = fresh.remove(&(events[i].project_id, id));
         if inserted[i].is_some() {
             *bytes_by_project.entry(events[i].project_id).or_default() += i64::from(*bytes);

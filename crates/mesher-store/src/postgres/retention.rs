@@ -60,13 +60,16 @@ impl RetentionStore for PostgresStore {
         Ok(events as u64)
     }
 
+    /// Creates the coming weeks' partitions and drops those wholly before `keep_after`;
+    /// `max_pages` is SQLite's. A step that could not have its locks in time, or that another
+    /// node is taking, is left for the next call (`more`).
     async fn storage_upkeep(
         &self,
-        _now: OffsetDateTime,
-        _keep_after: OffsetDateTime,
+        now: OffsetDateTime,
+        keep_after: OffsetDateTime,
         _max_pages: u64,
     ) -> StoreResult<Upkeep> {
-        Ok(Upkeep::default())
+        super::partitions::upkeep(self, now, keep_after).await
     }
 
     async fn prune_rollups(&self, before: OffsetDateTime) -> StoreResult<u64> {
