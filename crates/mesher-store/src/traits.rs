@@ -500,6 +500,12 @@ pub trait RetentionStore: Send + Sync {
         keep_after: OffsetDateTime,
         max_pages: u64,
     ) -> StoreResult<Upkeep>;
+    /// Where batched deletes stop for the projects with the longest retention, given that no
+    /// project keeps events before `keep_after`: the events between this and `keep_after` go
+    /// with their storage unit when it is dropped whole, not row by row. PostgreSQL: the start
+    /// of the weekly partition holding `keep_after` (so those events stay at most a week past
+    /// their retention, and steady-state expiry costs no deletes); SQLite: `keep_after`.
+    fn expiry_floor(&self, keep_after: OffsetDateTime) -> OffsetDateTime;
     /// Deletes the hourly rollups of hours before `before`; answers the rows deleted.
     async fn prune_rollups(&self, before: OffsetDateTime) -> StoreResult<u64>;
     /// A project's storage figures.

@@ -95,8 +95,16 @@ where
     if !upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await? {
         return Ok(report);
     }
+    let floor = store.expiry_floor(keep_after);
     for project in &projects {
-        let before = now - time::Duration::days(i64::from(project.retention_days.max(1)));
+        let cutoff = now - time::Duration::days(i64::from(project.retention_days.max(1)));
+        // The longest retention's expired events go with their partition (PostgreSQL): the
+        // batches only take what no partition drop will (RETAIN-02).
+        let before = if cutoff <= keep_after {
+            cutoff.min(floor)
+        } else {
+            cutoff
+        };
         loop {
             if !go_on() {
                 report.interrupted = true;

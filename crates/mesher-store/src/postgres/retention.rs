@@ -72,6 +72,10 @@ impl RetentionStore for PostgresStore {
         super::partitions::upkeep(self, now, keep_after).await
     }
 
+    fn expiry_floor(&self, keep_after: OffsetDateTime) -> OffsetDateTime {
+        super::partitions::Partition::of(keep_after).start
+    }
+
     async fn prune_rollups(&self, before: OffsetDateTime) -> StoreResult<u64> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;

@@ -102,6 +102,10 @@ impl RetentionStore for SqliteStore {
         .await
     }
 
+    fn expiry_floor(&self, keep_after: OffsetDateTime) -> OffsetDateTime {
+        keep_after
+    }
+
     async fn prune_rollups(&self, before: OffsetDateTime) -> StoreResult<u64> {
         let before = to_millis(before);
         self.transact(move |tx| {
