@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
+use super::outcomes::{cap_counts, issue_caps, write_outcomes};
 use super::users::count_users;
 use super::write_arrays::{RollupArrays, Triggers, Updates};
 use super::{PostgresStore, is_fk_violation, map_err};
@@ -276,7 +277,9 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &times,
         &groupings,
     ];
-    let (inserted_releases, release_rows, issue_rows) = tokio::join!(
+    let mut cap_projects = projects.clone();
+    cap_projects.dedup();
+    let (inserted_releases, release_rows, issue_rows, caps) = tokio::join!(
         when(
             has_releases,
             tx.execute(&st.insert_releases, &p_insert_releases)
@@ -289,6 +292,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             }
         },
         tx.query(&st.upsert_issues, &p_upsert_issues),
+        issue_caps(&**tx, &cap_projects),
     );
     // Errors in the order the statements ran: a later statement of an aborted pipeline only
     // says that the transaction is aborted.
@@ -335,8 +339,12 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         releases.extend(rows.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))));
     }
 
-    // 2. The events not stored before.
-    let candidates = batch.candidates(&states);
+    // 2. The events not stored before, except those over their project's per-issue cap,
+    //    decided on the issues' hourly counts read now that their rows are locked.
+    let caps = caps.map_err(map_err)?;
+    let counts = cap_counts(&**tx, &batch.cap_hours(&states, &caps)).await?;
+    let capped = batch.capped(&states, &caps, &counts);
+    let candidates = batch.candidates(&states, &capped);
     let pick = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
         candidates.iter().map(|&i| f(&events[i])).collect()
     };
@@ -415,7 +423,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         // The first occurrence of an id in the batch is the one that was inserted.
         inserted[i] = fresh.remove(&(events[i].project_id, id));
     }
-    let mut stored = batch.stored(&states, &inserted);
+    let mut stored = batch.stored(&states, &inserted, &capped);
 
     // Distinct users, before the issues' update that records their count.
     let with_users: Vec<(&IssueState, &[u64])> = states
@@ -539,6 +547,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         project_tags,
         triggers,
         minutes,
+        outcomes,
     ) = tokio::join!(
         when(
             hourly_pending,
@@ -580,6 +589,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             !r.im_issues.is_empty(),
             tx.execute(&st.upsert_issue_minutely, &p_upsert_issue_minutely)
         ),
+        write_outcomes(&**tx, &stored.rollups.outcomes),
     );
     for result in [
         hourly,
@@ -592,6 +602,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         project_tags,
         triggers,
         minutes,
+        outcomes,
     ] {
         result.map_err(map_err)?;
     }
