@@ -23,6 +23,7 @@ mod overview;
 #[path = "dashboard_pages/session.rs"]
 mod session;
 #[path = "dashboard_pages/settings.rs"]
+mod outcomes;
 mod settings;
 #[path = "dashboard_pages/sharing.rs"]
 mod sharing;
