@@ -60,13 +60,21 @@ fn zeroes() -> BTreeMap<String, i64> {
     REASONS.iter().map(|r| (r.to_string(), 0)).collect()
 }
 
+/// Events per reason in `rows`: every reason of [`REASONS`], then any other that occurred.
+pub fn totals(rows: &[OutcomeCount]) -> BTreeMap<String, i64> {
+    let mut totals = zeroes();
+    for row in rows {
+        *totals.entry(row.reason.clone()).or_default() += row.count;
+    }
+    totals
+}
+
 impl OutcomesBody {
     /// The body of `rows` (by hour, as the store answers them).
     pub fn new(since: OffsetDateTime, until: OffsetDateTime, rows: Vec<OutcomeCount>) -> Self {
-        let mut totals = zeroes();
+        let totals = totals(&rows);
         let mut series: Vec<OutcomeHour> = Vec::new();
         for row in rows {
-            *totals.entry(row.reason.clone()).or_default() += row.count;
             if series.last().is_none_or(|h| h.hour != row.hour) {
                 series.push(OutcomeHour {
                     hour: row.hour,

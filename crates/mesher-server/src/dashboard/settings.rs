@@ -21,7 +21,7 @@ use super::overview::Setup;
 use super::snippets::{self, PLATFORMS};
 use super::{HtmlError, impl_page, paths, render};
 use crate::accounts;
-use crate::api::outcomes::{OutcomesBody, REASONS};
+use crate::api::outcomes::{REASONS, totals};
 use crate::error::ApiError;
 use crate::ops::projects::{KeyRef, field_list};
 use crate::ops::{self, Ops};
@@ -119,9 +119,7 @@ pub struct OutcomeRow {
 impl OutcomeRow {
     /// Every reason of the API's contract, then any other that occurred, with their counts.
     fn all(day: &[OutcomeCount], month: &[OutcomeCount]) -> Vec<OutcomeRow> {
-        let day = OutcomesBody::new(mesher_store::now(), mesher_store::now(), day.to_vec()).totals;
-        let month =
-            OutcomesBody::new(mesher_store::now(), mesher_store::now(), month.to_vec()).totals;
+        let (day, month) = (totals(day), totals(month));
         let mut reasons: Vec<&str> = REASONS.to_vec();
         reasons.extend(
             month

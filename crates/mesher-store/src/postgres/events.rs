@@ -292,7 +292,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             }
         },
         tx.query(&st.upsert_issues, &p_upsert_issues),
-        issue_caps(&**tx, &cap_projects),
+        issue_caps(tx, &cap_projects),
     );
     // Errors in the order the statements ran: a later statement of an aborted pipeline only
     // says that the transaction is aborted.
@@ -342,7 +342,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
     // 2. The events not stored before, except those over their project's per-issue cap,
     //    decided on the issues' hourly counts read now that their rows are locked.
     let caps = caps.map_err(map_err)?;
-    let counts = cap_counts(&**tx, &batch.cap_hours(&states, &caps)).await?;
+    let counts = cap_counts(tx, &batch.cap_hours(&states, &caps)).await?;
     let capped = batch.capped(&states, &caps, &counts);
     let candidates = batch.candidates(&states, &capped);
     let pick = |f: &dyn Fn(&NewEvent) -> Option<String>| -> Vec<Option<String>> {
@@ -589,7 +589,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             !r.im_issues.is_empty(),
             tx.execute(&st.upsert_issue_minutely, &p_upsert_issue_minutely)
         ),
-        write_outcomes(&**tx, &stored.rollups.outcomes),
+        write_outcomes(tx, &stored.rollups.outcomes),
     );
     for result in [
         hourly,

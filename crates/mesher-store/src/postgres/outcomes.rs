@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use tokio_postgres::GenericClient;
+// deadpool's trait: it has the connection's statement cache (`prepare_cached`).
+use deadpool_postgres::GenericClient;
 
 use super::{PostgresStore, map_err};
 use crate::StoreResult;
@@ -59,7 +60,7 @@ pub(super) async fn cap_counts(
     let rows = c.query(&stmt, &[&ids, &hours]).await.map_err(map_err)?;
     Ok(rows
         .iter()
-        .map(|r| ((r.get(0), to_millis(r.get(1))), r.get(2)))
+        .map(|r| ((r.get(0), to_millis(r.get::<_, OffsetDateTime>(1))), r.get(2)))
         .collect())
 }
 

@@ -116,7 +116,7 @@ impl OutcomeStore for SqliteStore {
                      WHERE project_id = ?1 AND hour >= ?2 AND hour < ?3 ORDER BY hour, reason",
                 )
                 .map_err(map_err)?;
-            let rows = stmt
+            let rows: Vec<OutcomeCount> = stmt
                 .query_map(
                     params![project_id, hour_of(since), to_millis(until)],
                     |r| {
@@ -128,7 +128,7 @@ impl OutcomeStore for SqliteStore {
                         })
                     },
                 )
-                .and_then(Iterator::collect)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 .map_err(map_err)?;
             Ok(rows)
         })
