@@ -82,7 +82,11 @@ pub struct OutcomeFlusher {
 
 impl OutcomeFlusher {
     /// A flusher writing to `store` what arrives on `rx`.
-    pub fn new(store: Arc<dyn Store>, rx: mpsc::Receiver<EdgeCount>, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        rx: mpsc::Receiver<EdgeCount>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         OutcomeFlusher {
             store,
             rx: Mutex::new(rx),
@@ -105,7 +109,11 @@ impl OutcomeFlusher {
         } else if sums.len() < MAX_KEYS {
             sums.insert(key, events);
         } else {
-            tracing::warn!(project = c.project_id, reason = c.reason.as_str(), "outcome counts are full; dropping one");
+            tracing::warn!(
+                project = c.project_id,
+                reason = c.reason.as_str(),
+                "outcome counts are full; dropping one"
+            );
             self.metrics.outcomes_lost.inc_by(c.events);
         }
         sums.len() >= MAX_KEYS

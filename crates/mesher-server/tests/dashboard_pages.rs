@@ -18,12 +18,13 @@ mod issue;
 mod issues;
 #[path = "dashboard_pages/live.rs"]
 mod live;
+#[path = "dashboard_pages/outcomes.rs"]
+mod outcomes;
 #[path = "dashboard_pages/overview.rs"]
 mod overview;
 #[path = "dashboard_pages/session.rs"]
 mod session;
 #[path = "dashboard_pages/settings.rs"]
-mod outcomes;
 mod settings;
 #[path = "dashboard_pages/sharing.rs"]
 mod sharing;

@@ -58,7 +58,11 @@ async fn retain_04_outcomes_count_every_event_exactly(backend: Backend) {
     const SENT: i64 = 60;
     let mut rate_limited = 0;
     for i in 0..SENT {
-        let message = if i % 2 == 0 { "alpha failed" } else { "beta failed" };
+        let message = if i % 2 == 0 {
+            "alpha failed"
+        } else {
+            "beta failed"
+        };
         let resp = client
             .post(format!("{}/api/v1/events", s.url))
             .bearer_auth(&s.public_key)
@@ -86,7 +90,10 @@ async fn retain_04_outcomes_count_every_event_exactly(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(results[0]["error"]["code"], "bad_request", "{results}");
-    assert_eq!(results[2]["error"]["code"], "payload_too_large", "{results}");
+    assert_eq!(
+        results[2]["error"]["code"], "payload_too_large",
+        "{results}"
+    );
 
     let api = Api::new(&s, Some(owner_token(&s).await));
     let issues = api
@@ -115,7 +122,10 @@ async fn retain_04_outcomes_count_every_event_exactly(backend: Backend) {
     let stored = s.store.count_events(s.project_id).await.unwrap();
     assert_eq!(listed, stored);
     // The run did what it is meant to test (the chance it did not is below one in a million).
-    assert!(rate_limited > 0 && counted > stored && stored == 2 * CAP, "{issues}");
+    assert!(
+        rate_limited > 0 && counted > stored && stored == 2 * CAP,
+        "{issues}"
+    );
 
     let sampled = SENT - rate_limited - counted;
     let body = outcomes_when(&api, s.project_id, |t| t["sampled"] == sampled).await;

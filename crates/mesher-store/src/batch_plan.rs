@@ -242,9 +242,7 @@ impl<'a> Batch<'a> {
                 if state.status == IssueStatus::Discarded {
                     return false;
                 }
-                let n = running
-                    .entry((state.id, hour_of(e.timestamp)))
-                    .or_default();
+                let n = running.entry((state.id, hour_of(e.timestamp))).or_default();
                 *n += 1;
                 *n > cap
             })
@@ -614,7 +612,10 @@ mod tests {
         let inserted = [Some(1), None, Some(2), None, Some(3)];
         let mut stored = batch.stored(&states, &inserted, &capped);
         assert_eq!(stored.aggregates[0].stored, 4);
-        assert_eq!(stored.aggregates[0].hours, BTreeMap::from([(hour, 3), (next, 1)]));
+        assert_eq!(
+            stored.aggregates[0].hours,
+            BTreeMap::from([(hour, 3), (next, 1)])
+        );
         assert_eq!(stored.rollups.counters[&1], (2, 0));
         let received = crate::lifecycle::hour_of(events[0].received_at);
         assert_eq!(stored.rollups.outcomes[&(1, received, "capped")], 2);
@@ -633,7 +634,10 @@ mod tests {
             &IssueHours::new(),
             &mut HashMap::new(),
         );
-        assert_eq!((updates[0].stored, updates[0].latest.title.as_str()), (4, "title 4"));
+        assert_eq!(
+            (updates[0].stored, updates[0].latest.title.as_str()),
+            (4, "title 4")
+        );
     }
 
     /// A resolved issue regresses on its first stored event, with an activity entry; the

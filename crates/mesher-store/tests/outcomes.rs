@@ -76,7 +76,11 @@ async fn retain_04_writer_counts_accepted_capped_and_discarded(store: Arc<dyn St
         WriteOutcome::Stored { issue_id, .. } => issue_id,
         ref o => panic!("{o:?}"),
     };
-    assert!(out[..3].iter().all(|o| matches!(o, WriteOutcome::Stored { .. })));
+    assert!(
+        out[..3]
+            .iter()
+            .all(|o| matches!(o, WriteOutcome::Stored { .. }))
+    );
     assert_eq!(
         out[3..],
         [WriteOutcome::Capped {
@@ -135,7 +139,13 @@ async fn retain_04_writer_counts_accepted_capped_and_discarded(store: Arc<dyn St
             ("discarded".to_string(), 2),
         ])
     );
-    let first_hour = totals(&store, p, H + Duration::minutes(10), H + Duration::minutes(20)).await;
+    let first_hour = totals(
+        &store,
+        p,
+        H + Duration::minutes(10),
+        H + Duration::minutes(20),
+    )
+    .await;
     assert_eq!(first_hour["accepted"], 3);
     assert_eq!(first_hour["capped"], 4);
     // The retry was received (as the test builds it) in the first hour, the other one later.
@@ -228,7 +238,13 @@ async fn retain_04_edge_outcomes_add_up_by_hour_and_range(store: Arc<dyn Store>)
         ]
     );
     // The hours that overlap the range: a range inside an hour reads that hour.
-    let inside = totals(&store, p, H + Duration::minutes(30), H + Duration::minutes(40)).await;
+    let inside = totals(
+        &store,
+        p,
+        H + Duration::minutes(30),
+        H + Duration::minutes(40),
+    )
+    .await;
     assert_eq!(
         inside,
         BTreeMap::from([("invalid".to_string(), 3), ("sampled".to_string(), 8)])
@@ -289,7 +305,13 @@ async fn retain_04_cap_setting_is_validated_and_cleared(store: Arc<dyn Store>) {
         )
         .await;
     assert!(
-        matches!(bad, Err(StoreError::Invalid { field: "max_events_per_issue_per_hour", .. })),
+        matches!(
+            bad,
+            Err(StoreError::Invalid {
+                field: "max_events_per_issue_per_hour",
+                ..
+            })
+        ),
         "{bad:?}"
     );
 }

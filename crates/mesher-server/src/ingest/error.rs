@@ -434,6 +434,7 @@ mod tests {
     fn a_rate_limit_carries_sentrys_headers() {
         let response = refuse(
             &Metrics::new("sqlite"),
+            None,
             IngestError::RateLimited {
                 retry_after_secs: 7,
                 message: "over".into(),

@@ -96,9 +96,7 @@ impl<'a> IngestRequest<'a> {
 
     /// Where refusals count: the node, and the project once authenticated.
     pub fn project_outcomes(&self) -> ProjectOutcomes<'_> {
-        self.project
-            .get()
-            .map(|&id| (self.state.outcomes(), id))
+        self.project.get().map(|&id| (self.state.outcomes(), id))
     }
 
     /// Counts a refused event and renders its entry in a bulk answer.

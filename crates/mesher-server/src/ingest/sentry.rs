@@ -35,7 +35,10 @@ pub async fn envelope(
     body: Body,
 ) -> Response {
     let request = IngestRequest::new(&state, ip, &headers, &uri);
-    request.respond(StatusCode::OK, handle_envelope(&request, &project, body).await)
+    request.respond(
+        StatusCode::OK,
+        handle_envelope(&request, &project, body).await,
+    )
 }
 
 /// The envelope route's own steps: its credentials may be the envelope's `dsn` header, its

@@ -26,7 +26,10 @@ async fn retain_04_the_issue_cap_is_set_checked_and_cleared_on_the_settings_page
     let path = format!("/projects/{p}/settings");
     let page = ada.page(&app, &path, StatusCode::OK).await;
     page.one("label[for=max_events_per_issue_per_hour]");
-    assert_eq!(page.attr("input#max_events_per_issue_per_hour", "value"), "");
+    assert_eq!(
+        page.attr("input#max_events_per_issue_per_hour", "value"),
+        ""
+    );
 
     ada.post(&app, &path, &fields("25")).await;
     let cap = |app: &TestApp| {
@@ -42,7 +45,10 @@ async fn retain_04_the_issue_cap_is_set_checked_and_cleared_on_the_settings_page
     };
     assert_eq!(cap(&app).await, Some(25));
     let page = ada.page(&app, &path, StatusCode::OK).await;
-    assert_eq!(page.attr("input#max_events_per_issue_per_hour", "value"), "25");
+    assert_eq!(
+        page.attr("input#max_events_per_issue_per_hour", "value"),
+        "25"
+    );
 
     let response = ada.post(&app, &path, &fields("-2")).await;
     let page = Page::from_response(response, StatusCode::BAD_REQUEST).await;
@@ -54,7 +60,10 @@ async fn retain_04_the_issue_cap_is_set_checked_and_cleared_on_the_settings_page
         page.attr("input#max_events_per_issue_per_hour", "aria-invalid"),
         "true"
     );
-    assert_eq!(page.attr("input#max_events_per_issue_per_hour", "value"), "-2");
+    assert_eq!(
+        page.attr("input#max_events_per_issue_per_hour", "value"),
+        "-2"
+    );
     assert_eq!(cap(&app).await, Some(25));
 
     ada.post(&app, &path, &fields("")).await;
@@ -107,8 +116,7 @@ async fn retain_04_the_settings_page_shows_the_outcomes_per_reason() {
     assert_eq!(
         page.texts("#outcomes tbody td"),
         [
-            "1,200", "1,200", "0", "0", "3", "3", "0", "0", "0", "0", "0", "0", "0", "7", "0",
-            "2",
+            "1,200", "1,200", "0", "0", "3", "3", "0", "0", "0", "0", "0", "0", "0", "7", "0", "2",
         ]
     );
 }

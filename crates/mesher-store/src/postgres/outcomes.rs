@@ -60,7 +60,12 @@ pub(super) async fn cap_counts(
     let rows = c.query(&stmt, &[&ids, &hours]).await.map_err(map_err)?;
     Ok(rows
         .iter()
-        .map(|r| ((r.get(0), to_millis(r.get::<_, OffsetDateTime>(1))), r.get(2)))
+        .map(|r| {
+            (
+                (r.get(0), to_millis(r.get::<_, OffsetDateTime>(1))),
+                r.get(2),
+            )
+        })
         .collect())
 }
 

@@ -90,13 +90,8 @@ impl OutcomeStore for SqliteStore {
                 ))
                 .map_err(map_err)?;
             for c in &counts {
-                stmt.execute(params![
-                    c.project_id,
-                    hour_of(c.hour),
-                    c.reason,
-                    c.count
-                ])
-                .map_err(map_err)?;
+                stmt.execute(params![c.project_id, hour_of(c.hour), c.reason, c.count])
+                    .map_err(map_err)?;
             }
             Ok(())
         })
@@ -117,17 +112,14 @@ impl OutcomeStore for SqliteStore {
                 )
                 .map_err(map_err)?;
             let rows: Vec<OutcomeCount> = stmt
-                .query_map(
-                    params![project_id, hour_of(since), to_millis(until)],
-                    |r| {
-                        Ok(OutcomeCount {
-                            project_id,
-                            hour: from_millis(r.get(0)?),
-                            reason: r.get(1)?,
-                            count: r.get(2)?,
-                        })
-                    },
-                )
+                .query_map(params![project_id, hour_of(since), to_millis(until)], |r| {
+                    Ok(OutcomeCount {
+                        project_id,
+                        hour: from_millis(r.get(0)?),
+                        reason: r.get(1)?,
+                        count: r.get(2)?,
+                    })
+                })
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 .map_err(map_err)?;
             Ok(rows)
