@@ -400,6 +400,8 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  DROP TABLE alert_attempts; DROP TABLE alert_deliveries; DROP TABLE alert_history;
                  DROP TABLE alerts; DROP TABLE alert_triggers; DROP TABLE alert_rules;
                  DROP TABLE issue_minutely;
+                 DROP TABLE project_outcomes;
+                 ALTER TABLE projects DROP COLUMN max_events_per_issue_per_hour;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
             Backend::Postgres => {
@@ -410,6 +412,8 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  DROP TABLE alert_attempts; DROP TABLE alert_deliveries; DROP TABLE alert_history;
                  DROP TABLE alerts; DROP TABLE alert_triggers; DROP TABLE alert_rules;
                  DROP TABLE issue_minutely;
+                 DROP TABLE project_outcomes;
+                 ALTER TABLE projects DROP COLUMN max_events_per_issue_per_hour;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
         },
