@@ -33,6 +33,7 @@ pub mod live;
 pub mod login_throttle;
 pub mod metrics;
 pub mod ops;
+pub mod outcomes;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod services;

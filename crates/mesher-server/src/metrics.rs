@@ -39,6 +39,9 @@ pub enum Outcome {
     Sampled,
     /// Its issue is discarded.
     Discarded,
+    /// Counted in its issue but not stored: over the project's per-issue hourly cap
+    /// (RETAIN-04).
+    Capped,
     /// The pipeline queue was full.
     QueueFull,
     /// The database could not commit it (answered 503).
@@ -57,6 +60,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::Sampled => "sampled",
             Outcome::Discarded => "discarded",
+            Outcome::Capped => "capped",
             Outcome::QueueFull => "queue_full",
             Outcome::Unavailable => "unavailable",
             Outcome::Internal => "internal",
@@ -125,6 +129,9 @@ pub struct Metrics {
     pub events_stored: Counter,
     /// Events not stored, by reason.
     pub outcomes: Family<OutcomeLabels, Counter>,
+    /// Per-project outcome counts lost before reaching the database (the flusher's channel or
+    /// map was full).
+    pub outcomes_lost: Counter,
     /// Events SDKs report they dropped, from `client_report` items.
     pub client_outcomes: Family<ClientOutcomeLabels, Counter>,
     /// Ingest request bodies by `Content-Encoding`.
@@ -179,6 +186,7 @@ impl Metrics {
             events_accepted: Counter::default(),
             events_stored: Counter::default(),
             outcomes: Family::default(),
+            outcomes_lost: Counter::default(),
             client_outcomes: Family::default(),
             items_not_stored: Family::default(),
             request_encodings: Family::default(),
@@ -217,6 +225,11 @@ impl Metrics {
             "outcomes",
             "Events not stored, by reason",
             metrics.outcomes.clone(),
+        );
+        registry.register(
+            "outcomes_lost",
+            "Per-project outcome counts lost before reaching the database",
+            metrics.outcomes_lost.clone(),
         );
         registry.register(
             "client_outcomes",

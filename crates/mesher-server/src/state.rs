@@ -22,6 +22,7 @@ use crate::ingest::budget::BodyBudget;
 use crate::jobs::{IssueSweep, Retention};
 use crate::live::{LiveHub, LiveService};
 use crate::metrics::Metrics;
+use crate::outcomes::{EdgeOutcomes, OutcomeFlusher};
 use crate::pipeline::Pipeline;
 use crate::pipeline::processor::Processor;
 use crate::pipeline::writer::Writer;
@@ -40,6 +41,7 @@ struct Inner {
     public_url: Url,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    outcomes: EdgeOutcomes,
     cache: Arc<ProjectCache>,
     rate_limits: RateLimits,
     login_throttle: LoginThrottle,
@@ -95,6 +97,12 @@ pub fn start(
     ));
 
     // The channels are made first so that each service can be handed its ends.
+    let (outcomes, outcomes_rx) = EdgeOutcomes::channel(metrics.clone());
+    supervisor.spawn(Arc::new(OutcomeFlusher::new(
+        store.clone(),
+        outcomes_rx,
+        metrics.clone(),
+    )));
     let (submit_tx, submit_rx) = async_channel::bounded(limits.queue_max_events);
     let (prepared_tx, prepared_rx) = mpsc::channel(64);
     let writer = supervisor.spawn(Arc::new(Writer::new(
@@ -211,6 +219,7 @@ pub fn start(
             public_url,
             store,
             metrics,
+            outcomes,
             pipeline,
             supervisor,
             pipeline_services: [processor, writer],
@@ -253,6 +262,11 @@ impl AppState {
     /// The metrics registry, shared (for tasks that outlive a request).
     pub fn metrics_handle(&self) -> Arc<Metrics> {
         self.inner.metrics.clone()
+    }
+
+    /// Where the edge counts per-project outcomes (RETAIN-04).
+    pub fn outcomes(&self) -> &EdgeOutcomes {
+        &self.inner.outcomes
     }
 
     /// Key and project caches.

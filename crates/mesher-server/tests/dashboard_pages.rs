@@ -18,6 +18,8 @@ mod issue;
 mod issues;
 #[path = "dashboard_pages/live.rs"]
 mod live;
+#[path = "dashboard_pages/outcomes.rs"]
+mod outcomes;
 #[path = "dashboard_pages/overview.rs"]
 mod overview;
 #[path = "dashboard_pages/session.rs"]

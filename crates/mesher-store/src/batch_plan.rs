@@ -12,8 +12,9 @@
 //! 1. [`Batch::new`]: the batch's issues (distinct project and fingerprint, in the fixed order
 //!    that keeps two writers from deadlocking) and [`Batch::releases`];
 //! 2. with the issues' states (read, or created with the first event's summary):
-//!    [`Batch::anchors`] (first-seen times still needed) and [`Batch::candidates`] (the events
-//!    to insert, idempotent on their ids);
+//!    [`Batch::anchors`] (first-seen times still needed), [`Batch::cap_hours`] (the hourly
+//!    counts the projects' per-issue caps compare with), [`Batch::capped`] (the events over a
+//!    cap) and [`Batch::candidates`] (the events to insert, idempotent on their ids);
 //! 3. with which candidates were new: [`Batch::stored`] (outcomes, aggregates, rollups, new
 //!    issues left empty), then [`Batch::hourly`] and [`Batch::hours_needed`];
 //! 4. with those hours and the users counted ([`crate::users`]): [`Batch::updates`], one per
@@ -27,7 +28,8 @@ use time::OffsetDateTime;
 
 use crate::archive;
 use crate::event_model::{IssueChange, IssueStatus, NewEvent, WriteOutcome};
-use crate::lifecycle::{Aggregate, Decision, IssueState, decide};
+use crate::lifecycle::{Aggregate, Decision, IssueState, decide, hour_of};
+use crate::outcome::DISCARDED;
 use crate::rollup::Rollups;
 use crate::users::UsersUpdate;
 
@@ -36,6 +38,12 @@ pub(crate) type ReleaseTimes = HashMap<(i64, String), OffsetDateTime>;
 
 /// Hourly counts (hour start in ms → events) per issue.
 pub(crate) type IssueHours = HashMap<i64, BTreeMap<i64, i64>>;
+
+/// The per-issue hourly caps of the batch's projects that have one: project → events.
+pub(crate) type Caps = HashMap<i64, i64>;
+
+/// Events counted per (issue, hour start in ms) before the batch: what the caps compare with.
+pub(crate) type CapCounts = HashMap<(i64, i64), i64>;
 
 /// One issue a batch touches.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +70,9 @@ pub(crate) struct Batch<'a> {
 pub(crate) struct Stored {
     /// Per event, in the batch's order.
     pub outcomes: Vec<WriteOutcome>,
-    /// Per issue (as [`Batch::issues`]): its stored events.
+    /// Per issue (as [`Batch::issues`]): its events counted, stored or capped.
     pub aggregates: Vec<Aggregate>,
-    /// Per issue, its first stored event: the outcome that reports the issue's change.
+    /// Per issue, its first event counted: the outcome that reports the issue's change.
     pub first_stored: Vec<Option<usize>>,
     /// Sums for `project_hourly`, `issue_tags` and the projects' counters; issues count as
     /// created only when they kept an event.
@@ -78,7 +86,7 @@ pub(crate) struct Stored {
 #[derive(Debug)]
 pub(crate) struct IssueUpdate<'a> {
     pub id: i64,
-    /// Events stored in it now.
+    /// Events counted in it now: stored, or kept out by the per-issue cap.
     pub stored: i64,
     pub first_seen: OffsetDateTime,
     pub last_seen: OffsetDateTime,
@@ -191,18 +199,65 @@ impl<'a> Batch<'a> {
         out
     }
 
-    /// The events to insert: those of issues that are not discarded, in the batch's order.
-    /// `states` are the issues' states, as [`Batch::issues`].
-    pub fn candidates(&self, states: &[IssueState]) -> Vec<usize> {
+    /// The events to insert: those of issues that are not discarded and not `capped`, in the
+    /// batch's order. `states` are the issues' states, as [`Batch::issues`].
+    pub fn candidates(&self, states: &[IssueState], capped: &[bool]) -> Vec<usize> {
         (0..self.events.len())
-            .filter(|&i| states[self.issue_of[i]].status != IssueStatus::Discarded)
+            .filter(|&i| states[self.issue_of[i]].status != IssueStatus::Discarded && !capped[i])
+            .collect()
+    }
+
+    /// The (issue, hour in ms) whose counts so far the caps need: the hours of the events of
+    /// issues that are not discarded, in projects with a cap. Distinct, in order.
+    pub fn cap_hours(&self, states: &[IssueState], caps: &Caps) -> Vec<(i64, i64)> {
+        let mut out: Vec<(i64, i64)> = self
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| caps.contains_key(&e.project_id))
+            .map(|(i, e)| (&states[self.issue_of[i]], e))
+            .filter(|(state, _)| state.status != IssueStatus::Discarded)
+            .map(|(state, e)| (state.id, hour_of(e.timestamp)))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Per event, whether its project's cap keeps it out: its issue counted that many events
+    /// in the event's hour already (`counts`, then the batch's earlier events). Hours are the
+    /// issue's hourly rollup's (by event timestamp), so the decision is made on the same
+    /// counts, read under the issue's lock: exact however many writers run (RETAIN-04). An
+    /// event whose id turns out to be stored already counts towards the cap of those after it.
+    pub fn capped(&self, states: &[IssueState], caps: &Caps, counts: &CapCounts) -> Vec<bool> {
+        let mut running = counts.clone();
+        self.events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let state = &states[self.issue_of[i]];
+                let Some(&cap) = caps.get(&e.project_id) else {
+                    return false;
+                };
+                if state.status == IssueStatus::Discarded {
+                    return false;
+                }
+                let n = running.entry((state.id, hour_of(e.timestamp))).or_default();
+                *n += 1;
+                *n > cap
+            })
             .collect()
     }
 
     /// The outcome of every event, given `inserted[i]`: the row of candidate event `i` when the
-    /// database stored it (its id was new; of two events with one id in a batch, the first).
-    /// Other entries of `inserted` are not read.
-    pub fn stored(&self, states: &[IssueState], inserted: &[Option<i64>]) -> Stored {
+    /// database stored it (its id was new; of two events with one id in a batch, the first),
+    /// and `capped` (see [`Batch::capped`]). Other entries of `inserted` are not read.
+    pub fn stored(
+        &self,
+        states: &[IssueState],
+        inserted: &[Option<i64>],
+        capped: &[bool],
+    ) -> Stored {
         let mut aggregates: Vec<Aggregate> = Vec::new();
         aggregates.resize_with(self.issues.len(), Aggregate::default);
         let mut first_stored = vec![None; self.issues.len()];
@@ -212,7 +267,18 @@ impl<'a> Batch<'a> {
             let g = self.issue_of[i];
             let state = &states[g];
             if state.status == IssueStatus::Discarded {
+                rollups.outcome(e, DISCARDED);
                 outcomes.push(WriteOutcome::Discarded { issue_id: state.id });
+                continue;
+            }
+            if capped[i] {
+                first_stored[g].get_or_insert(i);
+                aggregates[g].add(i, self.events);
+                rollups.add_capped(state.id, e);
+                outcomes.push(WriteOutcome::Capped {
+                    issue_id: state.id,
+                    change: None,
+                });
                 continue;
             }
             let Some(row) = inserted[i] else {
@@ -304,7 +370,9 @@ impl<'a> Batch<'a> {
                 hours.get(&state.id),
                 users.count.unwrap_or(state.user_count),
             );
-            if let WriteOutcome::Stored { change, .. } = &mut stored.outcomes[*first] {
+            if let WriteOutcome::Stored { change, .. } | WriteOutcome::Capped { change, .. } =
+                &mut stored.outcomes[*first]
+            {
                 *change = decision.change;
             }
             let pick = |i: Option<usize>, f: fn(&NewEvent) -> Option<&str>| {
@@ -342,10 +410,11 @@ pub fn plan_new_batch(events: &[NewEvent]) -> usize {
         .map(|(p, r, t)| ((p, r.to_string()), t))
         .collect();
     let mut inserted = vec![None; events.len()];
-    for i in batch.candidates(&states) {
+    let capped = vec![false; events.len()];
+    for i in batch.candidates(&states, &capped) {
         inserted[i] = Some(i as i64);
     }
-    let mut stored = batch.stored(&states, &inserted);
+    let mut stored = batch.stored(&states, &inserted, &capped);
     let hourly = batch.hourly(&states, &stored);
     let updates = batch.updates(
         &states,
@@ -461,9 +530,10 @@ mod tests {
             state(11, IssueStatus::Unresolved, true),
             state(12, IssueStatus::Discarded, false),
         ];
-        assert_eq!(batch.candidates(&states), [0, 2, 3, 4]);
+        let capped = [false; 5];
+        assert_eq!(batch.candidates(&states, &capped), [0, 2, 3, 4]);
         let inserted = [Some(100), None, Some(101), None, None];
-        let mut stored = batch.stored(&states, &inserted);
+        let mut stored = batch.stored(&states, &inserted, &capped);
         assert_eq!(stored.empty, [11]);
         assert_eq!(stored.first_stored, [Some(0), None, None]);
         assert_eq!(stored.aggregates[0].stored, 2);
@@ -511,6 +581,65 @@ mod tests {
         );
     }
 
+    /// RETAIN-04: with a cap of 3 per issue and hour and 2 counted already, one more event of
+    /// the hour is stored and the rest are capped, yet all count in the issue; another hour
+    /// and another project's issue are not held back.
+    #[test]
+    fn events_over_the_cap_count_in_the_issue_but_are_not_stored() {
+        let mut other = event(9, "b", 0);
+        other.project_id = 2;
+        let events = vec![
+            event(1, "a", 0),
+            event(2, "a", 1),
+            other,
+            event(3, "a", 2),
+            event(4, "a", 61),
+        ];
+        let batch = Batch::new(&events);
+        // Issues in order: (1, a), (2, b).
+        let states = vec![
+            state(10, IssueStatus::Unresolved, false),
+            state(11, IssueStatus::Unresolved, false),
+        ];
+        let caps: Caps = [(1, 3)].into();
+        let hour = crate::lifecycle::hour_of(T);
+        let next = crate::lifecycle::hour_of(T + Duration::minutes(61));
+        assert_eq!(batch.cap_hours(&states, &caps), [(10, hour), (10, next)]);
+        let counts: CapCounts = [((10, hour), 2)].into();
+        let capped = batch.capped(&states, &caps, &counts);
+        assert_eq!(capped, [false, true, false, true, false]);
+        assert_eq!(batch.candidates(&states, &capped), [0, 2, 4]);
+        let inserted = [Some(1), None, Some(2), None, Some(3)];
+        let mut stored = batch.stored(&states, &inserted, &capped);
+        assert_eq!(stored.aggregates[0].stored, 4);
+        assert_eq!(
+            stored.aggregates[0].hours,
+            BTreeMap::from([(hour, 3), (next, 1)])
+        );
+        assert_eq!(stored.rollups.counters[&1], (2, 0));
+        let received = crate::lifecycle::hour_of(events[0].received_at);
+        assert_eq!(stored.rollups.outcomes[&(1, received, "capped")], 2);
+        assert_eq!(stored.rollups.outcomes[&(1, received, "accepted")], 1);
+        assert_eq!(
+            stored.outcomes[1],
+            WriteOutcome::Capped {
+                issue_id: 10,
+                change: None
+            }
+        );
+        let updates = batch.updates(
+            &states,
+            &mut stored,
+            &ReleaseTimes::new(),
+            &IssueHours::new(),
+            &mut HashMap::new(),
+        );
+        assert_eq!(
+            (updates[0].stored, updates[0].latest.title.as_str()),
+            (4, "title 4")
+        );
+    }
+
     /// A resolved issue regresses on its first stored event, with an activity entry; the
     /// issue's last release is the latest event's that has one (issue 12, rows 3 and 11).
     #[test]
@@ -522,7 +651,7 @@ mod tests {
         let batch = Batch::new(&events);
         let mut states = vec![state(5, IssueStatus::Resolved, false)];
         states[0].resolved_at = Some(T - Duration::days(1));
-        let mut stored = batch.stored(&states, &[Some(1), Some(2), Some(3)]);
+        let mut stored = batch.stored(&states, &[Some(1), Some(2), Some(3)], &[false; 3]);
         let mut users = HashMap::from([(
             5,
             UsersUpdate {
@@ -571,7 +700,7 @@ mod tests {
             window_start: None,
             counted_from: 0,
         });
-        let mut stored = batch.stored(&states, &[Some(1); 20]);
+        let mut stored = batch.stored(&states, &[Some(1); 20], &[false; 20]);
         let now = events[0].received_at;
         assert_eq!(
             batch.hours_needed(&states, &stored),

@@ -82,6 +82,15 @@ pub enum WriteOutcome {
         /// The discarded issue.
         issue_id: i64,
     },
+    /// Counted in its issue (count, last seen, hours, users) but not stored: the issue had its
+    /// project's `max_events_per_issue_per_hour` events in the event's hour (RETAIN-04).
+    Capped {
+        /// The issue the event counted in.
+        issue_id: i64,
+        /// What the write did to the issue, when this was its first event counted in the
+        /// batch (an event over the cap can regress or escalate its issue).
+        change: Option<IssueChange>,
+    },
 }
 
 impl WriteOutcome {

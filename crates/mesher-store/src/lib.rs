@@ -1,7 +1,7 @@
 //! Mesher's storage layer.
 //!
 //! Everything Mesher keeps lives behind capability traits ([`OrgStore`], [`ProjectStore`],
-//! [`KeyStore`], [`UserStore`], [`TokenStore`], [`EventStore`], [`IssueStore`], [`AdminStore`]); a server holds one
+//! [`KeyStore`], [`UserStore`], [`TokenStore`], [`EventStore`], [`IssueStore`], [`OutcomeStore`], [`AdminStore`]); a server holds one
 //! `Arc<dyn Store>` that implements them all. Two backends implement every trait:
 //!
 //! - [`SqliteStore`]: the embedded default, one file in the data directory (WAL mode);
@@ -23,6 +23,7 @@ mod hll;
 mod issue_period;
 mod lifecycle;
 mod model;
+mod outcome;
 mod postgres;
 mod query;
 mod release_order;
@@ -49,6 +50,7 @@ pub use cluster::{
 pub use error::{StoreError, StoreResult};
 pub use event_model::*;
 pub use model::*;
+pub use outcome::{ACCEPTED, CAPPED, DISCARDED, OutcomeCount, outcome_hour};
 pub use postgres::PostgresStore;
 pub use query::*;
 pub use retention::{ProjectStorage, Upkeep};

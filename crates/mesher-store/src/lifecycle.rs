@@ -50,7 +50,8 @@ impl IssueState {
     }
 }
 
-/// What the batch's stored events of one issue add up to.
+/// What the batch's events counted in one issue add up to: the stored ones and those the
+/// per-issue cap kept out (RETAIN-04), which count in the issue all the same.
 #[derive(Debug, Default)]
 pub(crate) struct Aggregate {
     pub stored: i64,
@@ -76,7 +77,7 @@ pub(crate) struct Aggregate {
 }
 
 impl Aggregate {
-    /// Accounts for `events[index]`, a stored event.
+    /// Accounts for `events[index]`, an event counted in the issue.
     pub fn add(&mut self, index: usize, events: &[NewEvent]) {
         let e = &events[index];
         self.stored += 1;

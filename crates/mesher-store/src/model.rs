@@ -56,6 +56,10 @@ pub struct Project {
     pub sensitive_fields: Vec<String>,
     /// Keys never scrubbed, with everything under them (case-insensitive, whole key).
     pub safe_fields: Vec<String>,
+    /// Keep at most this many events per issue and hour; the others still count in the issue's
+    /// totals but are not stored (outcome `capped`, RETAIN-04). `None`: no cap.
+    #[serde(default)]
+    pub max_events_per_issue_per_hour: Option<i64>,
 }
 
 /// What a new project needs; the settings take their defaults.
@@ -92,7 +96,13 @@ pub struct ProjectUpdate {
     pub sensitive_fields: Option<Vec<String>>,
     /// Replace the safe fields (see [`MAX_SCRUB_FIELDS`]).
     pub safe_fields: Option<Vec<String>>,
+    /// New per-issue hourly cap (`Some(None)` or `Some(Some(0))` removes it; at most
+    /// [`MAX_EVENTS_PER_ISSUE_PER_HOUR`]).
+    pub max_events_per_issue_per_hour: Option<Option<i64>>,
 }
+
+/// Largest per-issue hourly cap a project may set.
+pub const MAX_EVENTS_PER_ISSUE_PER_HOUR: i64 = 100_000_000;
 
 /// Most entries in a project's sensitive or safe fields.
 pub const MAX_SCRUB_FIELDS: usize = 100;
@@ -167,6 +177,16 @@ impl ProjectUpdate {
                 "must be between 0 (unlimited) and 100000000",
             );
         }
+        if self
+            .max_events_per_issue_per_hour
+            .flatten()
+            .is_some_and(|k| !(0..=MAX_EVENTS_PER_ISSUE_PER_HOUR).contains(&k))
+        {
+            return invalid(
+                "max_events_per_issue_per_hour",
+                "must be between 0 (no cap) and 100000000",
+            );
+        }
         for (field, list) in [
             ("sensitive_fields", &self.sensitive_fields),
             ("safe_fields", &self.safe_fields),
@@ -176,6 +196,12 @@ impl ProjectUpdate {
             }
         }
         Ok(())
+    }
+
+    /// The cap to store when this update sets one: `Some(None)` removes it (0 means none).
+    pub fn issue_cap(&self) -> Option<Option<i64>> {
+        self.max_events_per_issue_per_hour
+            .map(|k| k.filter(|&k| k > 0))
     }
 }
 

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::event_model::NewEvent;
 use crate::lifecycle::hour_of;
+use crate::outcome::{ACCEPTED, CAPPED};
 use crate::query::tag_token;
 
 /// Sums of one batch.
@@ -25,11 +26,15 @@ pub(crate) struct Rollups {
     /// (project, minute of receipt in ms, issue, environment or "") → events: what threshold
     /// alerts count (issue 16).
     pub issue_minutes: BTreeMap<(i64, i64, i64, String), i64>,
+    /// (project, hour of receipt in ms, reason) → events: the writer's outcomes (RETAIN-04).
+    pub outcomes: BTreeMap<(i64, i64, &'static str), i64>,
 }
 
 impl Rollups {
     /// Accounts for an event stored in `issue_id`.
     pub fn add(&mut self, issue_id: i64, e: &NewEvent) {
+        self.add_to_issue(issue_id, e);
+        self.outcome(e, ACCEPTED);
         *self
             .project_hours
             .entry((
@@ -38,14 +43,6 @@ impl Rollups {
                 e.level.as_str().to_string(),
             ))
             .or_default() += 1;
-        for (k, v) in &e.tags {
-            let entry = self
-                .issue_tags
-                .entry((issue_id, k.clone(), v.clone()))
-                .or_insert((0, e.timestamp));
-            entry.0 += 1;
-            entry.1 = entry.1.max(e.timestamp);
-        }
         // As the event's stored tags hold them: one value per key, the last one given.
         let tags: BTreeMap<&str, &str> = e.tags.iter().map(|(k, v)| (&**k, &**v)).collect();
         for (k, v) in tags {
@@ -55,6 +52,34 @@ impl Rollups {
                 .or_default() += 1;
         }
         self.counters.entry(e.project_id).or_default().0 += 1;
+    }
+
+    /// Accounts for an event of `issue_id` kept out by the per-issue cap: it counts in its
+    /// issue's rollups (tags, minutes) but in none of the project's, which describe stored
+    /// events (a tag breakdown adds whole hours to counts read from the events).
+    pub fn add_capped(&mut self, issue_id: i64, e: &NewEvent) {
+        self.add_to_issue(issue_id, e);
+        self.outcome(e, CAPPED);
+    }
+
+    /// Counts an event's outcome in the hour it was received.
+    pub fn outcome(&mut self, e: &NewEvent, reason: &'static str) {
+        *self
+            .outcomes
+            .entry((e.project_id, hour_of(e.received_at), reason))
+            .or_default() += 1;
+    }
+
+    /// The issue's own rollups of an event counted in it.
+    fn add_to_issue(&mut self, issue_id: i64, e: &NewEvent) {
+        for (k, v) in &e.tags {
+            let entry = self
+                .issue_tags
+                .entry((issue_id, k.clone(), v.clone()))
+                .or_insert((0, e.timestamp));
+            entry.0 += 1;
+            entry.1 = entry.1.max(e.timestamp);
+        }
         *self
             .issue_minutes
             .entry((

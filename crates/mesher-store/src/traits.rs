@@ -23,6 +23,7 @@ use crate::model::{
     ApiToken, Invitation, KeyLookup, Membership, NewApiToken, NewInvitation, NewProject, NewUser,
     Organization, Project, ProjectKey, ProjectUpdate, Role, User,
 };
+use crate::outcome::OutcomeCount;
 use crate::query::{
     Bucket, EventQuery, EventSummary, Health, IssueCount, IssueQuery, Member, Page, Session,
 };
@@ -428,6 +429,22 @@ pub trait AlertStore: Send + Sync {
     ) -> StoreResult<Vec<(i64, i64)>>;
 }
 
+/// Outcomes per project and hour (issue 17, RETAIN-04). The writer adds its own
+/// (`accepted`, `discarded`, `capped`) inside [`EventStore::write_events`].
+#[async_trait]
+pub trait OutcomeStore: Send + Sync {
+    /// Adds counts to their (project, hour, reason) rows, in one transaction; counts of
+    /// projects that no longer exist are dropped.
+    async fn add_outcomes(&self, counts: &[OutcomeCount]) -> StoreResult<()>;
+    /// A project's counts in the hours that overlap `[since, until)`, by hour then reason.
+    async fn project_outcomes(
+        &self,
+        project_id: i64,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> StoreResult<Vec<OutcomeCount>>;
+}
+
 /// Everything created by the first start on an empty database.
 #[derive(Debug, Clone)]
 pub struct BootstrapPlan<'a> {
@@ -529,6 +546,7 @@ pub trait Store:
     + ClusterStore
     + AlertStore
     + RetentionStore
+    + OutcomeStore
     + AdminStore
 {
 }
@@ -547,6 +565,7 @@ impl<T> Store for T where
         + ClusterStore
         + AlertStore
         + RetentionStore
+        + OutcomeStore
         + AdminStore
 {
 }

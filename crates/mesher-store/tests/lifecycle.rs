@@ -80,7 +80,9 @@ async fn write(store: &Arc<dyn Store>, events: Vec<NewEvent>) -> Vec<WriteOutcom
 
 fn issue_of(out: &[WriteOutcome]) -> i64 {
     match out[0] {
-        WriteOutcome::Stored { issue_id, .. } | WriteOutcome::Discarded { issue_id } => issue_id,
+        WriteOutcome::Stored { issue_id, .. }
+        | WriteOutcome::Discarded { issue_id }
+        | WriteOutcome::Capped { issue_id, .. } => issue_id,
         WriteOutcome::Duplicate => panic!("duplicate"),
     }
 }

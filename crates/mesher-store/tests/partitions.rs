@@ -404,6 +404,8 @@ async fn migration_v16_partitions_an_existing_database() {
          CREATE INDEX events_issue_timestamp ON events (issue_id, timestamp, id);
          CREATE INDEX events_project_timestamp ON events (project_id, timestamp, id);
          CREATE INDEX events_search ON events USING GIN (search);
+         DROP TABLE project_outcomes;
+         ALTER TABLE projects DROP COLUMN max_events_per_issue_per_hour;
          DELETE FROM refinery_schema_history WHERE version >= 16;
          COMMIT;",
     )

@@ -126,6 +126,10 @@ pub enum ProjectCommand {
         /// Events accepted per minute; 0 = unlimited.
         #[arg(long)]
         rate_limit: Option<i64>,
+        /// Events kept per issue and hour at most; the others count in the issue but are not
+        /// stored (0 removes the cap).
+        #[arg(long)]
+        max_events_per_issue_per_hour: Option<i64>,
         /// Scrub secrets and card numbers before storage (true or false).
         #[arg(long)]
         scrub_data: Option<bool>,

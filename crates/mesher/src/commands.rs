@@ -127,6 +127,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
             retention_days,
             sample_rate,
             rate_limit,
+            max_events_per_issue_per_hour,
             scrub_data,
             scrub_ip_addresses,
             sensitive_fields,
@@ -143,6 +144,7 @@ pub async fn run(settings: Settings, command: Command, json: bool) -> anyhow::Re
                 scrub_ip_addresses,
                 sensitive_fields: sensitive_fields.map(list),
                 safe_fields: safe_fields.map(list),
+                max_events_per_issue_per_hour: max_events_per_issue_per_hour.map(Some),
             };
             let project = ops::projects::update_project(ops, operator, id, &update)
                 .await

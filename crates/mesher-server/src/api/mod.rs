@@ -17,6 +17,7 @@ mod invitations;
 mod issues;
 pub mod models;
 mod orgs;
+pub mod outcomes;
 mod projects;
 mod session;
 mod stats;
@@ -146,6 +147,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(stats::top_issues))
         .routes(routes!(stats::tags))
         .routes(routes!(stats::health))
+        .routes(routes!(outcomes::outcomes))
         .routes(routes!(cluster::get))
         .routes(routes!(alerts::list_rules, alerts::create_rule))
         .routes(routes!(

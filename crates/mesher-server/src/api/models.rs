@@ -125,6 +125,9 @@ pub struct ProjectBody {
     pub sensitive_fields: Vec<String>,
     /// Keys never scrubbed, with everything under them (case-insensitive, whole key).
     pub safe_fields: Vec<String>,
+    /// Events kept per issue and hour at most; the others count in the issue but are not
+    /// stored (outcome `capped`). `null`: no cap.
+    pub max_events_per_issue_per_hour: Option<i64>,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -149,6 +152,7 @@ impl From<Project> for ProjectBody {
             scrub_ip_addresses: p.scrub_ip_addresses,
             sensitive_fields: p.sensitive_fields,
             safe_fields: p.safe_fields,
+            max_events_per_issue_per_hour: p.max_events_per_issue_per_hour,
             created_at: p.created_at,
             stats: None,
         }
@@ -190,6 +194,21 @@ pub struct ProjectPatch {
     pub sensitive_fields: Option<Vec<String>>,
     /// Replaces the keys never scrubbed (same limits; `[]` clears).
     pub safe_fields: Option<Vec<String>>,
+    /// Keep at most this many events per issue and hour (1 to 100000000); `null` or 0 removes
+    /// the cap.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>)]
+    pub max_events_per_issue_per_hour: Option<Option<i64>>,
+}
+
+/// A field that may be `null`: `Some(None)` when sent as `null`, `None` (the default) when
+/// absent.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A DSN key.

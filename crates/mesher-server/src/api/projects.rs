@@ -115,6 +115,7 @@ pub async fn update(
         scrub_ip_addresses: body.scrub_ip_addresses,
         sensitive_fields: body.sensitive_fields,
         safe_fields: body.safe_fields,
+        max_events_per_issue_per_hour: body.max_events_per_issue_per_hour,
     };
     let project =
         ops::projects::update_project(Ops::Node(&state), (&caller).into(), id, &update).await?;

@@ -215,13 +215,15 @@ impl BatchAnnouncer {
         let mut parts: Vec<BatchPart> = Vec::new();
         let mut issues: Vec<IssueEvent> = Vec::new();
         for (event, outcome) in events.iter().zip(outcomes) {
-            let WriteOutcome::Stored {
-                issue_id,
-                change,
-                row,
-            } = *outcome
-            else {
-                continue;
+            // An event over its issue's cap can change the issue too (RETAIN-04).
+            let (issue_id, change, row) = match *outcome {
+                WriteOutcome::Stored {
+                    issue_id,
+                    change,
+                    row,
+                } => (issue_id, change, Some(row)),
+                WriteOutcome::Capped { issue_id, change } => (issue_id, change, None),
+                WriteOutcome::Duplicate | WriteOutcome::Discarded { .. } => continue,
             };
             if let Some(change) = change {
                 issues.push(IssueEvent {
@@ -235,6 +237,7 @@ impl BatchAnnouncer {
                     .into(),
                 });
             }
+            let Some(row) = row else { continue };
             let at = mesher_store::to_millis(event.received_at);
             match parts.iter_mut().find(|p| p.project_id == event.project_id) {
                 Some(p) => {

@@ -1,6 +1,7 @@
 //! A project's settings: name, platform, retention, sample rate and rate limit; data scrubbing
 //! (issue 11: on/off, IP addresses, sensitive and safe fields); client keys
-//! with their DSNs and setup snippets; usage; deleting the project. Members read them; only
+//! with their DSNs and setup snippets; usage and outcomes (RETAIN-04: what became of the
+//! events, per reason, with the per-issue hourly cap among the settings); deleting the project. Members read them; only
 //! admins of the organization change them (the form is shown disabled to others, and the
 //! actions answer 403 as the API does).
 
@@ -8,7 +9,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use mesher_store::{Project, ProjectUpdate, Role, Scope, StoreError};
+use mesher_store::{OutcomeCount, Project, ProjectUpdate, Role, Scope, StoreError};
 use serde::Deserialize;
 
 use super::context::{Notice, ProjectScope, done};
@@ -20,6 +21,7 @@ use super::overview::Setup;
 use super::snippets::{self, PLATFORMS};
 use super::{HtmlError, impl_page, paths, render};
 use crate::accounts;
+use crate::api::outcomes::{REASONS, totals};
 use crate::error::ApiError;
 use crate::ops::projects::{KeyRef, field_list};
 use crate::ops::{self, Ops};
@@ -42,6 +44,8 @@ pub struct SettingsPage {
     storage: String,
     /// Events before this were deleted by retention.
     expired_before: Option<When>,
+    /// What became of the project's events (RETAIN-04).
+    outcomes: Vec<OutcomeRow>,
     org_name: String,
     slug: String,
     members_href: String,
@@ -60,6 +64,8 @@ pub struct ProjectForm {
     retention_days: String,
     sample_rate: String,
     rate_limit: String,
+    /// Empty: no cap.
+    issue_cap: String,
     scrub_data: bool,
     scrub_ip_addresses: bool,
     /// One entry per line.
@@ -78,6 +84,10 @@ impl ProjectForm {
             retention_days: project.retention_days.to_string(),
             sample_rate: project.sample_rate.to_string(),
             rate_limit: project.rate_limit_per_minute.to_string(),
+            issue_cap: project
+                .max_events_per_issue_per_hour
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
             scrub_data: project.scrub_data,
             scrub_ip_addresses: project.scrub_ip_addresses,
             sensitive_fields: project.sensitive_fields.join("\n"),
@@ -93,12 +103,57 @@ impl ProjectForm {
             retention_days: form.text("retention_days").to_string(),
             sample_rate: form.text("sample_rate").to_string(),
             rate_limit: form.text("rate_limit_per_minute").to_string(),
+            issue_cap: form.text("max_events_per_issue_per_hour").to_string(),
             scrub_data: form.get("scrub_data").is_some(),
             scrub_ip_addresses: form.get("scrub_ip_addresses").is_some(),
             sensitive_fields: form.text("sensitive_fields").to_string(),
             safe_fields: form.text("safe_fields").to_string(),
             errors: FieldErrors::default(),
         }
+    }
+}
+
+/// One reason's events over the last day and the last 30 days.
+pub struct OutcomeRow {
+    label: String,
+    day: String,
+    month: String,
+}
+
+impl OutcomeRow {
+    /// Every reason of the API's contract, then any other that occurred, with their counts.
+    fn all(day: &[OutcomeCount], month: &[OutcomeCount]) -> Vec<OutcomeRow> {
+        let (day, month) = (totals(day), totals(month));
+        let mut reasons: Vec<&str> = REASONS.to_vec();
+        reasons.extend(
+            month
+                .keys()
+                .map(String::as_str)
+                .filter(|r| !REASONS.contains(r)),
+        );
+        reasons
+            .into_iter()
+            .map(|reason| OutcomeRow {
+                label: outcome_label(reason).to_string(),
+                day: count(day.get(reason).copied().unwrap_or(0)),
+                month: count(month.get(reason).copied().unwrap_or(0)),
+            })
+            .collect()
+    }
+}
+
+/// How the page names an outcome.
+fn outcome_label(reason: &str) -> &str {
+    match reason {
+        "accepted" => "Accepted (stored)",
+        "rate_limited" => "Rate limited",
+        "sampled" => "Sampled out",
+        "invalid" => "Invalid",
+        "too_large" => "Too large",
+        "discarded" => "Discarded issue",
+        "capped" => "Over the per-issue cap",
+        "queue_full" => "Server busy",
+        other => other,
     }
 }
 
@@ -147,13 +202,15 @@ async fn load(
 ) -> Result<SettingsPage, HtmlError> {
     let scope = ProjectScope::load(state, user, layout, id, Nav::Settings, "Settings").await?;
     let store = state.store();
-    let (keys, (events, issues), storage) = tokio::try_join!(
+    let now = mesher_store::now();
+    let (keys, (events, issues), storage, day, month) = tokio::try_join!(
         store.list_keys(id),
         store.project_counts(id),
-        store.project_storage(id)
+        store.project_storage(id),
+        store.project_outcomes(id, now - time::Duration::days(1), now),
+        store.project_outcomes(id, now - time::Duration::days(30), now),
     )?;
     let l = &scope.layout;
-    let now = mesher_store::now();
     let here = paths::settings(id);
     let form = typed.unwrap_or_else(|| ProjectForm::of(&scope.project));
     let mut platforms = vec![Choice {
@@ -192,6 +249,7 @@ async fn load(
         issues: count(issues),
         storage: format::bytes(storage.bytes),
         expired_before: storage.expired_before.map(|t| When::new(t, now)),
+        outcomes: OutcomeRow::all(&day, &month),
         org_name: scope.org.name.clone(),
         slug: scope.project.slug.clone(),
         members_href: l.url(&paths::members(&scope.org.slug)),
@@ -275,6 +333,24 @@ fn parse_update(form: &FormFields) -> Result<ProjectUpdate, FieldErrors> {
         ),
         ..ProjectUpdate::default()
     };
+    // Only a form that has the field may change the cap; empty removes it.
+    if form.get("max_events_per_issue_per_hour").is_some() {
+        let typed = form.text("max_events_per_issue_per_hour").trim();
+        update.max_events_per_issue_per_hour = if typed.is_empty() {
+            Some(None)
+        } else {
+            match typed.parse() {
+                Ok(k) => Some(Some(k)),
+                Err(_) => {
+                    errors.add(
+                        "max_events_per_issue_per_hour",
+                        "Per-issue cap must be a whole number of events, or empty for no cap.",
+                    );
+                    None
+                }
+            }
+        };
+    }
     // Unchecked boxes send nothing: only a form that has the scrubbing section (marked by a
     // hidden field) may turn scrubbing off, never an older or hand-made form that lacks it.
     if form.get("scrubbing").is_some() {
@@ -300,6 +376,10 @@ fn parse_update(form: &FormFields) -> Result<ProjectUpdate, FieldErrors> {
         },
         ProjectUpdate {
             rate_limit_per_minute: update.rate_limit_per_minute,
+            ..ProjectUpdate::default()
+        },
+        ProjectUpdate {
+            max_events_per_issue_per_hour: update.max_events_per_issue_per_hour,
             ..ProjectUpdate::default()
         },
         ProjectUpdate {
@@ -331,6 +411,7 @@ fn sentence(field: &str, message: &str) -> String {
         "retention_days" => "Retention",
         "sample_rate" => "Sample rate",
         "rate_limit_per_minute" => "Rate limit",
+        "max_events_per_issue_per_hour" => "Per-issue cap",
         "sensitive_fields" => "Additional sensitive fields",
         "safe_fields" => "Safe fields",
         other => other,

@@ -47,6 +47,7 @@ pub async fn accept(
         // Sampling runs before the limiter, so sampled-out events cost no quota (RETAIN-04).
         if project.sample_rate < 1.0 && fastrand::f64() >= project.sample_rate {
             metrics.outcome(Outcome::Sampled, 1);
+            state.outcomes().record(project.id, Outcome::Sampled, 1);
             answers.push(Some(Ok(id)));
             continue;
         }
@@ -94,7 +95,7 @@ pub async fn accept(
                 // The request is refused as a whole, so the events refused on their own (rate
                 // limit) get no answer of their own: they are counted here instead.
                 for refused in answers.into_iter().flatten().filter_map(Result::err) {
-                    refused.count(metrics);
+                    refused.count(metrics, Some((state.outcomes(), project.id)));
                 }
                 return Err(IngestError::Pipeline { source, events: n });
             }

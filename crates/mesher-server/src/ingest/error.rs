@@ -18,6 +18,7 @@ use thiserror::Error;
 use super::body::BodyError;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, Outcome};
+use crate::outcomes::EdgeOutcomes;
 use crate::pipeline::PipelineError;
 use crate::ratelimit::sentry_rate_limits;
 
@@ -133,10 +134,14 @@ impl IngestError {
         }
     }
 
-    /// Counts this refusal's outcome, if it has one.
-    pub fn count(&self, metrics: &Metrics) {
+    /// Counts this refusal's outcome, if it has one: node-wide, and for its project when the
+    /// refusal came after authentication (RETAIN-04).
+    pub fn count(&self, metrics: &Metrics, project: ProjectOutcomes<'_>) {
         if let Some((outcome, events)) = self.outcome() {
             metrics.outcome(outcome, events);
+            if let Some((outcomes, project_id)) = project {
+                outcomes.record(project_id, outcome, events);
+            }
         }
     }
 }
@@ -196,16 +201,24 @@ impl From<AuthRefusal> for ApiError {
     }
 }
 
+/// Where a refusal of a known project is counted for it, with the project; `None` before
+/// authentication.
+pub type ProjectOutcomes<'a> = Option<(&'a EdgeOutcomes, i64)>;
+
 /// Counts a refused request's outcome and renders its error response.
-pub fn refuse(metrics: &Metrics, error: IngestError) -> Response {
-    error.count(metrics);
+pub fn refuse(metrics: &Metrics, project: ProjectOutcomes<'_>, error: IngestError) -> Response {
+    error.count(metrics, project);
     ApiError::from(error).into_response()
 }
 
 /// Counts a refused event's outcome and renders its entry in a bulk answer or a WebSocket
 /// reply: the error body alone, the request itself succeeding.
-pub fn refuse_item(metrics: &Metrics, error: IngestError) -> serde_json::Value {
-    error.count(metrics);
+pub fn refuse_item(
+    metrics: &Metrics,
+    project: ProjectOutcomes<'_>,
+    error: IngestError,
+) -> serde_json::Value {
+    error.count(metrics, project);
     ApiError::from(error).body()
 }
 
@@ -392,6 +405,7 @@ mod tests {
         let metrics = Metrics::new("sqlite");
         let response = refuse(
             &metrics,
+            None,
             IngestError::Pipeline {
                 source: PipelineError::QueueFull,
                 events: 4,
@@ -399,12 +413,12 @@ mod tests {
         );
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[RETRY_AFTER], "1");
-        let item = refuse_item(&metrics, IngestError::Invalid("not an event".into()));
+        let item = refuse_item(&metrics, None, IngestError::Invalid("not an event".into()));
         assert_eq!(
             item,
             serde_json::json!({"error": {"code": "bad_request", "message": "not an event"}})
         );
-        refuse(&metrics, IngestError::NoSuchProject("x".into()));
+        refuse(&metrics, None, IngestError::NoSuchProject("x".into()));
         let text = metrics.render();
         assert!(
             text.contains("mesher_outcomes_total{reason=\"queue_full\"} 4"),
@@ -420,6 +434,7 @@ mod tests {
     fn a_rate_limit_carries_sentrys_headers() {
         let response = refuse(
             &Metrics::new("sqlite"),
+            None,
             IngestError::RateLimited {
                 retry_after_secs: 7,
                 message: "over".into(),

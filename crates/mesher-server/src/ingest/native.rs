@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use super::ClientIp;
 use super::accept::{Candidate, accept};
 use super::body::{BLOCKING_THRESHOLD, decode};
-use super::error::{IngestError, refuse_item};
-use super::request::{Framing, IngestRequest, Received, cpu, generated_id, id_answer, respond};
+use super::error::IngestError;
+use super::request::{Framing, IngestRequest, Received, cpu, generated_id, id_answer};
 use crate::state::AppState;
 
 /// `POST /api/v1/events` → `202 {"id": "<32 hex>"}`.
@@ -26,7 +26,7 @@ pub async fn event(
 ) -> Response {
     let request = IngestRequest::new(&state, ip, &headers, &uri);
     let answer = request.one_event(None, body, Framing::Json).await;
-    respond(&state, StatusCode::ACCEPTED, answer.map(id_answer))
+    request.respond(StatusCode::ACCEPTED, answer.map(id_answer))
 }
 
 /// `POST /api/v1/events/bulk` → `202 [{"id": …} | {"error": {"code", "message"}}, …]`, one
@@ -40,7 +40,7 @@ pub async fn bulk(
 ) -> Response {
     let request = IngestRequest::new(&state, ip, &headers, &uri);
     let answer = handle_bulk(&request, body).await;
-    respond(&state, StatusCode::ACCEPTED, answer)
+    request.respond(StatusCode::ACCEPTED, answer)
 }
 
 /// The bulk route's own steps: its body is an array of events, each answered on its own.
@@ -95,7 +95,6 @@ async fn handle_bulk(request: &IngestRequest<'_>, body: Body) -> Result<Vec<Valu
     })
     .await??;
 
-    let metrics = state.metrics();
     let mut results: Vec<Option<Value>> = Vec::with_capacity(parsed.len());
     let mut candidates = Vec::new();
     for r in parsed {
@@ -104,7 +103,7 @@ async fn handle_bulk(request: &IngestRequest<'_>, body: Body) -> Result<Vec<Valu
                 candidates.push(c);
                 results.push(None);
             }
-            Err(e) => results.push(Some(refuse_item(metrics, e))),
+            Err(e) => results.push(Some(request.refuse_item(e))),
         }
     }
     let mut answers = accept(state, &project, candidates).await?.into_iter();
@@ -117,7 +116,7 @@ async fn handle_bulk(request: &IngestRequest<'_>, body: Body) -> Result<Vec<Valu
                     .unwrap_or_else(|| Err(IngestError::Internal("no answer".into())))
                 {
                     Ok(id) => id_answer(id),
-                    Err(e) => refuse_item(metrics, e),
+                    Err(e) => request.refuse_item(e),
                 }
             })
         })

@@ -7,7 +7,7 @@
 //! Every step fails with an [`IngestError`], counted once where the route answers it.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -23,7 +23,7 @@ use super::accept::{Candidate, accept_one};
 use super::auth::{authenticate, credentials};
 use super::body::{self, BLOCKING_THRESHOLD, Encoding, decode, decode_legacy_store};
 use super::budget::Reservation;
-use super::error::{IngestError, refuse};
+use super::error::{IngestError, ProjectOutcomes, refuse, refuse_item};
 use crate::config::Limits;
 use crate::metrics::EncodingLabels;
 use crate::state::AppState;
@@ -35,6 +35,8 @@ pub struct IngestRequest<'a> {
     ip: Option<IpAddr>,
     headers: &'a HeaderMap,
     query: Option<&'a str>,
+    /// The authenticated project: refusals after authentication count for it (RETAIN-04).
+    project: OnceLock<i64>,
 }
 
 /// What the common front of a route leaves: an authenticated project and its body as sent.
@@ -71,6 +73,7 @@ impl<'a> IngestRequest<'a> {
             ip,
             headers,
             query: uri.query(),
+            project: OnceLock::new(),
         }
     }
 
@@ -85,7 +88,32 @@ impl<'a> IngestRequest<'a> {
         sources: &[AuthParams],
         path_project: Option<i64>,
     ) -> Result<Arc<Project>, IngestError> {
-        Ok(authenticate(self.state, sources, path_project).await?)
+        let project = authenticate(self.state, sources, path_project).await?;
+        // Several sources name one project, so a second set is the same value.
+        let _ = self.project.set(project.id);
+        Ok(project)
+    }
+
+    /// Where refusals count: the node, and the project once authenticated.
+    pub fn project_outcomes(&self) -> ProjectOutcomes<'_> {
+        self.project.get().map(|&id| (self.state.outcomes(), id))
+    }
+
+    /// Counts a refused event and renders its entry in a bulk answer.
+    pub fn refuse_item(&self, error: IngestError) -> Value {
+        refuse_item(self.state.metrics(), self.project_outcomes(), error)
+    }
+
+    /// The response of a route: `status` with `answer` as JSON, or the refusal, counted.
+    pub fn respond<T: Serialize>(
+        &self,
+        status: StatusCode,
+        answer: Result<T, IngestError>,
+    ) -> Response {
+        match answer {
+            Ok(body) => (status, Json(body)).into_response(),
+            Err(e) => refuse(self.state.metrics(), self.project_outcomes(), e),
+        }
     }
 
     /// The body's `Content-Encoding`, counted.
@@ -179,18 +207,6 @@ pub fn normalize(payload: &[u8], ctx: &NormalizeContext) -> Result<Event, Ingest
 /// The answer for an event taken: `{"id": "<32 hex>"}`.
 pub fn id_answer(id: EventId) -> Value {
     json!({"id": id.to_string()})
-}
-
-/// The response of a route: `status` with `answer` as JSON, or the refusal, counted.
-pub fn respond<T: Serialize>(
-    state: &AppState,
-    status: StatusCode,
-    answer: Result<T, IngestError>,
-) -> Response {
-    match answer {
-        Ok(body) => (status, Json(body)).into_response(),
-        Err(e) => refuse(state.metrics(), e),
-    }
 }
 
 /// A fresh event id for events that bring none.

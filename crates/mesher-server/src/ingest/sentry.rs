@@ -13,7 +13,7 @@ use super::accept::{Candidate, accept_one};
 use super::auth::credentials;
 use super::body::{Encoding, decode, decode_prefix};
 use super::error::IngestError;
-use super::request::{Framing, IngestRequest, cpu, id_answer, normalize, respond};
+use super::request::{Framing, IngestRequest, cpu, id_answer, normalize};
 use crate::metrics::{ClientOutcomeLabels, ItemLabels};
 use crate::state::AppState;
 
@@ -35,8 +35,7 @@ pub async fn envelope(
     body: Body,
 ) -> Response {
     let request = IngestRequest::new(&state, ip, &headers, &uri);
-    respond(
-        &state,
+    request.respond(
         StatusCode::OK,
         handle_envelope(&request, &project, body).await,
     )
@@ -257,7 +256,7 @@ pub async fn store(
             .one_event(Some(project_id), body, Framing::LegacyStore)
             .await
     };
-    respond(&state, StatusCode::OK, answer.await.map(id_answer))
+    request.respond(StatusCode::OK, answer.await.map(id_answer))
 }
 
 /// `POST /api/{project_id}/envelope-sink/` (feature `bench-sink`): authenticates and reads the
@@ -285,5 +284,5 @@ pub async fn sink(
         });
         Ok::<_, IngestError>(json!({ "id": id }))
     };
-    respond(&state, StatusCode::OK, answer.await)
+    request.respond(StatusCode::OK, answer.await)
 }

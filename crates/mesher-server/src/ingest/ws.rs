@@ -38,7 +38,7 @@ pub async fn upgrade(
     };
     let project = match request.authenticate(&sources, None).await {
         Ok(project) => project,
-        Err(e) => return refuse(state.metrics(), e),
+        Err(e) => return refuse(state.metrics(), None, e),
     };
     let max = state.settings().limits.max_event_bytes;
     ws.max_message_size(max)
@@ -78,7 +78,7 @@ async fn session(
         };
         let reply: Value = match answer {
             Ok(id) => id_answer(id),
-            Err(e) => refuse_item(state.metrics(), e),
+            Err(e) => refuse_item(state.metrics(), Some((state.outcomes(), project.id)), e),
         };
         if socket
             .send(Message::Text(reply.to_string().into()))

@@ -222,9 +222,16 @@ impl Writer {
             .iter()
             .filter(|o| matches!(o, WriteOutcome::Discarded { .. }))
             .count();
+        let capped = outcomes
+            .iter()
+            .filter(|o| matches!(o, WriteOutcome::Capped { .. }))
+            .count();
         self.metrics.events_stored.inc_by(stored as u64);
         if discarded > 0 {
             self.metrics.outcome(Outcome::Discarded, discarded as u64);
+        }
+        if capped > 0 {
+            self.metrics.outcome(Outcome::Capped, capped as u64);
         }
     }
 

@@ -17,7 +17,7 @@ use crate::{StoreError, StoreResult};
 const ORG_COLS: &str = "id, name, slug, created_at";
 const PROJECT_COLS: &str = "id, org_id, name, slug, platform, retention_days, sample_rate, \
      rate_limit_per_minute, created_at, scrub_data, scrub_ip_addresses, sensitive_fields, \
-     safe_fields";
+     safe_fields, max_events_per_issue_per_hour";
 const KEY_COLS: &str = "id, project_id, public_key, label, created_at, revoked_at";
 const USER_COLS: &str = "id, email, name, password_hash, created_at";
 
@@ -45,6 +45,7 @@ fn project_row(r: &Row) -> Project {
         scrub_ip_addresses: r.get(10),
         sensitive_fields: r.get(11),
         safe_fields: r.get(12),
+        max_events_per_issue_per_hour: r.get(13),
     }
 }
 
@@ -337,7 +338,9 @@ impl ProjectStore for PostgresStore {
                      scrub_data = coalesce($8, scrub_data), \
                      scrub_ip_addresses = coalesce($9, scrub_ip_addresses), \
                      sensitive_fields = coalesce($10, sensitive_fields), \
-                     safe_fields = coalesce($11, safe_fields) \
+                     safe_fields = coalesce($11, safe_fields), \
+                     max_events_per_issue_per_hour = CASE WHEN $12 THEN $13 \
+                         ELSE max_events_per_issue_per_hour END \
                      WHERE id = $1 RETURNING {PROJECT_COLS}"
                 ),
                 &[
@@ -352,6 +355,8 @@ impl ProjectStore for PostgresStore {
                     &update.scrub_ip_addresses,
                     &sensitive_fields,
                     &safe_fields,
+                    &update.issue_cap().is_some(),
+                    &update.issue_cap().flatten(),
                 ],
             )
             .await

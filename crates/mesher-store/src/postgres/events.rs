@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Statement};
 
+use super::outcomes::{cap_counts, issue_caps, write_outcomes};
 use super::storage::event_bytes;
 use super::users::count_users;
 use super::write_arrays::{RollupArrays, Triggers, Updates};
@@ -281,7 +282,9 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         &times,
         &groupings,
     ];
-    let (inserted_releases, release_rows, issue_rows) = tokio::join!(
+    let mut cap_projects = projects.clone();
+    cap_projects.dedup();
+    let (inserted_releases, release_rows, issue_rows, caps) = tokio::join!(
         when(
             has_releases,
             tx.execute(&st.insert_releases, &p_insert_releases)
@@ -294,6 +297,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             }
         },
         tx.query(&st.upsert_issues, &p_upsert_issues),
+        issue_caps(tx, &cap_projects),
     );
     // Errors in the order the statements ran: a later statement of an aborted pipeline only
     // says that the transaction is aborted.
@@ -340,12 +344,16 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         releases.extend(rows.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))));
     }
 
-    // 2. The events not stored before. Of two events of the batch with one id only the first
-    //    is offered: with the timestamp in the unique key, both would be inserted when their
-    //    timestamps differ.
+    // 2. The events not stored before, except those over their project's per-issue cap,
+    //    decided on the issues' hourly counts read now that their rows are locked. Of two
+    //    events of the batch with one id only the first is offered: with the timestamp in the
+    //    unique key, both would be inserted when their timestamps differ.
+    let caps = caps.map_err(map_err)?;
+    let counts = cap_counts(tx, &batch.cap_hours(&states, &caps)).await?;
+    let capped = batch.capped(&states, &caps, &counts);
     let mut offered = HashSet::new();
     let candidates: Vec<usize> = batch
-        .candidates(&states)
+        .candidates(&states, &capped)
         .into_iter()
         .filter(|&i| offered.insert((events[i].project_id, events[i].event_id)))
         .collect();
@@ -440,7 +448,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             *bytes_by_project.entry(events[i].project_id).or_default() += i64::from(*bytes);
         }
     }
-    let mut stored = batch.stored(&states, &inserted);
+    let mut stored = batch.stored(&states, &inserted, &capped);
 
     // Distinct users, before the issues' update that records their count.
     let with_users: Vec<(&IssueState, &[u64])> = states
@@ -571,6 +579,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         project_tags,
         triggers,
         minutes,
+        outcomes,
     ) = tokio::join!(
         when(
             hourly_pending,
@@ -612,6 +621,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
             !r.im_issues.is_empty(),
             tx.execute(&st.upsert_issue_minutely, &p_upsert_issue_minutely)
         ),
+        write_outcomes(tx, &stored.rollups.outcomes),
     );
     for result in [
         hourly,
@@ -624,6 +634,7 @@ async fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<V
         project_tags,
         triggers,
         minutes,
+        outcomes,
     ] {
         result.map_err(map_err)?;
     }

@@ -7,6 +7,7 @@ mod credentials;
 mod events;
 mod invitations;
 mod issues;
+mod outcomes;
 mod partitions;
 mod queries;
 mod retention;

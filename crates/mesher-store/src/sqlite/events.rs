@@ -9,10 +9,11 @@ use rusqlite::{OptionalExtension, ToSql, Transaction, params};
 use time::OffsetDateTime;
 
 use super::issues::archive_text;
+use super::outcomes::{issue_caps, issue_hour_count, write_outcomes};
 use super::storage::event_bytes;
 use super::users::count_users;
 use super::{SqliteStore, map_err, multi_row};
-use crate::batch_plan::{Batch, IssueHours, ReleaseTimes};
+use crate::batch_plan::{Batch, CapCounts, IssueHours, ReleaseTimes};
 use crate::event_model::{
     CommittedEvent, NewEvent, StoredEvent, WriteOutcome, decompress_payload, event_id_from_blob,
     stored_level, tags_from_json, tags_json_text,
@@ -88,6 +89,15 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         }
     }
 
+    let caps = issue_caps(tx, events)?;
+    let mut counts = CapCounts::new();
+    for (issue, hour) in batch.cap_hours(&states, &caps) {
+        if let Some(n) = issue_hour_count(tx, issue, hour)? {
+            counts.insert((issue, hour), n);
+        }
+    }
+    let capped = batch.capped(&states, &caps, &counts);
+
     let mut inserted = vec![None; events.len()];
     let mut indexed: Vec<(i64, String)> = Vec::with_capacity(events.len());
     let mut insert_event = tx
@@ -99,7 +109,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
         )
         .map_err(map_err)?;
     let mut bytes_by_project: HashMap<i64, i64> = HashMap::new();
-    for i in batch.candidates(&states) {
+    for i in batch.candidates(&states, &capped) {
         let e = &events[i];
         let tags = tags_json_text(&e.tags);
         let text = index_text(e);
@@ -131,7 +141,7 @@ fn write_batch(tx: &Transaction<'_>, events: &[NewEvent]) -> StoreResult<Vec<Wri
     drop(insert_event);
     index_events(tx, &indexed)?;
 
-    let mut stored = batch.stored(&states, &inserted);
+    let mut stored = batch.stored(&states, &inserted, &capped);
     for id in &stored.empty {
         tx.execute("DELETE FROM issues WHERE id = ?1", [id])
             .map_err(map_err)?;
@@ -387,6 +397,7 @@ fn write_rollups(tx: &Transaction<'_>, r: &Rollups) -> StoreResult<()> {
         5,
         &minutes,
     )?;
+    write_outcomes(tx, &r.outcomes)?;
     let mut counters = tx
         .prepare_cached(
             "UPDATE projects SET event_count = event_count + ?2, issue_count = issue_count + ?3 WHERE id = ?1",

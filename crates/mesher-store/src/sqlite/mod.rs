@@ -15,6 +15,7 @@ mod events;
 mod invitations;
 mod issues;
 mod multi_row;
+mod outcomes;
 mod queries;
 mod retention;
 mod storage;

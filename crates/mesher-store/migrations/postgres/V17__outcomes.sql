@@ -1,0 +1,15 @@
+-- Outcomes per project and hour (issue 17, RETAIN-04): what became of the events a project
+-- sent. `accepted`, `discarded` and `capped` are added by the writer in the batch's own
+-- transaction; the edge's reasons (`sampled`, `rate_limited`, …) by each node's outcome
+-- flusher. `hour` is the hour of receipt.
+CREATE TABLE project_outcomes (
+    project_id BIGINT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    hour       TIMESTAMPTZ NOT NULL,
+    reason     TEXT NOT NULL,
+    count      BIGINT NOT NULL,
+    PRIMARY KEY (project_id, hour, reason)
+);
+
+-- Keep at most this many events per issue and hour; NULL: no cap.
+ALTER TABLE projects ADD COLUMN max_events_per_issue_per_hour BIGINT
+    CHECK (max_events_per_issue_per_hour IS NULL OR max_events_per_issue_per_hour > 0);
