@@ -81,9 +81,12 @@ struct SeedArgs {
     /// Issues they form.
     #[arg(long, default_value_t = 50_000)]
     issues: u64,
-    /// Days, ending now, the events are spread over.
+    /// Days the events are spread over, ending now…
     #[arg(long, default_value_t = 30)]
     days: u32,
+    /// …or this many days ago (events past a short retention, for `scripts/soak`).
+    #[arg(long, default_value_t = 0)]
+    ending_days_ago: u32,
     /// Events per write transaction.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
@@ -291,6 +294,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
             events: args.events,
             issues: args.issues,
             days: args.days,
+            end_days_ago: args.ending_days_ago,
             batch: args.batch.max(1),
             threads: args.threads.max(1),
             seed: args.seed,
