@@ -13,6 +13,7 @@ use mesher_bench::measure::{self, Database};
 use mesher_bench::queries;
 use mesher_bench::report::{self, Report};
 use mesher_bench::seed::{self, SeedConfig};
+use mesher_bench::soak;
 use mesher_bench::stats::LatencySummary;
 use mesher_bench::subscribers::Live;
 
@@ -42,6 +43,9 @@ enum Command {
     Samples(SamplesArgs),
     /// Time a server's start on an empty database until `/readyz` answers, and its idle RSS.
     Startup(StartupArgs),
+    /// Hold a fixed rate on running nodes for minutes, with live subscribers and an alert
+    /// webhook receiver; report each minute and whether RSS, p99 and queues stayed flat.
+    Soak(Box<soak::SoakArgs>),
 }
 
 #[derive(Args)]
@@ -237,6 +241,8 @@ fn main() {
         Command::Query(args) => runtime(1).and_then(|rt| rt.block_on(query(args))),
         Command::Samples(args) => samples(&args),
         Command::Startup(args) => runtime(1).and_then(|rt| rt.block_on(startup(args))),
+        // One worker, as `run` has by default: the generator stays off the servers' other core.
+        Command::Soak(args) => runtime(1).and_then(|rt| rt.block_on(soak::soak(*args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
