@@ -231,7 +231,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn header(nodes: usize) -> String {
     let per_node = if nodes > 1 { " (per node)" } else { "" };
     format!(
-        "{:>7} {:>9} {:>7} {:>7} {:>16} {:>11} {:>8} {:>8} {:>9} {:>6} {:>5}\n",
+        "{:>7} {:>9} {:>7} {:>7} {:>18} {:>11} {:>8} {:>8} {:>9} {:>6} {:>5}\n",
         "minutes",
         "events/s",
         "p50 ms",
@@ -250,7 +250,7 @@ pub fn header(nodes: usize) -> String {
 pub fn line(r: &Row) -> String {
     let join = |v: Vec<String>| v.join("/");
     format!(
-        "{:>7} {:>9.0} {:>7.1} {:>7.1} {:>16} {:>11} {:>8.1} {:>8} {:>9.0} {:>6} {:>5}\n",
+        "{:>7} {:>9.0} {:>7.1} {:>7.1} {:>18} {:>11} {:>8.1} {:>8} {:>9.0} {:>6} {:>5}\n",
         format!("{}–{}", r.minute - r.span, r.minute),
         r.answered_per_sec,
         r.p50_ms,
