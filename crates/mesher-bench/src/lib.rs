@@ -17,6 +17,10 @@
 //! from [`fanout::mix`]), reads them during it, and [`fanout`] checks that each received exactly
 //! the acknowledged events its filters select, in commit order, and how fast.
 //!
+//! `mesher-bench soak` ([`soak`]) holds a fixed rate for half an hour with live subscribers
+//! ([`soak_streams`]) and an alert webhook receiver ([`webhook_sink`]), samples each node
+//! ([`node_probe`]) and judges the minutes ([`flatness`]).
+//!
 //! Besides runs, [`seed`] fills a project with a million synthetic events through the store and
 //! [`queries`] times the store's list, search and dashboard reads on it.
 //!
@@ -27,10 +31,15 @@
 
 pub mod corpus;
 pub mod fanout;
+pub mod flatness;
 pub mod load;
 pub mod measure;
+pub mod node_probe;
 pub mod queries;
 pub mod report;
 pub mod seed;
+pub mod soak;
+pub mod soak_streams;
 pub mod stats;
 pub mod subscribers;
+pub mod webhook_sink;

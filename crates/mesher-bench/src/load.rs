@@ -174,7 +174,8 @@ impl LoadOutcome {
             .sum()
     }
 
-    fn merge(&mut self, other: LoadOutcome) {
+    /// Adds another connection's (or generator's) outcome to this one.
+    pub fn merge(&mut self, other: LoadOutcome) {
         self.sent += other.sent;
         for (status, n) in other.statuses {
             *self.statuses.entry(status).or_default() += n;
@@ -289,6 +290,18 @@ struct Shared {
     rate: Option<f64>,
 }
 
+/// One answer (or transport failure) as it happens, for [`Run::start_observed`].
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    /// The HTTP status; `None` when the request got no answer.
+    pub status: Option<u16>,
+    /// From when the event was due (open loop) or sent, to the answer.
+    pub latency: Duration,
+}
+
+/// Called with every [`Answer`], on the connection's task: it must not block.
+pub type Observer = Arc<dyn Fn(Answer) + Send + Sync>;
+
 /// A run ready to start: headers validated and, with gzip and a known number of events,
 /// every body rendered and compressed.
 pub struct Run {
@@ -376,9 +389,20 @@ pub async fn send_one(target: &Target, envelope: Vec<u8>) -> anyhow::Result<u16>
 impl Run {
     /// Starts the clock and the connections; returns when the last one is done.
     pub async fn start(self) -> anyhow::Result<LoadOutcome> {
+        self.run(None).await
+    }
+
+    /// Like [`Run::start`], but hands every answer to `observer` as it comes instead of
+    /// keeping latencies and event numbers in the outcome: a soak's memory stays flat, and its
+    /// figures are per minute rather than for the whole run.
+    pub async fn start_observed(self, observer: Observer) -> anyhow::Result<LoadOutcome> {
+        self.run(Some(observer)).await
+    }
+
+    async fn run(self, observer: Option<Observer>) -> anyhow::Result<LoadOutcome> {
         let start = Instant::now();
         let tasks: Vec<_> = (0..self.connections)
-            .map(|_| tokio::spawn(connection(self.shared.clone(), start)))
+            .map(|_| tokio::spawn(connection(self.shared.clone(), start, observer.clone())))
             .collect();
         let mut outcome = LoadOutcome {
             prebuilt: matches!(self.shared.bodies, Bodies::Prebuilt(_)),
@@ -404,7 +428,11 @@ async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
 }
 
 /// One connection: takes the next event, sends it, records the answer, until the run ends.
-async fn connection(shared: Arc<Shared>, start: Instant) -> anyhow::Result<LoadOutcome> {
+async fn connection(
+    shared: Arc<Shared>,
+    start: Instant,
+    observer: Option<Observer>,
+) -> anyhow::Result<LoadOutcome> {
     let mut out = LoadOutcome::default();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     let note_error = |out: &mut LoadOutcome, e: &dyn std::fmt::Display| {
@@ -479,17 +507,28 @@ async fn connection(shared: Arc<Shared>, start: Instant) -> anyhow::Result<LoadO
         };
         let now = Instant::now();
         out.elapsed = now - start;
+        if let Some(observe) = &observer {
+            observe(Answer {
+                status,
+                latency: now - sent_at,
+            });
+        }
+        let keep = observer.is_none();
         match status {
             Some(status) => {
                 *out.statuses.entry(status).or_default() += 1;
                 if (200..300).contains(&status) {
-                    out.latencies_us.push((now - sent_at).as_micros() as u64);
                     out.last_2xx = Some(now - start);
-                    out.acked.push(seq);
+                    if keep {
+                        out.latencies_us.push((now - sent_at).as_micros() as u64);
+                        out.acked.push(seq);
+                    }
                 }
             }
             None => {
-                out.unanswered.push(seq);
+                if keep {
+                    out.unanswered.push(seq);
+                }
                 sender = None;
             }
         }

@@ -13,6 +13,7 @@ use mesher_bench::measure::{self, Database};
 use mesher_bench::queries;
 use mesher_bench::report::{self, Report};
 use mesher_bench::seed::{self, SeedConfig};
+use mesher_bench::soak;
 use mesher_bench::stats::LatencySummary;
 use mesher_bench::subscribers::Live;
 
@@ -42,6 +43,9 @@ enum Command {
     Samples(SamplesArgs),
     /// Time a server's start on an empty database until `/readyz` answers, and its idle RSS.
     Startup(StartupArgs),
+    /// Hold a fixed rate on running nodes for minutes, with live subscribers and an alert
+    /// webhook receiver; report each minute and whether RSS, p99 and queues stayed flat.
+    Soak(Box<soak::SoakArgs>),
 }
 
 #[derive(Args)]
@@ -81,9 +85,12 @@ struct SeedArgs {
     /// Issues they form.
     #[arg(long, default_value_t = 50_000)]
     issues: u64,
-    /// Days, ending now, the events are spread over.
+    /// Days the events are spread over, ending now…
     #[arg(long, default_value_t = 30)]
     days: u32,
+    /// …or this many days ago (events past a short retention, for `scripts/soak`).
+    #[arg(long, default_value_t = 0)]
+    ending_days_ago: u32,
     /// Events per write transaction.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
@@ -234,6 +241,8 @@ fn main() {
         Command::Query(args) => runtime(1).and_then(|rt| rt.block_on(query(args))),
         Command::Samples(args) => samples(&args),
         Command::Startup(args) => runtime(1).and_then(|rt| rt.block_on(startup(args))),
+        // One worker, as `run` has by default: the generator stays off the servers' other core.
+        Command::Soak(args) => runtime(1).and_then(|rt| rt.block_on(soak::soak(*args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -291,6 +300,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<()> {
             events: args.events,
             issues: args.issues,
             days: args.days,
+            end_days_ago: args.ending_days_ago,
             batch: args.batch.max(1),
             threads: args.threads.max(1),
             seed: args.seed,

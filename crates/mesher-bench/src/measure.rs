@@ -314,6 +314,60 @@ impl Database {
         }
     }
 
+    /// The database's size, read without disturbing a running server: `mesher.db` plus its
+    /// WAL as they are (no checkpoint), or `pg_database_size`.
+    pub async fn size_bytes(&self) -> anyhow::Result<u64> {
+        match self {
+            Database::Sqlite(path) => {
+                let mut wal = path.clone().into_os_string();
+                wal.push("-wal");
+                Ok(file_size(path)? + file_size(Path::new(&wal)).unwrap_or(0))
+            }
+            Database::Postgres(url) => {
+                let client = connect_pg(url).await?;
+                let bytes: i64 = client
+                    .query_one("SELECT pg_database_size(current_database())", &[])
+                    .await?
+                    .get(0);
+                Ok(bytes as u64)
+            }
+        }
+    }
+
+    /// Events of `project_id` whose timestamp is more than `days` days old: what retention
+    /// has yet to delete.
+    pub async fn count_older_than(&self, project_id: i64, days: i64) -> anyhow::Result<u64> {
+        let cutoff_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+            - days * 86_400_000;
+        match self {
+            Database::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || {
+                    let conn = open_sqlite(&path)?;
+                    let n: i64 = conn.query_row(
+                        "SELECT count(*) FROM events WHERE project_id = ?1 AND timestamp < ?2",
+                        [project_id, cutoff_ms],
+                        |r| r.get(0),
+                    )?;
+                    Ok(n as u64)
+                })
+                .await?
+            }
+            Database::Postgres(url) => {
+                let client = connect_pg(url).await?;
+                let n: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM events WHERE project_id = $1 \
+                         AND timestamp < to_timestamp($2::bigint / 1000.0)",
+                        &[&project_id, &cutoff_ms],
+                    )
+                    .await?
+                    .get(0);
+                Ok(n as u64)
+            }
+        }
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {

@@ -207,8 +207,10 @@ pub struct SeedConfig {
     pub events: u64,
     /// Issues they form (at most `events`).
     pub issues: u64,
-    /// The period, ending now, the events are spread over.
+    /// The period the events are spread over…
     pub days: u32,
+    /// …which ends this many days ago (0: now). A soak seeds events its retention has passed.
+    pub end_days_ago: u32,
     /// Events per write (one transaction each).
     pub batch: usize,
     /// Threads building events.
@@ -475,8 +477,10 @@ pub async fn seed(
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
     let span_ms = i64::from(cfg.days) * 86_400_000;
+    let end_ms =
+        (now.unix_timestamp_nanos() / 1_000_000) as i64 - i64::from(cfg.end_days_ago) * 86_400_000;
     let generator = Arc::new(Generator {
-        start_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64 - span_ms,
+        start_ms: end_ms - span_ms,
         span_ms: span_ms - 60_000,
         cfg: cfg.clone(),
     });
@@ -593,6 +597,7 @@ mod tests {
                 events,
                 issues,
                 days: 30,
+                end_days_ago: 0,
                 batch: 100,
                 threads: 1,
                 seed: 7,

@@ -40,7 +40,7 @@ const STALLED_NUDGE: Duration = Duration::from_millis(200);
 /// The number given to the probe's event (never one of the run's).
 const PROBE_SEQ: u64 = u64::MAX;
 
-type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 /// Where the stream of the run's project is, and who may open it.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ impl Endpoint {
     }
 
     /// Opens a stream and sets its filters; returns once the server said they are in force.
-    async fn open(
+    pub(crate) async fn open(
         &self,
         subscriber: usize,
         filter: &Filter,
