@@ -65,7 +65,9 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     )
     .await;
     s.wait_for_events(5).await;
-    let project = api.ok(Method::GET, &format!("/api/v1/projects/{p}"), None).await;
+    let project = api
+        .ok(Method::GET, &format!("/api/v1/projects/{p}"), None)
+        .await;
     let full = project["stats"]["storage_bytes"].as_i64().unwrap();
     assert!(full > 0, "{project}");
     assert_eq!(project["stats"]["events_expired_before"], json!(null));
@@ -74,7 +76,9 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     // checked is the state the sweeps leave.
     sweep_at(s.store.as_ref(), now).await;
 
-    let project = api.ok(Method::GET, &format!("/api/v1/projects/{p}"), None).await;
+    let project = api
+        .ok(Method::GET, &format!("/api/v1/projects/{p}"), None)
+        .await;
     assert_eq!(project["stats"]["events"], 1);
     assert_eq!(project["stats"]["issues"], 2);
     let left = project["stats"]["storage_bytes"].as_i64().unwrap();
@@ -82,13 +86,23 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     assert!(project["stats"]["events_expired_before"].is_string());
 
     let issues = api
-        .ok(Method::GET, &format!("/api/v1/projects/{p}/issues?period=14d"), None)
+        .ok(
+            Method::GET,
+            &format!("/api/v1/projects/{p}/issues?period=14d"),
+            None,
+        )
         .await;
     let issues = issues["data"].as_array().unwrap();
-    assert_eq!(issues.len(), 2, "an issue whose every event expired stays listed");
+    assert_eq!(
+        issues.len(),
+        2,
+        "an issue whose every event expired stays listed"
+    );
     for issue in issues {
         let id = issue["id"].as_i64().unwrap();
-        let detail = api.ok(Method::GET, &format!("/api/v1/issues/{id}"), None).await;
+        let detail = api
+            .ok(Method::GET, &format!("/api/v1/issues/{id}"), None)
+            .await;
         let events = api
             .ok(Method::GET, &format!("/api/v1/issues/{id}/events"), None)
             .await;
@@ -106,7 +120,9 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     assert_eq!(sweep_at(s.store.as_ref(), now).await.events_deleted, 0);
     let later = sweep_at(s.store.as_ref(), now + time::Duration::days(2)).await;
     assert_eq!(later.events_deleted, 1);
-    let project = api.ok(Method::GET, &format!("/api/v1/projects/{p}"), None).await;
+    let project = api
+        .ok(Method::GET, &format!("/api/v1/projects/{p}"), None)
+        .await;
     assert_eq!(project["stats"]["events"], 0);
     assert_eq!(project["stats"]["storage_bytes"], 0);
 }
@@ -178,7 +194,10 @@ async fn a_node_sweeps_on_its_own_clock_soon_after_it_starts(backend: Backend) {
     let storage = s.store.project_storage(project.id).await.unwrap();
     assert_eq!((storage.events, storage.bytes), (0, 0));
     assert!(storage.expired_before.is_some());
-    assert_eq!(s.store.list_issues(project.id).await.unwrap()[0].event_count, 20);
+    assert_eq!(
+        s.store.list_issues(project.id).await.unwrap()[0].event_count,
+        20
+    );
     // The figures reach /metrics (every round publishes them, the sweep's own round included).
     let series = format!("mesher_storage_bytes{{project=\"{}\"}}", s.project_id);
     let mut seen = false;

@@ -572,7 +572,11 @@ async fn the_issue_page_says_when_its_events_expired() {
         settings.texts(".kv dt"),
         ["Events stored", "Issues", "Storage used"]
     );
-    assert!(settings.texts(".kv dd")[2].ends_with("KiB"), "{:?}", settings.texts(".kv dd"));
+    assert!(
+        settings.texts(".kv dd")[2].ends_with("KiB"),
+        "{:?}",
+        settings.texts(".kv dd")
+    );
     let path = format!("/projects/{p}/issues/{issue}");
     let page = ada.page(&app, &path, StatusCode::OK).await;
     assert_eq!(page.count(".expired"), 0);
@@ -590,8 +594,9 @@ async fn the_issue_page_says_when_its_events_expired() {
     assert_eq!(swept.events_deleted, 2);
     let page = ada.page(&app, &path, StatusCode::OK).await;
     assert!(
-        page.text(".expired[role=note]")
-            .starts_with("Every event of this issue has expired: the project keeps events for 1 day."),
+        page.text(".expired[role=note]").starts_with(
+            "Every event of this issue has expired: the project keeps events for 1 day."
+        ),
         "{}",
         page.text(".expired")
     );
