@@ -626,7 +626,8 @@ async fn every_route_answers_as_documented(backend: Backend) {
     let project = api
         .ok(Method::GET, &format!("/api/v1/projects/{p}"), None)
         .await;
-    assert_eq!(project["stats"], json!({"events": 1, "issues": 1}));
+    assert_eq!(project["stats"]["events"], 1);
+    assert_eq!(project["stats"]["issues"], 1);
 
     // Members leave; unknown routes and ids answer JSON 404s.
     assert_eq!(
