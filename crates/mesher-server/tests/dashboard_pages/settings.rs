@@ -50,7 +50,7 @@ async fn admins_see_the_form_keys_and_snippets() {
         page.texts("details.snippet-choice > summary"),
         ["Python", "JavaScript", "Rust"]
     );
-    assert_eq!(page.texts(".settings dl.kv dd"), ["0", "0"]);
+    assert_eq!(page.texts(".settings dl.kv dd"), ["0", "0", "0 B"]);
     assert_eq!(
         page.count("section.danger input#confirm-delete[required]"),
         1
