@@ -23,6 +23,8 @@
 //!   server that falls behind answers less than it is sent).
 //! - **Answers**: no answer other than 2xx or 429 and no failed request during the whole run.
 //! - **Streams**: every live subscriber is still open at the end.
+//! - **Sweep**: the expired events there were before the load are all gone by the last minute
+//!   (the sweeper kept up while the load ran).
 
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +77,7 @@ pub struct Row {
 /// One check of the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
-    /// What is checked (`rss`, `p99`, `queue`, `rate`, `answers`, `streams`).
+    /// What is checked (`rss`, `p99`, `queue`, `rate`, `answers`, `streams`, `sweep`).
     pub name: String,
     /// Whether it held.
     pub ok: bool,
@@ -103,6 +105,8 @@ pub struct Expectations {
     pub target_rate: f64,
     /// Live subscribers whose stream ended before the soak did.
     pub subscribers_closed: u64,
+    /// Events older than the retention before the load started.
+    pub expired_at_start: u64,
 }
 
 /// Judges minute rows (in order, one per minute).
@@ -156,6 +160,15 @@ pub fn verdict(rows: &[Row], e: &Expectations) -> Verdict {
         format!(
             "{} live subscribers closed before the end",
             e.subscribers_closed
+        ),
+    );
+    let expired_end = rows.last().map_or(0, |r| r.expired_events);
+    check(
+        "sweep",
+        expired_end == 0,
+        format!(
+            "{} expired events before the load, {expired_end} left at the end",
+            e.expired_at_start
         ),
     );
     Verdict {
@@ -287,6 +300,7 @@ mod tests {
             flat_from: 10,
             target_rate: 500.0,
             subscribers_closed: 0,
+            expired_at_start: 1000,
         }
     }
 
@@ -313,7 +327,7 @@ mod tests {
             .collect();
         let v = verdict(&rows, &expect());
         assert!(v.flat, "{v:#?}");
-        assert_eq!(v.checks.len(), 6);
+        assert_eq!(v.checks.len(), 7);
     }
 
     #[test]
@@ -361,11 +375,16 @@ mod tests {
         assert!(verdict(&rows, &expect()).flat, "429s are allowed");
         rows[1].failed = 1;
         rows[11].answered_per_sec = 440.0;
+        // The sweeper had not caught up by the end.
+        rows[11].expired_events = 12;
         let e = Expectations {
             subscribers_closed: 2,
             ..expect()
         };
-        assert_eq!(failing(&verdict(&rows, &e)), ["rate", "answers", "streams"]);
+        assert_eq!(
+            failing(&verdict(&rows, &e)),
+            ["rate", "answers", "streams", "sweep"]
+        );
     }
 
     #[test]

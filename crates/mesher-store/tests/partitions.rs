@@ -128,7 +128,7 @@ async fn expired_weeks_are_dropped_whole() {
     let (p, q) = (project(&store, "p").await, project(&store, "q").await);
 
     let up = store
-        .storage_upkeep(week(0) + Duration::hours(5), week(-60), 0)
+        .storage_upkeep(week(0) + Duration::hours(5), week(0), 0)
         .await
         .unwrap();
     assert_eq!(
@@ -278,7 +278,10 @@ async fn expired_weeks_are_dropped_whole() {
 }
 
 /// A partition created for a week whose events arrived before it (in the default partition)
-/// takes them over: creating it cannot fail, and no event is lost or counted twice.
+/// takes them over: creating it cannot fail, and no event is lost or counted twice. The weeks
+/// before the current one are created too, back to the longest retention but no further than
+/// thirteen weeks: a late event of two weeks ago goes with its week, one of twenty weeks ago
+/// stays in the default partition (batched deletes take it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_week_takes_over_its_events_from_the_default_partition() {
     let db = TestDb::postgres().await;
@@ -286,9 +289,16 @@ async fn a_late_week_takes_over_its_events_from_the_default_partition() {
     let c = sql(&db).await;
     let p = project(&store, "p").await;
     let mut rng = Rng::new(3);
-    let events: Vec<NewEvent> = (0..30)
+    let mut events: Vec<NewEvent> = (0..30)
         .map(|i| sized::event(&mut rng, p, week(0) + Duration::hours(i * 5), 800))
         .collect();
+    events.push(sized::event(&mut rng, p, week(-2) + Duration::days(1), 800));
+    events.push(sized::event(
+        &mut rng,
+        p,
+        week(-20) + Duration::days(1),
+        800,
+    ));
     write(&store, events).await;
     assert_eq!(
         placement(&c).await.keys().cloned().collect::<Vec<_>>(),
@@ -296,11 +306,20 @@ async fn a_late_week_takes_over_its_events_from_the_default_partition() {
     );
     let before = store.project_storage(p).await.unwrap();
 
-    let up = store.storage_upkeep(week(0), week(-60), 0).await.unwrap();
-    assert_eq!(up.created[0], name(week(0)));
+    let up = store
+        .storage_upkeep(week(0) + Duration::hours(1), week(-60), 0)
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..=4)
+        .chain((-13..=-1).rev())
+        .map(|w| name(week(w)))
+        .collect();
+    assert_eq!(up.created, expected);
     let placed = placement(&c).await;
-    assert_eq!(placed.len(), 1);
+    assert_eq!(placed.len(), 3, "{placed:?}");
     assert_eq!(placed[&(name(week(0)), p)].0, 30);
+    assert_eq!(placed[&(name(week(-2)), p)].0, 1);
+    assert_eq!(placed[&("events_default".to_string(), p)].0, 1);
     assert_eq!(store.project_storage(p).await.unwrap(), before);
     // The moved rows are indexed like any other.
     let listed = store
@@ -312,7 +331,7 @@ async fn a_late_week_takes_over_its_events_from_the_default_partition() {
         .await
         .unwrap()
         .items;
-    assert_eq!(listed.len(), 30);
+    assert_eq!(listed.len(), 32);
     assert!(store.event(p, listed[0].event_id).await.unwrap().is_some());
 }
 
@@ -323,7 +342,7 @@ async fn a_rewritten_event_is_stored_once() {
     let db = TestDb::postgres().await;
     let store = db.store();
     let p = project(&store, "p").await;
-    store.storage_upkeep(week(0), week(-60), 0).await.unwrap();
+    store.storage_upkeep(week(0), week(0), 0).await.unwrap();
     let mut rng = Rng::new(5);
     let e = sized::event(&mut rng, p, week(0) + Duration::days(1), 2_000);
     assert!(write(&store, vec![e.clone()]).await[0].stored().is_some());
@@ -469,7 +488,7 @@ async fn storage_is_measured_within_ten_percent(mix: &str, sizes: (usize, usize)
     let store = db.store();
     let c = sql(&db).await;
     let p = project(&store, "p").await;
-    store.storage_upkeep(week(0), week(-60), 0).await.unwrap();
+    store.storage_upkeep(week(0), week(0), 0).await.unwrap();
     let mut rng = Rng::new(n as u64);
     let step = Duration::weeks(1) / n as u32;
     let events: Vec<NewEvent> = (0..n)

@@ -90,8 +90,8 @@ where
         .unwrap_or(mesher_store::DEFAULT_RETENTION_DAYS);
     let keep_after = now - time::Duration::days(i64::from(longest.max(1)));
     // Upkeep first: on PostgreSQL it drops the partitions every project is done with, which
-    // leaves the batches below only the projects with shorter retentions. Again after the
-    // batches: on SQLite it gives back the pages they freed.
+    // leaves the batches below only the projects with shorter retentions. Again at the end:
+    // on SQLite it gives back the pages the batches and the pruned rollups freed.
     if !upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await? {
         return Ok(report);
     }
@@ -122,10 +122,9 @@ where
             }
         }
     }
-    if !upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await? {
-        return Ok(report);
-    }
+    // Before the last upkeep, which gives back (SQLite) what the pruned rows took.
     report.rollups_pruned = store.prune_rollups(keep_after - ROLLUP_SLACK).await?;
+    upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await?;
     Ok(report)
 }
 
@@ -232,7 +231,15 @@ impl Service for Retention {
                         ))
                         .await;
                     match swept {
-                        Ok(r) if r.events_deleted > 0 || r.partitions_dropped > 0 => {
+                        // Deletions, partitions and pruned rollups are worth a line (a few per
+                        // backlog, week or hour); pages given back alone are not: SQLite frees
+                        // some all the time.
+                        Ok(r)
+                            if r.events_deleted > 0
+                                || r.partitions_dropped > 0
+                                || r.partitions_created > 0
+                                || r.rollups_pruned > 0 =>
+                        {
                             tracing::info!(report = ?r, "retention sweep");
                             self.publish_storage().await;
                         }

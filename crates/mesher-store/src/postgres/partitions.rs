@@ -5,6 +5,14 @@
 //! `events_pYYYYMMDD` after its Monday: the name is how its range is known here. Events outside
 //! every week go to `events_default`, so an insert never fails.
 //!
+//! The weeks that exist are the current one, [`AHEAD_WEEKS`] after it and, back to the longest
+//! retention but at most [`BACK_WEEKS`], the ones before it: events arrive late (an SDK's
+//! offline queue, a clock set wrong, an import), and in their own week they go with it, where
+//! in the default partition they could only be deleted row by row, their space kept by
+//! PostgreSQL for reuse rather than given back. Further back, more partitions would cost every
+//! query that does not select by time (most of them: by project, issue or id) more than the
+//! rare event that old saves.
+//!
 //! Each partition is created or dropped in a transaction of its own, short, under
 //! [`LOCK_TIMEOUT`] and an advisory lock that keeps two nodes from doing it at once:
 //!
@@ -34,6 +42,9 @@ use crate::retention::Upkeep;
 
 /// Weeks created ahead of the current one.
 pub(super) const AHEAD_WEEKS: i64 = 4;
+
+/// Weeks before the current one created at most: the default retention's (90 days).
+const BACK_WEEKS: i64 = 13;
 
 /// How long a step waits for a lock before giving up until the next call.
 const LOCK_TIMEOUT: &str = "500ms";
@@ -94,9 +105,11 @@ impl Partition {
         self.start + WEEK
     }
 
-    /// The week after it.
-    fn next(&self) -> Partition {
-        Partition { start: self.end() }
+    /// The week `n` weeks after it (before it when negative).
+    fn plus(&self, n: i64) -> Partition {
+        Partition {
+            start: self.start + Duration::weeks(n),
+        }
     }
 }
 
@@ -143,8 +156,19 @@ enum Step {
     Busy,
 }
 
-/// One step of the storage upkeep: the current week and the [`AHEAD_WEEKS`] after it exist,
-/// and the weeks that end at or before `keep_after` are gone.
+/// The weeks that should exist at `now`, the most needed first: the current one, those ahead,
+/// then those before it back to `keep_after`'s (at most [`BACK_WEEKS`]).
+fn wanted(now: OffsetDateTime, keep_after: OffsetDateTime) -> Vec<Partition> {
+    let current = Partition::of(now);
+    (0..=AHEAD_WEEKS)
+        .chain((1..=BACK_WEEKS).map(|n| -n))
+        .map(|n| current.plus(n))
+        .filter(|w| w.end() > keep_after)
+        .collect()
+}
+
+/// One step of the storage upkeep: the [`wanted`] weeks exist, and the weeks that end at or
+/// before `keep_after` are gone.
 pub(super) async fn upkeep(
     store: &PostgresStore,
     now: OffsetDateTime,
@@ -153,9 +177,8 @@ pub(super) async fn upkeep(
     let mut conn = store.conn().await?;
     let existing = partitions(&**conn).await?;
     let mut out = Upkeep::default();
-    let mut week = Partition::of(now);
-    for _ in 0..=AHEAD_WEEKS {
-        if week.end() > keep_after && !existing.contains(&week) {
+    for week in wanted(now, keep_after) {
+        if !existing.contains(&week) {
             match create(&mut conn, &week).await? {
                 Step::Done => out.created.push(week.name()),
                 Step::Gone => {}
@@ -165,7 +188,6 @@ pub(super) async fn upkeep(
                 }
             }
         }
-        week = week.next();
     }
     for p in existing.iter().filter(|p| p.end() <= keep_after) {
         match drop_expired(&mut conn, p).await? {
@@ -314,7 +336,37 @@ mod tests {
         assert_eq!(p.end(), datetime!(2026-12-07 00:00 UTC));
         assert_eq!(p.name(), "events_p20261130");
         // A Monday at midnight opens its own week.
-        assert_eq!(Partition::of(datetime!(2026-12-07 00:00 UTC)), p.next());
+        assert_eq!(Partition::of(datetime!(2026-12-07 00:00 UTC)), p.plus(1));
+        assert_eq!(p.plus(-1).name(), "events_p20261123");
+    }
+
+    #[test]
+    fn the_weeks_wanted_are_ahead_then_back_to_the_retention() {
+        let now = datetime!(2026-12-05 12:00 UTC);
+        let names = |keep_after| {
+            wanted(now, keep_after)
+                .iter()
+                .map(Partition::name)
+                .collect::<Vec<_>>()
+        };
+        // Ten days back: the week of the cutoff is wanted, the one before it is not.
+        assert_eq!(
+            names(now - Duration::days(10)),
+            [
+                "events_p20261130",
+                "events_p20261207",
+                "events_p20261214",
+                "events_p20261221",
+                "events_p20261228",
+                "events_p20261123",
+            ]
+        );
+        // A year back: thirteen weeks, not fifty-two.
+        let year = names(now - Duration::days(365));
+        assert_eq!(year.len(), 5 + BACK_WEEKS as usize);
+        assert_eq!(year.last().unwrap(), "events_p20260831");
+        // A cutoff after now (nothing is kept): only the weeks to come that end after it.
+        assert_eq!(names(now + Duration::weeks(2)).len(), 3);
     }
 
     #[test]
