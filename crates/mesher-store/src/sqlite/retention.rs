@@ -86,9 +86,15 @@ impl RetentionStore for SqliteStore {
                 return Ok(Upkeep::default());
             }
             // Each call moves at most `max_pages` pages, so the writer is never held for long;
-            // the caller paces the steps.
-            conn.execute_batch(&format!("PRAGMA incremental_vacuum({})", max_pages.max(1)))
+            // the caller paces the steps. The pragma frees one page per step of its statement:
+            // it is stepped to the end (`execute_batch` would step it once, one page a call).
+            let mut vacuum = conn
+                .prepare(&format!("PRAGMA incremental_vacuum({})", max_pages.max(1)))
                 .map_err(map_err)?;
+            let mut rows = vacuum.query([]).map_err(map_err)?;
+            while rows.next().map_err(map_err)?.is_some() {}
+            drop(rows);
+            drop(vacuum);
             let after = free(conn)?;
             // The file itself shrinks when the write-ahead log is copied back into it.
             conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
