@@ -170,17 +170,27 @@ async fn a_node_sweeps_on_its_own_clock_soon_after_it_starts(backend: Backend) {
         settings.cluster.retention_sweep_interval = Duration::from_secs(3600);
     })
     .await;
-    let mut left = 20;
+    // Both the rows and the project's figures: on PostgreSQL the node's first upkeep moves
+    // these events out of the default partition into their week's, and a count planned just
+    // before that partition's attach may run just after the move and see none for an instant.
+    let mut left = (20, (20, 0));
     for _ in 0..600 {
-        left = s.store.count_events(project.id).await.unwrap();
-        if left == 0 {
+        let storage = s.store.project_storage(project.id).await.unwrap();
+        left = (
+            s.store.count_events(project.id).await.unwrap(),
+            (storage.events, storage.bytes),
+        );
+        if left == (0, (0, 0)) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(left, 0, "the node swept within a minute of its start");
+    assert_eq!(
+        left,
+        (0, (0, 0)),
+        "the node swept within a minute of its start"
+    );
     let storage = s.store.project_storage(project.id).await.unwrap();
-    assert_eq!((storage.events, storage.bytes), (0, 0));
     assert!(storage.expired_before.is_some());
     assert_eq!(
         s.store.list_issues(project.id).await.unwrap()[0].event_count,

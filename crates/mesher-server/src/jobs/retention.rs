@@ -113,6 +113,7 @@ where
             }
             let started = Instant::now();
             let n = store.expire_events(project.id, before, BATCH).await?;
+            tracing::debug!(project = project.id, events = n, took = ?started.elapsed(), "retention batch");
             report.events_deleted += n;
             if n < BATCH as u64 {
                 break;
@@ -153,6 +154,7 @@ where
         report.partitions_dropped += step.dropped.len();
         report.partitions_created += step.created.len();
         report.pages_released += step.pages_released;
+        tracing::debug!(pages = step.pages_released, took = ?started.elapsed(), "retention upkeep step");
         if !step.dropped.is_empty() {
             tracing::info!(partitions = ?step.dropped, "expired event partitions dropped");
         }
