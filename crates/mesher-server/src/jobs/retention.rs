@@ -7,9 +7,9 @@
 //! minutes, and a job runs inside the lease's renewal round, which must stay short. It follows
 //! the lease instead, checking before every batch that this node still holds it.
 //!
-//! Batches are small and paced: after each one the sweeper rests for several times what it took,
-//! so that it never holds the writer for long and ingestion keeps most of its rate while a
-//! backlog goes (the `scripts/bench` retention row measures how much).
+//! Batches adapt their size to take about 25 ms and are paced: after each one the sweeper rests
+//! for several times what it took, so that it never holds the writer for long and ingestion
+//! keeps most of its rate while a backlog goes (`scripts/bench-sweep` measures how much).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,8 +23,14 @@ use crate::cluster::Clock;
 use crate::metrics::Metrics;
 use crate::services::{Service, ServiceContext};
 
-/// Events per delete transaction.
-const BATCH: usize = 1000;
+/// Events per delete transaction: the first batch's and the bounds the size adapts within.
+const BATCH_FIRST: usize = 250;
+const BATCH_MIN: usize = 50;
+const BATCH_MAX: usize = 2000;
+/// What a delete batch should take. On SQLite a batch holds the one writer, and every event
+/// being ingested waits for it: a soak at half the maximum rate saw 1,000-event batches take
+/// 100 ms. The time includes the wait for the writer, so a busy writer also shrinks batches.
+const BATCH_TARGET: Duration = Duration::from_millis(25);
 /// Pages released per incremental-vacuum step (SQLite): 2 MiB at 4 KiB pages. A step holds
 /// the writer while it moves pages; 2,048 took half a second on the benchmark machine.
 const VACUUM_PAGES: u64 = 512;
@@ -97,6 +103,7 @@ where
         return Ok(report);
     }
     let floor = store.expiry_floor(keep_after);
+    let mut batch = BATCH_FIRST;
     for project in &projects {
         let cutoff = now - time::Duration::days(i64::from(project.retention_days.max(1)));
         // The longest retention's expired events go with their partition (PostgreSQL): the
@@ -112,12 +119,14 @@ where
                 return Ok(report);
             }
             let started = Instant::now();
-            let n = store.expire_events(project.id, before, BATCH).await?;
-            tracing::debug!(project = project.id, events = n, took = ?started.elapsed(), "retention batch");
+            let n = store.expire_events(project.id, before, batch).await?;
+            let took = started.elapsed();
+            tracing::debug!(project = project.id, events = n, ?took, "retention batch");
             report.events_deleted += n;
-            if n < BATCH as u64 {
+            if n < batch as u64 {
                 break;
             }
+            batch = next_batch(batch, took);
             if !rest(pace.rest(started.elapsed())).await {
                 report.interrupted = true;
                 return Ok(report);
@@ -128,6 +137,18 @@ where
     report.rollups_pruned = store.prune_rollups(keep_after - ROLLUP_SLACK).await?;
     upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await?;
     Ok(report)
+}
+
+/// The next delete batch's size after one of `size` events took `took`: halved when it took
+/// longer than [`BATCH_TARGET`], doubled when it took less than half of it.
+fn next_batch(size: usize, took: Duration) -> usize {
+    if took > BATCH_TARGET {
+        (size / 2).max(BATCH_MIN)
+    } else if took < BATCH_TARGET / 2 {
+        (size * 2).min(BATCH_MAX)
+    } else {
+        size
+    }
 }
 
 /// Storage upkeep steps until none is left; `false` when the sweep must stop.
@@ -270,5 +291,26 @@ impl Service for Retention {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_shrink_when_slow_and_grow_when_quick_within_bounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(next_batch(BATCH_FIRST, ms(100)), BATCH_FIRST / 2);
+        assert_eq!(next_batch(BATCH_FIRST, ms(5)), BATCH_FIRST * 2);
+        assert_eq!(next_batch(BATCH_FIRST, ms(20)), BATCH_FIRST);
+        assert_eq!(next_batch(BATCH_MIN, ms(1_000)), BATCH_MIN);
+        assert_eq!(next_batch(BATCH_MAX, ms(1)), BATCH_MAX);
+        // A backlog that keeps the writer slow settles at the floor and stays there.
+        let mut size = BATCH_MAX;
+        for _ in 0..10 {
+            size = next_batch(size, ms(80));
+        }
+        assert_eq!(size, BATCH_MIN);
     }
 }
