@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::TestServer;
@@ -22,6 +23,7 @@ on_both_backends!(
     a_new_issue_fires_once_and_reaches_the_stream,
     regressions_fire_within_their_filters_and_cooldown,
     rules_are_checked_and_guarded,
+    a_rule_answers_only_what_arrives_once_it_exists,
     thresholds_fire_once_per_episode_and_resolve_themselves,
 );
 
@@ -227,6 +229,30 @@ async fn regressions_fire_within_their_filters_and_cooldown(backend: Backend) {
     ingest(&s, send("error")).await;
     s.wait_for_events(4).await;
     assert_eq!(settled_alerts(&api, s.project_id, 2).await.len(), 1);
+}
+
+/// ALERT-02: a rule answers the changes received once it exists. New issues received before
+/// it (imported here, straight through the store, an hour old) fire nothing, though the engine
+/// comes to them only after the rule is made; a new issue sent after it fires.
+async fn a_rule_answers_only_what_arrives_once_it_exists(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let api = Api::new(&s, Some(owner_token(&s).await));
+    rule(
+        &api,
+        s.project_id,
+        json!({"name": "anything new", "trigger": {"type": "new_issue"}}),
+    )
+    .await;
+    let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let imported = (0..5)
+        .map(|i| common::stored_event(s.project_id, &format!("imported {i}"), hour_ago))
+        .collect();
+    s.store.write_events(Arc::new(imported)).await.unwrap();
+    ingest(&s, json!({"message": "sent after the rule"})).await;
+    s.wait_for_events(6).await;
+    let fired = settled_alerts(&api, s.project_id, 1).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["summary"], "New issue: sent after the rule");
 }
 
 /// ALERT-01: rules are checked, and only members with write access make them.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mesher_server::jobs::{Pace, sweep};
 use mesher_store::testing::{Backend, TestDb};
-use mesher_store::{NewEvent, ProjectUpdate, Store};
+use mesher_store::{ProjectUpdate, Store};
 use reqwest::Method;
 use serde_json::json;
 use time::OffsetDateTime;
@@ -115,29 +115,6 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     assert_eq!(counts, [1, 3]);
 }
 
-/// An event written straight to the store, as of `at`.
-fn old_event(project_id: i64, at: OffsetDateTime) -> NewEvent {
-    let json = br#"{"message":"from long ago"}"#;
-    NewEvent {
-        project_id,
-        event_id: mesher_protocol::EventId::from_bytes(fastrand::u128(..).to_be_bytes()),
-        fingerprint: "old".into(),
-        timestamp: at,
-        received_at: at,
-        level: mesher_protocol::Level::Error,
-        title: "from long ago".into(),
-        culprit: None,
-        environment: None,
-        release: None,
-        search_text: "from long ago".into(),
-        tags: vec![],
-        user_key: None,
-        grouping: "{}".into(),
-        payload_size: json.len() as u32,
-        payload: mesher_store::compress_payload(json),
-    }
-}
-
 /// RETAIN-01 on the real clock: a database holding events 40 days old in a project that keeps
 /// 30; a node started on it with hourly sweeps deletes them within a minute, and `/metrics`
 /// shows the project's storage.
@@ -162,7 +139,9 @@ async fn a_node_sweeps_on_its_own_clock_soon_after_it_starts(backend: Backend) {
         .await
         .unwrap();
     let long_ago = OffsetDateTime::now_utc() - time::Duration::days(40);
-    let events = (0..20).map(|_| old_event(project.id, long_ago)).collect();
+    let events = (0..20)
+        .map(|_| common::stored_event(project.id, "from long ago", long_ago))
+        .collect();
     store.write_events(Arc::new(events)).await.unwrap();
     assert_eq!(store.count_events(project.id).await.unwrap(), 20);
 

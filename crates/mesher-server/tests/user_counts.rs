@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use common::api::{Api, owner_token};
 use common::{TestServer, envelope, new_id};
+use mesher_store::NewEvent;
 use mesher_store::testing::Backend;
-use mesher_store::{NewEvent, compress_payload};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -53,27 +53,13 @@ fn by_users(message: &str, n: usize) -> Vec<Value> {
 /// An event for the store's batch writer: ingesting 20,000 events through HTTP would take
 /// most of a minute on a CI machine; the count is still read through the API.
 fn stored_event(project_id: i64, user: u32) -> NewEvent {
-    let bytes = br#"{"message":"many users"}"#.to_vec();
     let mut event_id = [0u8; 16];
     event_id[..4].copy_from_slice(&user.to_be_bytes());
     event_id[15] = 0x77;
     NewEvent {
-        project_id,
         event_id: mesher_protocol::EventId::from_bytes(event_id),
-        fingerprint: "many-users".into(),
-        timestamp: time::OffsetDateTime::now_utc(),
-        received_at: time::OffsetDateTime::now_utc(),
-        level: mesher_protocol::Level::Error,
-        title: "many users".into(),
-        culprit: None,
-        environment: None,
-        release: None,
-        search_text: "many users".into(),
-        tags: vec![],
         user_key: Some(format!("id:{user}")),
-        grouping: r#"{"kind":"message","components":["many users"]}"#.into(),
-        payload_size: bytes.len() as u32,
-        payload: compress_payload(&bytes),
+        ..common::stored_event(project_id, "many users", time::OffsetDateTime::now_utc())
     }
 }
 

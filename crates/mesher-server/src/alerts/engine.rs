@@ -5,7 +5,8 @@
 //! per event and nothing is lost to a crash after the commit. Every node runs the engine: it
 //! wakes when the bus says issues changed (its own writer's or a peer's) and every few seconds
 //! regardless, claims the waiting changes for a lease, matches each against the project's
-//! rules, and fires in one transaction that consumes the change. A node that dies holding a
+//! rules (those that existed when the change was received), and fires in one transaction that
+//! consumes the change. A node that dies holding a
 //! claim leaves it to the next claimer when the lease runs out; firing twice is impossible
 //! because the change is deleted with the firing and alerts are unique per rule and change.
 
@@ -135,6 +136,12 @@ pub(crate) fn deliveries(rule: &AlertRule) -> Vec<serde_json::Value> {
 /// Whether a change passes the rule's trigger and filters; a rule stored by another version
 /// that this one cannot read passes nothing.
 fn passes(rule: &AlertRule, t: &AlertTrigger) -> bool {
+    // A rule answers what arrives once it exists, as Sentry's do, not a backlog from before
+    // it: changes written while no node ran (an import, a restored database) or waiting behind
+    // a busy engine would otherwise fire thousands of alerts the moment a first rule is made.
+    if t.created_at < rule.created_at {
+        return false;
+    }
     let Ok(trigger) = serde_json::from_value::<Trigger>(rule.trigger.clone()) else {
         return false;
     };

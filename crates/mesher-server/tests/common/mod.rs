@@ -175,6 +175,35 @@ pub fn envelope(event_id: &str, event: &serde_json::Value) -> Vec<u8> {
     out
 }
 
+/// An event for the store's batch writer, received and timestamped `at`, grouped by `message`
+/// alone: for events that ingestion would refuse (too old) or that would take too long to send
+/// through HTTP.
+pub fn stored_event(
+    project_id: i64,
+    message: &str,
+    at: time::OffsetDateTime,
+) -> mesher_store::NewEvent {
+    let json = serde_json::to_vec(&serde_json::json!({ "message": message })).unwrap();
+    mesher_store::NewEvent {
+        project_id,
+        event_id: mesher_protocol::EventId::from_bytes(fastrand::u128(..).to_be_bytes()),
+        fingerprint: message.into(),
+        timestamp: at,
+        received_at: at,
+        level: mesher_protocol::Level::Error,
+        title: message.into(),
+        culprit: None,
+        environment: None,
+        release: None,
+        search_text: message.into(),
+        tags: vec![],
+        user_key: None,
+        grouping: serde_json::json!({"kind": "message", "components": [message]}).to_string(),
+        payload_size: json.len() as u32,
+        payload: mesher_store::compress_payload(&json),
+    }
+}
+
 /// 32 random hex characters.
 pub fn new_id() -> String {
     format!("{:032x}", fastrand::u128(..))
