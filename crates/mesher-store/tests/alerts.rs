@@ -615,3 +615,36 @@ async fn escalations_by_the_writer_and_the_sweep_wait_for_the_rules_too(store: A
         ]
     );
 }
+
+/// PostgreSQL: the alert engine share-locks an issue while it fires for it (so that the issue
+/// is not deleted under it), and a write batch with an event of that issue must not wait for
+/// it. The batch's upsert used to take the key-exclusive lock: a firing holding one issue and a
+/// batch holding another, each wanting the other's, deadlocked (59 times in a two-node soak).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_batch_does_not_wait_for_a_firings_share_lock() {
+    let db = mesher_store::testing::TestDb::postgres().await;
+    let store = db.store();
+    let (_, p) = project(&store, "locks").await;
+    let now = OffsetDateTime::now_utc();
+    write(&store, vec![Ev::new(p, "held", now)]).await;
+    let issue = store.list_issues(p).await.unwrap()[0].id;
+    let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .query_one(
+            "SELECT 1 FROM issues WHERE id = $1 FOR KEY SHARE",
+            &[&issue],
+        )
+        .await
+        .unwrap();
+    let batch = write(&store, vec![Ev::new(p, "held", now)]);
+    let written = tokio::time::timeout(std::time::Duration::from_secs(5), batch).await;
+    client.batch_execute("ROLLBACK").await.unwrap();
+    assert!(written.is_ok(), "the batch waited for the share lock");
+    assert_eq!(store.list_issues(p).await.unwrap()[0].event_count, 2);
+    // The upsert still tells an existing issue from a new one.
+    assert_eq!(store.project_counts(p).await.unwrap(), (2, 1));
+}

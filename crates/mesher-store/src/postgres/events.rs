@@ -95,12 +95,16 @@ const INSERT_RELEASES: &str = "INSERT INTO releases (project_id, version, first_
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING";
 const SELECT_RELEASES: &str = "SELECT r.project_id, r.version, r.first_seen FROM releases r \
      JOIN UNNEST($1::bigint[], $2::text[]) AS u(p, v) ON r.project_id = u.p AND r.version = u.v";
+/// The conflict's no-op update names a column outside every unique index, so the existing row
+/// is locked FOR NO KEY UPDATE: the alert engine's FOR KEY SHARE on an issue it fires for does
+/// not block it. Setting `fingerprint` took the key-exclusive lock, and a firing and a batch
+/// each holding an issue the other wanted deadlocked (two nodes, threshold rules: twice a minute).
 const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title, culprit, level, status, substatus, \
        first_seen, last_seen, event_count, grouping) \
      SELECT p, f, t, c, l, 'unresolved', 'new', ts, ts, 0, g \
      FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
                  $6::timestamptz[], $7::text[]) AS u(p, f, t, c, l, ts, g) \
-     ON CONFLICT (project_id, fingerprint) DO UPDATE SET fingerprint = EXCLUDED.fingerprint \
+     ON CONFLICT (project_id, fingerprint) DO UPDATE SET event_count = issues.event_count \
      RETURNING id, project_id, fingerprint, status, substatus, resolved_at, resolved_in_release, \
                users_hll, (xmax = 0) AS created, event_count, user_count, archive";
 // Events are unique by project, id and timestamp (the partition key must be part of a unique
