@@ -619,7 +619,8 @@ async fn escalations_by_the_writer_and_the_sweep_wait_for_the_rules_too(store: A
 /// PostgreSQL: the alert engine share-locks an issue while it fires for it (so that the issue
 /// is not deleted under it), and a write batch with an event of that issue must not wait for
 /// it. The batch's upsert used to take the key-exclusive lock: a firing holding one issue and a
-/// batch holding another, each wanting the other's, deadlocked (59 times in a two-node soak).
+/// batch holding another, each wanting the other's, deadlocked (66 times in a 30-minute
+/// two-node soak).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_batch_does_not_wait_for_a_firings_share_lock() {
     let db = mesher_store::testing::TestDb::postgres().await;
