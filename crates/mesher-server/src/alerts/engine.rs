@@ -6,9 +6,9 @@
 //! wakes when the bus says issues changed (its own writer's or a peer's) and every few seconds
 //! regardless, claims the waiting changes for a lease, matches each against the project's
 //! rules (those that existed when the change was received), and fires in one transaction that
-//! consumes the change. A node that dies holding a
-//! claim leaves it to the next claimer when the lease runs out; firing twice is impossible
-//! because the change is deleted with the firing and alerts are unique per rule and change.
+//! consumes the change. A node that dies holding a claim leaves it to the next claimer when the
+//! lease runs out; firing twice is impossible because the change is deleted with the firing and
+//! alerts are unique per rule and change.
 
 use std::collections::HashMap;
 use std::sync::Arc;

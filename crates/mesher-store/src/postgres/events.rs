@@ -98,7 +98,8 @@ const SELECT_RELEASES: &str = "SELECT r.project_id, r.version, r.first_seen FROM
 /// The conflict's no-op update names a column outside every unique index, so the existing row
 /// is locked FOR NO KEY UPDATE: the alert engine's FOR KEY SHARE on an issue it fires for does
 /// not block it. Setting `fingerprint` took the key-exclusive lock, and a firing and a batch
-/// each holding an issue the other wanted deadlocked (two nodes, a threshold rule: twice a minute).
+/// each holding an issue the other wanted deadlocked (two nodes, a threshold rule: twice a
+/// minute).
 const UPSERT_ISSUES: &str = "INSERT INTO issues (project_id, fingerprint, title, culprit, level, status, substatus, \
        first_seen, last_seen, event_count, grouping) \
      SELECT p, f, t, c, l, 'unresolved', 'new', ts, ts, 0, g \
