@@ -27,6 +27,9 @@ pub struct Upkeep {
     pub created: Vec<String>,
     /// Free pages given back to the file system (SQLite).
     pub pages_released: u64,
+    /// Tables vacuumed or analyzed because autovacuum is off and its thresholds were passed
+    /// (PostgreSQL), by name.
+    pub vacuumed: Vec<String>,
     /// Whether another step has more to do (SQLite: free pages are left).
     pub more: bool,
 }

@@ -509,8 +509,9 @@ pub trait RetentionStore: Send + Sync {
     ) -> StoreResult<u64>;
     /// One bounded step of giving space back, given that no project keeps events with a
     /// timestamp before `keep_after`: PostgreSQL drops the partitions wholly before it (taking
-    /// their events off their projects' figures) and creates the coming ones; SQLite returns up
-    /// to `max_pages` free pages to the file system.
+    /// their events off their projects' figures), creates the coming ones and, where autovacuum
+    /// is off, vacuums the tables it would have; SQLite returns up to `max_pages` free pages to
+    /// the file system.
     async fn storage_upkeep(
         &self,
         now: OffsetDateTime,

@@ -547,3 +547,64 @@ async fn storage_of_large_events_is_measured() {
 async fn storage_of_mixed_events_is_measured() {
     storage_is_measured_within_ten_percent("mixed", (300, 100_000), 3_000).await;
 }
+
+/// Where autovacuum is off, the storage upkeep vacuums in its place the tables past its
+/// thresholds: one issue written 300 times leaves ~600 dead versions of its row, and the next
+/// upkeep clears them (and, once cleared, leaves the table alone). Where it is on, the upkeep
+/// vacuums nothing. The test server decides which branch is checked: both are real assertions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_upkeep_vacuums_where_autovacuum_is_off() {
+    let db = TestDb::postgres().await;
+    let store = db.store();
+    let c = sql(&db).await;
+    let p = project(&store, "p").await;
+    let now = mesher_store::now();
+    store.storage_upkeep(now, week(0), 0).await.unwrap();
+    let mut rng = Rng::new(9);
+    for _ in 0..300 {
+        let mut e = sized::event(&mut rng, p, now, 500);
+        e.fingerprint = "one-issue".into();
+        write(&store, vec![e]).await;
+    }
+    let autovacuum: String = c.query_one("SHOW autovacuum", &[]).await.unwrap().get(0);
+    let dead = || async {
+        c.query_one(
+            "SELECT n_dead_tup, last_vacuum IS NOT NULL FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname = 'issues'",
+            &[],
+        )
+        .await
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)))
+        .unwrap()
+    };
+    if autovacuum == "on" {
+        let step = store.storage_upkeep(now, week(0), 0).await.unwrap();
+        assert!(step.vacuumed.is_empty(), "autovacuum is on: {step:?}");
+        return;
+    }
+    // Statistics reach the server about a second after the writers' transactions end.
+    let mut vacuumed = Vec::new();
+    for _ in 0..50 {
+        vacuumed = store
+            .storage_upkeep(now, week(0), 0)
+            .await
+            .unwrap()
+            .vacuumed;
+        if vacuumed.iter().any(|t| t == "issues") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        vacuumed.iter().any(|t| t == "issues"),
+        "issues not vacuumed: {vacuumed:?}"
+    );
+    let (left, done) = dead().await;
+    assert!(done && left < 50, "{left} dead rows left, vacuumed: {done}");
+    let again = store
+        .storage_upkeep(now, week(0), 0)
+        .await
+        .unwrap()
+        .vacuumed;
+    assert!(!again.iter().any(|t| t == "issues"), "{again:?}");
+}

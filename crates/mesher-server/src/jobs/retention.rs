@@ -70,6 +70,8 @@ pub struct SweepReport {
     pub pages_released: u64,
     /// Rollup rows pruned.
     pub rollups_pruned: u64,
+    /// Tables vacuumed or analyzed in autovacuum's place (PostgreSQL with autovacuum off).
+    pub tables_vacuumed: Vec<String>,
     /// Whether the sweep stopped early (the lease moved, or the node is stopping).
     pub interrupted: bool,
 }
@@ -175,6 +177,7 @@ where
         report.partitions_dropped += step.dropped.len();
         report.partitions_created += step.created.len();
         report.pages_released += step.pages_released;
+        report.tables_vacuumed.extend(step.vacuumed);
         tracing::debug!(pages = step.pages_released, took = ?started.elapsed(), "retention upkeep step");
         if !step.dropped.is_empty() {
             tracing::info!(partitions = ?step.dropped, "expired event partitions dropped");
@@ -233,6 +236,7 @@ impl Service for Retention {
     fn run(self: Arc<Self>, ctx: ServiceContext) -> BoxFuture<'static, anyhow::Result<()>> {
         Box::pin(async move {
             let mut leadership = self.leadership.clone();
+            let mut warned_autovacuum = false;
             loop {
                 // Every node publishes the figures (they come from the shared database).
                 self.publish_storage().await;
@@ -254,6 +258,16 @@ impl Service for Retention {
                             },
                         ))
                         .await;
+                    if let Ok(r) = &swept
+                        && !r.tables_vacuumed.is_empty()
+                        && !std::mem::replace(&mut warned_autovacuum, true)
+                    {
+                        tracing::warn!(
+                            tables = ?r.tables_vacuumed,
+                            "autovacuum is off on the PostgreSQL server: the retention sweeper \
+                             vacuums Mesher's tables in its place, once per sweep; turn it on"
+                        );
+                    }
                     match swept {
                         // Deletions, partitions and pruned rollups are worth a line (a few per
                         // backlog, week or hour); pages given back alone are not: SQLite frees

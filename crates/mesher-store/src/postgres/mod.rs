@@ -15,6 +15,7 @@ mod search;
 mod storage;
 mod top_issues;
 mod users;
+mod vacuum;
 mod write_arrays;
 
 use std::str::FromStr;

@@ -62,14 +62,19 @@ impl RetentionStore for PostgresStore {
 
     /// Creates the coming weeks' partitions and drops those wholly before `keep_after`;
     /// `max_pages` is SQLite's. A step that could not have its locks in time, or that another
-    /// node is taking, is left for the next call (`more`).
+    /// node is taking, is left for the next call (`more`). Once the partitions are done, and
+    /// only where autovacuum is off, vacuums the tables it would (`vacuum.rs`).
     async fn storage_upkeep(
         &self,
         now: OffsetDateTime,
         keep_after: OffsetDateTime,
         _max_pages: u64,
     ) -> StoreResult<Upkeep> {
-        super::partitions::upkeep(self, now, keep_after).await
+        let mut step = super::partitions::upkeep(self, now, keep_after).await?;
+        if !step.more {
+            step.vacuumed = super::vacuum::vacuum_due(self).await?;
+        }
+        Ok(step)
     }
 
     fn expiry_floor(&self, keep_after: OffsetDateTime) -> OffsetDateTime {
