@@ -497,8 +497,8 @@ pub trait AdminStore: Send + Sync {
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
     /// Deletes, in one short transaction, about `limit` of the oldest events of the project
-    /// with a timestamp before `before` (events sharing the last timestamp go together, so a
-    /// batch may be a little larger), takes their count and bytes off the project's figures and
+    /// with a timestamp before `before` (on SQLite events sharing the last timestamp go
+    /// together, so a batch may be a little larger), takes their count and bytes off the project's figures and
     /// records that its events before `before` are gone. Issues and their counts stay. Answers
     /// how many events went: 0 when none is left.
     async fn expire_events(
