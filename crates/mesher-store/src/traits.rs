@@ -498,9 +498,10 @@ pub trait AdminStore: Send + Sync {
 pub trait RetentionStore: Send + Sync {
     /// Deletes, in one short transaction, about `limit` of the oldest events of the project
     /// with a timestamp before `before` (on SQLite events sharing the last timestamp go
-    /// together, so a batch may be a little larger), takes their count and bytes off the project's figures and
-    /// records that its events before `before` are gone. Issues and their counts stay. Answers
-    /// how many events went: 0 when none is left.
+    /// together, so a batch may be a little larger), takes their count and bytes off the
+    /// project's figures and raises its expiry mark (`expired_before`) to a time before which
+    /// none of its events is left: `before` once the last expired one went. Issues and their
+    /// counts stay. Answers how many events went: 0 when none is left.
     async fn expire_events(
         &self,
         project_id: i64,

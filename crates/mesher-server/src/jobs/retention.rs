@@ -1,5 +1,6 @@
 //! The retention sweeper (RETAIN-01, RETAIN-02): deletes events older than their project's
-//! retention, gives the space back, and prunes rollups older than the longest retention.
+//! retention, gives the space back, and prunes rollups older than the longest retention. On a
+//! PostgreSQL server with autovacuum off, the storage upkeep also vacuums in its place.
 //!
 //! It runs on the node that holds the cluster jobs' lease (on SQLite, the one node), within a
 //! minute of that node's start and then every `retention_sweep_interval_secs`. It is a service
@@ -104,8 +105,9 @@ where
         .unwrap_or(mesher_store::DEFAULT_RETENTION_DAYS);
     let keep_after = now - time::Duration::days(i64::from(longest.max(1)));
     // Upkeep first: on PostgreSQL it drops the partitions every project is done with, which
-    // leaves the batches below only the projects with shorter retentions. Again at the end:
-    // on SQLite it gives back the pages the batches and the pruned rollups freed.
+    // leaves the batches below only the projects with shorter retentions. Again every
+    // [`UPKEEP_EVERY`] of a long sweep and at the end: on SQLite it gives back the pages the
+    // batches and the pruned rollups freed.
     if !upkeep(store, now, keep_after, pace, go_on, &mut rest, &mut report).await? {
         return Ok(report);
     }
@@ -189,7 +191,11 @@ where
         report.partitions_dropped += step.dropped.len();
         report.partitions_created += step.created.len();
         report.pages_released += step.pages_released;
-        report.tables_vacuumed.extend(step.vacuumed);
+        for table in step.vacuumed {
+            if !report.tables_vacuumed.contains(&table) {
+                report.tables_vacuumed.push(table);
+            }
+        }
         tracing::debug!(pages = step.pages_released, took = ?started.elapsed(), "retention upkeep step");
         if !step.dropped.is_empty() {
             tracing::info!(partitions = ?step.dropped, "expired event partitions dropped");
@@ -277,7 +283,7 @@ impl Service for Retention {
                         tracing::warn!(
                             tables = ?r.tables_vacuumed,
                             "autovacuum is off on the PostgreSQL server: the retention sweeper \
-                             vacuums Mesher's tables in its place, once per sweep; turn it on"
+                             vacuums Mesher's tables in its place, at least once per sweep; turn it on"
                         );
                     }
                     match swept {

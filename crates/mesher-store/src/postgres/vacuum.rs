@@ -11,35 +11,48 @@
 //! So, only when autovacuum is off, the upkeep does what it would: each table of Mesher's
 //! schema past autovacuum's own thresholds (the server's `autovacuum_vacuum_threshold` and
 //! `…_scale_factor` for dead rows, the `…_analyze_…` pair for rows changed since the last
-//! ANALYZE) is vacuumed or analyzed. `SKIP_LOCKED`: a table another session holds is left
-//! for the next sweep rather than waited for. Wraparound protection is not needed here:
-//! PostgreSQL runs it even with autovacuum off.
+//! ANALYZE) is vacuumed or analyzed, throttled by `autovacuum_vacuum_cost_delay` as autovacuum
+//! is. `SKIP_LOCKED`: a table another session holds is left for the next upkeep rather than
+//! waited for. Not modelled: the vacuum of insert-only tables (which only sets visibility
+//! bits; Mesher's queries do not depend on index-only scans) and wraparound protection, which
+//! PostgreSQL runs even with autovacuum off.
 
 use tokio_postgres::error::SqlState;
 
 use super::{PostgresStore, map_err};
 use crate::StoreResult;
 
-/// The tables of the current schema that autovacuum would vacuum (`true`) or only analyze
-/// (`false`) now, most dead rows first; none while autovacuum is on. Partitioned parents have
-/// no rows of their own and never qualify; their partitions are tables like any other.
+/// The tables of the current schema, owned by Mesher's role, that autovacuum would vacuum
+/// (`true`) or only analyze (`false`) now, most dead rows first; none while autovacuum is on.
+/// Partitioned parents have no rows of their own and never qualify; their partitions are
+/// tables like any other.
 const DUE: &str = "\
     WITH s AS (SELECT current_setting('autovacuum_vacuum_threshold')::float8 AS vt, \
                       current_setting('autovacuum_vacuum_scale_factor')::float8 AS vs, \
                       current_setting('autovacuum_analyze_threshold')::float8 AS at, \
                       current_setting('autovacuum_analyze_scale_factor')::float8 AS a_s) \
     SELECT t.relid::regclass::text, t.n_dead_tup > s.vt + s.vs * t.n_live_tup \
-    FROM pg_stat_user_tables t, s \
+    FROM pg_stat_user_tables t JOIN pg_class c ON c.oid = t.relid, s \
     WHERE t.schemaname = current_schema() AND current_setting('autovacuum') = 'off' \
+      AND pg_has_role(c.relowner, 'USAGE') \
       AND (t.n_dead_tup > s.vt + s.vs * t.n_live_tup \
            OR t.n_mod_since_analyze > s.at + s.a_s * t.n_live_tup) \
     ORDER BY t.n_dead_tup DESC";
 
-/// Vacuums (with ANALYZE) or analyzes each table due, as autovacuum would; answers their
-/// names. Nothing while autovacuum is on.
+/// Vacuums (with ANALYZE) or analyzes each table due, as autovacuum would; answers the names
+/// of those it ran on. Nothing while autovacuum is on. A table whose vacuum fails (a
+/// `statement_timeout`, say) is logged and skipped: expiry, which follows, must not wait on it.
 pub(super) async fn vacuum_due(store: &PostgresStore) -> StoreResult<Vec<String>> {
     let conn = store.conn().await?;
     let due = conn.query(DUE, &[]).await.map_err(map_err)?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    conn.batch_execute(
+        "SELECT set_config('vacuum_cost_delay', current_setting('autovacuum_vacuum_cost_delay'), false)",
+    )
+    .await
+    .map_err(map_err)?;
     let mut done = Vec::with_capacity(due.len());
     for row in due {
         // `regclass::text` quotes the name where it needs it: safe to splice.
@@ -54,8 +67,15 @@ pub(super) async fn vacuum_due(store: &PostgresStore) -> StoreResult<Vec<String>
             Ok(()) => done.push(table),
             // Dropped since it was listed (a partition, a test's schema): nothing to do.
             Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => {}
+            Err(e) if e.code().is_some() => {
+                tracing::warn!(%table, error = %e, "vacuum in autovacuum's place failed");
+            }
             Err(e) => return Err(map_err(e)),
         }
     }
+    // Leave the pooled connection as it was.
+    conn.batch_execute("RESET vacuum_cost_delay")
+        .await
+        .map_err(map_err)?;
     Ok(done)
 }
