@@ -21,6 +21,7 @@ conformance!(
     expiry_spares_other_projects_and_newer_events,
     deleting_an_issue_takes_its_bytes_off_the_project,
     rollups_before_the_cutoff_are_pruned,
+    the_expiry_mark_passes_only_deleted_events,
 );
 
 const T: OffsetDateTime = datetime!(2026-11-01 10:30:00 UTC);
@@ -91,6 +92,33 @@ async fn expired_events_go_in_batches_and_issues_keep_their_counts(store: Arc<dy
     assert!(found.items.is_empty(), "deleted events are not searchable");
     let (events, issue_count) = store.project_counts(p).await.unwrap();
     assert_eq!((events, issue_count), (5, 1));
+}
+
+/// The project's expiry mark (`expired_before`, which the issue page's "older events expired"
+/// and "all expired" read) never passes an event still stored, and passes the last deleted one
+/// even when the backlog is an exact multiple of the batch.
+async fn the_expiry_mark_passes_only_deleted_events(store: Arc<dyn Store>) {
+    let (_, p) = project(&store, "p").await;
+    let at = |i: i64| T - Duration::days(10) + Duration::minutes(i);
+    write(&store, (0..20).map(|i| Ev::new(p, "a", at(i))).collect()).await;
+    let cutoff = T - Duration::days(1);
+    assert_eq!(store.expire_events(p, cutoff, 10).await.unwrap(), 10);
+    let mark = store
+        .project_storage(p)
+        .await
+        .unwrap()
+        .expired_before
+        .unwrap();
+    assert!(mark > at(9) && mark <= at(10), "{mark}");
+    assert_eq!(store.expire_events(p, cutoff, 10).await.unwrap(), 10);
+    store.expire_events(p, cutoff, 10).await.unwrap();
+    let mark = store
+        .project_storage(p)
+        .await
+        .unwrap()
+        .expired_before
+        .unwrap();
+    assert!(mark > at(19) && mark <= cutoff, "{mark}");
 }
 
 /// RETAIN-01: a project's cutoff deletes only its own events older than it; an issue whose

@@ -31,7 +31,7 @@ impl RetentionStore for PostgresStore {
         let gone = tx
             .query_one(
                 "WITH picked AS (SELECT id, timestamp FROM events \
-                   WHERE project_id = $1 AND timestamp < $2 ORDER BY timestamp, id LIMIT $3 + 1), \
+                   WHERE project_id = $1 AND timestamp < $2 ORDER BY timestamp, id LIMIT $3::bigint + 1), \
                  doomed AS (SELECT id, timestamp FROM picked ORDER BY timestamp, id LIMIT $3), \
                  gone AS (DELETE FROM events e USING doomed d \
                    WHERE e.project_id = $1 AND e.timestamp < $2 \
