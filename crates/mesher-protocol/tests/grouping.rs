@@ -437,6 +437,8 @@ fn explanation_names_skipped_frames_and_why() {
         "Rust runtime frames are not in-app; the SDK's own (in-app) frames never count"
     );
     let json = f.explanation();
+    let text: serde_json::Value = serde_json::from_str(&f.explanation_json()).unwrap();
+    assert_eq!(text, json, "the stored text is the explanation");
     assert_eq!(json["kind"], "exception_stacktrace");
     assert_eq!(json["tree"]["children"][0]["id"], "stacktrace");
 

@@ -124,6 +124,22 @@ impl Fingerprint {
         // non-string map keys or a failing custom `Serialize`).
         serde_json::to_value(explanation).expect("explanations serialize")
     }
+
+    /// [`Fingerprint::explanation`] as JSON text, written straight from the tree: what is
+    /// stored with every event's batch, without a tree of JSON values in between.
+    pub fn explanation_json(&self) -> String {
+        let tree = self.tree();
+        let explanation = Explanation {
+            config: CONFIG,
+            hash: &self.hash,
+            kind: self.kind,
+            frames: self.frames,
+            components: &self.components,
+            tree: &tree,
+        };
+        // As above: plain structs, strings and enums cannot fail to serialize.
+        serde_json::to_string(&explanation).expect("explanations serialize")
+    }
 }
 
 /// What one strategy produced.

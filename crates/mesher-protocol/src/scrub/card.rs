@@ -52,6 +52,30 @@ pub(crate) fn scrub_cards(text: &mut String) -> u32 {
     count
 }
 
+/// Whether `text` holds digit groups joined by single spaces or dashes with at least
+/// [`MIN_DIGITS`] digits together: what every card number in it is, and most other text is not.
+pub(crate) fn long_digit_run(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut digits = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_digit() {
+            digits += 1;
+            if digits >= MIN_DIGITS {
+                return true;
+            }
+        } else {
+            let joins = matches!(c, b' ' | b'-')
+                && i > 0
+                && b[i - 1].is_ascii_digit()
+                && b.get(i + 1).is_some_and(u8::is_ascii_digit);
+            if !joins {
+                digits = 0;
+            }
+        }
+    }
+    false
+}
+
 /// Letters, digits and `_` continue a word: a card number must not touch them.
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -185,6 +209,26 @@ mod tests {
         ] {
             assert_eq!(scrubbed(text), (text.to_owned(), 0), "{text}");
         }
+    }
+
+    #[test]
+    fn issue_11_long_digit_runs_cover_every_card() {
+        for card in [
+            "4111111111111111",
+            "x 4111 1111 1111 1111.",
+            "\\n4111-1111-1111-1111",
+        ] {
+            assert!(long_digit_run(card), "{card}");
+        }
+        for text in [
+            "2024-01-15 10:00:00",
+            "123456789012",
+            "12 345 678 9012 -3",
+            "a1b2c3d4e5f6g7h8i9j0k1l2m3n4",
+        ] {
+            assert!(!long_digit_run(text), "{text}");
+        }
+        assert!(long_digit_run("id 1234567890123"));
     }
 
     #[test]

@@ -154,6 +154,32 @@ pub fn scrub_card_numbers(value: &mut Value, config: &ScrubConfig) -> u32 {
     }
 }
 
+/// [`scrub_card_numbers`] over JSON text: the text itself when no run of digits in it is long
+/// enough to be a card number (the common case, decided without parsing), else the text parsed,
+/// scrubbed and written again.
+///
+/// JSON escapes none of the characters of a card number (digits, spaces, dashes), so every
+/// card in a string of the document is a run of the text too; the check ignores what else
+/// a card needs (a word of its own, an issuer digit, the Luhn sum) and only ever errs towards
+/// parsing.
+pub fn scrub_card_numbers_in_json(json: String, config: &ScrubConfig) -> String {
+    if !config.scrub_data || !card::long_digit_run(&json) {
+        return json;
+    }
+    match serde_json::from_str::<Value>(&json) {
+        Ok(mut value) => {
+            scrub_card_numbers(&mut value, config);
+            value.to_string()
+        }
+        // Not JSON: scrubbed as one string (it is a whole value, then).
+        Err(_) => {
+            let mut text = json;
+            card::scrub_cards(&mut text);
+            text
+        }
+    }
+}
+
 struct Scrubber<'c> {
     config: &'c ScrubConfig,
     count: u32,

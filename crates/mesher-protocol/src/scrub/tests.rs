@@ -394,3 +394,22 @@ fn issue_11_card_numbers_in_derived_values() {
     assert_eq!(scrub_card_numbers(&mut kept, &ScrubConfig::disabled()), 0);
     assert_eq!(kept[0], CARD);
 }
+
+#[test]
+fn issue_11_card_numbers_in_derived_json_text() {
+    let on = ScrubConfig::default();
+    // A card behind an escape is a word of its own in the value, though not in the text.
+    let json = json!({"components": [format!("paid\n{CARD}"), "x"], "hash": "0123456789abcdef"})
+        .to_string();
+    let scrubbed: Value = serde_json::from_str(&scrub_card_numbers_in_json(json, &on)).unwrap();
+    assert_eq!(scrubbed["components"][0], "paid\n[Filtered]");
+    assert_eq!(scrubbed["hash"], "0123456789abcdef");
+    // Without a long run of digits the text comes back as it was, unparsed (key order kept).
+    let plain = r#"{"z":"2024-01-15 10:00","a":[12345678,"4111 1111"]}"#.to_string();
+    assert_eq!(scrub_card_numbers_in_json(plain.clone(), &on), plain);
+    let off = json!([CARD]).to_string();
+    assert_eq!(
+        scrub_card_numbers_in_json(off.clone(), &ScrubConfig::disabled()),
+        off
+    );
+}

@@ -234,11 +234,9 @@ pub fn prepare(incoming: Incoming) -> Result<NewEvent, String> {
     }
     let user_key = event.user.as_ref().and_then(user_key);
     // Kept on the issue this event creates: "why grouped here", even after the rules change.
-    let mut explanation = fingerprint.explanation();
     // The explanation quotes contributing values of the unscrubbed event (messages are
     // parameterized, so numbers rarely survive; a client fingerprint may hold anything).
-    scrub::scrub_card_numbers(&mut explanation, &scrub);
-    let grouping = explanation.to_string();
+    let grouping = scrub::scrub_card_numbers_in_json(fingerprint.explanation_json(), &scrub);
     Ok(NewEvent {
         project_id,
         event_id: event.event_id,
