@@ -281,7 +281,10 @@ impl Database {
                 let client = connect_pg(url).await?;
                 let row = client
                     .query_one(
-                        "SELECT pg_total_relation_size('events') + pg_total_relation_size('issues'), \
+                        // `events` is partitioned: its own size is 0, its partitions hold the rows.
+                        "SELECT (SELECT sum(pg_total_relation_size(relid))::bigint \
+                                 FROM pg_partition_tree('events')) \
+                              + pg_total_relation_size('issues'), \
                          (SELECT count(*) FROM events)",
                         &[],
                     )
