@@ -407,6 +407,11 @@ fn issue_11_card_numbers_in_derived_json_text() {
     // Without a long run of digits the text comes back as it was, unparsed (key order kept).
     let plain = r#"{"z":"2024-01-15 10:00","a":[12345678,"4111 1111"]}"#.to_string();
     assert_eq!(scrub_card_numbers_in_json(plain.clone(), &on), plain);
+    // Text that is not JSON is scrubbed as one string rather than kept as it came.
+    assert_eq!(
+        scrub_card_numbers_in_json(format!("paid {CARD}"), &on),
+        "paid [Filtered]"
+    );
     let off = json!([CARD]).to_string();
     assert_eq!(
         scrub_card_numbers_in_json(off.clone(), &ScrubConfig::disabled()),
