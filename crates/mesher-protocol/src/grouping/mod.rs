@@ -111,34 +111,29 @@ impl Fingerprint {
     /// [`Component`] tree (`id`, `contributes`, `hint`?, `label`?, `value`?, `children`?), which
     /// deserializes back into a [`Component`].
     pub fn explanation(&self) -> serde_json::Value {
-        let tree = self.tree();
-        let explanation = Explanation {
-            config: CONFIG,
-            hash: &self.hash,
-            kind: self.kind,
-            frames: self.frames,
-            components: &self.components,
-            tree: &tree,
-        };
         // Serializing plain structs, strings and enums into a `Value` cannot fail (that needs
         // non-string map keys or a failing custom `Serialize`).
-        serde_json::to_value(explanation).expect("explanations serialize")
+        self.with_explanation(|e| serde_json::to_value(e).expect("explanations serialize"))
     }
 
     /// [`Fingerprint::explanation`] as JSON text, written straight from the tree: what is
     /// stored with every event's batch, without a tree of JSON values in between.
     pub fn explanation_json(&self) -> String {
+        // As above: plain structs, strings and enums cannot fail to serialize.
+        self.with_explanation(|e| serde_json::to_string(e).expect("explanations serialize"))
+    }
+
+    /// Runs `f` on the explanation, which borrows the tree with its values put back.
+    fn with_explanation<T>(&self, f: impl FnOnce(&Explanation<'_>) -> T) -> T {
         let tree = self.tree();
-        let explanation = Explanation {
+        f(&Explanation {
             config: CONFIG,
             hash: &self.hash,
             kind: self.kind,
             frames: self.frames,
             components: &self.components,
             tree: &tree,
-        };
-        // As above: plain structs, strings and enums cannot fail to serialize.
-        serde_json::to_string(&explanation).expect("explanations serialize")
+        })
     }
 }
 
