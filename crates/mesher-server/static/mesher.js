@@ -405,6 +405,27 @@
     restoreFocus();
   }
 
+  // ---- Time zone ----------------------------------------------------------------------------
+  // The server writes times in the zone the user chose, else the browser's, which only a script
+  // can tell it: this cookie. It runs on every page (the sign-in page too), so the first page
+  // after signing in already shows local times; a changed zone (travel) shows from the next page.
+  function reportTimeZone() {
+    var zone;
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    } catch (e) {
+      return;
+    }
+    if (!zone || !/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) { return; }
+    var current = document.cookie.split("; ").filter(function (c) {
+      return c.indexOf("mesher_tz=") === 0;
+    })[0];
+    if (current === "mesher_tz=" + zone) { return; }
+    var secure = window.location.protocol === "https:" ? "; secure" : "";
+    document.cookie = "mesher_tz=" + zone + "; path=/; max-age=31536000; samesite=lax" + secure;
+  }
+
+  reportTimeZone();
   initThemeToggle();
   initCopyButtons();
   initConfirmations();

@@ -56,6 +56,29 @@ async fn every_route_answers_as_documented(backend: Backend) {
     let me = api.ok(Method::GET, "/api/v1/me", None).await;
     assert_eq!(me["user"]["email"], "owner@example.com");
     assert_eq!(me["csrf_token"], Value::Null, "tokens need no CSRF");
+    assert_eq!(me["user"]["time_zone"], Value::Null, "the browser's");
+    // The dashboard's time zone (issue 19): an IANA name, "" for the browser's again.
+    let me = api
+        .ok(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(json!({"time_zone": "America/Sao_Paulo"})),
+        )
+        .await;
+    assert_eq!(me["user"]["time_zone"], "America/Sao_Paulo");
+    let refused = api
+        .call(
+            Method::PATCH,
+            "/api/v1/me",
+            Some(json!({"time_zone": "Mars/Olympus"})),
+        )
+        .await;
+    assert_eq!(refused.0, 400, "{}", refused.1);
+    assert!(refused.1.to_string().contains("time_zone"), "{}", refused.1);
+    let me = api
+        .ok(Method::PATCH, "/api/v1/me", Some(json!({"time_zone": ""})))
+        .await;
+    assert_eq!(me["user"]["time_zone"], Value::Null);
     let orgs = api.ok(Method::GET, "/api/v1/orgs", None).await;
     let slug = orgs[0]["slug"].as_str().unwrap().to_string();
     let org = api
@@ -270,6 +293,23 @@ async fn every_route_answers_as_documented(backend: Backend) {
         )
         .await;
     assert_eq!(filtered["data"][0]["title"], "payment provider timeout");
+    let tagged = api
+        .ok(
+            Method::GET,
+            &format!("/api/v1/projects/{p}/issues?tag=browser:Chrome"),
+            None,
+        )
+        .await;
+    assert_eq!(tagged["data"].as_array().unwrap().len(), 1);
+    assert_eq!(tagged["data"][0]["title"], "payment provider timeout");
+    let untagged = api
+        .call(
+            Method::GET,
+            &format!("/api/v1/projects/{p}/issues?tag=browser"),
+            None,
+        )
+        .await;
+    assert_eq!(untagged.0, 400, "{}", untagged.1);
     let paged = api
         .ok(
             Method::GET,

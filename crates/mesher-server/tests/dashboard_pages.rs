@@ -28,6 +28,8 @@ mod session;
 mod settings;
 #[path = "dashboard_pages/sharing.rs"]
 mod sharing;
+#[path = "dashboard_pages/time_zone.rs"]
+mod time_zone;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

@@ -1,11 +1,12 @@
 //! What an issue list's period and event filters mean (issue 12, rows 7 and 12), as SQL shared
 //! by both backends.
 //!
-//! As in Sentry, the time window, level, environment and release of an issue list apply
+//! As in Sentry, the time window, level, environment, release and tags of an issue list apply
 //! together to the issue's events: an issue is listed when one of its events matches all of
-//! them, and its count is the number of such events. Only the placeholders' values differ
-//! between the backends (times are milliseconds on SQLite, `timestamptz` on PostgreSQL), so the
-//! fragments carry [`Bind`] values that each backend converts.
+//! them, and its count is the number of such events. The placeholders' values differ between
+//! the backends (times are milliseconds on SQLite, `timestamptz` on PostgreSQL), so the
+//! fragments carry [`Bind`] values that each backend converts; only reading a tag from an
+//! event's JSON is written per [`Dialect`].
 
 use time::OffsetDateTime;
 
@@ -38,6 +39,28 @@ impl Fragment {
     }
 }
 
+/// The SQL dialect of a fragment, where the backends' JSON functions differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// SQLite: `tags` is JSON text.
+    Sqlite,
+    /// PostgreSQL: `tags` is `jsonb`.
+    Postgres,
+}
+
+impl Dialect {
+    /// ` AND …`: event `e` has the tag of the two following placeholders (key, value).
+    fn event_has_tag(self) -> &'static str {
+        match self {
+            // `json_each` rather than a path: a tag key may hold dots and quotes.
+            Dialect::Sqlite => {
+                " AND EXISTS (SELECT 1 FROM json_each(e.tags) j WHERE j.key = ? AND j.value = ?)"
+            }
+            Dialect::Postgres => " AND e.tags ->> ? = ?",
+        }
+    }
+}
+
 const HOUR_MS: i64 = 3_600_000;
 
 /// Ends every `EXISTS` of a list. The offset keeps PostgreSQL from turning the check into a
@@ -49,11 +72,28 @@ const CHECK_PER_ISSUE: &str = " LIMIT 1 OFFSET 0)";
 impl IssueQuery {
     /// Whether the list filters on event fields, which the issue row cannot answer.
     fn filters_events(&self) -> bool {
-        self.level.is_some() || self.environment.is_some() || self.release.is_some()
+        self.level.is_some()
+            || self.environment.is_some()
+            || self.release.is_some()
+            || !self.tags.is_empty()
+    }
+
+    /// The event filters as the (key, value) pairs that `issue_tags` counts: level,
+    /// environment and release are tags of every event that has them.
+    fn tag_filters(&self) -> Vec<(&str, &str)> {
+        [
+            ("level", &self.level),
+            ("environment", &self.environment),
+            ("release", &self.release),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))
+        .chain(self.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect()
     }
 
     /// ` AND e.…` conditions on an event `e`: the period and the event filters.
-    fn event_conditions(&self) -> Fragment {
+    fn event_conditions(&self, dialect: Dialect) -> Fragment {
         let mut f = Fragment::default();
         period_conditions(&mut f, self.since, self.until);
         for (column, value) in [
@@ -65,17 +105,23 @@ impl IssueQuery {
                 f.push(&format!(" AND e.{column} = ?"), [Bind::Text(v.clone())]);
             }
         }
+        for (key, value) in &self.tags {
+            f.push(
+                dialect.event_has_tag(),
+                [Bind::Text(key.clone()), Bind::Text(value.clone())],
+            );
+        }
         f
     }
 
     /// ` AND …` conditions on `issues` that keep the issues with a matching event.
     ///
     /// The issue's first and last seen bound its events, and `issue_tags` knows when each of
-    /// its level, environment and release values was last seen, so they decide through indexes
-    /// alone for the common lists (one filter, a period ending now); the events themselves are
-    /// read only where those cannot decide: several filters that one event must meet together,
-    /// or a period that ended before the issue was last seen.
-    pub(crate) fn match_conditions(&self) -> Fragment {
+    /// its tag values (level, environment and release among them) was last seen, so they decide
+    /// through indexes alone for the common lists (one filter, a period ending now); the events
+    /// themselves are read only where those cannot decide: several filters that one event must
+    /// meet together, or a period that ended before the issue was last seen.
+    pub(crate) fn match_conditions(&self, dialect: Dialect) -> Fragment {
         let mut f = Fragment::default();
         if let Some(t) = self.since {
             f.push(" AND issues.last_seen >= ?", [Bind::Time(t)]);
@@ -83,26 +129,20 @@ impl IssueQuery {
         if let Some(t) = self.until {
             f.push(" AND issues.first_seen < ?", [Bind::Time(t)]);
         }
-        let mut filters = 0;
-        for (key, value) in [
-            ("level", &self.level),
-            ("environment", &self.environment),
-            ("release", &self.release),
-        ] {
-            if let Some(v) = value {
-                filters += 1;
-                f.push(
-                    " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id \
-                     AND t.key = ? AND t.value = ?",
-                    [Bind::Text(key.into()), Bind::Text(v.clone())],
-                );
-                if let Some(t) = self.since {
-                    f.push(" AND t.last_seen >= ?", [Bind::Time(t)]);
-                }
-                f.push(CHECK_PER_ISSUE, []);
+        let filters = self.tag_filters();
+        for &(key, value) in &filters {
+            f.push(
+                " AND EXISTS (SELECT 1 FROM issue_tags t WHERE t.issue_id = issues.id \
+                 AND t.key = ? AND t.value = ?",
+                [Bind::Text(key.into()), Bind::Text(value.into())],
+            );
+            if let Some(t) = self.since {
+                f.push(" AND t.last_seen >= ?", [Bind::Time(t)]);
             }
+            f.push(CHECK_PER_ISSUE, []);
         }
-        let events = self.event_conditions();
+        let filters = filters.len();
+        let events = self.event_conditions(dialect);
         if filters > 1 || (filters == 1 && self.until.is_some()) {
             f.push(
                 " AND EXISTS (SELECT 1 FROM events e WHERE e.issue_id = issues.id",
@@ -130,7 +170,7 @@ impl IssueQuery {
     ///
     /// Without event filters, whole hours come from the hourly counts and only the partial hours
     /// at the period's ends from the events, so a month costs as little as an hour.
-    pub(crate) fn period_count(&self) -> Option<Fragment> {
+    pub(crate) fn period_count(&self, dialect: Dialect) -> Option<Fragment> {
         if self.since.is_none() && self.until.is_none() && !self.filters_events() {
             return None;
         }
@@ -143,30 +183,23 @@ impl IssueQuery {
             f.push(&conditions.sql, conditions.binds);
             f.push(")", []);
         };
-        let filters: Vec<(&str, &String)> = [
-            ("level", &self.level),
-            ("environment", &self.environment),
-            ("release", &self.release),
-        ]
-        .into_iter()
-        .filter_map(|(key, value)| value.as_ref().map(|v| (key, v)))
-        .collect();
+        let filters = self.tag_filters();
         if let ([(key, value)], None, None) = (filters.as_slice(), self.since, self.until) {
             // Ever, with one value: the issue's tag count says it without reading events.
             f.push(
                 "(SELECT coalesce(max(t.count), 0) FROM issue_tags t WHERE t.issue_id = issues.id \
                  AND t.key = ? AND t.value = ?)",
-                [Bind::Text((*key).into()), Bind::Text((*value).clone())],
+                [Bind::Text((*key).into()), Bind::Text((*value).into())],
             );
             return Some(f);
         }
         if !filters.is_empty() {
-            count_events(&mut f, self.event_conditions());
+            count_events(&mut f, self.event_conditions(dialect));
             return Some(f);
         }
         let Some(split) = self.split() else {
             // Within one hour: the events alone.
-            count_events(&mut f, self.event_conditions());
+            count_events(&mut f, self.event_conditions(dialect));
             return Some(f);
         };
         f.push(
@@ -313,7 +346,7 @@ mod tests {
             datetime!(2026-11-01 10:20 UTC),
             datetime!(2026-11-01 13:05 UTC),
         );
-        let f = q.period_count().unwrap();
+        let f = q.period_count(Dialect::Sqlite).unwrap();
         assert_eq!(f.sql.matches("issue_hourly").count(), 1);
         assert_eq!(f.sql.matches("FROM events").count(), 2);
         assert_eq!(
@@ -335,7 +368,7 @@ mod tests {
             datetime!(2026-11-01 10:20 UTC),
             datetime!(2026-11-01 10:50 UTC),
         );
-        let f = q.period_count().unwrap();
+        let f = q.period_count(Dialect::Sqlite).unwrap();
         assert!(!f.sql.contains("issue_hourly"));
         assert_eq!(f.binds.len(), 2);
     }
@@ -347,17 +380,17 @@ mod tests {
             datetime!(2026-11-01 12:00 UTC),
         );
         q.environment = Some("production".into());
-        let f = q.period_count().unwrap();
+        let f = q.period_count(Dialect::Sqlite).unwrap();
         assert!(f.sql.contains("e.environment = ?"));
         assert!(!f.sql.contains("issue_hourly"));
-        let matching = q.match_conditions().sql;
+        let matching = q.match_conditions(Dialect::Sqlite).sql;
         assert!(matching.contains("issue_tags"), "{matching}");
         assert!(
             matching.contains("FROM events"),
             "one filter and an end: {matching}"
         );
         q.until = None;
-        let matching = q.match_conditions().sql;
+        let matching = q.match_conditions(Dialect::Sqlite).sql;
         assert!(
             !matching.contains("FROM events"),
             "the tag's last seen decides: {matching}"
@@ -370,7 +403,7 @@ mod tests {
             release: Some("app@1".into()),
             ..IssueQuery::default()
         };
-        let f = q.period_count().unwrap();
+        let f = q.period_count(Dialect::Sqlite).unwrap();
         assert!(
             f.sql.contains("issue_tags") && !f.sql.contains("events"),
             "{}",
@@ -384,11 +417,42 @@ mod tests {
 
     #[test]
     fn no_period_and_no_filter_is_the_lifetime_count() {
-        assert_eq!(IssueQuery::default().period_count(), None);
+        assert_eq!(IssueQuery::default().period_count(Dialect::Sqlite), None);
         assert_eq!(
-            IssueQuery::default().match_conditions(),
+            IssueQuery::default().match_conditions(Dialect::Sqlite),
             Fragment::default()
         );
+    }
+
+    #[test]
+    fn tags_filter_like_the_other_event_fields() {
+        let mut q = query(
+            datetime!(2026-11-01 10:00 UTC),
+            datetime!(2026-11-01 12:00 UTC),
+        );
+        q.tags = vec![("browser.name".into(), "Fire \"fox\"".into())];
+        for (dialect, reads) in [
+            (Dialect::Sqlite, "json_each(e.tags)"),
+            (Dialect::Postgres, "e.tags ->> ?"),
+        ] {
+            let f = q.period_count(dialect).unwrap();
+            assert!(f.sql.contains(reads) && !f.sql.contains("issue_hourly"));
+            assert_eq!(
+                f.binds[2..],
+                [
+                    Bind::Text("browser.name".into()),
+                    Bind::Text("Fire \"fox\"".into())
+                ]
+            );
+            let matching = q.match_conditions(dialect).sql;
+            assert!(matching.contains("issue_tags") && matching.contains(reads));
+        }
+        let ever = IssueQuery {
+            tags: q.tags.clone(),
+            ..IssueQuery::default()
+        };
+        let f = ever.period_count(Dialect::Postgres).unwrap();
+        assert!(f.sql.contains("issue_tags") && !f.sql.contains("events"));
     }
 
     #[test]

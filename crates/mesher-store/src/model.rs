@@ -244,6 +244,9 @@ pub struct User {
     /// When the user was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The IANA time zone the dashboard shows times in; `None` for the browser's own.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// What a new user needs; the password arrives already hashed.

@@ -81,6 +81,10 @@ pub enum AssigneeFilter {
     User(i64),
 }
 
+/// The most `key:value` tags one issue list or event search may filter on: each is a condition
+/// on every candidate event.
+pub const MAX_TAG_FILTERS: usize = 10;
+
 /// An issue list query (SEARCH-01). `since`/`until` bound `last_seen`.
 #[derive(Debug, Clone, Default)]
 pub struct IssueQuery {
@@ -94,6 +98,9 @@ pub struct IssueQuery {
     pub environment: Option<String>,
     /// Only issues with events of this release.
     pub release: Option<String>,
+    /// `key:value` tags that one event of the issue has together (with the other event
+    /// filters, in the period).
+    pub tags: Vec<(String, String)>,
     /// Only issues with this assignee.
     pub assignee: Option<AssigneeFilter>,
     /// Seen at or after.

@@ -118,6 +118,9 @@ pub trait UserStore: Send + Sync {
         name: Option<&str>,
         password_hash: Option<&str>,
     ) -> StoreResult<User>;
+    /// Sets the time zone the dashboard shows the user's times in (an IANA name the caller has
+    /// checked), or `None` for the browser's; `NotFound` when there is no such user.
+    async fn set_user_time_zone(&self, id: i64, time_zone: Option<&str>) -> StoreResult<User>;
 }
 
 /// API tokens (ORG-05). Only digests are stored.

@@ -309,7 +309,23 @@ async fn users_have_unique_case_insensitive_emails(store: Arc<dyn Store>) {
     );
     assert_eq!(store.user(user.id).await.unwrap(), Some(user.clone()));
     assert_eq!(store.user(user.id + 100).await.unwrap(), None);
-    assert_eq!(store.list_users().await.unwrap(), vec![user]);
+    assert_eq!(store.list_users().await.unwrap(), vec![user.clone()]);
+
+    // The dashboard's time zone (issue 19): none (the browser's) until set, and clearable.
+    assert_eq!(user.time_zone, None);
+    let set = store
+        .set_user_time_zone(user.id, Some("Asia/Kolkata"))
+        .await
+        .unwrap();
+    assert_eq!(set.time_zone.as_deref(), Some("Asia/Kolkata"));
+    assert_eq!(store.user(user.id).await.unwrap(), Some(set));
+    let cleared = store.set_user_time_zone(user.id, None).await.unwrap();
+    assert_eq!(cleared, user);
+    let err = store
+        .set_user_time_zone(user.id + 100, Some("UTC"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("user")), "{err}");
 }
 
 async fn memberships_carry_roles(store: Arc<dyn Store>) {

@@ -19,6 +19,7 @@ conformance!(
     events_in_an_issue_follow_their_timestamps,
     issue_lists_match_and_count_events_in_the_period,
     the_level_filter_matches_any_event_of_the_issue,
+    tag_filters_match_and_count_events_that_have_every_tag,
     discarding_deletes_the_events_and_leaves_a_tombstone,
 );
 
@@ -310,6 +311,76 @@ async fn the_level_filter_matches_any_event_of_the_issue(store: Arc<dyn Store>) 
         };
         assert_eq!(ids, expected, "level={level}");
     }
+}
+
+/// Issue 19: `key:value` tags filter the issue list as the other event fields do. An issue is
+/// listed when one of its events has every tag asked for (and the level and environment, in
+/// the period), and its count is the number of such events, on both backends alike.
+async fn tag_filters_match_and_count_events_that_have_every_tag(store: Arc<dyn Store>) {
+    let (_, p) = project(&store, "p").await;
+    let ev = |fingerprint, minutes, tags: Vec<(&'static str, &'static str)>| Ev {
+        tags,
+        environment: Some("production"),
+        ..Ev::new(p, fingerprint, T - Duration::minutes(minutes))
+    };
+    let firefox = ("browser.name", "Firefox \"ESR\"");
+    let linux = ("os", "Linux");
+    let mixed = stored(
+        &write(
+            &store,
+            vec![
+                ev("mixed", 50, vec![firefox]),
+                ev("mixed", 40, vec![linux]),
+                ev("mixed", 30, vec![firefox, linux]),
+                ev("mixed", 20, vec![firefox, linux]),
+                // Outside the period below.
+                ev("mixed", 200, vec![firefox, linux]),
+            ],
+        )
+        .await,
+    );
+    let apart = stored(
+        &write(
+            &store,
+            vec![ev("apart", 10, vec![firefox]), ev("apart", 5, vec![linux])],
+        )
+        .await,
+    );
+    let query = |tags: &[(&str, &str)], since: Option<OffsetDateTime>| IssueQuery {
+        tags: tags
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        since,
+        until: since.map(|_| T + Duration::minutes(1)),
+        sort: IssueSort::Count,
+        ..list(p)
+    };
+    let hour = Some(T - Duration::hours(1));
+    for (tags, since, expected) in [
+        (vec![firefox], hour, vec![(mixed, 3), (apart, 1)]),
+        (vec![firefox, linux], hour, vec![(mixed, 2)]),
+        (vec![firefox, linux], None, vec![(mixed, 3)]),
+        (vec![linux], None, vec![(mixed, 4), (apart, 1)]),
+        (vec![("os", "linux")], None, vec![]),
+        (vec![("browser", "Firefox")], None, vec![]),
+    ] {
+        let page = store.query_issues(&query(&tags, since)).await.unwrap();
+        let got: Vec<(i64, i64)> = page
+            .items
+            .iter()
+            .map(|i| (i.id, i.period_count.unwrap_or(i.event_count)))
+            .collect();
+        assert_eq!(got, expected, "{tags:?} since {since:?}");
+        let counted = store.count_issues(&query(&tags, since)).await.unwrap();
+        assert_eq!(counted, expected.len() as u64, "{tags:?}");
+    }
+    // With another event field: one event must have the tag and the level together.
+    let warning = IssueQuery {
+        level: Some("warning".into()),
+        ..query(&[firefox], None)
+    };
+    assert!(store.query_issues(&warning).await.unwrap().items.is_empty());
 }
 
 /// Row 10: discarding deletes the issue's events (not listed, not found by search) and keeps

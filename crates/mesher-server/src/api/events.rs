@@ -42,17 +42,7 @@ pub async fn list(
         .project(&state, project_id, Scope::Read, Role::Member)
         .await?;
     let (since, until) = default_range(&q)?;
-    let mut tags = Vec::new();
-    for t in q.all("tag") {
-        let (k, v) = t
-            .split_once(':')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| ApiError::BadRequest(format!("tag: {t:?} is not key:value")))?;
-        tags.push((k.to_string(), v.to_string()));
-    }
-    if tags.len() > 10 {
-        return Err(ApiError::BadRequest("tag: at most 10 filters".into()));
-    }
+    let tags = q.tags()?;
     let page = state
         .store()
         .query_events(&EventQuery {

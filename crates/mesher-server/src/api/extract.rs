@@ -121,6 +121,25 @@ impl QueryPairs {
             .unwrap_or(25))
     }
 
+    /// The `tag` filters, each `key:value`, at most [`mesher_store::MAX_TAG_FILTERS`].
+    pub fn tags(&self) -> Result<Vec<(String, String)>, ApiError> {
+        let tags = self
+            .all("tag")
+            .into_iter()
+            .map(|t| {
+                t.split_once(':')
+                    .filter(|(k, _)| !k.is_empty())
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .ok_or_else(|| ApiError::BadRequest(format!("tag: {t:?} is not key:value")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let max = mesher_store::MAX_TAG_FILTERS;
+        if tags.len() > max {
+            return Err(ApiError::BadRequest(format!("tag: at most {max} filters")));
+        }
+        Ok(tags)
+    }
+
     /// A cursor from a previous page.
     pub fn cursor(&self) -> Result<Option<mesher_store::Cursor>, ApiError> {
         self.parse("cursor", |v| mesher_store::Cursor::decode(v).ok())

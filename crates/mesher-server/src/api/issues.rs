@@ -48,6 +48,7 @@ pub async fn visible_issue(
         ("level" = Option<String>, Query, description = "Issues with events of this level in the period: fatal, error, warning, info or debug"),
         ("environment" = Option<String>, Query, description = "Issues with events in this environment in the period"),
         ("release" = Option<String>, Query, description = "Issues with events of this release in the period"),
+        ("tag" = Option<Vec<String>>, Query, explode, description = "`key:value`, repeatable: issues with an event in the period that has every tag (and the level, environment and release asked for)"),
         ("assignee" = Option<String>, Query, description = "`me`, `none` or a user id"),
         ("since" = Option<String>, Query, description = "RFC 3339; default: 24 hours ago"),
         ("until" = Option<String>, Query, description = "RFC 3339; default: now"),
@@ -78,6 +79,7 @@ pub async fn list(
         level: q.parse("level", level)?,
         environment: q.get("environment").map(str::to_string),
         release: q.get("release").map(str::to_string),
+        tags: q.tags()?,
         assignee: q.parse("assignee", |v| match v {
             "me" => Some(AssigneeFilter::User(caller.user_id)),
             "none" => Some(AssigneeFilter::Nobody),

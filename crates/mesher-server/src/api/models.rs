@@ -264,6 +264,8 @@ pub struct UserBody {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// The time zone the dashboard shows times in; `null` for the browser's own.
+    pub time_zone: Option<String>,
 }
 
 impl From<User> for UserBody {
@@ -273,6 +275,7 @@ impl From<User> for UserBody {
             email: u.email,
             name: u.name,
             created_at: u.created_at,
+            time_zone: u.time_zone,
         }
     }
 }
@@ -382,6 +385,8 @@ pub struct MeBody {
 pub struct MePatch {
     /// Display name.
     pub name: Option<String>,
+    /// The dashboard's time zone: an IANA name (`Europe/Berlin`), or `""` for the browser's.
+    pub time_zone: Option<String>,
 }
 
 /// A password change.

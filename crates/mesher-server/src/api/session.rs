@@ -9,6 +9,7 @@ use super::auth::{Caller, check_csrf};
 use super::extract::Json;
 use super::models::{LoginBody, LoginResult, MeBody, MePatch, OrgBody, PasswordBody, UserBody};
 use crate::accounts::{hash_password, verify_password};
+use crate::dashboard::zone;
 use crate::error::ApiError;
 use crate::ingest::ClientIp;
 use crate::sessions;
@@ -109,6 +110,14 @@ pub async fn update_me(
         state
             .store()
             .update_user(caller.user_id, Some(name.trim()), None)
+            .await?;
+    }
+    if let Some(name) = &body.time_zone {
+        let zone = zone::checked_name(name)
+            .map_err(|e| ApiError::BadRequest(format!("time_zone: {e}")))?;
+        state
+            .store()
+            .set_user_time_zone(caller.user_id, zone.as_deref())
             .await?;
     }
     Ok(axum::Json(me_body(&state, &caller, &headers).await?))

@@ -22,6 +22,7 @@ use super::context::{Notice, ProjectScope, done};
 use super::extract::{PagePath, PageQuery, Posted, SignedIn};
 use super::format::When;
 use super::layout::{Layout, Nav};
+use super::zone::Zone;
 use super::{HtmlError, impl_page, paths};
 use crate::ops::Ops;
 use crate::ops::alerts::{self as ops_alerts, MAX_LISTED};
@@ -81,14 +82,14 @@ pub struct AlertRow {
 }
 
 impl AlertRow {
-    fn new(l: &Layout, a: &Alert, now: OffsetDateTime) -> AlertRow {
+    fn new(l: &Layout, a: &Alert, now: OffsetDateTime, zone: &Zone) -> AlertRow {
         let p = a.project_id;
         AlertRow {
             id: a.id,
             summary: a.summary.clone(),
             kind: a.kind.clone(),
             state: a.state.as_str(),
-            fired: When::new(a.fired_at, now),
+            fired: zone.when(a.fired_at, now),
             href: l.url(&paths::alert(p, a.id)),
             issue: a
                 .issue_id
@@ -131,6 +132,7 @@ pub(super) async fn page(
         ops_alerts::list_alerts(Ops::Node(&state), actor, id, wanted, ROWS.min(MAX_LISTED)).await?;
     let l = &scope.layout;
     let now = mesher_store::now();
+    let zone = &user.zone;
     let here = paths::alerts(id);
     Ok(AlertsPage {
         notice: Notice::from_done(q.done.as_deref()),
@@ -147,7 +149,10 @@ pub(super) async fn page(
             })
             .collect(),
         state: filter,
-        rows: alerts.iter().map(|a| AlertRow::new(l, a, now)).collect(),
+        rows: alerts
+            .iter()
+            .map(|a| AlertRow::new(l, a, now, zone))
+            .collect(),
         stream: l.url(&paths::stream(id)),
         alert_base: l.url(&format!("{here}/")),
         issue_base: l.url(&format!("{}/", paths::issues(id))),
@@ -222,9 +227,10 @@ pub(super) async fn detail(
         .collect();
     let l = &scope.layout;
     let now = mesher_store::now();
+    let zone = &user.zone;
     Ok(AlertPage {
         notice: Notice::from_done(q.done.as_deref()),
-        alert: AlertRow::new(l, &alert, now),
+        alert: AlertRow::new(l, &alert, now, zone),
         rule_name: rule.name,
         rule_href: l.url(&paths::alert_rule(id, rule.id)),
         history: history
@@ -240,7 +246,7 @@ pub(super) async fn detail(
                     None => "Mesher".into(),
                 },
                 note: h.note.unwrap_or_default(),
-                when: When::new(h.at, now),
+                when: zone.when(h.at, now),
             })
             .collect(),
         deliveries: deliveries
@@ -250,13 +256,13 @@ pub(super) async fn detail(
                 key: d.idempotency_key,
                 state: d.state.as_str(),
                 next: (d.state == DeliveryState::Pending)
-                    .then(|| When::new(d.next_attempt_at, now)),
-                delivered: d.delivered_at.map(|t| When::new(t, now)),
+                    .then(|| zone.when(d.next_attempt_at, now)),
+                delivered: d.delivered_at.map(|t| zone.when(t, now)),
                 last_error: d.last_error.unwrap_or_default(),
                 attempts: attempts
                     .into_iter()
                     .map(|a| AttemptItem {
-                        when: When::new(a.at, now),
+                        when: zone.when(a.at, now),
                         status: a.status.map(|s| s.to_string()).unwrap_or_default(),
                         error: a.error.unwrap_or_default(),
                         duration: format!("{} ms", a.duration_ms),

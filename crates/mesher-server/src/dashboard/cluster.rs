@@ -61,6 +61,7 @@ pub(super) async fn page(
         .into());
     }
     let now = mesher_store::now();
+    let zone = &user.zone;
     let view = cluster_view(state.store(), &state.cluster().identity().name, now).await?;
     let chrome = chrome(&state, &user, None).await?;
     let rows = view
@@ -77,8 +78,8 @@ pub(super) async fn page(
             queue_depth: n.queue_depth,
             handed_off: n.handed_off,
             taken_over: n.taken_over,
-            heartbeat: When::new(n.last_heartbeat, now),
-            started: When::new(n.started_at, now),
+            heartbeat: zone.when(n.last_heartbeat, now),
+            started: zone.when(n.started_at, now),
             services: n
                 .services
                 .as_array()

@@ -78,6 +78,7 @@ fn chrome_from(
         operator: orgs.iter().any(|(_, role, _)| *role >= Role::Admin),
         email: user.user.email.clone(),
         csrf: user.csrf.clone(),
+        time_zone: user.zone.description(),
         switcher: Switcher {
             current,
             orgs: orgs
@@ -208,6 +209,7 @@ const DONE: &[(&str, &str)] = &[
     ("invitation-accepted", "Invitation accepted: welcome."),
     ("invitation-declined", "Invitation declined."),
     ("token-revoked", "Token revoked."),
+    ("preferences-saved", "Preferences saved."),
     ("rule-created", "Alert rule created."),
     ("rule-saved", "Alert rule saved."),
     ("rule-deleted", "Alert rule deleted, with its alerts."),

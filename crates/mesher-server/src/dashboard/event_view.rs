@@ -11,7 +11,8 @@ use mesher_store::StoredEvent;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use super::format::{When, clock, date, query, truncate};
+use super::format::{When, query, truncate};
+use super::zone::Zone;
 
 /// Longest text shown for one value (a variable, a context field, a breadcrumb's data).
 const MAX_VALUE: usize = 400;
@@ -111,7 +112,7 @@ pub struct Line {
 
 /// A breadcrumb.
 pub struct Crumb {
-    /// "14:05:09" (UTC).
+    /// "14:05:09" in the viewer's zone.
     pub time: String,
     /// The exact time, for the tooltip.
     pub exact: String,
@@ -153,10 +154,15 @@ pub struct RequestView {
 
 impl EventView {
     /// The view of `stored`; tag links go to the event search at `events_href`.
-    pub fn new(stored: &StoredEvent, events_href: &str, now: OffsetDateTime) -> EventView {
+    pub fn new(
+        stored: &StoredEvent,
+        events_href: &str,
+        now: OffsetDateTime,
+        zone: &Zone,
+    ) -> EventView {
         let mut view = EventView {
             id: stored.event_id.to_string(),
-            when: When::new(stored.timestamp, now),
+            when: zone.when(stored.timestamp, now),
             message: None,
             stacks: Vec::new(),
             breadcrumbs: Vec::new(),
@@ -176,7 +182,7 @@ impl EventView {
             raw: None,
         };
         match serde_json::from_slice::<Event>(&stored.payload) {
-            Ok(event) => view.fill(event),
+            Ok(event) => view.fill(event, zone),
             // Shown as stored, indented when it is JSON at all.
             Err(_) => {
                 view.raw = Some(
@@ -191,7 +197,7 @@ impl EventView {
         view
     }
 
-    fn fill(&mut self, event: Event) {
+    fn fill(&mut self, event: Event, zone: &Zone) {
         self.message = event
             .message
             .as_ref()
@@ -204,10 +210,8 @@ impl EventView {
             .map(|b| {
                 let t = b.timestamp.map(|t| t.as_datetime());
                 Crumb {
-                    time: t.map(clock).unwrap_or_default(),
-                    exact: t
-                        .map(|t| format!("{} {} UTC", date(t), clock(t)))
-                        .unwrap_or_default(),
+                    time: t.map(|t| zone.clock(t)).unwrap_or_default(),
+                    exact: t.map(|t| zone.exact(t)).unwrap_or_default(),
                     category: b
                         .category
                         .clone()
@@ -234,14 +238,7 @@ impl EventView {
             ("Server", event.server_name.clone()),
             ("Logger", event.logger.clone()),
             ("SDK", sdk),
-            (
-                "Received",
-                Some(format!(
-                    "{} {} UTC",
-                    date(event.received.as_datetime()),
-                    clock(event.received.as_datetime())
-                )),
-            ),
+            ("Received", Some(zone.exact(event.received.as_datetime()))),
         ];
         self.facts = facts
             .into_iter()

@@ -18,6 +18,7 @@ use super::format::{Pager, When, query};
 use super::issues::Choice;
 use super::layout::{Layout, Nav};
 use super::search::{self, Search, SearchError};
+use super::zone::Zone;
 use super::{HtmlError, paths, render};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,11 +58,11 @@ impl EventRow {
         layout: &Layout,
         project_id: i64,
         e: EventSummary,
-        now: OffsetDateTime,
+        (now, zone): (OffsetDateTime, &Zone),
     ) -> EventRow {
         let issue = layout.url(&paths::issue(project_id, e.issue_id));
         EventRow {
-            when: When::new(e.timestamp, now),
+            when: zone.when(e.timestamp, now),
             href: format!(
                 "{issue}{}",
                 query([("event", e.event_id.to_string().as_str())])
@@ -142,7 +143,7 @@ pub(super) async fn page(
     );
     let rows = items
         .into_iter()
-        .map(|e| EventRow::new(l, id, e, now))
+        .map(|e| EventRow::new(l, id, e, (now, &user.zone)))
         .collect();
     let empty = if error.is_some() {
         (

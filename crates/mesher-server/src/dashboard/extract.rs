@@ -12,6 +12,7 @@ use mesher_store::{Scope, User};
 use serde::de::DeserializeOwned;
 
 use super::HtmlError;
+use super::zone::{BROWSER_COOKIE, Zone};
 use crate::api::auth::Caller;
 use crate::error::ApiError;
 use crate::sessions;
@@ -28,6 +29,8 @@ pub struct SignedIn {
     pub user: User,
     /// The session's CSRF token, which every form of the page must send back as `_csrf`.
     pub csrf: String,
+    /// The time zone the user's pages show times in.
+    pub zone: Zone,
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -45,10 +48,15 @@ impl FromRequestParts<AppState> for SignedIn {
             .await?
             .ok_or_else(signed_out)?;
         let caller = Caller::load(state, user.id, Scope::Admin).await?;
+        let zone = Zone::for_viewer(
+            user.time_zone.as_deref(),
+            sessions::cookie(&parts.headers, BROWSER_COOKIE),
+        );
         Ok(SignedIn {
             caller,
             user,
             csrf: session.csrf_token,
+            zone,
         })
     }
 }

@@ -1,54 +1,32 @@
 //! How pages write times, numbers and links: computed in Rust so that templates only print.
 
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 
-/// A moment as a page shows it: relative ("5 min ago") with the exact UTC time as tooltip and
-/// machine-readable `datetime` (see the `time` macro in `macros.html`).
+/// A moment as a page shows it: relative ("5 min ago") with the exact time in the viewer's zone
+/// as tooltip and machine-readable `datetime` (see the `time` macro in `macros.html`). Made by
+/// [`Zone::when`](super::zone::Zone::when).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct When {
-    /// RFC 3339, for `<time datetime>`.
+    /// RFC 3339 in UTC, for `<time datetime>`.
     pub iso: String,
-    /// "2026-11-23 14:05:09 UTC".
+    /// "2026-11-23 15:05:09 CET (UTC+01:00)".
     pub exact: String,
-    /// "5 min ago".
+    /// "5 min ago", or the date beyond a month.
     pub ago: String,
 }
 
-impl When {
-    /// `t` as seen at `now`.
-    pub fn new(t: OffsetDateTime, now: OffsetDateTime) -> When {
-        let t = t.to_offset(UtcOffset::UTC);
-        When {
-            iso: format!("{}T{}Z", date(t), clock(t)),
-            exact: format!("{} {} UTC", date(t), clock(t)),
-            ago: ago(t, now),
-        }
-    }
-}
-
-/// "2026-11-23".
-pub fn date(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
-}
-
-/// "14:05:09".
-pub fn clock(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
-    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
-}
-
-/// "just now", "5 min ago", "3 h ago", "12 d ago", or the date beyond a month. A time in the
-/// future (a client clock ahead of ours) reads "just now" rather than something puzzling.
-pub fn ago(t: OffsetDateTime, now: OffsetDateTime) -> String {
+/// "just now", "5 min ago", "3 h ago", "12 d ago"; `None` beyond a month, where the date says
+/// more. A time in the future (a client clock ahead of ours) reads "just now" rather than
+/// something puzzling.
+pub fn ago(t: OffsetDateTime, now: OffsetDateTime) -> Option<String> {
     let secs = (now - t).whole_seconds();
-    match secs {
+    Some(match secs {
         ..60 => "just now".into(),
         60..3_600 => format!("{} min ago", secs / 60),
         3_600..86_400 => format!("{} h ago", secs / 3_600),
         86_400..2_592_000 => format!("{} d ago", secs / 86_400),
-        _ => date(t),
-    }
+        _ => return None,
+    })
 }
 
 /// `1234567` → `1,234,567`.
@@ -166,18 +144,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_read_relative_with_exact_tooltips() {
+    fn times_read_relative() {
         let now = datetime!(2026-11-23 14:00:00 UTC);
-        let w = When::new(datetime!(2026-11-23 13:55:00 UTC), now);
-        assert_eq!(w.ago, "5 min ago");
-        assert_eq!(w.exact, "2026-11-23 13:55:00 UTC");
-        assert_eq!(w.iso, "2026-11-23T13:55:00Z");
-        assert_eq!(ago(now + time::Duration::minutes(3), now), "just now");
-        assert_eq!(ago(datetime!(2026-11-23 11:00 UTC), now), "3 h ago");
-        assert_eq!(ago(datetime!(2026-11-20 11:00 UTC), now), "3 d ago");
-        assert_eq!(ago(datetime!(2026-01-02 11:00 UTC), now), "2026-01-02");
-        let offset = datetime!(2026-11-23 15:00:00 +01:00);
-        assert_eq!(When::new(offset, now).exact, "2026-11-23 14:00:00 UTC");
+        assert_eq!(
+            ago(datetime!(2026-11-23 13:55:00 UTC), now).unwrap(),
+            "5 min ago"
+        );
+        assert_eq!(
+            ago(now + time::Duration::minutes(3), now).unwrap(),
+            "just now"
+        );
+        assert_eq!(
+            ago(datetime!(2026-11-23 11:00 UTC), now).unwrap(),
+            "3 h ago"
+        );
+        assert_eq!(
+            ago(datetime!(2026-11-20 11:00 UTC), now).unwrap(),
+            "3 d ago"
+        );
+        assert_eq!(ago(datetime!(2026-01-02 11:00 UTC), now), None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use super::format::{When, count, query, truncate};
 use super::grouping::GroupingView;
 use super::issues::{ARCHIVE_OPTIONS, Choice, change};
 use super::layout::{Layout, Nav};
+use super::zone::Zone;
 use super::{HtmlError, impl_page, paths};
 use crate::error::ApiError;
 use crate::ops::{self, Ops, OpsError};
@@ -153,6 +154,7 @@ pub(super) async fn page(
     let issue = issue_in(&state, id, issue_id).await?;
     let store = state.store();
     let now = mesher_store::now();
+    let zone = &user.zone;
     let range = Range::parse(q.range.as_deref());
     let (since, until, bucket) = range.window(now);
     let (timeline, tags, activity, members, event, storage) = tokio::try_join!(
@@ -180,7 +182,7 @@ pub(super) async fn page(
                 format!(
                     "Events before {} have expired: the project keeps events for {days}. \
                      The counts still include them.",
-                    When::new(before, now).exact
+                    zone.when(before, now).exact
                 )
             }
         });
@@ -251,8 +253,8 @@ pub(super) async fn page(
         range_phrase: range.phrase(),
         timeline: charts::volume_chart(&series(&timeline), bucket, 860, 160),
         tags: breakdown(tags, issue.event_count, &events_href, issue.id),
-        activity: activity_items(&issue, &activity, &names, now),
-        event: event.map(|e| EventView::new(&e, &events_href, now)),
+        activity: activity_items(&issue, &activity, &names, now, zone),
+        event: event.map(|e| EventView::new(&e, &events_href, now, zone)),
         share,
         older: older.map(event_link),
         newer: newer.map(event_link),
@@ -262,7 +264,7 @@ pub(super) async fn page(
             "{events_href}{}",
             query([("q", format!("issue:{}", issue.id).as_str())])
         ),
-        issue: head(&issue, now),
+        issue: head(&issue, now, zone),
         layout,
     })
 }
@@ -301,7 +303,7 @@ async fn chosen_event(
     }
 }
 
-fn head(issue: &Issue, now: OffsetDateTime) -> IssueHead {
+fn head(issue: &Issue, now: OffsetDateTime, zone: &Zone) -> IssueHead {
     let detail = match (issue.status, issue.substatus.as_deref()) {
         (IssueStatus::Resolved, _) => match issue.resolved_in_release.as_deref() {
             Some("") => Some("in the next release".to_string()),
@@ -328,8 +330,8 @@ fn head(issue: &Issue, now: OffsetDateTime) -> IssueHead {
         detail,
         events: count(issue.event_count),
         users: count(issue.user_count),
-        first_seen: When::new(issue.first_seen, now),
-        last_seen: When::new(issue.last_seen, now),
+        first_seen: zone.when(issue.first_seen, now),
+        last_seen: zone.when(issue.last_seen, now),
         release: issue.last_release.clone(),
         environment: issue.last_environment.clone(),
     }
@@ -532,6 +534,7 @@ fn activity_items(
     activity: &[IssueActivity],
     names: &HashMap<i64, String>,
     now: OffsetDateTime,
+    zone: &Zone,
 ) -> Vec<ActivityItem> {
     let name = |id: Option<i64>| match id {
         Some(id) => names
@@ -576,13 +579,13 @@ fn activity_items(
                 other => format!("{who}: {}", other.replace('_', " ")),
             };
             ActivityItem {
-                when: When::new(a.created_at, now),
+                when: zone.when(a.created_at, now),
                 text,
             }
         })
         .collect();
     items.push(ActivityItem {
-        when: When::new(issue.first_seen, now),
+        when: zone.when(issue.first_seen, now),
         text: "First seen".into(),
     });
     items

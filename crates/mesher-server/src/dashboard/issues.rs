@@ -28,6 +28,7 @@ use super::format::{Pager, When, count};
 use super::layout::{Layout, Nav};
 use super::search::{self, Search, SearchError};
 use super::signin::local_path;
+use super::zone::Zone;
 use super::{HtmlError, paths, render};
 use crate::error::ApiError;
 use crate::ops::{self, Ops, OpsError};
@@ -237,6 +238,7 @@ impl IssuesQuery {
             level: search.level.or(level),
             environment: search.environment.or(text(&self.environment)),
             release: search.release.or(text(&self.release)),
+            tags: search.tags,
             assignee,
             since: period_since(&self.period, now),
             until: None,
@@ -291,7 +293,15 @@ pub(super) async fn page(
         .iter()
         .map(|m| (m.user.id, m.user.name.clone()))
         .collect();
-    let rows = rows(&state, &scope.layout, id, page.items.iter(), &names, now).await?;
+    let rows = rows(
+        &state,
+        &scope.layout,
+        id,
+        page.items.iter(),
+        &names,
+        (now, &user.zone),
+    )
+    .await?;
     // The count costs a query, worth it only when the list has more than this page.
     let matching = match &issue_query {
         Some(q) if page.next_cursor.is_some() || q.cursor.is_some() => Some(count(
@@ -429,14 +439,8 @@ pub(super) async fn page(
     Ok(render(status, &rendered))
 }
 
-/// The terms of `search` that issues have: tags and `issue:` belong to events.
+/// The terms of `search` that issues have: `issue:` belongs to events.
 fn for_issues(search: Search) -> Result<Search, SearchError> {
-    if let Some((key, value)) = search.tags.first() {
-        return Err(SearchError(format!(
-            "{key}:{value} is a tag; the issue list filters on level:, environment:, release: \
-             and is:, the event search on tags."
-        )));
-    }
     match search.issue {
         Some(n) => Err(SearchError(format!(
             "issue:{n} narrows the event search; here, open issue #{n} from the list."
@@ -452,7 +456,7 @@ async fn rows(
     project_id: i64,
     issues: impl Iterator<Item = &Issue>,
     names: &HashMap<i64, String>,
-    now: OffsetDateTime,
+    (now, zone): (OffsetDateTime, &Zone),
 ) -> Result<Vec<IssueRow>, HtmlError> {
     let (since, until, _) = Range::Day.window(now);
     let issues: Vec<&Issue> = issues.collect();
@@ -482,8 +486,8 @@ async fn rows(
                 lifetime_count: issue.period_count.is_none(),
                 users: count(issue.user_count),
                 trend: charts::sparkline(&values),
-                first_seen: When::new(issue.first_seen, now),
-                last_seen: When::new(issue.last_seen, now),
+                first_seen: zone.when(issue.first_seen, now),
+                last_seen: zone.when(issue.last_seen, now),
                 assignee: issue.assignee_id.map(|a| {
                     names
                         .get(&a)
@@ -762,9 +766,16 @@ mod tests {
         assert_eq!(store.environment.as_deref(), Some("staging"));
         assert_eq!(store.release.as_deref(), Some("2.0"));
 
-        for q in ["browser:Firefox", "issue:7"] {
-            assert!(for_issues(search::parse(q).unwrap()).is_err(), "{q}");
-        }
+        let tagged = search::parse(r#"browser:"Firefox 120" os:Linux"#).unwrap();
+        let store = q.to_store(3, 9, now, for_issues(tagged).unwrap()).unwrap();
+        assert_eq!(
+            store.tags,
+            [
+                ("browser".to_string(), "Firefox 120".to_string()),
+                ("os".to_string(), "Linux".to_string())
+            ]
+        );
+        assert!(for_issues(search::parse("issue:7").unwrap()).is_err());
     }
 
     #[test]

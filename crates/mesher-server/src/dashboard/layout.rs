@@ -50,6 +50,8 @@ pub struct UserChrome {
     pub invitations: Vec<InvitationNotice>,
     /// Whether the user administers an organization, and so may see the Cluster page.
     pub operator: bool,
+    /// The time zone of the page's times, in words ("Europe/Berlin (your browser's)").
+    pub time_zone: String,
 }
 
 /// An invitation to an organization, with the forms to accept or decline it.
@@ -248,6 +250,7 @@ mod tests {
         Layout::new("/mesher/").with_nav(nav).with_user(UserChrome {
             email: "a@example.com".into(),
             csrf: "c".into(),
+            time_zone: "UTC".into(),
             switcher: Switcher {
                 current: Some(project.clone()),
                 orgs: vec![OrgProjects {

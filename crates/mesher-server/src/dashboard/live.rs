@@ -221,7 +221,7 @@ pub(super) async fn page(
     let l = &scope.layout;
     let rows = events
         .into_iter()
-        .map(|e| EventRow::new(l, id, e, now))
+        .map(|e| EventRow::new(l, id, e, (now, &user.zone)))
         .collect();
     let empty = if filters.any() {
         (

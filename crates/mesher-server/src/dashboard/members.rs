@@ -120,6 +120,7 @@ async fn load(
 ) -> Result<MembersPage, HtmlError> {
     let (org, mine) = member_org(state, user, slug).await?;
     let now = mesher_store::now();
+    let zone = &user.zone;
     let can_admin = mine >= Role::Admin;
     let (members, pending, chrome) = tokio::try_join!(
         async { Ok::<_, HtmlError>(state.store().list_members(org.id).await?) },
@@ -140,7 +141,7 @@ async fn load(
             revoke_action: layout.url(&format!("/orgs/{}/invitations/{}/revoke", org.slug, i.id)),
             email: i.email,
             role: i.role.as_str(),
-            expires: When::new(i.expires_at, now),
+            expires: zone.when(i.expires_at, now),
         })
         .collect();
     let rows = members
@@ -149,7 +150,7 @@ async fn load(
             name: m.user.name.clone(),
             email: m.user.email.clone(),
             role: m.role.as_str(),
-            joined: When::new(m.joined_at, now),
+            joined: zone.when(m.joined_at, now),
             you: m.user.id == user.user.id,
             manageable: can_admin && (m.role < Role::Owner || mine == Role::Owner),
             roles: role_choices(mine, m.role),

@@ -39,11 +39,13 @@ mod live;
 mod members;
 mod orgs;
 mod overview;
+mod preferences;
 mod search;
 mod settings;
 mod signin;
 mod snippets;
 mod tokens;
+pub mod zone;
 
 use std::sync::Arc;
 
@@ -142,6 +144,10 @@ pub fn routes(prefix: &str) -> Router<AppState> {
             post(invitations::decline),
         )
         .route(paths::TOKENS, get(tokens::page).post(tokens::create))
+        .route(
+            paths::PREFERENCES,
+            get(preferences::page).post(preferences::save),
+        )
         .route(paths::CLUSTER, get(cluster::page))
         .route("/me/tokens/{token}/revoke", post(tokens::revoke))
         .layer(middleware::from_fn_with_state(
@@ -167,6 +173,8 @@ pub mod paths {
     pub const NEW_ORG: &str = "/orgs/new";
     /// The signed-in user's API tokens.
     pub const TOKENS: &str = "/me/tokens";
+    /// The signed-in user's preferences (their time zone).
+    pub const PREFERENCES: &str = "/me/preferences";
     /// The cluster's nodes (organization admins).
     pub const CLUSTER: &str = "/cluster";
 

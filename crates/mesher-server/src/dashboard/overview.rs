@@ -111,6 +111,7 @@ pub(super) async fn page(
     let scope = ProjectScope::load(&state, &user, layout, id, Nav::Overview, "Overview").await?;
     let store = state.store();
     let now = mesher_store::now();
+    let zone = &user.zone;
     let range = Range::parse(query.range.as_deref());
     let (since, until, bucket) = range.window(now);
     let (health, volume, levels, top, (events_stored, _), new_in_range) = tokio::try_join!(
@@ -179,7 +180,7 @@ pub(super) async fn page(
         .map(|t| TopIssue {
             href: layout.url(&paths::issue(id, t.issue.id)),
             count: count(t.count),
-            last_seen: When::new(t.issue.last_seen, now),
+            last_seen: zone.when(t.issue.last_seen, now),
             status: t.issue.status.as_str(),
             culprit: t.issue.culprit.unwrap_or_default(),
             title: t.issue.title,

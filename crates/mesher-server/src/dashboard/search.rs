@@ -6,7 +6,7 @@
 //! query, with the syntax help (`m::search_help`) next to it.
 
 use mesher_protocol::Level;
-use mesher_store::IssueStatus;
+use mesher_store::{IssueStatus, MAX_TAG_FILTERS};
 
 /// A search as typed, split into what the stores filter on.
 #[derive(Debug, Default, PartialEq)]
@@ -58,6 +58,11 @@ pub(super) fn parse(q: &str) -> Result<Search, SearchError> {
             None => search.words.push(token.to_string()),
         }
         rest = rest.get(consumed..).unwrap_or_default().trim_start();
+    }
+    if search.tags.len() > MAX_TAG_FILTERS {
+        return Err(SearchError(format!(
+            "At most {MAX_TAG_FILTERS} tags (key:value) in one search."
+        )));
     }
     Ok(search)
 }
@@ -126,6 +131,10 @@ mod tests {
             ("is:sleeping", "is:sleeping is not a state"),
             (r#"a:"b c"#, "A quote is not closed"),
             (r#""payment declined"#, "A quote is not closed"),
+            (
+                "a:1 b:2 c:3 d:4 e:5 f:6 g:7 h:8 i:9 j:10 k:11",
+                "At most 10 tags",
+            ),
         ] {
             let SearchError(message) = parse(q).unwrap_err();
             assert!(message.starts_with(starts), "{q}: {message}");

@@ -203,6 +203,7 @@ async fn load(
     let scope = ProjectScope::load(state, user, layout, id, Nav::Settings, "Settings").await?;
     let store = state.store();
     let now = mesher_store::now();
+    let zone = &user.zone;
     let (keys, (events, issues), storage, day, month) = tokio::try_join!(
         store.list_keys(id),
         store.project_counts(id),
@@ -239,8 +240,8 @@ async fn load(
                 label: k.label.clone(),
                 dsn: accounts::dsn(state.public_url(), &k.public_key, id),
                 field_id: format!("dsn-{}", k.id),
-                created: When::new(k.created_at, now),
-                revoked: k.revoked_at.map(|t| When::new(t, now)),
+                created: zone.when(k.created_at, now),
+                revoked: k.revoked_at.map(|t| zone.when(t, now)),
                 revoke_action: l.url(&format!("/projects/{id}/keys/{}/revoke", k.id)),
             })
             .collect(),
@@ -248,7 +249,7 @@ async fn load(
         events: count(events),
         issues: count(issues),
         storage: format::bytes(storage.bytes),
-        expired_before: storage.expired_before.map(|t| When::new(t, now)),
+        expired_before: storage.expired_before.map(|t| zone.when(t, now)),
         outcomes: OutcomeRow::all(&day, &month),
         org_name: scope.org.name.clone(),
         slug: scope.project.slug.clone(),

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::context::landing;
 use super::extract::{Posted, SignedIn};
 use super::layout::Layout;
+use super::zone::Zone;
 use super::{HtmlError, impl_page, paths, render};
 use crate::api::auth::Caller;
 use crate::error::ApiError;
@@ -114,6 +115,8 @@ pub(super) async fn submit(
                 caller: Caller::load(&state, session.user.id, mesher_store::Scope::Admin).await?,
                 user: session.user,
                 csrf: session.csrf_token,
+                // The landing page is only chosen here, not shown.
+                zone: Zone::default(),
             };
             landing(&state, &user).await?
         }

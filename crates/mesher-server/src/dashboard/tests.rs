@@ -39,6 +39,7 @@ fn signed_in(nav: Nav) -> Layout {
     Layout::new("/mesher").with_nav(nav).with_user(UserChrome {
         email: "ada@example.com".into(),
         csrf: "token-1".into(),
+        time_zone: "UTC".into(),
         switcher: Switcher {
             current: Some(web.clone()),
             orgs: vec![OrgProjects {

@@ -68,6 +68,7 @@ async fn load(
         chrome(state, user, None),
     )?;
     let now = mesher_store::now();
+    let zone = &user.zone;
     Ok(TokensPage {
         rows: tokens
             .iter()
@@ -75,9 +76,9 @@ async fn load(
                 label: t.label.clone(),
                 prefix: t.prefix.clone(),
                 scope: t.scope.as_str(),
-                created: When::new(t.created_at, now),
-                last_used: t.last_used_at.map(|u| When::new(u, now)),
-                revoked: t.revoked_at.map(|r| When::new(r, now)),
+                created: zone.when(t.created_at, now),
+                last_used: t.last_used_at.map(|u| zone.when(u, now)),
+                revoked: t.revoked_at.map(|r| zone.when(r, now)),
                 revoke_action: layout.url(&format!("{}/{}/revoke", paths::TOKENS, t.id)),
             })
             .collect(),

@@ -49,6 +49,15 @@ async fn third_issue_resolved_and_list_filtered_by_keyboard_alone() {
         .sign_in("ada@example.com", super::ADA_PASSWORD)
         .await;
     browser.find("table.issues-table").await;
+    // The script reported the browser's time zone on the sign-in page, so the first page after
+    // it already shows times in that zone and says so (issue 19).
+    let zone = browser
+        .eval("return Intl.DateTimeFormat().resolvedOptions().timeZone")
+        .await;
+    assert_eq!(
+        browser.text(".footer-zone a").await,
+        format!("{} (your browser's)", zone.as_str().unwrap())
+    );
     let titles = browser
         .eval("return Array.from(document.querySelectorAll('tbody a.cell-title')).map(a => a.textContent)")
         .await;

@@ -54,6 +54,7 @@ pub async fn signed_in_tour(server: &TestServer, browser: &Browser) -> Vec<(&'st
         ("settings", format!("/projects/{p}/settings")),
         ("members", "/orgs/test-org/members".to_string()),
         ("tokens", "/me/tokens".to_string()),
+        ("preferences", "/me/preferences".to_string()),
         ("cluster", "/cluster".to_string()),
     ]
 }

@@ -155,6 +155,7 @@ async fn the_search_box_takes_terms_and_explains_what_it_cannot_read() {
         .await;
     let mut staging = message("cache miss storm", "info");
     staging["environment"] = "staging".into();
+    staging["tags"] = serde_json::json!({"browser": "Firefox 120", "region": "eu"});
     app.send_event(&world, staging).await;
     let ada = app.session(&world.owner).await;
     let list = |q: &str| {
@@ -175,11 +176,23 @@ async fn the_search_box_takes_terms_and_explains_what_it_cannot_read() {
     let page = ada.page(&app, &list("is:resolved"), StatusCode::OK).await;
     assert_eq!(page.count("tbody a.cell-title"), 0);
     assert_eq!(page.count("#filter-q-error"), 0);
+    // Tags, as on the event search (issue 19), alone and with other terms.
+    for (q, found) in [
+        (r#"browser:"Firefox 120""#, true),
+        ("region:eu environment:staging cache", true),
+        ("region:eu level:warning", false),
+        ("browser:Firefox", false),
+    ] {
+        let page = ada.page(&app, &list(q), StatusCode::OK).await;
+        let expected: &[&str] = if found { &["cache miss storm"] } else { &[] };
+        assert_eq!(page.texts("tbody a.cell-title"), expected, "{q}");
+        assert_eq!(page.count("#filter-q-error"), 0, "{q}");
+    }
 
     for (q, reason) in [
         ("disk level:nosuch", "level:nosuch is not a level"),
         (r#"environment:"stag"#, "A quote is not closed"),
-        ("browser:Firefox", "browser:Firefox is a tag"),
+        ("issue:3", "issue:3 narrows the event search"),
         ("is:sleeping", "is:sleeping is not a state"),
     ] {
         let page = ada.page(&app, &list(q), StatusCode::BAD_REQUEST).await;

@@ -19,7 +19,7 @@ const PROJECT_COLS: &str = "id, org_id, name, slug, platform, retention_days, sa
      rate_limit_per_minute, created_at, scrub_data, scrub_ip_addresses, sensitive_fields, \
      safe_fields, max_events_per_issue_per_hour";
 const KEY_COLS: &str = "id, project_id, public_key, label, created_at, revoked_at";
-const USER_COLS: &str = "id, email, name, password_hash, created_at";
+const USER_COLS: &str = "id, email, name, password_hash, created_at, time_zone";
 
 fn org_row(r: &Row) -> Organization {
     Organization {
@@ -67,6 +67,7 @@ fn user_row(r: &Row) -> User {
         name: r.get(2),
         password_hash: r.get(3),
         created_at: r.get(4),
+        time_zone: r.get(5),
     }
 }
 
@@ -631,6 +632,20 @@ impl UserStore for PostgresStore {
                      WHERE id = $1 RETURNING {USER_COLS}"
                 ),
                 &[&id, &name, &password_hash],
+            )
+            .await
+            .map_err(map_err)?;
+        row.as_ref()
+            .map(user_row)
+            .ok_or(StoreError::NotFound("user"))
+    }
+
+    async fn set_user_time_zone(&self, id: i64, time_zone: Option<&str>) -> StoreResult<User> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                &format!("UPDATE users SET time_zone = $2 WHERE id = $1 RETURNING {USER_COLS}"),
+                &[&id, &time_zone],
             )
             .await
             .map_err(map_err)?;

@@ -11,7 +11,7 @@ use super::{PostgresStore, map_err};
 use mesher_protocol::EventId;
 
 use crate::event_model::{Issue, event_id_from_text};
-use crate::issue_period::Bind;
+use crate::issue_period::{Bind, Dialect};
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
     IssueSort, MAX_PAGE, Page, fill_buckets, query_words, tag_token,
@@ -139,7 +139,7 @@ fn event_select(q: &EventQuery, expr: Option<&str>, indexed: bool) -> Sql {
 fn matching_issues(prefix: &str, q: &IssueQuery) -> Sql {
     let mut sql = Sql::new(&format!("{prefix}SELECT * FROM (SELECT {ISSUE_COLS}, "));
     let period_counts = q.period_counts();
-    match (&period_counts, q.period_count()) {
+    match (&period_counts, q.period_count(Dialect::Postgres)) {
         (Some(_), _) => sql.push("coalesce(pc.n, 0)", vec![]),
         (None, Some(f)) => sql.push(&f.sql, f.binds.into_iter().map(bind).collect()),
         (None, None) => sql.push("NULL::bigint", vec![]),
@@ -161,7 +161,7 @@ fn matching_issues(prefix: &str, q: &IssueQuery) -> Sql {
         Some(AssigneeFilter::User(u)) => sql.push(" AND assignee_id = ?", vec![Box::new(u)]),
         None => {}
     }
-    let matching = q.match_conditions();
+    let matching = q.match_conditions(Dialect::Postgres);
     sql.push(
         &matching.sql,
         matching.binds.into_iter().map(bind).collect(),
@@ -179,7 +179,7 @@ fn matching_issues(prefix: &str, q: &IssueQuery) -> Sql {
 #[async_trait]
 impl QueryStore for PostgresStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
-        let period_count = q.period_count();
+        let period_count = q.period_count(Dialect::Postgres);
         let column = match q.sort {
             IssueSort::LastSeen => "last_seen",
             IssueSort::FirstSeen => "first_seen",

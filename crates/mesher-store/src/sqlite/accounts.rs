@@ -19,7 +19,7 @@ const PROJECT_COLS: &str = "id, org_id, name, slug, platform, retention_days, sa
      rate_limit_per_minute, created_at, scrub_data, scrub_ip_addresses, sensitive_fields, \
      safe_fields, max_events_per_issue_per_hour";
 const KEY_COLS: &str = "id, project_id, public_key, label, created_at, revoked_at";
-const USER_COLS: &str = "id, email, name, password_hash, created_at";
+const USER_COLS: &str = "id, email, name, password_hash, created_at, time_zone";
 
 fn org_row(r: &Row<'_>) -> rusqlite::Result<Organization> {
     Ok(Organization {
@@ -81,6 +81,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<User> {
         name: r.get(2)?,
         password_hash: r.get(3)?,
         created_at: from_millis(r.get(4)?),
+        time_zone: r.get(5)?,
     })
 }
 
@@ -702,6 +703,21 @@ impl UserStore for SqliteStore {
                      WHERE id = ?1 RETURNING {USER_COLS}"
                 ),
                 params![id, name, hash],
+                user_row,
+            )
+            .optional()
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound("user"))
+        })
+        .await
+    }
+
+    async fn set_user_time_zone(&self, id: i64, time_zone: Option<&str>) -> StoreResult<User> {
+        let time_zone = time_zone.map(str::to_string);
+        self.transact(move |tx| {
+            tx.query_row(
+                &format!("UPDATE users SET time_zone = ?2 WHERE id = ?1 RETURNING {USER_COLS}"),
+                params![id, time_zone],
                 user_row,
             )
             .optional()

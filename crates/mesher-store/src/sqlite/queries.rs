@@ -12,7 +12,7 @@ use super::{SqliteStore, map_err};
 use mesher_protocol::EventId;
 
 use crate::event_model::{Issue, event_id_from_blob};
-use crate::issue_period::Bind;
+use crate::issue_period::{Bind, Dialect};
 use crate::query::{
     AssigneeFilter, Bucket, Cursor, EventQuery, EventSummary, Health, IssueCount, IssueQuery,
     IssueSort, MAX_PAGE, Page, fill_buckets, group_tags, query_words, tag_token, top_counts,
@@ -52,7 +52,7 @@ fn match_expr(project_id: i64, query: Option<&str>, tags: &[(String, String)]) -
 /// The issues `q` asks for (every page: no cursor, order or limit), each with its
 /// `period_count`; the list and its count share it.
 fn matching_issues(q: &IssueQuery) -> (String, Vec<Sql>) {
-    let period_count = q.period_count();
+    let period_count = q.period_count(Dialect::Sqlite);
     let mut args: Vec<Sql> = Vec::new();
     let mut sql = format!("SELECT * FROM (SELECT {ISSUE_COLS}, ");
     let period_counts = q.period_counts();
@@ -89,7 +89,7 @@ fn matching_issues(q: &IssueQuery) -> (String, Vec<Sql>) {
         }
         None => {}
     }
-    let matching = q.match_conditions();
+    let matching = q.match_conditions(Dialect::Sqlite);
     sql.push_str(&matching.sql);
     args.extend(matching.binds.iter().map(bind));
     for word in q.query.as_deref().map(query_words).unwrap_or_default() {
@@ -105,7 +105,7 @@ impl QueryStore for SqliteStore {
     async fn query_issues(&self, q: &IssueQuery) -> StoreResult<Page<Issue>> {
         let q = q.clone();
         self.read(move |c| {
-            let period_count = q.period_count();
+            let period_count = q.period_count(Dialect::Sqlite);
             let column = match q.sort {
                 IssueSort::LastSeen => "last_seen",
                 IssueSort::FirstSeen => "first_seen",
