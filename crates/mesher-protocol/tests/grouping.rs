@@ -108,6 +108,11 @@ const STACK_CASES: &[Case] = &[
         "cause chain, lines moved, ids in the value",
     ),
     same(
+        "node_any_2.json",
+        "node_any_3.json",
+        "Promise.any rejected by two and by three alike shards (an exception group of one error)",
+    ),
+    same(
         "node_bundle_3f2a1b9c.json",
         "node_bundle_9e8d7c6b.json",
         "bundle hash in the file name changed",
@@ -229,6 +234,29 @@ fn check(cases: &[Case]) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue 18: an exception group holding one distinct error is titled by that error, as Sentry
+/// titles it by its `main_exception_id`; a chain without a group keeps the raised exception.
+#[test]
+fn an_exception_group_of_one_error_is_titled_by_it() {
+    for name in ["node_any_2.json", "node_any_3.json"] {
+        let event = load(name);
+        assert_eq!(
+            event.exception.first().unwrap().ty.as_deref(),
+            Some("Error")
+        );
+        assert_eq!(
+            event.exception.last().unwrap().ty.as_deref(),
+            Some("AggregateError")
+        );
+        assert_eq!(event.title(), "Error: shard 1 unavailable", "{name}");
+    }
+    assert!(
+        load("node_cause.json")
+            .title()
+            .starts_with("Error: request ")
+    );
 }
 
 #[test]

@@ -12,9 +12,11 @@ pub const TITLE_MAX_CHARS: usize = 200;
 const UNLABELED: &str = "<unlabeled event>";
 
 impl Event {
-    /// The raised exception: the last of the chain.
+    /// The raised exception: the last of the chain, or the one error an exception group holds
+    /// (every `Promise.any` shard rejected alike), which then titles the event as it groups it.
     pub fn primary_exception(&self) -> Option<&Exception> {
-        self.exception.last()
+        crate::grouping::main_of_exception_group(&self.exception, &self.platform)
+            .or_else(|| self.exception.last())
     }
 
     /// The thread the event is about, among those with a stack: the one crashed thread, else

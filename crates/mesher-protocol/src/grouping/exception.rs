@@ -23,7 +23,9 @@ pub(super) fn exception_strategy(event: &Event) -> Option<Strategy> {
         return None;
     }
     let platform = event.platform.as_str();
-    let (selected, filtered) = filter_exception_groups(&event.exception, platform);
+    let Reduced {
+        selected, filtered, ..
+    } = filter_exception_groups(&event.exception, platform);
     let stacks: Vec<Option<StackParts>> = selected
         .iter()
         .map(|e| e.stacktrace.as_ref().map(|s| StackParts::new(s, platform)))
@@ -135,19 +137,36 @@ fn ns_error_component(exception: &Exception) -> Option<Component> {
     Some(Component::leaf(ComponentId::NsError, value))
 }
 
+/// The exception an event is about when its exception groups hold one distinct error (the
+/// same rejection of every `Promise.any` shard, say): that error, which titles the issue rather
+/// than the group (Sentry's `main_exception_id`). `None` without such a group.
+pub(crate) fn main_of_exception_group<'a>(
+    exceptions: &'a [Exception],
+    platform: &str,
+) -> Option<&'a Exception> {
+    filter_exception_groups(exceptions, platform).main
+}
+
+/// The exceptions to group by, those filtered out, and the one error a group was reduced to.
+struct Reduced<'a> {
+    selected: Vec<&'a Exception>,
+    filtered: Vec<&'a Exception>,
+    main: Option<&'a Exception>,
+}
+
 /// Reduces exception groups to their distinct leaf errors (Sentry's
 /// `filter_exceptions_for_exception_groups`): one distinct error stands alone with its chain of
-/// first children; several distinct errors are kept with the root group. Returns the exceptions
-/// to group by and those filtered out.
+/// first children; several distinct errors are kept with the root group.
 ///
 /// Unlike Sentry, chains without any exception group are left in their stored order (oldest →
 /// newest) rather than re-ordered along the `parent_id` tree: the order does not change which
 /// events group together.
-fn filter_exception_groups<'a>(
-    exceptions: &'a [Exception],
-    platform: &str,
-) -> (Vec<&'a Exception>, Vec<&'a Exception>) {
-    let all = || (exceptions.iter().collect(), Vec::new());
+fn filter_exception_groups<'a>(exceptions: &'a [Exception], platform: &str) -> Reduced<'a> {
+    let all = || Reduced {
+        selected: exceptions.iter().collect(),
+        filtered: Vec::new(),
+        main: None,
+    };
     let mechanism_ids = |e: &Exception| {
         let m = e.mechanism.as_ref()?;
         Some((
@@ -219,6 +238,10 @@ fn filter_exception_groups<'a>(
         }
     }
 
+    let main = match distinct.as_slice() {
+        [(main, _)] => Some(&exceptions[*main]),
+        _ => None,
+    };
     let mut keep: Vec<usize> = match distinct.as_slice() {
         [(main, _)] => {
             // The single error and its chain of first children.
@@ -245,7 +268,11 @@ fn filter_exception_groups<'a>(
         .filter(|i| keep.binary_search(i).is_err())
         .map(|i| &exceptions[i])
         .collect();
-    (selected, filtered)
+    Reduced {
+        selected,
+        filtered,
+        main,
+    }
 }
 
 #[cfg(test)]

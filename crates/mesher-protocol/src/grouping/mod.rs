@@ -36,6 +36,7 @@ mod stacktrace;
 use serde::{Deserialize, Serialize};
 
 pub use self::component::{Component, ComponentId, Hint};
+pub(crate) use self::exception::main_of_exception_group;
 use self::fingerprint::ClientKind;
 pub use self::hash::HASH_HEX_LEN;
 pub use self::message::normalize_message;

@@ -40,6 +40,15 @@ function handle(req) {
   }
 }
 
+function fetchShard(id) {
+  return Promise.reject(new Error('shard ' + id + ' unavailable'));
+}
+
+function queryAll(n) {
+  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  return Promise.any(ids.map((id) => fetchShard(id)));
+}
+
 function report(Sentry, message) {
   Sentry.captureMessage(message);
 }
@@ -48,7 +57,7 @@ function audit(Sentry, message) {
   Sentry.captureMessage(message);
 }
 
-module.exports = { readUser, allocate, walk, handle, report, audit };
+module.exports = { readUser, allocate, walk, handle, queryAll, report, audit };
 `;
 
 // Scenarios are called from one line in the driver, so the driver's own (system) frames are the
@@ -59,6 +68,9 @@ const CALLS = {
   recursion_3: (app) => app.walk('node', 3),
   recursion_9: (app) => app.walk('node', 9),
   cause: (app, pad) => app.handle({ id: 7919 + pad }),
+  // Promise.any rejected by every shard: an AggregateError whose children are alike.
+  any_2: (app) => app.queryAll(2),
+  any_3: (app) => app.queryAll(3),
   message_a: (app, pad, Sentry) =>
     app.report(Sentry, 'Payment 4711 failed for alice@example.com after 3012ms (request 3f2a1b9c-8d7e-4f6a-9b5c-4d3e2f1a0b9c)'),
   message_b: (app, pad, Sentry) =>
@@ -93,7 +105,7 @@ async function runScenario(name, outPath, pad, bundle) {
 
   const app = require(file);
   try {
-    CALLS[name](app, pad, Sentry);
+    await CALLS[name](app, pad, Sentry);
   } catch (err) {
     Sentry.captureException(err);
   }
@@ -112,6 +124,8 @@ const SCENARIOS = [
   ['recursion_9', 0, '', 'node_recursion_9.json'],
   ['cause', 0, '', 'node_cause.json'],
   ['cause', 2, '', 'node_cause_moved.json'],
+  ['any_2', 0, '', 'node_any_2.json'],
+  ['any_3', 0, '', 'node_any_3.json'],
   ['message_a', 0, '', 'node_message_a.json'],
   ['message_b', 0, '', 'node_message_b.json'],
   ['message_other_site', 0, '', 'node_message_other_site.json'],
