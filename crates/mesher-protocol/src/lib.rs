@@ -33,6 +33,7 @@ pub mod grouping;
 pub mod ids;
 pub mod normalize;
 pub mod scrub;
+pub mod sourcemaps;
 pub mod timestamp;
 
 pub use auth::{

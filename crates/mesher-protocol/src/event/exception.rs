@@ -25,6 +25,10 @@ pub struct Exception {
     /// Where it was raised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stacktrace: Option<Stacktrace>,
+    /// The stack trace as sent, when the server rewrote `stacktrace` (minified JavaScript
+    /// frames mapped to their original source, issue 18).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_stacktrace: Option<Stacktrace>,
 }
 
 /// How an exception was captured.
@@ -144,6 +148,25 @@ pub struct Frame {
     /// Link to the source.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_link: Option<String>,
+    /// What the server learnt about the frame (never read from the SDK).
+    #[serde(skip_serializing_if = "FrameData::is_empty")]
+    pub data: FrameData,
+}
+
+/// What the server learnt about a frame, under Sentry's name `data`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FrameData {
+    /// The source map that mapped the frame to its original source (its URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sourcemap: Option<String>,
+}
+
+impl FrameData {
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.sourcemap.is_none()
+    }
 }
 
 impl Frame {

@@ -5,6 +5,7 @@
 //! and keeps Sentry's shapes (`exception.values`, `logentry`, tag pairs) so Sentry tooling can
 //! read it.
 
+mod debug_meta;
 mod exception;
 mod interfaces;
 mod level;
@@ -17,7 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use self::exception::{Exception, Frame, Mechanism, Stacktrace, Thread, ThreadId};
+pub use self::debug_meta::{DebugImage, DebugMeta};
+pub use self::exception::{Exception, Frame, FrameData, Mechanism, Stacktrace, Thread, ThreadId};
 pub use self::interfaces::{
     Breadcrumb, ClientSdk, LogEntry, ProcessingError, Request, SdkPackage, User,
 };
@@ -97,6 +99,10 @@ pub struct Event {
     /// Arbitrary extra data.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// The debug files the event's code came from: for JavaScript, which source map belongs
+    /// to which file (issue 18).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_meta: Option<DebugMeta>,
     /// What normalization fixed or dropped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProcessingError>,

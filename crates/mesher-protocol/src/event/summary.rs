@@ -184,6 +184,7 @@ mod tests {
             fingerprint: Vec::new(),
             modules: Default::default(),
             extra: Default::default(),
+            debug_meta: None,
             errors: Vec::new(),
             meta: Default::default(),
         }

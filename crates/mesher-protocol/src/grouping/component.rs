@@ -109,6 +109,9 @@ pub enum Hint {
     JavascriptFunctionTrimmed,
     /// Functions: unknown or anonymous function name.
     UnknownFunction,
+    /// Functions: a source map gave the frame its source line, which says more than a function
+    /// name that may be a minifier's guess (Sentry's rule).
+    SourceMapContextLine,
     /// Functions: Ruby block nesting depth removed.
     RubyBlock,
     /// Functions: generated ERB template suffix removed.
@@ -160,6 +163,7 @@ impl Hint {
             Self::CodegenMarkerRemoved => "generated class marker removed",
             Self::JavascriptFunctionTrimmed => "receiver removed from JavaScript function",
             Self::UnknownFunction => "unknown function name",
+            Self::SourceMapContextLine => "source map gave the source line",
             Self::RubyBlock => "Ruby block nesting removed",
             Self::ErbSuffixRemoved => "generated ERB template suffix removed",
             Self::PhpAnonymous => "anonymous PHP function or class",

@@ -74,7 +74,13 @@ pub(super) fn frame_part(frame: &Frame, event_platform: &str) -> FramePart {
     let context_line = CONTEXT_LINE_PLATFORMS
         .contains(&platform)
         .then(|| context_line_component(frame, family));
-    let function = function_component(frame, platform, family);
+    let mut function = function_component(frame, platform, family);
+    if family == Family::JavaScript
+        && frame.data.sourcemap.is_some()
+        && context_line.as_ref().is_some_and(|c| c.contributes)
+    {
+        function.ignore(Hint::SourceMapContextLine);
+    }
 
     let mut children = Vec::with_capacity(4);
     children.extend([module, filename, function]);

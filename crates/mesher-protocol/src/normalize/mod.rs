@@ -12,6 +12,7 @@
 //! time received (issue 12): one bad field never loses the event.
 //! Unknown top-level keys are dropped.
 
+pub(crate) mod debug_meta;
 mod exception;
 mod fingerprint;
 mod interfaces;
@@ -152,6 +153,7 @@ struct TopLevel<'a> {
     fingerprint: Raw<'a>,
     modules: Raw<'a>,
     extra: Raw<'a>,
+    debug_meta: Raw<'a>,
 }
 
 impl<'a> TopLevel<'a> {
@@ -192,6 +194,7 @@ impl<'a> TopLevel<'a> {
                 "fingerprint" => (&mut fields.fingerprint, false),
                 "modules" => (&mut fields.modules, false),
                 "extra" => (&mut fields.extra, false),
+                "debug_meta" => (&mut fields.debug_meta, false),
                 _ => continue,
             };
             // A legacy name or a `null` never replaces a value already found.
@@ -301,6 +304,7 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
     let sdk = interfaces::normalize_sdk(fields.sdk, &mut errors);
     let modules = interfaces::normalize_modules(fields.modules, &mut errors);
     let extra = object_value(fields.extra, &Path::Root("extra"), &mut errors).unwrap_or_default();
+    let debug_meta = debug_meta::normalize_debug_meta(fields.debug_meta, &mut errors);
     let timestamp = timestamps::fix_timestamps(timestamp, &mut breadcrumbs, ctx, &mut errors);
 
     Ok(Event {
@@ -331,6 +335,7 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
         fingerprint,
         modules,
         extra,
+        debug_meta,
         errors: errors.0,
         meta: Default::default(),
     })
