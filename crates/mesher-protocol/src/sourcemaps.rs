@@ -182,13 +182,12 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
         .get_original_function_name(line, col, minified_name, file.minified.as_ref())
         .map(str::to_string);
     if let Some(view) = token.get_source_view() {
-        let line_text = |n: u32| view.get_line(n).map(|l| cut(l.trim_end_matches('\r')));
-        frame.context_line = line_text(src_line);
+        frame.context_line = line_text(view, src_line);
         frame.pre_context = (src_line.saturating_sub(CONTEXT_LINES)..src_line)
-            .filter_map(line_text)
+            .filter_map(|n| line_text(view, n))
             .collect();
         frame.post_context = (src_line + 1..=src_line.saturating_add(CONTEXT_LINES))
-            .filter_map(line_text)
+            .filter_map(|n| line_text(view, n))
             .collect();
     }
     let in_node_modules = source.contains("/node_modules/") || source.starts_with("node_modules/");
@@ -207,6 +206,11 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
     }
     frame.data.sourcemap = Some(file.url.clone());
     true
+}
+
+/// Line `n` (0-based) of an original source, bounded.
+fn line_text(view: &SourceView, n: u32) -> Option<String> {
+    view.get_line(n).map(|l| cut(l.trim_end_matches('\r')))
 }
 
 fn cut(line: &str) -> String {

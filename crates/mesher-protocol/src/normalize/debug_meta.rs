@@ -73,7 +73,7 @@ fn debug_id(value: Raw<'_>, path: &Path<'_>, errors: &mut Errors) -> Option<Stri
     let s = string(value, path, errors)?;
     let id = canonical_debug_id(&s);
     if id.is_none() {
-        let kept = (s.chars().count() <= 64).then(|| serde_json::Value::String(s));
+        let kept = (s.chars().count() <= 64).then_some(serde_json::Value::String(s));
         errors.invalid(path, "expected a UUID", kept);
     }
     id
