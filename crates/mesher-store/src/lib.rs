@@ -14,6 +14,7 @@
 
 mod alert_model;
 mod archive;
+mod artifact_model;
 mod batch_plan;
 mod cluster;
 mod cluster_sql;
@@ -42,6 +43,7 @@ mod users;
 use std::sync::Arc;
 
 pub use alert_model::*;
+pub use artifact_model::*;
 #[cfg(feature = "testing")]
 pub use batch_plan::plan_new_batch;
 pub use cluster::{

@@ -15,6 +15,7 @@ use crate::alert_model::{
     Alert, AlertHistoryEntry, AlertRule, AlertRuleUpdate, AlertState, AlertTrigger, AttemptResult,
     Delivery, DeliveryAttempt, Firing, NewAlertRule,
 };
+use crate::artifact_model::{NewBundle, SourceMapArtifact};
 use crate::cluster::ClusterStore;
 use crate::event_model::{
     CommittedEvent, Issue, IssueActivity, NewEvent, StatusChange, StoredEvent, WriteOutcome,
@@ -448,6 +449,48 @@ pub trait OutcomeStore: Send + Sync {
     ) -> StoreResult<Vec<OutcomeCount>>;
 }
 
+/// Source map artifacts uploaded by `sentry-cli` (issue 18).
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    /// Keeps uploaded chunks (checksum, bytes) of an organization; one kept already stays.
+    async fn put_chunks(
+        &self,
+        org_id: i64,
+        chunks: &[(String, Vec<u8>)],
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Which of `checksums` the organization has no chunk for, in their order.
+    async fn missing_chunks(&self, org_id: i64, checksums: &[String]) -> StoreResult<Vec<String>>;
+    /// The bytes of the chunks in the order given; `None` when one is missing.
+    async fn chunks(&self, org_id: i64, checksums: &[String]) -> StoreResult<Option<Vec<Vec<u8>>>>;
+    /// Stores a bundle's files for each of its projects and deletes the chunks it was made of,
+    /// in one transaction.
+    async fn store_bundle(&self, bundle: &NewBundle<'_>) -> StoreResult<()>;
+    /// The newest source map of the project with this debug ID, with its minified file.
+    async fn source_map_by_debug_id(
+        &self,
+        project_id: i64,
+        debug_id: &str,
+    ) -> StoreResult<Option<SourceMapArtifact>>;
+    /// The newest source map of the minified file at `url` (`~/path`) of a release and dist,
+    /// through the minified file's `sourcemap` reference.
+    async fn source_map_by_url(
+        &self,
+        project_id: i64,
+        release: &str,
+        dist: Option<&str>,
+        url: &str,
+    ) -> StoreResult<Option<SourceMapArtifact>>;
+    /// Deletes the project's artifacts stored before `before` and every organization's chunks
+    /// kept since before `chunks_before` (uploads never assembled); answers the files deleted.
+    async fn expire_artifacts(
+        &self,
+        project_id: i64,
+        before: OffsetDateTime,
+        chunks_before: OffsetDateTime,
+    ) -> StoreResult<u64>;
+}
+
 /// Everything created by the first start on an empty database.
 #[derive(Debug, Clone)]
 pub struct BootstrapPlan<'a> {
@@ -552,6 +595,7 @@ pub trait Store:
     + AlertStore
     + RetentionStore
     + OutcomeStore
+    + ArtifactStore
     + AdminStore
 {
 }
@@ -571,6 +615,7 @@ impl<T> Store for T where
         + AlertStore
         + RetentionStore
         + OutcomeStore
+        + ArtifactStore
         + AdminStore
 {
 }

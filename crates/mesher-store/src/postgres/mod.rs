@@ -2,6 +2,7 @@
 
 mod accounts;
 mod alerts;
+mod artifacts;
 mod cluster;
 mod credentials;
 mod events;

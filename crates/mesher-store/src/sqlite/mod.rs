@@ -9,6 +9,7 @@
 
 mod accounts;
 mod alerts;
+mod artifacts;
 mod cluster;
 mod credentials;
 mod events;
