@@ -62,6 +62,13 @@ impl SourceMapFile {
         })
     }
 
+    /// The debug ID written into the map itself (`debugId`), lower case with dashes.
+    pub fn debug_id(&self) -> Option<String> {
+        self.map
+            .debug_id()
+            .map(|id| id.to_string().to_ascii_lowercase())
+    }
+
     /// Memory it holds, roughly: what a cache counts against its bound.
     pub fn cost(&self) -> usize {
         // Parsed tokens and sources take about as much again as the text.
@@ -94,7 +101,7 @@ pub fn needed(event: &Event) -> Vec<Needed> {
         .filter_map(|e| e.stacktrace.as_ref())
         .flat_map(|s| &s.frames)
     {
-        let Some(abs_path) = frame.abs_path.as_deref() else {
+        let Some(abs_path) = location(frame) else {
             continue;
         };
         if frame.lineno.is_none() || frame.colno.is_none() {
@@ -127,7 +134,7 @@ pub fn apply(event: &mut Event, maps: &HashMap<String, Option<Arc<SourceMapFile>
         let raw = stack.clone();
         let mut mapped = false;
         for frame in &mut stack.frames {
-            let Some(Some(file)) = frame.abs_path.as_deref().and_then(|p| maps.get(p)) else {
+            let Some(Some(file)) = location(frame).and_then(|p| maps.get(p)) else {
                 continue;
             };
             mapped |= map_frame(frame, file);
@@ -152,6 +159,12 @@ pub fn apply(event: &mut Event, maps: &HashMap<String, Option<Arc<SourceMapFile>
             details,
         });
     }
+}
+
+/// The minified file of a frame: `abs_path`, else `filename` (Node SDKs send the path as
+/// `filename` only), as `debug_meta` names it.
+fn location(frame: &Frame) -> Option<&str> {
+    frame.abs_path.as_deref().or(frame.filename.as_deref())
 }
 
 /// Maps one frame; `false` when the map has nothing for its position.
@@ -191,10 +204,7 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
             .collect();
     }
     let in_node_modules = source.contains("/node_modules/") || source.starts_with("node_modules/");
-    frame.abs_path = Some(resolve(
-        frame.abs_path.as_deref().unwrap_or_default(),
-        source,
-    ));
+    frame.abs_path = Some(resolve(location(frame).unwrap_or_default(), source));
     frame.filename = Some(clean_source(source));
     frame.lineno = Some(u64::from(src_line) + 1);
     frame.colno = Some(u64::from(src_col) + 1);

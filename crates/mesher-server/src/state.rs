@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::outcomes::{EdgeOutcomes, OutcomeFlusher};
 use crate::pipeline::Pipeline;
 use crate::pipeline::processor::Processor;
+use crate::pipeline::sourcemaps::SourceMaps;
 use crate::pipeline::writer::Writer;
 use crate::ratelimit::RateLimits;
 use crate::services::{ServiceHandle, Supervisor, SupervisorConfig};
@@ -120,6 +121,7 @@ pub fn start(
         prepared_tx,
         workers,
         faults.clone(),
+        Arc::new(SourceMaps::new(store.clone())),
     )));
     let pipeline = Arc::new(Pipeline::new(
         submit_tx,

@@ -40,7 +40,10 @@ async fn chunks_are_kept_per_organization_until_assembled(store: Arc<dyn Store>)
         .await
         .unwrap();
     let both = [a.clone(), b.clone()];
-    assert_eq!(store.missing_chunks(org, &both).await.unwrap(), [b.clone()]);
+    assert_eq!(
+        store.missing_chunks(org, &both).await.unwrap(),
+        vec![b.clone()]
+    );
     assert_eq!(store.missing_chunks(other, &both).await.unwrap(), both);
     assert_eq!(store.chunks(org, &both).await.unwrap(), None);
     store
@@ -208,7 +211,10 @@ async fn artifacts_expire_with_retention(store: Arc<dyn Store>) {
     assert_eq!(gone, 1);
     assert!(store.source_map_by_debug_id(p, id).await.unwrap().is_some());
     assert_eq!(
-        store.missing_chunks(org, &[stale.clone()]).await.unwrap(),
+        store
+            .missing_chunks(org, std::slice::from_ref(&stale))
+            .await
+            .unwrap(),
         [stale]
     );
     let gone = store

@@ -53,7 +53,7 @@ pub(super) fn normalize_debug_meta(value: Raw<'_>, errors: &mut Errors) -> Optio
 
 /// A debug ID as `sentry-cli` writes it: a UUID, lower case with dashes (an uppercase or
 /// dashless spelling is accepted and rewritten).
-pub(crate) fn canonical_debug_id(s: &str) -> Option<String> {
+pub fn canonical_debug_id(s: &str) -> Option<String> {
     let hex: String = s.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

@@ -26,6 +26,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
+pub use self::debug_meta::canonical_debug_id;
 use self::lenient::{Errors, Path, lenient_string, object_value, string, truncate};
 pub use self::message::MAX_MESSAGE_CHARS;
 use self::raw::{Object, Raw};

@@ -62,6 +62,8 @@ fn frames_read_as_the_original_source() {
     assert_eq!(crashed.pre_context.len(), 3, "the file's first lines");
     assert_eq!(crashed.post_context.len(), 5);
     assert_eq!(crashed.data.sourcemap.as_deref(), Some("~/app.min.js.map"));
+    let file = SourceMapFile::parse(MAP, None, "x").unwrap();
+    assert_eq!(file.debug_id().as_deref(), Some(DEBUG_ID));
     assert_eq!(frames[1].function.as_deref(), Some("checkout"));
     assert_eq!(frames[1].lineno, Some(9));
     assert_eq!(frames[0].lineno, Some(11));

@@ -9,6 +9,7 @@
 
 mod alerts;
 mod archive;
+pub mod artifacts;
 pub mod auth;
 mod cluster;
 mod events;
@@ -186,6 +187,7 @@ pub fn routes() -> Router<AppState> {
     router
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/projects/{project_id}/stream", get(stream::stream))
+        .merge(artifacts::routes())
 }
 
 /// `since`/`until` of a list or chart: the last 24 hours unless given (SEARCH-04).

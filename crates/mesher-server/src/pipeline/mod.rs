@@ -9,6 +9,7 @@
 
 mod counter;
 pub mod processor;
+pub mod sourcemaps;
 pub mod writer;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! The processor service: turns normalized events into the rows the writer stores —
-//! fingerprint (grouping), then scrubbing (issue 11), then title, culprit, tags, search text
-//! and the compressed payload.
+//! The processor service: turns normalized events into the rows the writer stores — source
+//! maps applied to JavaScript frames (issue 18), fingerprint (grouping), then scrubbing
+//! (issue 11), then title, culprit, tags, search text and the compressed payload.
 //!
 //! One worker per core pulls from the shared queue, taking whatever is queued (up to
 //! [`MAX_TAKE`] submissions) per wake. The work is CPU-bound but short for a typical event
@@ -17,6 +17,7 @@ use mesher_protocol::{grouping, scrub};
 use mesher_store::{NewEvent, compress_payload};
 use tokio::sync::mpsc;
 
+use super::sourcemaps::SourceMaps;
 use super::{Incoming, Permits, PipelineError, Reply, Submission};
 use crate::faults::Faults;
 use crate::services::{Service, ServiceContext};
@@ -49,21 +50,25 @@ pub struct Processor {
     writer: mpsc::Sender<Prepared>,
     workers: usize,
     faults: Faults,
+    source_maps: Arc<SourceMaps>,
 }
 
 impl Processor {
-    /// A processor reading `rx` and feeding `writer` with `workers` parallel workers.
+    /// A processor reading `rx` and feeding `writer` with `workers` parallel workers, mapping
+    /// JavaScript frames with `source_maps`.
     pub fn new(
         rx: async_channel::Receiver<Submission>,
         writer: mpsc::Sender<Prepared>,
         workers: usize,
         faults: Faults,
+        source_maps: Arc<SourceMaps>,
     ) -> Self {
         Processor {
             rx,
             writer,
             workers: workers.max(1),
             faults,
+            source_maps,
         }
     }
 
@@ -99,12 +104,17 @@ impl Processor {
 
     async fn process(&self, submission: Submission, ctx: &ServiceContext) {
         let Submission {
-            events,
+            mut events,
             reply,
             permits,
             bytes,
         } = submission;
         self.faults.hit("processor").await;
+        for incoming in &mut events {
+            self.source_maps
+                .apply(incoming.project_id, &mut incoming.event)
+                .await;
+        }
         let prepared = if bytes < INLINE_BYTES {
             // A typical event takes about as long to prepare as a round trip through the
             // blocking pool (hand-off, wake-up, wake-up back), so small submissions are

@@ -1,0 +1,368 @@
+//! Issue 18: JavaScript source maps end to end, with the real tools. A small app is built by
+//! esbuild into a minified bundle with its map, marked by `sentry-cli sourcemaps inject` and
+//! uploaded by `sentry-cli sourcemaps upload` to a running Mesher; the bundle then throws under
+//! the real `@sentry/node`, and the stored event reads as the original source. A rebuild with
+//! a change elsewhere lands in the same issue; bad uploads are refused with a reason and store
+//! nothing.
+//!
+//! The tools come from npm (`scripts/test` installs them into `~/.cache/mesher-tools/js`, or
+//! set `MESHER_TEST_JS_TOOLS` to a `node_modules` holding esbuild, @sentry/cli and
+//! @sentry/node); without them the tests fail.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::TestServer;
+use common::api::{Api, owner_token, user_token};
+use mesher_store::testing::Backend;
+use mesher_store::{Role, Scope};
+use reqwest::Method;
+use serde_json::Value;
+
+on_both_backends!(
+    uploaded_maps_turn_minified_frames_into_the_original_source,
+    bad_uploads_are_refused_with_a_reason_and_store_nothing,
+);
+
+/// The `node_modules` with esbuild, @sentry/cli and @sentry/node.
+fn js_tools() -> PathBuf {
+    let dir = std::env::var("MESHER_TEST_JS_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_default();
+            Path::new(&home).join(".cache/mesher-tools/js/node_modules")
+        });
+    for needed in [".bin/esbuild", ".bin/sentry-cli", "@sentry/node"] {
+        assert!(
+            dir.join(needed).exists(),
+            "{} is missing: run scripts/test (it installs esbuild, @sentry/cli and @sentry/node \
+             from npm) or set MESHER_TEST_JS_TOOLS",
+            dir.join(needed).display()
+        );
+    }
+    dir
+}
+
+/// The app: a checkout whose total throws on an item without a price. `padding` adds code
+/// above it, as a change elsewhere in a later build would.
+fn app_source(padding: usize) -> String {
+    let mut source = String::new();
+    for i in 0..padding {
+        source.push_str(&format!(
+            "export function helper{i}(x) {{\n  return x * {i} + 1;\n}}\n"
+        ));
+    }
+    source.push_str(
+        "function computeTotal(items) {\n  let total = 0;\n  for (const item of items) {\n    \
+         total += item.price.amount;\n  }\n  return total;\n}\n\
+         export function checkout(cart) {\n  return computeTotal(cart.items);\n}\n\
+         window.runCheckout = () => checkout({ items: [{ price: null }] });\n",
+    );
+    source
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("the tool runs")
+}
+
+/// What a tool printed, both streams.
+fn said(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn ok(output: Output, what: &str) -> String {
+    let text = said(&output);
+    assert!(output.status.success(), "{what} failed:\n{text}");
+    text
+}
+
+/// Builds the app with `padding` into `dir/dist` and marks it with debug IDs.
+fn build(tools: &Path, dir: &Path, padding: usize) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    std::fs::write(dir.join("src/app.js"), app_source(padding)).unwrap();
+    ok(
+        run(Command::new(tools.join(".bin/esbuild"))
+            .current_dir(dir)
+            .args(["src/app.js", "--bundle", "--minify", "--sourcemap"])
+            .arg("--outfile=dist/app.min.js")),
+        "esbuild",
+    );
+    ok(
+        run(Command::new(tools.join(".bin/sentry-cli"))
+            .current_dir(dir)
+            .args(["sourcemaps", "inject", "dist/"])),
+        "sentry-cli sourcemaps inject",
+    );
+}
+
+/// The test project's slug.
+const PROJECT: &str = "test-project";
+
+/// `sentry-cli sourcemaps upload` of `dir/dist` to the server.
+fn upload(tools: &Path, s: &TestServer, token: &str, org: &str, dir: &Path) -> Output {
+    run(Command::new(tools.join(".bin/sentry-cli"))
+        .current_dir(dir)
+        .env("SENTRY_AUTH_TOKEN", token)
+        .env("SENTRY_LOG_LEVEL", "warn")
+        .args(["--url", &s.url, "sourcemaps", "upload", "--org", org])
+        .args(["--project", PROJECT, "--release", "shop@1.0", "dist/"]))
+}
+
+/// Runs the bundle of `dir` under @sentry/node; the event's id.
+fn throw(tools: &Path, s: &TestServer, dir: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sourcemaps/run_bundle.js");
+    let out = ok(
+        run(Command::new("node")
+            .env("NODE_PATH", tools)
+            .arg(script)
+            .arg(&s.dsn)
+            .arg(dir.join("dist/app.min.js"))
+            .arg("shop@1.0")),
+        "the bundle under @sentry/node",
+    );
+    out.trim().replace('-', "")
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(data))
+}
+
+/// An artifact bundle as sentry-cli makes one: (url, type, debug ID, content) per file.
+fn bundle_with(files: &[(&str, &str, &str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(b"SYSB\x02\x00\x00\x00".to_vec());
+    out.set_position(8);
+    let mut zip = zip::ZipWriter::new(out);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let mut manifest = serde_json::Map::new();
+    for (i, (url, kind, debug_id, content)) in files.iter().enumerate() {
+        let path = format!("files/_/_/{i}");
+        manifest.insert(
+            path.clone(),
+            serde_json::json!({"type": kind, "url": url, "headers": {"debug-id": debug_id}}),
+        );
+        zip.start_file(path, options).unwrap();
+        zip.write_all(content).unwrap();
+    }
+    zip.start_file("manifest.json", options).unwrap();
+    zip.write_all(&serde_json::to_vec(&serde_json::json!({"files": manifest})).unwrap())
+        .unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+async fn org_slug(s: &TestServer) -> String {
+    s.store.org(s.org_id).await.unwrap().unwrap().slug
+}
+
+async fn event(api: &Api, s: &TestServer, id: &str) -> Value {
+    api.ok(
+        Method::GET,
+        &format!("/api/v1/projects/{}/events/{id}", s.project_id),
+        None,
+    )
+    .await
+}
+
+/// The frame where the error happened (the last one).
+fn crash_frame(event: &Value) -> Value {
+    let frames = event["exception"][0]["stacktrace"]["frames"]
+        .as_array()
+        .or_else(|| event["exception"]["values"][0]["stacktrace"]["frames"].as_array())
+        .unwrap_or_else(|| panic!("no frames: {event:#}"));
+    frames.last().unwrap().clone()
+}
+
+async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Backend) {
+    let tools = js_tools();
+    let s = TestServer::start(backend).await;
+    let token = owner_token(&s).await;
+    let api = Api::new(&s, Some(token.clone()));
+    let org = org_slug(&s).await;
+    let work = tempfile::tempdir().unwrap();
+
+    let first = work.path().join("v1");
+    build(&tools, &first, 0);
+    let said = ok(
+        upload(&tools, &s, &token, &org, &first),
+        "sentry-cli sourcemaps upload",
+    );
+    assert!(said.contains("app.min.js.map"), "{said}");
+    let id = throw(&tools, &s, &first);
+    s.wait_for_events(1).await;
+    let stored = event(&api, &s, &id).await;
+    let frame = crash_frame(&stored);
+    assert_eq!(frame["function"], "computeTotal", "{frame:#}");
+    assert_eq!(frame["filename"], "src/app.js", "{frame:#}");
+    assert_eq!(frame["lineno"], 4, "{frame:#}");
+    assert_eq!(
+        frame["context_line"], "    total += item.price.amount;",
+        "{frame:#}"
+    );
+    let issue = stored["issue_id"].as_i64().expect("issue id");
+
+    // A rebuild with code added above: new debug ID, other minified positions; the same issue.
+    let second = work.path().join("v2");
+    build(&tools, &second, 3);
+    ok(
+        upload(&tools, &s, &token, &org, &second),
+        "the second upload",
+    );
+    let id = throw(&tools, &s, &second);
+    s.wait_for_events(2).await;
+    let stored = event(&api, &s, &id).await;
+    assert_eq!(crash_frame(&stored)["lineno"], 13);
+    assert_eq!(stored["issue_id"].as_i64(), Some(issue), "the same issue");
+}
+
+async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backend) {
+    let tools = js_tools();
+    let s = TestServer::start(backend).await;
+    let token = owner_token(&s).await;
+    let org = org_slug(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("app");
+    build(&tools, &dir, 0);
+    let map_path = dir.join("dist/app.min.js.map");
+    let map: Value = serde_json::from_slice(&std::fs::read(&map_path).unwrap()).unwrap();
+    let debug_id = map["debugId"]
+        .as_str()
+        .expect("sentry-cli's debugId")
+        .to_string();
+    let nothing_stored = || async {
+        assert_eq!(
+            s.store
+                .source_map_by_debug_id(s.project_id, &debug_id)
+                .await
+                .unwrap(),
+            None
+        );
+    };
+
+    // A token that may only read: sentry-cli fails, and Mesher says why.
+    let (_, reader, _) = user_token(
+        &s,
+        "reader@example.com",
+        (s.org_id, Role::Member),
+        Scope::Read,
+    )
+    .await;
+    let out = upload(&tools, &s, &reader, &org, &dir);
+    assert!(!out.status.success(), "{}", said(&out));
+    let api = reqwest::Client::new();
+    let base = format!("{}/api/0/organizations/{org}", s.url);
+    let r = api
+        .get(format!("{base}/chunk-upload/"))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let refused = r.text().await.unwrap();
+    assert!(refused.contains("scope"), "{refused}");
+    // Another organization's slug: not found, as for a slug that does not exist.
+    let other = s.store.create_org("Globex", "globex").await.unwrap();
+    let out = upload(&tools, &s, &token, &other.slug, &dir);
+    let text = said(&out);
+    assert!(
+        !out.status.success() && text.contains("not found"),
+        "{text}"
+    );
+    nothing_stored().await;
+
+    // A map of another build: the minified file and its map disagree on the debug ID.
+    let mut wrong = map.clone();
+    wrong["debugId"] = "00000000-1111-2222-3333-444444444444".into();
+    std::fs::write(&map_path, serde_json::to_vec(&wrong).unwrap()).unwrap();
+    let out = upload(&tools, &s, &token, &org, &dir);
+    let text = said(&out);
+    assert!(
+        !out.status.success() && text.contains("another build"),
+        "{text}"
+    );
+    nothing_stored().await;
+
+    // A corrupt map (sentry-cli leaves unreadable maps out, so the bundle is made here, as
+    // sentry-cli makes them: `SYSB`, a version, then a ZIP with a manifest).
+    let bundle = bundle_with(&[
+        (
+            "~/app.min.js",
+            "minified_source",
+            &debug_id,
+            &b"function n(){}"[..],
+        ),
+        (
+            "~/app.min.js.map",
+            "source_map",
+            &debug_id,
+            br#"{"version": 3, "mappings": "!!!"#,
+        ),
+    ]);
+    let checksum = sha1_hex(&bundle);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bundle).file_name(checksum.clone()),
+    );
+    let r = api
+        .post(format!("{base}/chunk-upload/"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api
+        .post(format!("{base}/artifactbundle/assemble/"))
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"checksum": checksum, "chunks": [checksum], "projects": [PROJECT]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["state"], "error", "{answer}");
+    let detail = answer["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("app.min.js.map: the source map cannot be read"),
+        "{detail}"
+    );
+    nothing_stored().await;
+
+    // Too large: a chunk over the chunk size, a bundle over the bundle size (413, said why).
+    let big = vec![b'x'; 8 * 1024 * 1024 + 1];
+    let checksum = sha1_hex(&big);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(big).file_name(checksum),
+    );
+    let r = api
+        .post(format!("{base}/chunk-upload/"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("chunk size"));
+    let r = api
+        .post(format!("{base}/artifactbundle/assemble/"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "checksum": "a".repeat(40),
+            "chunks": vec!["b".repeat(40); 9],
+            "projects": [PROJECT],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("at most"));
+}
