@@ -59,6 +59,27 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     )
     .await;
     s.wait_for_events(4).await;
+    // Uploaded source maps follow the project's retention too (issue 18).
+    let map = mesher_store::NewArtifact {
+        kind: mesher_store::ArtifactKind::SourceMap,
+        url: "~/app.min.js.map".into(),
+        debug_id: Some("3b394457-5d7b-57c0-b113-3a4c5ed2ef4e".into()),
+        sourcemap_url: None,
+        content: b"{}".to_vec(),
+    };
+    s.store
+        .store_bundle(&mesher_store::NewBundle {
+            org_id: s.org_id,
+            project_ids: &[p],
+            bundle_id: "b",
+            release: None,
+            dist: None,
+            files: &[map],
+            chunks: &[],
+            now: OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
     let project = api
         .ok(Method::GET, &format!("/api/v1/projects/{p}"), None)
         .await;
@@ -79,6 +100,7 @@ async fn expired_events_go_and_issues_stay_with_their_counts(backend: Backend) {
     let later = OffsetDateTime::now_utc() + time::Duration::days(2);
     let report = sweep_at(s.store.as_ref(), later).await;
     assert_eq!(report.events_deleted, 4);
+    assert_eq!(report.artifacts_deleted, 1);
     assert_eq!(sweep_at(s.store.as_ref(), later).await.events_deleted, 0);
 
     let project = api

@@ -76,6 +76,8 @@ pub struct SweepReport {
     pub pages_released: u64,
     /// Rollup rows pruned.
     pub rollups_pruned: u64,
+    /// Source map files deleted with their project's retention (issue 18).
+    pub artifacts_deleted: u64,
     /// Tables vacuumed or analyzed in autovacuum's place (PostgreSQL with autovacuum off).
     pub tables_vacuumed: Vec<String>,
     /// Whether the sweep stopped early (the lease moved, or the node is stopping).
@@ -116,6 +118,11 @@ where
     let mut upkept = Instant::now();
     for project in &projects {
         let cutoff = now - time::Duration::days(i64::from(project.retention_days.max(1)));
+        // Uploaded source maps follow the project's retention (from their upload); chunks
+        // never assembled go after a day.
+        report.artifacts_deleted += store
+            .expire_artifacts(project.id, cutoff, now - time::Duration::days(1))
+            .await?;
         // The longest retention's expired events go with their partition (PostgreSQL): the
         // batches only take what no partition drop will (RETAIN-02).
         let before = if cutoff <= keep_after {
