@@ -49,6 +49,7 @@ struct Inner {
     body_budget: BodyBudget,
     cpu_slots: Arc<tokio::sync::Semaphore>,
     pipeline: Arc<Pipeline>,
+    source_maps: Arc<SourceMaps>,
     supervisor: Arc<Supervisor>,
     pipeline_services: [ServiceHandle; 2],
     cluster: Arc<Cluster>,
@@ -116,12 +117,13 @@ pub fn start(
         BatchAnnouncer::new(bus.clone(), live.clone(), identity.name.clone()),
     )));
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let source_maps = Arc::new(SourceMaps::new(store.clone()));
     let processor = supervisor.spawn(Arc::new(Processor::new(
         submit_rx,
         prepared_tx,
         workers,
         faults.clone(),
-        Arc::new(SourceMaps::new(store.clone())),
+        source_maps.clone(),
     )));
     let pipeline = Arc::new(Pipeline::new(
         submit_tx,
@@ -223,6 +225,7 @@ pub fn start(
             metrics,
             outcomes,
             pipeline,
+            source_maps,
             supervisor,
             pipeline_services: [processor, writer],
             cluster,
@@ -299,6 +302,11 @@ impl AppState {
     /// The ingestion pipeline.
     pub fn pipeline(&self) -> &Pipeline {
         &self.inner.pipeline
+    }
+
+    /// The source maps the processor applies (issue 18).
+    pub fn source_maps(&self) -> &SourceMaps {
+        &self.inner.source_maps
     }
 
     /// The supervisor of this node's services.

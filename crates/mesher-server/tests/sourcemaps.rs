@@ -190,13 +190,21 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
 
     let first = work.path().join("v1");
     build(&tools, &first, 0);
+    // Before its maps are uploaded: the frames stay as sent, and the event says why.
+    let early = throw(&tools, &s, &first);
+    s.wait_for_events(1).await;
+    let stored = event(&api, &s, &early).await;
+    assert_eq!(crash_frame(&stored)["function"], "n");
+    let notes = stored.to_string();
+    assert!(notes.contains("no source map at the time"), "{notes}");
+
     let said = ok(
         upload(&tools, &s, &token, &org, &first),
         "sentry-cli sourcemaps upload",
     );
     assert!(said.contains("app.min.js.map"), "{said}");
     let id = throw(&tools, &s, &first);
-    s.wait_for_events(1).await;
+    s.wait_for_events(2).await;
     let stored = event(&api, &s, &id).await;
     let frame = crash_frame(&stored);
     assert_eq!(frame["function"], "computeTotal", "{frame:#}");
@@ -207,6 +215,38 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
         "{frame:#}"
     );
     let issue = stored["issue_id"].as_i64().expect("issue id");
+    // The issue page shows the original frame, with the minified ones on demand.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .post(format!("{}/api/v1/auth/login", s.url))
+        .json(&serde_json::json!({"email": "owner@example.com", "password": "long enough"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let page = browser
+        .get(format!(
+            "{}/projects/{}/issues/{issue}",
+            s.url, s.project_id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [
+        "computeTotal",
+        "src/app.js",
+        "total += item.price.amount;",
+        "Minified frames, as sent",
+        "app.min.js",
+    ] {
+        assert!(page.contains(shown), "{shown} is not on the issue page");
+    }
 
     // A rebuild with code added above: new debug ID, other minified positions; the same issue.
     let second = work.path().join("v2");
@@ -216,10 +256,12 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
         "the second upload",
     );
     let id = throw(&tools, &s, &second);
-    s.wait_for_events(2).await;
+    s.wait_for_events(3).await;
     let stored = event(&api, &s, &id).await;
     assert_eq!(crash_frame(&stored)["lineno"], 13);
     assert_eq!(stored["issue_id"].as_i64(), Some(issue), "the same issue");
+    // The event stored before the upload is not rewritten.
+    assert_eq!(crash_frame(&event(&api, &s, &early).await)["function"], "n");
 }
 
 async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backend) {

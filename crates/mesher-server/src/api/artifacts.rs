@@ -272,6 +272,7 @@ async fn assemble(
             now: mesher_store::now(),
         })
         .await?;
+    state.source_maps().forget();
     tracing::info!(org = %org.slug, files = files.len(), "artifact bundle stored");
     Ok(assembled("ok", Vec::new(), None))
 }

@@ -66,6 +66,8 @@ pub struct StackView {
     pub groups: Vec<FrameGroup>,
     /// Number of frames.
     pub frames: usize,
+    /// The frames as sent, when source maps rewrote them (shown on demand).
+    pub minified: Vec<FrameGroup>,
 }
 
 /// Consecutive frames shown together: one in-app frame, or a run of other frames (folded when
@@ -308,15 +310,31 @@ impl EventView {
         self.extra = object_entries(&event.extra);
         self.scrubbed = event.meta.scrubbed;
         self.scrubbed_paths = event.meta.scrubbed_paths.clone();
-        self.problems = event
-            .errors
-            .iter()
-            .map(|e| match &e.name {
-                Some(name) => format!("{}: {name}", e.kind.replace('_', " ")),
-                None => e.kind.replace('_', " "),
-            })
-            .collect();
+        self.problems = event.errors.iter().map(problem_text).collect();
     }
+}
+
+/// A processing note in words.
+fn problem_text(e: &mesher_protocol::event::ProcessingError) -> String {
+    if e.kind == "js_no_source" {
+        let file = e
+            .value
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .unwrap_or("a file");
+        return format!(
+            "No source map at the time for {file}: its frames are shown as sent; a map \
+             uploaded later applies to later events only."
+        );
+    }
+    let mut text = match &e.name {
+        Some(name) => format!("{}: {name}", e.kind.replace('_', " ")),
+        None => e.kind.replace('_', " "),
+    };
+    if let Some(reason) = e.details.get("reason").and_then(|r| r.as_str()) {
+        text.push_str(&format!(" ({reason})"));
+    }
+    text
 }
 
 /// The search term for a tag: `key:value`, quoted when the value has spaces (as the event
@@ -361,13 +379,17 @@ fn stacks(event: &Event) -> Vec<StackView> {
                         notes.push("unhandled".into());
                     }
                 }
-                stack_view(
+                let mut view = stack_view(
                     e.ty.clone().unwrap_or_else(|| "Error".into()),
                     e.value.clone().unwrap_or_default(),
                     notes,
                     i > 0,
                     e.stacktrace.as_ref(),
-                )
+                );
+                if let Some(raw) = &e.raw_stacktrace {
+                    view.minified = group_frames(&raw.frames);
+                }
+                view
             })
             .collect();
     }
@@ -416,6 +438,7 @@ fn stack_view(
         chained,
         groups: group_frames(frames),
         frames: frames.len(),
+        minified: Vec::new(),
     }
 }
 

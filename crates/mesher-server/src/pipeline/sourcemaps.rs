@@ -69,6 +69,12 @@ impl SourceMaps {
         }
     }
 
+    /// Forgets what was looked up: called when maps were uploaded to this node, so that the
+    /// next events use them at once (other nodes' "none there" lasts at most [`MISSING_FOR`]).
+    pub fn forget(&self) {
+        self.cache.clear();
+    }
+
     /// Rewrites the JavaScript frames of `event` (of `project_id`) with the maps of their files.
     /// A map that cannot be read or fetched leaves its frames as they are.
     pub async fn apply(&self, project_id: i64, event: &mut Event) {
