@@ -4,7 +4,8 @@
 //! `MESHER_SCREENSHOTS=1`); the Live page and the live overview in `dashboard_browser/live.rs`,
 //! the live alert list in `dashboard_browser/alerts.rs`; every page on a phone in
 //! `dashboard_browser/phone.rs`; axe-core on every page in `dashboard_browser/a11y.rs`;
-//! the keyboard's shortcuts in `dashboard_browser/keyboard.rs`.
+//! the keyboard's shortcuts in `dashboard_browser/keyboard.rs`; a minified page's error read
+//! through its uploaded source map in `dashboard_browser/sourcemaps.rs`.
 
 #[path = "dashboard_browser/a11y.rs"]
 mod a11y;
@@ -20,6 +21,8 @@ mod live;
 mod phone;
 #[path = "dashboard_browser/sdk.rs"]
 mod sdk;
+#[path = "dashboard_browser/sourcemaps.rs"]
+mod sourcemaps;
 
 use browser::Browser;
 use common::TestServer;

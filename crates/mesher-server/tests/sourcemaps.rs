@@ -5,17 +5,16 @@
 //! a change elsewhere lands in the same issue; bad uploads are refused with a reason and store
 //! nothing.
 //!
-//! The tools come from npm (`scripts/test` installs them into `~/.cache/mesher-tools/js`, or
-//! set `MESHER_TEST_JS_TOOLS` to a `node_modules` holding esbuild, @sentry/cli and
-//! @sentry/node); without them the tests fail.
+//! The tools come from npm (`common/js.rs`); without them the tests fail.
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::TestServer;
 use common::api::{Api, owner_token, user_token};
+use common::js::{self, ok, run, said};
 use mesher_store::testing::Backend;
 use mesher_store::{Role, Scope};
 use reqwest::Method;
@@ -25,25 +24,6 @@ on_both_backends!(
     uploaded_maps_turn_minified_frames_into_the_original_source,
     bad_uploads_are_refused_with_a_reason_and_store_nothing,
 );
-
-/// The `node_modules` with esbuild, @sentry/cli and @sentry/node.
-fn js_tools() -> PathBuf {
-    let dir = std::env::var("MESHER_TEST_JS_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            let home = std::env::var("HOME").unwrap_or_default();
-            Path::new(&home).join(".cache/mesher-tools/js/node_modules")
-        });
-    for needed in [".bin/esbuild", ".bin/sentry-cli", "@sentry/node"] {
-        assert!(
-            dir.join(needed).exists(),
-            "{} is missing: run scripts/test (it installs esbuild, @sentry/cli and @sentry/node \
-             from npm) or set MESHER_TEST_JS_TOOLS",
-            dir.join(needed).display()
-        );
-    }
-    dir
-}
 
 /// The app: a checkout whose total throws on an item without a price. `padding` adds code
 /// above it, as a change elsewhere in a later build would.
@@ -63,55 +43,17 @@ fn app_source(padding: usize) -> String {
     source
 }
 
-fn run(command: &mut Command) -> Output {
-    command.output().expect("the tool runs")
-}
-
-/// What a tool printed, both streams.
-fn said(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn ok(output: Output, what: &str) -> String {
-    let text = said(&output);
-    assert!(output.status.success(), "{what} failed:\n{text}");
-    text
-}
-
-/// Builds the app with `padding` into `dir/dist` and marks it with debug IDs.
-fn build(tools: &Path, dir: &Path, padding: usize) {
-    std::fs::create_dir_all(dir.join("src")).unwrap();
-    std::fs::write(dir.join("src/app.js"), app_source(padding)).unwrap();
-    ok(
-        run(Command::new(tools.join(".bin/esbuild"))
-            .current_dir(dir)
-            .args(["src/app.js", "--bundle", "--minify", "--sourcemap"])
-            .arg("--outfile=dist/app.min.js")),
-        "esbuild",
-    );
-    ok(
-        run(Command::new(tools.join(".bin/sentry-cli"))
-            .current_dir(dir)
-            .args(["sourcemaps", "inject", "dist/"])),
-        "sentry-cli sourcemaps inject",
-    );
-}
-
 /// The test project's slug.
 const PROJECT: &str = "test-project";
 
-/// `sentry-cli sourcemaps upload` of `dir/dist` to the server.
+/// `sentry-cli sourcemaps upload` of `dir/dist` to the server's test project.
 fn upload(tools: &Path, s: &TestServer, token: &str, org: &str, dir: &Path) -> Output {
-    run(Command::new(tools.join(".bin/sentry-cli"))
-        .current_dir(dir)
-        .env("SENTRY_AUTH_TOKEN", token)
-        .env("SENTRY_LOG_LEVEL", "warn")
-        .args(["--url", &s.url, "sourcemaps", "upload", "--org", org])
-        .args(["--project", PROJECT, "--release", "shop@1.0", "dist/"]))
+    js::upload(tools, &s.url, token, (org, PROJECT), dir)
+}
+
+/// Builds the app with `padding` into `dir`.
+fn build(tools: &Path, dir: &Path, padding: usize) {
+    js::build(tools, dir, &app_source(padding), &[]);
 }
 
 /// Runs the bundle of `dir` under @sentry/node; the event's id.
@@ -181,7 +123,7 @@ fn crash_frame(event: &Value) -> Value {
 }
 
 async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Backend) {
-    let tools = js_tools();
+    let tools = js::tools();
     let s = TestServer::start(backend).await;
     let token = owner_token(&s).await;
     let api = Api::new(&s, Some(token.clone()));
@@ -265,7 +207,7 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
 }
 
 async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backend) {
-    let tools = js_tools();
+    let tools = js::tools();
     let s = TestServer::start(backend).await;
     let token = owner_token(&s).await;
     let org = org_slug(&s).await;

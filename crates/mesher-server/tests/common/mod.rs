@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses a different subset.
 
 pub mod api;
+pub mod js;
 pub mod smtp;
 
 use std::sync::Arc;
