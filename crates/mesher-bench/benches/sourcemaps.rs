@@ -31,7 +31,10 @@ fn read(path: &Path) -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let dir = Path::new(FIXTURE);
-    let (map, minified) = (read(&dir.join("app.min.js.map")), read(&dir.join("app.min.js")));
+    let (map, minified) = (
+        read(&dir.join("app.min.js.map")),
+        read(&dir.join("app.min.js")),
+    );
     let frame = |function: &str, col: u64| {
         serde_json::json!({"filename": URL, "abs_path": URL, "function": function,
                            "lineno": 3, "colno": col, "in_app": true})

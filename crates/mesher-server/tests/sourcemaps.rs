@@ -22,6 +22,7 @@ use serde_json::Value;
 
 on_both_backends!(
     uploaded_maps_turn_minified_frames_into_the_original_source,
+    maps_without_debug_ids_are_found_by_release_and_url,
     bad_uploads_are_refused_with_a_reason_and_store_nothing,
 );
 
@@ -204,6 +205,60 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
     assert_eq!(stored["issue_id"].as_i64(), Some(issue), "the same issue");
     // The event stored before the upload is not rewritten.
     assert_eq!(crash_frame(&event(&api, &s, &early).await)["function"], "n");
+}
+
+/// Where V8 says the bundle of `dir` throws: (line, column) of its first frame.
+fn throw_site(dir: &Path) -> (u64, u64) {
+    let bundle = dir.join("dist/app.min.js");
+    let script = format!(
+        "global.window = global; require({:?}); \
+         try {{ window.runCheckout() }} catch (e) {{ console.log(e.stack.split('\\n')[1]) }}",
+        bundle.display().to_string()
+    );
+    let line = ok(run(Command::new("node").args(["-e", &script])), "node");
+    // "    at n (/…/dist/app.min.js:2:55)"
+    let site = line.trim().trim_end_matches(')');
+    let mut parts = site.rsplit(':');
+    let col = parts.next().and_then(|c| c.parse().ok());
+    let row = parts.next().and_then(|r| r.parse().ok());
+    row.zip(col)
+        .unwrap_or_else(|| panic!("no position in {line:?}"))
+}
+
+/// Uploads without debug IDs (before `sourcemaps inject`): maps are found by the event's
+/// release and the file's URL (`~/app.min.js`, on any origin).
+async fn maps_without_debug_ids_are_found_by_release_and_url(backend: Backend) {
+    let tools = js::tools();
+    let s = TestServer::start(backend).await;
+    let token = owner_token(&s).await;
+    let api = Api::new(&s, Some(token.clone()));
+    let org = org_slug(&s).await;
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("old");
+    js::bundle(&tools, &dir, &app_source(0), &[]);
+    ok(upload(&tools, &s, &token, &org, &dir), "the upload");
+    let (lineno, colno) = throw_site(&dir);
+    let url = "https://shop.example.com/app.min.js";
+    let frame = serde_json::json!({"abs_path": url, "filename": url, "function": "n",
+                                   "lineno": lineno, "colno": colno, "in_app": true});
+    let sent = |release: &str| {
+        serde_json::json!({
+            "platform": "javascript", "release": release,
+            "exception": {"values": [{"type": "TypeError", "value": "null has no amount",
+                                      "stacktrace": {"frames": [frame.clone()]}}]},
+        })
+    };
+    let id = common::api::ingest(&s, sent("shop@1.0")).await;
+    let other = common::api::ingest(&s, sent("shop@2.0")).await;
+    s.wait_for_events(2).await;
+    let mapped = crash_frame(&event(&api, &s, &id).await);
+    assert_eq!(mapped["function"], "computeTotal", "{mapped:#}");
+    assert_eq!(mapped["lineno"], 4, "{mapped:#}");
+    let unmapped = crash_frame(&event(&api, &s, &other).await);
+    assert_eq!(
+        unmapped["function"], "n",
+        "another release has no maps: {unmapped:#}"
+    );
 }
 
 async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backend) {

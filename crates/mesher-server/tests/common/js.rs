@@ -54,6 +54,17 @@ pub fn ok(output: Output, what: &str) -> String {
 /// `dir/dist/app.min.js` (esbuild, with `extra` arguments; imports resolve in the tools'
 /// `node_modules`), and marks both with a debug ID (`sentry-cli sourcemaps inject`).
 pub fn build(tools: &Path, dir: &Path, source: &str, extra: &[&str]) {
+    bundle(tools, dir, source, extra);
+    ok(
+        run(Command::new(tools.join(".bin/sentry-cli"))
+            .current_dir(dir)
+            .args(["sourcemaps", "inject", "dist/"])),
+        "sentry-cli sourcemaps inject",
+    );
+}
+
+/// [`build`] without debug IDs, as set-ups older than `sourcemaps inject` upload.
+pub fn bundle(tools: &Path, dir: &Path, source: &str, extra: &[&str]) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(dir.join("src/app.js"), source).unwrap();
     ok(
@@ -64,12 +75,6 @@ pub fn build(tools: &Path, dir: &Path, source: &str, extra: &[&str]) {
             .arg("--outfile=dist/app.min.js")
             .args(extra)),
         "esbuild",
-    );
-    ok(
-        run(Command::new(tools.join(".bin/sentry-cli"))
-            .current_dir(dir)
-            .args(["sourcemaps", "inject", "dist/"])),
-        "sentry-cli sourcemaps inject",
     );
 }
 
