@@ -206,6 +206,15 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
     let in_node_modules = source.contains("/node_modules/") || source.starts_with("node_modules/");
     frame.abs_path = Some(resolve(location(frame).unwrap_or_default(), source));
     frame.filename = Some(clean_source(source));
+    // A module the SDK derived from the minified file (`app.min`, Node) names the bundle, not
+    // the code: the original file's path without its extension replaces it.
+    if frame.module.is_some() {
+        let file = clean_source(source);
+        frame.module = Some(match file.rsplit_once('.') {
+            Some((stem, ext)) if !ext.contains('/') => stem.to_string(),
+            _ => file,
+        });
+    }
     frame.lineno = Some(u64::from(src_line) + 1);
     frame.colno = Some(u64::from(src_col) + 1);
     if let Some(name) = original {

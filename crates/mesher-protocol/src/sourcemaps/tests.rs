@@ -64,6 +64,10 @@ fn frames_read_as_the_original_source() {
     assert_eq!(crashed.data.sourcemap.as_deref(), Some("~/app.min.js.map"));
     let file = SourceMapFile::parse(MAP, None, "x").unwrap();
     assert_eq!(file.debug_id().as_deref(), Some(DEBUG_ID));
+    assert_eq!(
+        crashed.module, None,
+        "browsers send none; grouping reads the URL"
+    );
     assert_eq!(frames[1].function.as_deref(), Some("checkout"));
     assert_eq!(frames[1].lineno, Some(9));
     assert_eq!(frames[0].lineno, Some(11));
@@ -72,6 +76,21 @@ fn frames_read_as_the_original_source() {
     assert_eq!(raw.frames[2].function.as_deref(), Some("n"));
     assert_eq!(raw.frames[2].colno, Some(55));
     assert!(event.errors.is_empty(), "{:?}", event.errors);
+}
+
+#[test]
+fn a_module_named_after_the_bundle_becomes_the_original_files() {
+    let mut event = event();
+    for frame in &mut event.exception[0].stacktrace.as_mut().unwrap().frames {
+        frame.module = Some("app.min".into());
+    }
+    let file = SourceMapFile::parse(MAP, Some(MINIFIED), "~/app.min.js.map").unwrap();
+    apply(
+        &mut event,
+        &HashMap::from([(URL.to_string(), Some(Arc::new(file)))]),
+    );
+    let frames = &event.exception[0].stacktrace.as_ref().unwrap().frames;
+    assert_eq!(frames[2].module.as_deref(), Some("src/app"));
 }
 
 #[test]
