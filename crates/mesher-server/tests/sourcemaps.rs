@@ -131,6 +131,29 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
     let org = org_slug(&s).await;
     let work = tempfile::tempdir().unwrap();
 
+    // A build script declares the release first, and finalizes it after the upload.
+    let cli = |args: &[&str]| {
+        run(Command::new(tools.join(".bin/sentry-cli"))
+            .env("SENTRY_AUTH_TOKEN", &token)
+            .args(["--url", &s.url, "releases"])
+            .args(args)
+            .args(["--org", &org, "--project", PROJECT]))
+    };
+    let said_new = ok(cli(&["new", "shop@1.0"]), "sentry-cli releases new");
+    assert!(said_new.contains("Created release shop@1.0"), "{said_new}");
+    assert!(
+        s.store
+            .release_first_seen(s.project_id, "shop@1.0")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    ok(cli(&["new", "shop@1.0"]), "sentry-cli releases new, again");
+    assert!(
+        !cli(&["new", "latest"]).status.success(),
+        "not a release name"
+    );
+
     let first = work.path().join("v1");
     build(&tools, &first, 0);
     // Before its maps are uploaded: the frames stay as sent, and the event says why.
@@ -146,6 +169,18 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
         "sentry-cli sourcemaps upload",
     );
     assert!(said.contains("app.min.js.map"), "{said}");
+    let finalized = ok(
+        cli(&["finalize", "shop@1.0"]),
+        "sentry-cli releases finalize",
+    );
+    assert!(
+        finalized.contains("Finalized release shop@1.0"),
+        "{finalized}"
+    );
+    assert!(
+        !cli(&["finalize", "shop@9.9"]).status.success(),
+        "an unknown release"
+    );
     let id = throw(&tools, &s, &first);
     s.wait_for_events(2).await;
     let stored = event(&api, &s, &id).await;

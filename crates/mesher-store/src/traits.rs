@@ -449,6 +449,26 @@ pub trait OutcomeStore: Send + Sync {
     ) -> StoreResult<Vec<OutcomeCount>>;
 }
 
+/// Releases declared ahead of their events, as `sentry-cli releases new` does (issue 18).
+#[async_trait]
+pub trait ReleaseStore: Send + Sync {
+    /// Records that the project has release `version` since `at`, unless it has it already
+    /// (then its first sighting stands); answers whether it was new. The release then counts
+    /// for "resolved in the next release" as one seen in an event does.
+    async fn declare_release(
+        &self,
+        project_id: i64,
+        version: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    /// When the project first had release `version`, if it has it.
+    async fn release_first_seen(
+        &self,
+        project_id: i64,
+        version: &str,
+    ) -> StoreResult<Option<OffsetDateTime>>;
+}
+
 /// Source map artifacts uploaded by `sentry-cli` (issue 18).
 #[async_trait]
 pub trait ArtifactStore: Send + Sync {
@@ -596,6 +616,7 @@ pub trait Store:
     + RetentionStore
     + OutcomeStore
     + ArtifactStore
+    + ReleaseStore
     + AdminStore
 {
 }
@@ -616,6 +637,7 @@ impl<T> Store for T where
         + RetentionStore
         + OutcomeStore
         + ArtifactStore
+        + ReleaseStore
         + AdminStore
 {
 }

@@ -287,11 +287,11 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
     let release = checked_name(
         lenient_string(fields.release, &Path::Root("release"), &mut errors),
         &Path::Root("release"),
-        200,
-        |c| matches!(c, '/' | '\\' | '\r' | '\n' | '\t' | '\x0c'),
+        MAX_RELEASE_CHARS,
+        forbidden_in_release,
         &mut errors,
     )
-    .filter(|r| !matches!(r.as_str(), "." | ".." | "latest"));
+    .filter(|r| !RESERVED_RELEASES.contains(&r.as_str()));
     let dist = checked_name(
         lenient_string(fields.dist, &Path::Root("dist"), &mut errors),
         &Path::Root("dist"),
@@ -340,6 +340,24 @@ fn normalize_raw(raw: Raw<'_>, ctx: &NormalizeContext) -> Result<Event, EventErr
         errors: errors.0,
         meta: Default::default(),
     })
+}
+
+/// Longest release name (Relay's).
+const MAX_RELEASE_CHARS: usize = 200;
+/// Names that are not releases (Relay's).
+const RESERVED_RELEASES: [&str; 3] = [".", "..", "latest"];
+
+fn forbidden_in_release(c: char) -> bool {
+    matches!(c, '/' | '\\' | '\r' | '\n' | '\t' | '\x0c')
+}
+
+/// Whether `version` may name a release, by the rules events' `release` is held to (Relay's):
+/// 1 to 200 characters, no slash, backslash or line break, not `.`, `..` or `latest`.
+pub fn valid_release(version: &str) -> bool {
+    !version.trim().is_empty()
+        && version.chars().count() <= MAX_RELEASE_CHARS
+        && !version.chars().any(forbidden_in_release)
+        && !RESERVED_RELEASES.contains(&version)
 }
 
 /// `level`: a name (aliases, any case) or a Python logging number; `error` when absent.

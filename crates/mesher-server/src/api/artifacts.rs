@@ -55,7 +55,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The organization named by `slug`, when the caller may upload to it (write scope, any role):
 /// 404 for a non-member, as everywhere in the API.
-async fn org_for_upload(
+pub(super) async fn org_for_upload(
     state: &AppState,
     caller: &Caller,
     slug: &str,

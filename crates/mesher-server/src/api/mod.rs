@@ -20,6 +20,7 @@ pub mod models;
 mod orgs;
 pub mod outcomes;
 mod projects;
+mod releases;
 mod session;
 mod stats;
 mod stream;
@@ -188,6 +189,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/projects/{project_id}/stream", get(stream::stream))
         .merge(artifacts::routes())
+        .merge(releases::routes())
 }
 
 /// `since`/`until` of a list or chart: the last 24 hours unless given (SEARCH-04).

@@ -11,6 +11,7 @@ mod issues;
 mod outcomes;
 mod partitions;
 mod queries;
+mod releases;
 mod retention;
 mod search;
 mod storage;

@@ -18,6 +18,7 @@ mod issues;
 mod multi_row;
 mod outcomes;
 mod queries;
+mod releases;
 mod retention;
 mod storage;
 mod top_issues;
