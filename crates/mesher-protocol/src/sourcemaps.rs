@@ -131,7 +131,11 @@ pub fn apply(event: &mut Event, maps: &HashMap<String, Option<Arc<SourceMapFile>
         let Some(stack) = exception.stacktrace.as_mut() else {
             continue;
         };
-        let raw = stack.clone();
+        let mut raw = stack.clone();
+        // Local variables stay with the mapped frames only: the copy is for locating code.
+        for frame in &mut raw.frames {
+            frame.vars = None;
+        }
         let mut mapped = false;
         for frame in &mut stack.frames {
             let Some(Some(file)) = location(frame).and_then(|p| maps.get(p)) else {
@@ -181,10 +185,19 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
     let Some(token) = file.map.lookup_token(line, col) else {
         return false;
     };
+    // The nearest token before the position may sit on an earlier line: that line's mapping
+    // says nothing of this one.
+    if token.get_dst_line() != line {
+        return false;
+    }
     let Some(source) = token.get_source() else {
         return false;
     };
     let (src_line, src_col) = (token.get_src_line(), token.get_src_col());
+    if src_line == u32::MAX || src_col == u32::MAX {
+        // A map's way of saying "no position" (or a hostile one).
+        return false;
+    }
     // Browsers write `Object.u` or `u` for the same minified function.
     let minified_name = frame
         .function
@@ -199,7 +212,7 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
         frame.pre_context = (src_line.saturating_sub(CONTEXT_LINES)..src_line)
             .filter_map(|n| line_text(view, n))
             .collect();
-        frame.post_context = (src_line + 1..=src_line.saturating_add(CONTEXT_LINES))
+        frame.post_context = (src_line.saturating_add(1)..=src_line.saturating_add(CONTEXT_LINES))
             .filter_map(|n| line_text(view, n))
             .collect();
     }

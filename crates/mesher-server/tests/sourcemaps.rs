@@ -83,8 +83,8 @@ fn bundle_with(files: &[(&str, &str, &str, &[u8])]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(b"SYSB\x02\x00\x00\x00".to_vec());
     out.set_position(8);
     let mut zip = zip::ZipWriter::new(out);
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     let mut manifest = serde_json::Map::new();
     for (i, (url, kind, debug_id, content)) in files.iter().enumerate() {
         let path = format!("files/_/_/{i}");
@@ -409,6 +409,44 @@ async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backen
         "{detail}"
     );
     nothing_stored().await;
+
+    // A bundle that unpacks far beyond its size (65 MiB of zeros in a few KiB).
+    let zeros = vec![0u8; 65 * 1024 * 1024];
+    let bomb = bundle_with(&[("~/app.min.js", "minified_source", &debug_id, &zeros)]);
+    assert!(bomb.len() < 1024 * 1024, "{} bytes", bomb.len());
+    let checksum = sha1_hex(&bomb);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bomb).file_name(checksum.clone()),
+    );
+    let r = api
+        .post(format!("{base}/chunk-upload/"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = api
+        .post(format!("{base}/artifactbundle/assemble/"))
+        .bearer_auth(&token)
+        .json(
+            &serde_json::json!({"checksum": checksum, "chunks": [checksum], "projects": [PROJECT]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["state"], "error", "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unpacks to more"),
+        "{answer}"
+    );
 
     // Too large: a chunk over the chunk size, a bundle over the bundle size (413, said why).
     let big = vec![b'x'; 8 * 1024 * 1024 + 1];

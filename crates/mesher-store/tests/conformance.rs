@@ -369,13 +369,17 @@ async fn organizations_are_created_with_their_owner_or_not_at_all(store: Arc<dyn
         .create_org_with_owner("Mine", "mine", u.id)
         .await
         .unwrap();
+    store
+        .set_user_time_zone(u.id, Some("Europe/Oslo"))
+        .await
+        .unwrap();
     let members = store.list_members(org.id).await.unwrap();
     assert_eq!(
         members
             .iter()
-            .map(|m| (m.user.id, m.role))
+            .map(|m| (m.user.id, m.role, m.user.time_zone.as_deref()))
             .collect::<Vec<_>>(),
-        vec![(u.id, Role::Owner)]
+        vec![(u.id, Role::Owner, Some("Europe/Oslo"))]
     );
     // An owner who does not exist: neither the membership nor the organization is kept.
     let err = store

@@ -240,6 +240,9 @@ impl Scrubber<'_> {
             if let Some(st) = &mut exception.stacktrace {
                 self.stacktrace(st, &path.field("stacktrace"));
             }
+            if let Some(st) = &mut exception.raw_stacktrace {
+                self.stacktrace(st, &path.field("raw_stacktrace"));
+            }
         }
         let threads = Path::Root("threads").field("values");
         for (i, thread) in event.threads.iter_mut().enumerate() {

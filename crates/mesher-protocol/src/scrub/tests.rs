@@ -418,3 +418,21 @@ fn issue_11_card_numbers_in_derived_json_text() {
         off
     );
 }
+
+/// Issue 18: the frames kept as sent beside source-mapped ones are scrubbed like the others.
+#[test]
+fn frames_kept_as_sent_are_scrubbed_too() {
+    let mut e = event(json!({"platform": "javascript", "exception": {"values": [{"type": "E"}]}}));
+    let frame = crate::event::Frame {
+        function: Some("n".into()),
+        vars: Some(json!({"password": "hunter2"})),
+        ..Default::default()
+    };
+    e.exception[0].raw_stacktrace = Some(crate::event::Stacktrace {
+        frames: vec![frame],
+        registers: None,
+    });
+    assert_eq!(scrub_event(&mut e, &ScrubConfig::default()), 1);
+    let raw = &e.exception[0].raw_stacktrace.as_ref().unwrap().frames[0];
+    assert_ne!(raw.vars.as_ref().unwrap()["password"], "hunter2");
+}

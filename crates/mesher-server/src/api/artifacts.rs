@@ -33,9 +33,11 @@ const CHUNKS_PER_REQUEST: usize = 8;
 pub const MAX_REQUEST_BYTES: usize = CHUNKS_PER_REQUEST * CHUNK_SIZE;
 /// Largest bundle, assembled.
 pub const MAX_BUNDLE_BYTES: usize = 64 * 1024 * 1024;
-/// Largest file inside a bundle, uncompressed (a bundle is compressed: this bounds what one
-/// archive may expand to).
+/// Largest file inside a bundle, uncompressed.
 const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most a bundle may unpack to, all files together: a ZIP compresses a thousandfold, so the
+/// bundle's own size bounds nothing.
+const MAX_UNPACKED_BYTES: u64 = 128 * 1024 * 1024;
 /// Most files in a bundle.
 const MAX_FILES: usize = 10_000;
 
@@ -60,6 +62,17 @@ pub(super) async fn org_for_upload(
     caller: &Caller,
     slug: &str,
 ) -> Result<Organization, ApiError> {
+    org_for(state, caller, slug, Scope::Write).await
+}
+
+/// The organization named by `slug`, when the caller is a member whose credential has `scope`:
+/// 404 for a non-member, 403 for too low a scope.
+pub(super) async fn org_for(
+    state: &AppState,
+    caller: &Caller,
+    slug: &str,
+    scope: Scope,
+) -> Result<Organization, ApiError> {
     let not_found = || ApiError::NotFound(format!("organization {slug:?} not found"));
     let org = state
         .store()
@@ -69,7 +82,7 @@ pub(super) async fn org_for_upload(
     if caller.role_in(org.id).is_none() {
         return Err(not_found());
     }
-    caller.require(org.id, Scope::Write, Role::Member)?;
+    caller.require(org.id, scope, Role::Member)?;
     Ok(org)
 }
 
@@ -252,6 +265,13 @@ async fn assemble(
             Some("the chunks do not add up to the bundle's checksum".into()),
         ));
     }
+    // Unpacking holds up to [`MAX_UNPACKED_BYTES`]: as many at once as the node has CPU slots.
+    let _slot = state
+        .cpu_slots()
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let read = tokio::task::spawn_blocking(move || read_bundle(&bundle))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -324,18 +344,31 @@ fn read_bundle(bundle: &[u8]) -> Result<(Option<String>, Vec<NewArtifact>), Stri
     if archive.len() > MAX_FILES {
         return Err(format!("the bundle has more than {MAX_FILES} files"));
     }
+    let mut unpacked = 0u64;
     let mut read = |name: &str| -> Result<Vec<u8>, String> {
         let entry = archive
             .by_name(name)
             .map_err(|e| format!("{name}: cannot be read from the bundle: {e}"))?;
+        let room = MAX_FILE_BYTES.min(MAX_UNPACKED_BYTES - unpacked);
+        let too_large = || {
+            format!(
+                "{name}: the bundle unpacks to more than it may: {MAX_FILE_BYTES} bytes a file, \
+                 {MAX_UNPACKED_BYTES} in all"
+            )
+        };
+        // The size the archive declares, then what is actually read (it may lie).
+        if entry.size() > room {
+            return Err(too_large());
+        }
         let mut out = Vec::new();
         entry
-            .take(MAX_FILE_BYTES + 1)
+            .take(room + 1)
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: cannot be read from the bundle: {e}"))?;
-        if out.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!("{name}: larger than {MAX_FILE_BYTES} bytes"));
+        if out.len() as u64 > room {
+            return Err(too_large());
         }
+        unpacked += out.len() as u64;
         Ok(out)
     };
     let manifest: Manifest = serde_json::from_slice(&read("manifest.json")?)

@@ -5,8 +5,9 @@
 //!
 //! Mesher knows a project's releases from its events; a release created here is recorded as
 //! the project's since then, so that "resolved in the next release" counts it before its first
-//! event, as Sentry does. Finalizing answers the release: Mesher keeps no release dates beyond
-//! when it was first seen.
+//! event, as Sentry does. Finalizing checks the release exists and answers it with the
+//! `dateReleased` given, which Mesher does not keep: it knows a release by when it was first
+//! seen only.
 
 use super::extract::Json as Body;
 use axum::Json;
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::artifacts::org_for_upload;
+use super::artifacts::{org_for, org_for_upload};
 use super::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -178,7 +179,7 @@ async fn read(
     caller: Caller,
     Path((slug, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let org = org_for_upload(&state, &caller, &slug).await?;
+    let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
     let (first, with) = having(&state, &org, &[], &version).await?;
     Ok(Json(release_body(&version, first, None, &with)))
 }

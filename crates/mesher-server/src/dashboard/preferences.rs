@@ -50,8 +50,8 @@ async fn load(
     let chrome = chrome(state, user, None).await?;
     let chosen = typed.or(user.user.time_zone.as_deref()).unwrap_or_default();
     let zone = &user.zone;
+    // The browser's zone is named when it is the one in use (no zone chosen).
     let browser_label = match zone.source() {
-        // The script's report is the browser's zone even while a chosen one applies.
         ZoneSource::Browser => format!("Your browser's ({})", zone.name()),
         _ => "Your browser's".to_string(),
     };

@@ -12,6 +12,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use mesher_protocol::{grouping, scrub};
 use mesher_store::{NewEvent, compress_payload};
@@ -111,9 +112,16 @@ impl Processor {
         } = submission;
         self.faults.hit("processor").await;
         for incoming in &mut events {
-            self.source_maps
-                .apply(incoming.project_id, &mut incoming.event)
-                .await;
+            // A map that trips the parser up must not cost the event: its frames stay as sent.
+            let mapped = AssertUnwindSafe(
+                self.source_maps
+                    .apply(incoming.project_id, &mut incoming.event),
+            )
+            .catch_unwind()
+            .await;
+            if let Err(p) = mapped {
+                tracing::error!(error = %panic_message(p.as_ref()), "applying source maps panicked");
+            }
         }
         let prepared = if bytes < INLINE_BYTES {
             // A typical event takes about as long to prepare as a round trip through the

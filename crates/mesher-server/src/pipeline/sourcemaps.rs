@@ -18,8 +18,16 @@ use quick_cache::sync::Cache;
 
 /// Memory the parsed maps of a node may hold.
 const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+/// The cache's expected entries: few, so that it keeps few shards (each shard holds its share
+/// of [`CACHE_BYTES`] and silently refuses a heavier entry; a real bundle's map weighs MiBs).
+const CACHE_ITEMS: usize = 64;
+/// Most files one event may have maps looked up for (each a query on a cache miss).
+const MAX_FILES_PER_EVENT: usize = 16;
 /// How long "no map for this file" is believed.
 const MISSING_FOR: Duration = Duration::from_secs(10);
+/// How long a parsed map is used before it is read again: a map uploaded again under the same
+/// release and URL replaces the old one on every node within this.
+const FOUND_FOR: Duration = Duration::from_secs(600);
 /// Maps larger than this are parsed on the blocking pool, not on a runtime thread.
 const INLINE_PARSE_BYTES: usize = 256 * 1024;
 
@@ -38,7 +46,7 @@ enum Key {
 /// A lookup's result: the parsed map, or none (as of when).
 #[derive(Clone)]
 enum Found {
-    Map(Arc<SourceMapFile>),
+    Map(Arc<SourceMapFile>, Instant),
     Missing(Instant),
 }
 
@@ -48,7 +56,7 @@ struct ByCost;
 impl Weighter<Key, Found> for ByCost {
     fn weight(&self, _: &Key, found: &Found) -> u64 {
         match found {
-            Found::Map(file) => file.cost() as u64,
+            Found::Map(file, _) => file.cost() as u64,
             Found::Missing(_) => 64,
         }
     }
@@ -65,7 +73,7 @@ impl SourceMaps {
     pub fn new(store: Arc<dyn Store>) -> SourceMaps {
         SourceMaps {
             store,
-            cache: Cache::with_weighter(1024, CACHE_BYTES, ByCost),
+            cache: Cache::with_weighter(CACHE_ITEMS, CACHE_BYTES, ByCost),
         }
     }
 
@@ -83,7 +91,7 @@ impl SourceMaps {
             return;
         }
         let mut maps = HashMap::with_capacity(needed.len());
-        for n in needed {
+        for n in needed.into_iter().take(MAX_FILES_PER_EVENT) {
             let file = self.find(project_id, event, &n).await;
             maps.insert(n.abs_path, file);
         }
@@ -96,18 +104,25 @@ impl SourceMaps {
         event: &Event,
         needed: &Needed,
     ) -> Option<Arc<SourceMapFile>> {
-        let key = match (&needed.debug_id, &event.release) {
-            (Some(id), _) => Key::DebugId(project_id, id.clone()),
-            (None, Some(release)) => Key::Url {
-                project_id,
-                release: release.clone(),
-                dist: event.dist.clone(),
-                url: tilde_url(&needed.abs_path)?,
-            },
-            (None, None) => return None,
+        if let Some(id) = &needed.debug_id
+            && let Some(file) = self.lookup(Key::DebugId(project_id, id.clone())).await
+        {
+            return Some(file);
+        }
+        // No debug ID, or no map under it: the release's file at that URL, as Sentry tries.
+        let key = Key::Url {
+            project_id,
+            release: event.release.clone()?,
+            dist: event.dist.clone(),
+            url: tilde_url(&needed.abs_path)?,
         };
+        self.lookup(key).await
+    }
+
+    /// The map under `key`, from the cache or the store.
+    async fn lookup(&self, key: Key) -> Option<Arc<SourceMapFile>> {
         match self.cache.get(&key) {
-            Some(Found::Map(file)) => return Some(file),
+            Some(Found::Map(file, at)) if at.elapsed() < FOUND_FOR => return Some(file),
             Some(Found::Missing(at)) if at.elapsed() < MISSING_FOR => return None,
             _ => {}
         }
@@ -137,13 +152,13 @@ impl SourceMaps {
         let found = match artifact {
             None => Found::Missing(Instant::now()),
             Some(artifact) => match parse(artifact).await {
-                Some(file) => Found::Map(Arc::new(file)),
+                Some(file) => Found::Map(Arc::new(file), Instant::now()),
                 None => Found::Missing(Instant::now()),
             },
         };
         self.cache.insert(key, found.clone());
         match found {
-            Found::Map(file) => Some(file),
+            Found::Map(file, _) => Some(file),
             Found::Missing(_) => None,
         }
     }

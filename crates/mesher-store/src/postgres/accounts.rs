@@ -546,7 +546,7 @@ impl UserStore for PostgresStore {
         let conn = self.conn().await?;
         let rows = conn
             .query(
-                "SELECT u.id, u.email, u.name, '' AS password_hash, u.created_at, m.role, m.created_at \
+                "SELECT u.id, u.email, u.name, '' AS password_hash, u.created_at, u.time_zone, m.role, m.created_at \
                  FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 \
                  ORDER BY m.created_at, u.id",
                 &[&org_id],
@@ -557,8 +557,8 @@ impl UserStore for PostgresStore {
             .map(|r| {
                 Ok(Member {
                     user: user_row(r),
-                    role: r.get::<_, String>(5).parse()?,
-                    joined_at: r.get(6),
+                    role: r.get::<_, String>(6).parse()?,
+                    joined_at: r.get(7),
                 })
             })
             .collect()

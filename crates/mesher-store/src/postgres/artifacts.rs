@@ -102,6 +102,16 @@ impl ArtifactStore for PostgresStore {
     }
 
     async fn store_bundle(&self, bundle: &NewBundle<'_>) -> StoreResult<()> {
+        // Compressing megabytes is work for the blocking pool, not for a runtime thread.
+        let files = bundle.files.to_vec();
+        let compressed = tokio::task::spawn_blocking(move || {
+            files
+                .iter()
+                .map(|f| (compress_payload(&f.content), f.content.len()))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("compressing artifacts: {e}")))?;
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
         let insert = tx
@@ -112,9 +122,8 @@ impl ArtifactStore for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        for file in bundle.files {
-            let compressed = compress_payload(&file.content);
-            let size = i64::try_from(file.content.len()).map_err(|_| StoreError::Invalid {
+        for (file, (compressed, size)) in bundle.files.iter().zip(&compressed) {
+            let size = i64::try_from(*size).map_err(|_| StoreError::Invalid {
                 field: "content",
                 message: "too large".into(),
             })?;
@@ -131,7 +140,7 @@ impl ArtifactStore for PostgresStore {
                         &bundle.release,
                         &bundle.dist,
                         &size,
-                        &compressed,
+                        compressed,
                         &bundle.now,
                     ],
                 )

@@ -18,7 +18,8 @@ impl ReleaseStore for PostgresStore {
         let conn = self.conn().await?;
         let added = conn
             .execute(
-                "INSERT INTO releases (project_id, version, first_seen) VALUES ($1, $2, $3)                  ON CONFLICT DO NOTHING",
+                "INSERT INTO releases (project_id, version, first_seen) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
                 &[&project_id, &version, &at],
             )
             .await

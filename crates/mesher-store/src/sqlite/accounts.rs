@@ -616,13 +616,13 @@ impl UserStore for SqliteStore {
         self.read(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, m.role, m.created_at \
+                    "SELECT u.id, u.email, u.name, u.password_hash, u.created_at, u.time_zone, m.role, m.created_at \
                      FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = ?1 \
                      ORDER BY m.created_at, u.id",
                 )
                 .map_err(map_err)?;
             let raw: Vec<(User, String, i64)> = stmt
-                .query_map([org_id], |r| Ok((user_row(r)?, r.get(5)?, r.get(6)?)))
+                .query_map([org_id], |r| Ok((user_row(r)?, r.get(6)?, r.get(7)?)))
                 .and_then(Iterator::collect)
                 .map_err(map_err)?;
             raw.into_iter()

@@ -132,11 +132,7 @@ impl ArtifactStore for SqliteStore {
     }
 
     async fn store_bundle(&self, bundle: &NewBundle<'_>) -> StoreResult<()> {
-        let files: Vec<_> = bundle
-            .files
-            .iter()
-            .map(|f| (f.clone(), compress_payload(&f.content)))
-            .collect();
+        let files = bundle.files.to_vec();
         let (org_id, projects, chunks) = (
             bundle.org_id,
             bundle.project_ids.to_vec(),
@@ -149,6 +145,11 @@ impl ArtifactStore for SqliteStore {
         );
         let now = to_millis(bundle.now);
         self.transact(move |tx| {
+            // Compressed here, on the connection's thread, not on the caller's runtime thread.
+            let files: Vec<_> = files
+                .iter()
+                .map(|f| (f, compress_payload(&f.content)))
+                .collect();
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO artifact_files (project_id, bundle_id, kind, url, debug_id, \

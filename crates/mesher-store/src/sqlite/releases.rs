@@ -21,7 +21,8 @@ impl ReleaseStore for SqliteStore {
         self.transact(move |tx| {
             let added = tx
                 .execute(
-                    "INSERT OR IGNORE INTO releases (project_id, version, first_seen)                      VALUES (?1, ?2, ?3)",
+                    "INSERT OR IGNORE INTO releases (project_id, version, first_seen) \
+                     VALUES (?1, ?2, ?3)",
                     params![project_id, version, to_millis(at)],
                 )
                 .map_err(map_err)?;
