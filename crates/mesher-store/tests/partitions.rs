@@ -397,7 +397,7 @@ async fn migration_v16_partitions_an_existing_database() {
     let before = column(c.query(rows, &[]).await.unwrap());
     let storage = store.project_storage(p).await.unwrap();
 
-    // The events table as V15 left it, its rows kept.
+    // The schema as V15 left it (later migrations undone), the events' rows kept.
     c.batch_execute(
         "BEGIN;
          CREATE TABLE events_v15 (
@@ -429,6 +429,9 @@ async fn migration_v16_partitions_an_existing_database() {
          CREATE INDEX events_search ON events USING GIN (search);
          DROP TABLE project_outcomes;
          ALTER TABLE projects DROP COLUMN max_events_per_issue_per_hour;
+         ALTER TABLE users DROP COLUMN time_zone;
+         DROP TABLE artifact_files;
+         DROP TABLE artifact_chunks;
          DELETE FROM refinery_schema_history WHERE version >= 16;
          COMMIT;",
     )

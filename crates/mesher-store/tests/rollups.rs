@@ -405,6 +405,8 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE events DROP COLUMN bytes;
                  ALTER TABLE projects DROP COLUMN storage_bytes;
                  ALTER TABLE projects DROP COLUMN events_expired_before;
+                 ALTER TABLE users DROP COLUMN time_zone;
+                 DROP TABLE artifact_files; DROP TABLE artifact_chunks;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
             Backend::Postgres => {
@@ -446,6 +448,8 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  CREATE INDEX events_project_timestamp ON events (project_id, timestamp, id);
                  CREATE INDEX events_search ON events USING GIN (search);
                  ALTER TABLE projects DROP COLUMN storage_bytes, DROP COLUMN events_expired_before;
+                 ALTER TABLE users DROP COLUMN time_zone;
+                 DROP TABLE artifact_files; DROP TABLE artifact_chunks;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
         },

@@ -314,7 +314,7 @@ fn head(issue: &Issue, now: OffsetDateTime, zone: &Zone) -> IssueHead {
             Some(s.to_string())
         }
         (IssueStatus::Archived, _) => Some(match &issue.archive {
-            Some(a) => archive_words(a),
+            Some(a) => archive_words(a, zone),
             None => "until it escalates".to_string(),
         }),
         (IssueStatus::Discarded, _) => {
@@ -469,22 +469,15 @@ fn minutes_words(m: i64) -> String {
 }
 
 /// How an archived issue is archived, for its header.
-fn archive_words(a: &Archive) -> String {
+fn archive_words(a: &Archive, zone: &Zone) -> String {
     let words = until_words(a.until);
     match (a.until, a.expected_volume, a.expires_at) {
         (ArchiveUntil::Escalating, Some(e), _) => {
             format!("{words} (more than {e} new events in an hour)")
         }
-        (_, _, Some(end)) => format!("{words}, until {}", utc(end)),
+        (_, _, Some(end)) => format!("{words}, until {}", zone.exact(end)),
         _ => words,
     }
-}
-
-fn utc(t: OffsetDateTime) -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&f)
-        .unwrap_or_default()
 }
 
 /// An `archived` entry's condition in words; entries from before conditions were recorded
