@@ -501,14 +501,11 @@ pub trait ArtifactStore: Send + Sync {
         dist: Option<&str>,
         url: &str,
     ) -> StoreResult<Option<SourceMapArtifact>>;
-    /// Deletes the project's artifacts stored before `before` and every organization's chunks
-    /// kept since before `chunks_before` (uploads never assembled); answers the files deleted.
-    async fn expire_artifacts(
-        &self,
-        project_id: i64,
-        before: OffsetDateTime,
-        chunks_before: OffsetDateTime,
-    ) -> StoreResult<u64>;
+    /// Deletes the project's artifacts stored before `before`; answers how many.
+    async fn expire_artifacts(&self, project_id: i64, before: OffsetDateTime) -> StoreResult<u64>;
+    /// Deletes every organization's chunks kept since before `before` (uploads never
+    /// assembled); answers how many.
+    async fn expire_chunks(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
 
 /// Everything created by the first start on an empty database.

@@ -205,10 +205,11 @@ async fn artifacts_expire_with_retention(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let gone = store
-        .expire_artifacts(p, T - Duration::days(30), T - Duration::days(1))
+        .expire_artifacts(p, T - Duration::days(30))
         .await
         .unwrap();
     assert_eq!(gone, 1);
+    assert_eq!(store.expire_chunks(T - Duration::days(1)).await.unwrap(), 1);
     assert!(store.source_map_by_debug_id(p, id).await.unwrap().is_some());
     assert_eq!(
         store
@@ -218,7 +219,7 @@ async fn artifacts_expire_with_retention(store: Arc<dyn Store>) {
         [stale]
     );
     let gone = store
-        .expire_artifacts(p, T + Duration::seconds(1), T)
+        .expire_artifacts(p, T + Duration::seconds(1))
         .await
         .unwrap();
     assert_eq!(gone, 1);

@@ -43,6 +43,9 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(60);
 /// Hourly rollups are kept this long past the longest retention.
 const ROLLUP_SLACK: time::Duration = time::Duration::days(1);
 
+/// How long chunks of a source map upload that was never assembled are kept (issue 18).
+const CHUNKS_KEPT: time::Duration = time::Duration::days(1);
+
 /// How hard the sweeper works.
 #[derive(Debug, Clone, Copy)]
 pub struct Pace {
@@ -118,11 +121,12 @@ where
     let mut upkept = Instant::now();
     for project in &projects {
         let cutoff = now - time::Duration::days(i64::from(project.retention_days.max(1)));
-        // Uploaded source maps follow the project's retention (from their upload); chunks
-        // never assembled go after a day.
-        report.artifacts_deleted += store
-            .expire_artifacts(project.id, cutoff, now - time::Duration::days(1))
-            .await?;
+        // Uploaded source maps follow the project's retention (from their upload). A failure
+        // here must not keep the events from expiring: said, and tried again next sweep.
+        match store.expire_artifacts(project.id, cutoff).await {
+            Ok(n) => report.artifacts_deleted += n,
+            Err(e) => tracing::warn!(project = project.id, error = %e, "expiring source maps"),
+        }
         // The longest retention's expired events go with their partition (PostgreSQL): the
         // batches only take what no partition drop will (RETAIN-02).
         let before = if cutoff <= keep_after {
@@ -155,6 +159,10 @@ where
                 upkept = Instant::now();
             }
         }
+    }
+    // Chunks of uploads never assembled, once per sweep.
+    if let Err(e) = store.expire_chunks(now - CHUNKS_KEPT).await {
+        tracing::warn!(error = %e, "expiring source map chunks");
     }
     // Before the last upkeep, which gives back (SQLite) what the pruned rows took.
     report.rollups_pruned = store.prune_rollups(keep_after - ROLLUP_SLACK).await?;

@@ -212,26 +212,23 @@ impl ArtifactStore for PostgresStore {
         )
     }
 
-    async fn expire_artifacts(
-        &self,
-        project_id: i64,
-        before: OffsetDateTime,
-        chunks_before: OffsetDateTime,
-    ) -> StoreResult<u64> {
+    async fn expire_artifacts(&self, project_id: i64, before: OffsetDateTime) -> StoreResult<u64> {
         let conn = self.conn().await?;
-        let files = conn
-            .execute(
-                "DELETE FROM artifact_files WHERE project_id = $1 AND created_at < $2",
-                &[&project_id, &before],
-            )
-            .await
-            .map_err(map_err)?;
         conn.execute(
-            "DELETE FROM artifact_chunks WHERE created_at < $1",
-            &[&chunks_before],
+            "DELETE FROM artifact_files WHERE project_id = $1 AND created_at < $2",
+            &[&project_id, &before],
         )
         .await
-        .map_err(map_err)?;
-        Ok(files)
+        .map_err(map_err)
+    }
+
+    async fn expire_chunks(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "DELETE FROM artifact_chunks WHERE created_at < $1",
+            &[&before],
+        )
+        .await
+        .map_err(map_err)
     }
 }

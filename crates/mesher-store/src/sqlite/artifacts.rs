@@ -229,25 +229,26 @@ impl ArtifactStore for SqliteStore {
         .await
     }
 
-    async fn expire_artifacts(
-        &self,
-        project_id: i64,
-        before: OffsetDateTime,
-        chunks_before: OffsetDateTime,
-    ) -> StoreResult<u64> {
+    async fn expire_artifacts(&self, project_id: i64, before: OffsetDateTime) -> StoreResult<u64> {
         self.transact(move |tx| {
-            let files = tx
-                .execute(
-                    "DELETE FROM artifact_files WHERE project_id = ?1 AND created_at < ?2",
-                    params![project_id, to_millis(before)],
-                )
-                .map_err(map_err)?;
+            tx.execute(
+                "DELETE FROM artifact_files WHERE project_id = ?1 AND created_at < ?2",
+                params![project_id, to_millis(before)],
+            )
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn expire_chunks(&self, before: OffsetDateTime) -> StoreResult<u64> {
+        self.transact(move |tx| {
             tx.execute(
                 "DELETE FROM artifact_chunks WHERE created_at < ?1",
-                params![to_millis(chunks_before)],
+                params![to_millis(before)],
             )
-            .map_err(map_err)?;
-            Ok(files as u64)
+            .map(|n| n as u64)
+            .map_err(map_err)
         })
         .await
     }
