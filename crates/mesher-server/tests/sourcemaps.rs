@@ -101,6 +101,46 @@ fn bundle_with(files: &[(&str, &str, &str, &[u8])]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
+/// `POST …/chunk-upload/` of one chunk, named by its SHA-1, as sentry-cli sends it.
+async fn upload_chunk(
+    api: &reqwest::Client,
+    base: &str,
+    token: &str,
+    data: Vec<u8>,
+) -> reqwest::Response {
+    let checksum = sha1_hex(&data);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(data).file_name(checksum),
+    );
+    api.post(format!("{base}/chunk-upload/"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST …/artifactbundle/assemble/` with `body`.
+async fn assemble(
+    api: &reqwest::Client,
+    base: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::Response {
+    api.post(format!("{base}/artifactbundle/assemble/"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The assemble request of a bundle uploaded as one chunk, for the test project.
+fn assemble_one(checksum: &str) -> Value {
+    serde_json::json!({"checksum": checksum, "chunks": [checksum], "projects": [PROJECT]})
+}
+
 async fn org_slug(s: &TestServer) -> String {
     s.store.org(s.org_id).await.unwrap().unwrap().slug
 }
@@ -380,27 +420,9 @@ async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backen
         ),
     ]);
     let checksum = sha1_hex(&bundle);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bundle).file_name(checksum.clone()),
-    );
-    let r = api
-        .post(format!("{base}/chunk-upload/"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = upload_chunk(&api, &base, &token, bundle).await;
     assert_eq!(r.status(), 200);
-    let r = api
-        .post(format!("{base}/artifactbundle/assemble/"))
-        .bearer_auth(&token)
-        .json(
-            &serde_json::json!({"checksum": checksum, "chunks": [checksum], "projects": [PROJECT]}),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = assemble(&api, &base, &token, &assemble_one(&checksum)).await;
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["state"], "error", "{answer}");
     let detail = answer["detail"].as_str().unwrap();
@@ -415,27 +437,10 @@ async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backen
     let bomb = bundle_with(&[("~/app.min.js", "minified_source", &debug_id, &zeros)]);
     assert!(bomb.len() < 1024 * 1024, "{} bytes", bomb.len());
     let checksum = sha1_hex(&bomb);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(bomb).file_name(checksum.clone()),
-    );
-    let r = api
-        .post(format!("{base}/chunk-upload/"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = upload_chunk(&api, &base, &token, bomb).await;
     assert_eq!(r.status(), 200);
-    let answer: Value = api
-        .post(format!("{base}/artifactbundle/assemble/"))
-        .bearer_auth(&token)
-        .json(
-            &serde_json::json!({"checksum": checksum, "chunks": [checksum], "projects": [PROJECT]}),
-        )
-        .send()
+    let answer: Value = assemble(&api, &base, &token, &assemble_one(&checksum))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -450,31 +455,15 @@ async fn bad_uploads_are_refused_with_a_reason_and_store_nothing(backend: Backen
 
     // Too large: a chunk over the chunk size, a bundle over the bundle size (413, said why).
     let big = vec![b'x'; 8 * 1024 * 1024 + 1];
-    let checksum = sha1_hex(&big);
-    let form = reqwest::multipart::Form::new().part(
-        "file",
-        reqwest::multipart::Part::bytes(big).file_name(checksum),
-    );
-    let r = api
-        .post(format!("{base}/chunk-upload/"))
-        .bearer_auth(&token)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = upload_chunk(&api, &base, &token, big).await;
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("chunk size"));
-    let r = api
-        .post(format!("{base}/artifactbundle/assemble/"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({
-            "checksum": "a".repeat(40),
-            "chunks": vec!["b".repeat(40); 9],
-            "projects": [PROJECT],
-        }))
-        .send()
-        .await
-        .unwrap();
+    let nine = serde_json::json!({
+        "checksum": "a".repeat(40),
+        "chunks": vec!["b".repeat(40); 9],
+        "projects": [PROJECT],
+    });
+    let r = assemble(&api, &base, &token, &nine).await;
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("at most"));
 }
