@@ -101,7 +101,7 @@ pub fn needed(event: &Event) -> Vec<Needed> {
         .filter_map(|e| e.stacktrace.as_ref())
         .flat_map(|s| &s.frames)
     {
-        let Some(abs_path) = location(frame) else {
+        let Some(abs_path) = frame.location() else {
             continue;
         };
         if frame.lineno.is_none() || frame.colno.is_none() {
@@ -138,7 +138,7 @@ pub fn apply(event: &mut Event, maps: &HashMap<String, Option<Arc<SourceMapFile>
         }
         let mut mapped = false;
         for frame in &mut stack.frames {
-            let Some(Some(file)) = location(frame).and_then(|p| maps.get(p)) else {
+            let Some(Some(file)) = frame.location().and_then(|p| maps.get(p)) else {
                 continue;
             };
             mapped |= map_frame(frame, file);
@@ -147,11 +147,16 @@ pub fn apply(event: &mut Event, maps: &HashMap<String, Option<Arc<SourceMapFile>
             exception.raw_stacktrace = Some(raw);
         }
     }
-    let missing: Vec<(String, String)> = needed(event)
-        .into_iter()
-        .filter(|n| matches!(maps.get(&n.abs_path), Some(None)))
-        .filter_map(|n| Some((n.abs_path, n.debug_id?)))
+    // The files looked for in vain, in a stable order; only those a debug ID ties to a map.
+    let mut missing: Vec<(String, String)> = maps
+        .iter()
+        .filter(|(_, found)| found.is_none())
+        .filter_map(|(path, _)| {
+            let id = event.debug_meta.as_ref()?.source_map_debug_id(path)?;
+            Some((path.clone(), id.to_string()))
+        })
         .collect();
+    missing.sort();
     for (url, debug_id) in missing {
         let mut details = Map::new();
         details.insert("reason".into(), "no source map at the time".into());
@@ -163,12 +168,6 @@ pub fn apply(event: &mut Event, maps: &HashMap<String, Option<Arc<SourceMapFile>
             details,
         });
     }
-}
-
-/// The minified file of a frame: `abs_path`, else `filename` (Node SDKs send the path as
-/// `filename` only), as `debug_meta` names it.
-fn location(frame: &Frame) -> Option<&str> {
-    frame.abs_path.as_deref().or(frame.filename.as_deref())
 }
 
 /// Maps one frame; `false` when the map has nothing for its position.
@@ -217,7 +216,7 @@ fn map_frame(frame: &mut Frame, file: &SourceMapFile) -> bool {
             .collect();
     }
     let in_node_modules = source.contains("/node_modules/") || source.starts_with("node_modules/");
-    frame.abs_path = Some(resolve(location(frame).unwrap_or_default(), source));
+    frame.abs_path = Some(resolve(frame.location().unwrap_or_default(), source));
     frame.filename = Some(clean_source(source));
     // A module the SDK derived from the minified file (`app.min`, Node) names the bundle, not
     // the code: the original file's path without its extension replaces it.

@@ -174,6 +174,12 @@ impl Frame {
     pub fn is_in_app(&self) -> bool {
         self.in_app == Some(true)
     }
+
+    /// Where the frame's code came from: `abs_path`, else `filename` (browser SDKs send the URL
+    /// as `filename` only, Node SDKs the path).
+    pub fn location(&self) -> Option<&str> {
+        self.abs_path.as_deref().or(self.filename.as_deref())
+    }
 }
 
 /// A thread id: SDKs send integers or strings.

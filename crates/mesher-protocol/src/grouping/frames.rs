@@ -99,12 +99,6 @@ pub(super) fn frame_part(frame: &Frame, event_platform: &str) -> FramePart {
     FramePart { component, in_app }
 }
 
-/// Where the frame's code came from: `abs_path`, else `filename` (browser SDKs send the URL
-/// as `filename` only).
-pub(super) fn location(frame: &Frame) -> Option<&str> {
-    frame.abs_path.as_deref().or(frame.filename.as_deref())
-}
-
 /// Whether `path` is a URL (Sentry's `has_url_origin` with file URLs allowed).
 pub(super) fn has_url_origin(path: Option<&str>) -> bool {
     path.is_some_and(|p| starts_with_any(p, &["http:", "https:", "applewebdata:", "blob:"]))
@@ -131,7 +125,7 @@ fn filename_component(frame: &Frame, platform: &str, family: Family) -> Componen
     };
     let mut hint = (without_query.len() != filename.len()).then_some(Hint::HashRemoved);
 
-    if has_url_origin(location(frame)) {
+    if has_url_origin(frame.location()) {
         return Component::leaf(ComponentId::Filename, lower).ignored(Hint::UrlOrigin);
     }
     match lower.as_str() {
@@ -177,7 +171,8 @@ fn module_component(frame: &Frame, platform: &str, family: Family) -> Component 
         Some(module) => (module.to_owned(), None),
         None if family == Family::JavaScript => {
             // Sentry's JavaScript processing fills in a module for URL frames before grouping.
-            let from_url = location(frame)
+            let from_url = frame
+                .location()
                 .filter(|p| starts_with_any(p, &["http:", "https:", "webpack:", "app:"]))
                 .and_then(clean::module_from_url);
             match from_url {
@@ -309,7 +304,8 @@ fn context_line_component(frame: &Frame, family: Family) -> Component {
     if raw.len() > MAX_CONTEXT_LINE_CHARS && raw.chars().count() > MAX_CONTEXT_LINE_CHARS {
         return component.ignored(Hint::LineTooLong);
     }
-    if family == Family::JavaScript && frame.function.is_none() && has_url_origin(location(frame)) {
+    if family == Family::JavaScript && frame.function.is_none() && has_url_origin(frame.location())
+    {
         return component.ignored(Hint::UrlOriginWithoutFunction);
     }
     component
@@ -321,7 +317,7 @@ fn is_low_quality_javascript(frame: &Frame) -> bool {
     let trimmed = name.map(|n| n.rsplit('.').next().unwrap_or(n));
     trimmed == Some("eval")
         || matches!(
-            location(frame),
+            frame.location(),
             Some("[native code]" | "native code" | "eval code" | "<anonymous>")
         )
 }

@@ -61,7 +61,7 @@ impl StackParts {
             if component.contributes
                 && Family::of(platform) == Family::JavaScript
                 && only.function.is_none()
-                && frames::has_url_origin(frames::location(only))
+                && frames::has_url_origin(only.location())
             {
                 component.ignore(Hint::SingleUrlFrame);
             }
