@@ -487,6 +487,9 @@ pub struct Stalled {
     pub lagged_missed: Option<u64>,
     /// Messages read before the `lagged` (what the socket buffers and the queue held).
     pub messages_before: u64,
+    /// Of them, `event` messages.
+    #[serde(default)]
+    pub events: u64,
     /// How the stream ended while being read, if it did.
     pub closed: Option<String>,
 }

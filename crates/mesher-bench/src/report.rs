@@ -211,8 +211,9 @@ fn write_live(out: &mut String, live: &LiveReport) -> std::fmt::Result {
             )?,
             None => writeln!(
                 out,
-                "  stalled     no `lagged` ({} messages read{})",
+                "  stalled     no `lagged` ({} messages read, {} of them events{})",
                 s.messages_before,
+                s.events,
                 s.closed
                     .as_deref()
                     .map(|c| format!(", then closed: {c}"))

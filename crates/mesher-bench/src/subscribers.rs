@@ -37,6 +37,9 @@ const STALLED_RECV_BUFFER: u32 = 4096;
 /// How long the stalled subscriber, once read, waits before nudging the server (see
 /// [`read_stalled`]).
 const STALLED_NUDGE: Duration = Duration::from_millis(200);
+/// How long the stalled subscriber, once read, waits for the rest before it gives up: longer
+/// than the stall itself (see [`read_stalled`]).
+const STALLED_QUIET: Duration = Duration::from_secs(30);
 /// The number given to the probe's event (never one of the run's).
 const PROBE_SEQ: u64 = u64::MAX;
 
@@ -336,7 +339,7 @@ impl Live {
         database: Option<&Database>,
         project_id: i64,
     ) -> anyhow::Result<LiveReport> {
-        let mut seen = self.fleet.finish().await?;
+        let mut seen = self.fleet.finish(outcome.accepted()).await?;
         let (rank, basis) = match database {
             Some(db) => (
                 Some(fanout::ranks(
@@ -389,7 +392,8 @@ pub struct FleetOutcome {
 
 /// The subscribers of a run, on their own thread.
 pub struct Fleet {
-    done: watch::Sender<bool>,
+    /// `None` while the load runs; then how many events the server acknowledged.
+    done: watch::Sender<Option<u64>>,
     ready: Option<oneshot::Receiver<anyhow::Result<()>>>,
     thread: std::thread::JoinHandle<anyhow::Result<FleetOutcome>>,
 }
@@ -402,7 +406,7 @@ impl Fleet {
         stalled: bool,
         expectations: Expectations,
     ) -> anyhow::Result<Fleet> {
-        let (done, done_rx) = watch::channel(false);
+        let (done, done_rx) = watch::channel(None);
         let (ready_tx, ready) = oneshot::channel();
         let thread = std::thread::Builder::new()
             .name("subscribers".into())
@@ -440,10 +444,10 @@ impl Fleet {
         }
     }
 
-    /// Tells the subscribers the load is over; they read until quiet, then the stalled one is
-    /// read. Returns what they saw.
-    pub async fn finish(self) -> anyhow::Result<FleetOutcome> {
-        let _ = self.done.send(true);
+    /// Tells the subscribers the load is over, with `acknowledged` events; they read until
+    /// quiet, then the stalled one is read. Returns what they saw.
+    pub async fn finish(self, acknowledged: u64) -> anyhow::Result<FleetOutcome> {
+        let _ = self.done.send(Some(acknowledged));
         let thread = self.thread;
         tokio::task::spawn_blocking(move || thread.join())
             .await?
@@ -457,7 +461,7 @@ async fn fleet(
     stalled: bool,
     expectations: Arc<Expectations>,
     ready: oneshot::Sender<anyhow::Result<()>>,
-    mut done: watch::Receiver<bool>,
+    mut done: watch::Receiver<Option<u64>>,
 ) -> anyhow::Result<FleetOutcome> {
     let started = Instant::now();
     let endpoint = Arc::new(endpoint);
@@ -509,14 +513,14 @@ async fn fleet(
     let cpu_before = measure::thread_cpu_seconds()?;
     let _ = ready.send(Ok(()));
     // An error means the run's side is gone: then it is over too.
-    let _ = done.wait_for(|d| *d).await;
+    let acknowledged = done.wait_for(Option::is_some).await.ok().and_then(|d| *d);
     let cpu_secs = measure::thread_cpu_seconds()? - cpu_before;
     let mut received = Vec::with_capacity(readers.len());
     for r in readers {
         received.push(r.await?);
     }
     let stalled = match stalled_ws {
-        Some(ws) => Some(read_stalled(ws).await),
+        Some(ws) => Some(read_stalled(ws, acknowledged.unwrap_or(u64::MAX)).await),
         None => None,
     };
     Ok(FleetOutcome {
@@ -533,10 +537,10 @@ async fn read(
     mut ws: Ws,
     mut r: Received,
     expectations: Arc<Expectations>,
-    mut done: watch::Receiver<bool>,
+    mut done: watch::Receiver<Option<u64>>,
 ) -> Received {
     loop {
-        let next = if *done.borrow() {
+        let next = if done.borrow().is_some() {
             match tokio::time::timeout(QUIET, ws.next()).await {
                 Ok(m) => m,
                 Err(_) => break,
@@ -568,23 +572,34 @@ async fn read(
     r
 }
 
-/// Reads the stalled subscriber until its `lagged` message (or its end, or quiet).
+/// Reads the stalled subscriber until its `lagged` message, or all `acknowledged` events (or
+/// its end, or quiet).
 ///
 /// Its receive window is smaller than loopback's segment size, and reading it empty does not
 /// always make the kernel announce the window again: the server's kernel then waits on its
-/// persist timer, which the long stall has backed off to seconds. So whenever nothing arrives
-/// for [`STALLED_NUDGE`], the reader sends a ping, whose segment carries the open window.
-async fn read_stalled(mut ws: Ws) -> Stalled {
+/// persist timer, which the long stall has backed off to seconds. A ping, whose segment
+/// carries the open window, can get the server sending at once, so the reader sends one when
+/// nothing arrives for [`STALLED_NUDGE`]. But an acknowledgement that opens less than the
+/// server's next segment re-arms that timer from now: pings at a steady pace kept it from
+/// ever firing (a CI run heard nothing more after 14 messages). So the pause between pings
+/// doubles each time, and the reader waits [`STALLED_QUIET`], longer than the stall, before
+/// it gives up; it stops as soon as every event is in.
+async fn read_stalled(mut ws: Ws, acknowledged: u64) -> Stalled {
     let mut s = Stalled::default();
     let mut last_heard = Instant::now();
+    let mut nudge = STALLED_NUDGE;
     loop {
-        let next = match tokio::time::timeout(STALLED_NUDGE, ws.next()).await {
-            Err(_) if last_heard.elapsed() >= QUIET => break,
+        if s.events >= acknowledged {
+            break;
+        }
+        let next = match tokio::time::timeout(nudge, ws.next()).await {
+            Err(_) if last_heard.elapsed() >= STALLED_QUIET => break,
             Err(_) => {
                 if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
                     s.closed = Some(e.to_string());
                     break;
                 }
+                nudge *= 2;
                 continue;
             }
             Ok(next) => next,
@@ -592,10 +607,15 @@ async fn read_stalled(mut ws: Ws) -> Stalled {
         match next {
             Some(Ok(Message::Text(text))) => {
                 last_heard = Instant::now();
+                nudge = STALLED_NUDGE;
                 match serde_json::from_str::<Incoming<'_>>(text.as_str()) {
                     Ok(m) if m.kind == "lagged" => {
                         s.lagged_missed = m.missed;
                         break;
+                    }
+                    Ok(m) if m.kind == "event" => {
+                        s.events += 1;
+                        s.messages_before += 1;
                     }
                     _ => s.messages_before += 1,
                 }
