@@ -28,6 +28,7 @@ use crate::outcome::OutcomeCount;
 use crate::query::{
     Bucket, EventQuery, EventSummary, Health, IssueCount, IssueQuery, Member, Page, Session,
 };
+use crate::release_model::{Deploy, NewDeploy, ReleaseCommit};
 use crate::retention::{ProjectStorage, Upkeep};
 
 /// Organizations (ORG-01).
@@ -467,6 +468,40 @@ pub trait ReleaseStore: Send + Sync {
         project_id: i64,
         version: &str,
     ) -> StoreResult<Option<OffsetDateTime>>;
+    /// The project's releases with when each was first seen, newest first, at most `limit`.
+    async fn project_releases(
+        &self,
+        project_id: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, OffsetDateTime)>>;
+    /// Records a deploy of a release.
+    async fn add_deploy(&self, deploy: &NewDeploy<'_>) -> StoreResult<Deploy>;
+    /// The deploys of a release, newest first, at most `limit`.
+    async fn deploys(&self, org_id: i64, version: &str, limit: usize) -> StoreResult<Vec<Deploy>>;
+    /// The number of deploys of a release, and the newest.
+    async fn deploy_summary(
+        &self,
+        org_id: i64,
+        version: &str,
+    ) -> StoreResult<(u64, Option<Deploy>)>;
+    /// Replaces the commits of a release (newest first) in one transaction, noting `now` as
+    /// when they were set.
+    async fn set_release_commits(
+        &self,
+        org_id: i64,
+        version: &str,
+        commits: &[ReleaseCommit],
+        now: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// The commits of a release, newest first.
+    async fn release_commits(&self, org_id: i64, version: &str) -> StoreResult<Vec<ReleaseCommit>>;
+    /// The release other than `version` whose commits were set most recently before those of
+    /// `version` (before now when it has none), with its newest commit.
+    async fn previous_release_with_commits(
+        &self,
+        org_id: i64,
+        version: &str,
+    ) -> StoreResult<Option<(String, ReleaseCommit)>>;
 }
 
 /// Source map artifacts uploaded by `sentry-cli` (issue 18).

@@ -1,0 +1,39 @@
+-- What a build pipeline tells about its releases besides their source maps (issue 18's
+-- follow-up): `sentry-cli deploys new` records a deploy of a release to an environment;
+-- `sentry-cli releases set-commits` sends the commits a release is made of. Both belong to the
+-- organization, as releases do in Sentry's API, and stay as long as it does.
+CREATE TABLE deploys (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id        INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    version       TEXT NOT NULL,
+    environment   TEXT NOT NULL,
+    name          TEXT,
+    url           TEXT,
+    date_started  INTEGER,
+    date_finished INTEGER NOT NULL
+);
+CREATE INDEX deploys_by_release ON deploys (org_id, version, id);
+
+-- The last set of commits given for a release, newest first (`position` 0 is the head).
+CREATE TABLE release_commits (
+    org_id       INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    version      TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    commit_id    TEXT NOT NULL,
+    repository   TEXT,
+    message      TEXT,
+    author_name  TEXT,
+    author_email TEXT,
+    committed_at INTEGER,
+    PRIMARY KEY (org_id, version, position)
+) WITHOUT ROWID;
+
+-- When a release's commits were last set: "the previous release with commits" is the one set
+-- most recently before.
+CREATE TABLE release_commit_sets (
+    org_id  INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    version TEXT NOT NULL,
+    set_at  INTEGER NOT NULL,
+    PRIMARY KEY (org_id, version)
+) WITHOUT ROWID;
+CREATE INDEX release_commit_sets_by_time ON release_commit_sets (org_id, set_at);
