@@ -86,7 +86,7 @@ async fn deploys_are_kept_per_release_newest_first(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store.deploys(org, "shop@1.0", 1).await.unwrap(),
-        [production.clone()]
+        std::slice::from_ref(&production)
     );
     assert_eq!(
         store.deploy_summary(org, "shop@1.0").await.unwrap(),
@@ -145,7 +145,12 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
         timestamp: None,
     };
     store
-        .set_release_commits(org, "shop@1.1", &[bare.clone()], T + Duration::hours(1))
+        .set_release_commits(
+            org,
+            "shop@1.1",
+            std::slice::from_ref(&bare),
+            T + Duration::hours(1),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -154,7 +159,7 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
     );
     assert_eq!(
         store.release_commits(org, "shop@1.1").await.unwrap(),
-        [bare.clone()]
+        std::slice::from_ref(&bare)
     );
     // A new release starts from the one set last; a release set before starts from the one
     // set before it.

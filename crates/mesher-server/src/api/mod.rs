@@ -12,6 +12,7 @@ mod archive;
 pub mod artifacts;
 pub mod auth;
 mod cluster;
+mod deploys;
 mod events;
 pub mod extract;
 mod invitations;
@@ -190,6 +191,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/projects/{project_id}/stream", get(stream::stream))
         .merge(artifacts::routes())
         .merge(releases::routes())
+        .merge(deploys::routes())
 }
 
 /// `since`/`until` of a list or chart: the last 24 hours unless given (SEARCH-04).

@@ -1,13 +1,17 @@
 //! The release calls of Sentry's web API that a build script makes around
-//! `sentry-cli sourcemaps upload` (issue 18): `sentry-cli releases new` and
-//! `sentry-cli releases finalize`, under `/api/0/organizations/{org}/releases/`, authenticated
-//! as the uploads are (a Mesher API token with write scope).
+//! `sentry-cli sourcemaps upload` (issue 18): `sentry-cli releases new`, `finalize`, `info`,
+//! `list` and `set-commits`, under `/api/0/organizations/{org}/releases/` (and a project's list
+//! under `/api/0/projects/{org}/{project}/releases/`), authenticated as the uploads are (a
+//! Mesher API token; write scope to change anything). Deploys are in `deploys.rs`.
 //!
 //! Mesher knows a project's releases from its events; a release created here is recorded as
 //! the project's since then, so that "resolved in the next release" counts it before its first
 //! event, as Sentry does. Finalizing checks the release exists and answers it with the
 //! `dateReleased` given, which Mesher does not keep: it knows a release by when it was first
-//! seen only.
+//! seen only. Commits sent by `set-commits` (read from the local git tree: Mesher has no
+//! repository integrations, so `/repos/` is empty and `--auto` takes that path) replace the
+//! release's commits; `previous-with-commits` tells `sentry-cli` where the next range starts.
+//! Archiving is refused: Mesher has no archived releases.
 
 use super::extract::Json as Body;
 use axum::Json;
@@ -16,7 +20,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use mesher_protocol::normalize::valid_release;
-use mesher_store::{Organization, Project};
+use mesher_store::{Deploy, MAX_RELEASE_COMMITS, Organization, Project, ReleaseCommit};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -30,12 +34,31 @@ use crate::state::AppState;
 /// The routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/0/organizations/{org}/releases/", post(create))
+        .route(
+            "/api/0/organizations/{org}/releases/",
+            post(create).get(list_org),
+        )
+        .route(
+            "/api/0/projects/{org}/{project}/releases/",
+            get(list_project),
+        )
         .route(
             "/api/0/organizations/{org}/releases/{version}/",
             get(read).put(update),
         )
+        .route(
+            "/api/0/organizations/{org}/releases/{version}/commits/",
+            get(commits),
+        )
+        .route(
+            "/api/0/organizations/{org}/releases/{version}/previous-with-commits/",
+            get(previous_with_commits),
+        )
+        .route("/api/0/organizations/{org}/repos/", get(repos))
 }
+
+/// The most releases a list answers (newest first), as Sentry's first page does.
+const LIST_LIMIT: usize = 100;
 
 /// `releases new`.
 #[derive(Debug, Deserialize)]
@@ -45,9 +68,21 @@ struct NewRelease {
     projects: Vec<String>,
     #[serde(default, rename = "dateStarted", with = "time::serde::rfc3339::option")]
     date_started: Option<OffsetDateTime>,
+    /// `releases archive`/`restore` post the release with a status.
+    #[serde(default)]
+    status: Option<String>,
 }
 
-/// `releases finalize` (and other edits): only the projects matter to Mesher.
+fn no_archiving(status: Option<&String>) -> Result<(), ApiError> {
+    match status {
+        Some(status) => Err(ApiError::BadRequest(format!(
+            "status: {status:?}: Mesher does not archive releases"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// `releases finalize`, `set-commits` (and other edits).
 #[derive(Debug, Deserialize)]
 struct ReleaseEdit {
     #[serde(default)]
@@ -58,6 +93,63 @@ struct ReleaseEdit {
         with = "time::serde::rfc3339::option"
     )]
     date_released: Option<OffsetDateTime>,
+    /// `set-commits`: the release's commits, newest first.
+    #[serde(default)]
+    commits: Option<Vec<CommitBody>>,
+    /// `releases archive`/`restore`.
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// A commit as `sentry-cli set-commits` sends it from git.
+#[derive(Debug, Deserialize)]
+struct CommitBody {
+    id: String,
+    #[serde(default)]
+    repository: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    author_name: Option<String>,
+    #[serde(default)]
+    author_email: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    timestamp: Option<OffsetDateTime>,
+}
+
+/// The longest commit id (a SHA-256 in hex is 64) and message kept.
+const MAX_COMMIT_ID: usize = 64;
+const MAX_COMMIT_MESSAGE: usize = 16 * 1024;
+
+impl CommitBody {
+    fn checked(self, i: usize) -> Result<ReleaseCommit, ApiError> {
+        let bad = |what: &str| ApiError::BadRequest(format!("commits[{i}]: {what}"));
+        if self.id.is_empty() || self.id.len() > MAX_COMMIT_ID {
+            return Err(bad("id: 1 to 64 characters"));
+        }
+        let message = self.message.map(|m| {
+            // git ends a message with a line break; a long one is cut at a character boundary,
+            // not refused: git allows any length.
+            let m = m.trim_end();
+            let mut end = m.len().min(MAX_COMMIT_MESSAGE);
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            m[..end].to_string()
+        });
+        let short = |v: Option<String>, name: &str| match v {
+            Some(v) if v.len() > 256 => Err(bad(&format!("{name}: at most 256 bytes"))),
+            v => Ok(v),
+        };
+        Ok(ReleaseCommit {
+            id: self.id,
+            repository: short(self.repository, "repository")?,
+            message,
+            author_name: short(self.author_name, "author_name")?,
+            author_email: short(self.author_email, "author_email")?,
+            timestamp: self.timestamp,
+        })
+    }
 }
 
 /// The projects of `org` named by `slugs` (every project of it when none is named).
@@ -86,14 +178,40 @@ async fn projects(
         .collect()
 }
 
+fn time(t: OffsetDateTime) -> Option<String> {
+    t.format(&Rfc3339).ok()
+}
+
+/// What a release's body says of its commits and deploys.
+#[derive(Debug, Default)]
+struct Extras {
+    commit_count: usize,
+    last_commit: Option<ReleaseCommit>,
+    deploy_count: u64,
+    last_deploy: Option<Deploy>,
+}
+
+impl Extras {
+    async fn of(state: &AppState, org: &Organization, version: &str) -> Result<Extras, ApiError> {
+        let commits = state.store().release_commits(org.id, version).await?;
+        let (deploy_count, last_deploy) = state.store().deploy_summary(org.id, version).await?;
+        Ok(Extras {
+            commit_count: commits.len(),
+            last_commit: commits.into_iter().next(),
+            deploy_count,
+            last_deploy,
+        })
+    }
+}
+
 /// A release as Sentry's API shows one (the fields `sentry-cli` reads).
 fn release_body(
     version: &str,
     created: OffsetDateTime,
     released: Option<OffsetDateTime>,
     projects: &[Project],
+    extras: &Extras,
 ) -> Value {
-    let time = |t: OffsetDateTime| t.format(&Rfc3339).ok();
     json!({
         "version": version,
         "shortVersion": version,
@@ -104,12 +222,27 @@ fn release_body(
         "data": {},
         "newGroups": 0,
         "authors": [],
-        "commitCount": 0,
-        "deployCount": 0,
+        "commitCount": extras.commit_count,
+        "lastCommit": extras.last_commit.as_ref().map(commit_body),
+        "deployCount": extras.deploy_count,
+        "lastDeploy": extras.last_deploy.as_ref().map(super::deploys::deploy_body),
         "lastEvent": null,
         "firstEvent": null,
-        "lastDeploy": null,
         "projects": projects.iter().map(|p| json!({"slug": p.slug, "name": p.name})).collect::<Vec<_>>(),
+    })
+}
+
+/// A commit as Sentry's API shows one.
+fn commit_body(c: &ReleaseCommit) -> Value {
+    json!({
+        "id": c.id,
+        "message": c.message,
+        "dateCreated": c.timestamp.and_then(time),
+        "repository": c.repository.as_ref().map(|name| json!({"name": name})),
+        "author": match (&c.author_name, &c.author_email) {
+            (None, None) => Value::Null,
+            (name, email) => json!({"name": name, "email": email}),
+        },
     })
 }
 
@@ -133,6 +266,7 @@ async fn create(
     Body(body): Body<NewRelease>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let org = org_for_upload(&state, &caller, &slug).await?;
+    no_archiving(body.status.as_ref())?;
     let version = checked_version(&body.version)?;
     if body.projects.is_empty() {
         return Err(ApiError::BadRequest(
@@ -150,11 +284,15 @@ async fn create(
     } else {
         StatusCode::ALREADY_REPORTED
     };
-    Ok((status, Json(release_body(version, at, None, &projects))))
+    let extras = Extras::of(&state, &org, version).await?;
+    Ok((
+        status,
+        Json(release_body(version, at, None, &projects, &extras)),
+    ))
 }
 
 /// The projects of `org` that have release `version`, with when the first of them had it.
-async fn having(
+pub(super) async fn having(
     state: &AppState,
     org: &Organization,
     slugs: &[String],
@@ -181,7 +319,8 @@ async fn read(
 ) -> Result<Json<Value>, ApiError> {
     let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
     let (first, with) = having(&state, &org, &[], &version).await?;
-    Ok(Json(release_body(&version, first, None, &with)))
+    let extras = Extras::of(&state, &org, &version).await?;
+    Ok(Json(release_body(&version, first, None, &with, &extras)))
 }
 
 /// `PUT …/releases/{version}/` (`releases finalize`): the release as it stands.
@@ -192,11 +331,143 @@ async fn update(
     Body(body): Body<ReleaseEdit>,
 ) -> Result<Json<Value>, ApiError> {
     let org = org_for_upload(&state, &caller, &slug).await?;
+    no_archiving(body.status.as_ref())?;
+    let commits = match body.commits {
+        Some(commits) if commits.len() > MAX_RELEASE_COMMITS => {
+            return Err(ApiError::BadRequest(format!(
+                "commits: at most {MAX_RELEASE_COMMITS} at once (--initial-depth)"
+            )));
+        }
+        Some(commits) => Some(
+            commits
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| c.checked(i))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        None => None,
+    };
     let (first, with) = having(&state, &org, &body.projects, &version).await?;
+    if let Some(commits) = commits {
+        state
+            .store()
+            .set_release_commits(org.id, &version, &commits, mesher_store::now())
+            .await?;
+    }
+    let extras = Extras::of(&state, &org, &version).await?;
     Ok(Json(release_body(
         &version,
         first,
         body.date_released,
         &with,
+        &extras,
     )))
+}
+
+/// Releases of `projects`, newest first, each with the projects that have it.
+async fn listed(
+    state: &AppState,
+    org: &Organization,
+    projects: Vec<Project>,
+) -> Result<Json<Value>, ApiError> {
+    let mut releases: Vec<(String, OffsetDateTime, Vec<Project>)> = Vec::new();
+    for p in projects {
+        for (version, first) in state.store().project_releases(p.id, LIST_LIMIT).await? {
+            match releases.iter_mut().find(|r| r.0 == version) {
+                Some(r) => {
+                    r.1 = r.1.min(first);
+                    r.2.push(p.clone());
+                }
+                None => releases.push((version, first, vec![p.clone()])),
+            }
+        }
+    }
+    releases.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    releases.truncate(LIST_LIMIT);
+    let mut out = Vec::with_capacity(releases.len());
+    for (version, first, with) in &releases {
+        let extras = Extras::of(state, org, version).await?;
+        out.push(release_body(version, *first, None, with, &extras));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+/// `GET …/organizations/{org}/releases/` (`releases list`): every project's releases.
+async fn list_org(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
+    let all = projects(&state, &org, &[]).await?;
+    listed(&state, &org, all).await
+}
+
+/// `GET /api/0/projects/{org}/{project}/releases/` (`releases list --project`).
+async fn list_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, project)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
+    let all = state.store().list_projects(Some(org.id)).await?;
+    let p = all
+        .into_iter()
+        .find(|p| p.slug == project)
+        .ok_or_else(|| ApiError::NotFound(format!("project {project:?} not found")))?;
+    listed(&state, &org, vec![p]).await
+}
+
+/// `GET …/releases/{version}/commits/`: the commits `set-commits` gave, newest first.
+async fn commits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
+    having(&state, &org, &[], &version).await?;
+    let commits = state.store().release_commits(org.id, &version).await?;
+    Ok(Json(Value::Array(
+        commits.iter().map(commit_body).collect(),
+    )))
+}
+
+/// `GET …/releases/{version}/previous-with-commits/`: the release whose commits were set last
+/// before, with its newest commit (`sentry-cli set-commits` sends the commits since); `{}`
+/// when there is none.
+async fn previous_with_commits(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((slug, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
+    let Some((previous, last)) = state
+        .store()
+        .previous_release_with_commits(org.id, &version)
+        .await?
+    else {
+        return Ok(Json(json!({})));
+    };
+    let (first, with) = having(&state, &org, &[], &previous).await?;
+    let extras = Extras {
+        commit_count: state
+            .store()
+            .release_commits(org.id, &previous)
+            .await?
+            .len(),
+        last_commit: Some(last),
+        ..Extras::default()
+    };
+    Ok(Json(release_body(&previous, first, None, &with, &extras)))
+}
+
+/// `GET …/organizations/{org}/repos/`: none. Mesher has no repository integrations, so
+/// `sentry-cli releases set-commits --auto` reads the commits from the local git tree.
+async fn repos(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(slug): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
+    Ok(Json(json!([])))
 }
