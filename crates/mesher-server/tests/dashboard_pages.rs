@@ -22,6 +22,8 @@ mod live;
 mod outcomes;
 #[path = "dashboard_pages/overview.rs"]
 mod overview;
+#[path = "dashboard_pages/releases.rs"]
+mod releases;
 #[path = "dashboard_pages/session.rs"]
 mod session;
 #[path = "dashboard_pages/settings.rs"]

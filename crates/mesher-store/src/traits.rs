@@ -495,6 +495,12 @@ pub trait ReleaseStore: Send + Sync {
     ) -> StoreResult<()>;
     /// The commits of a release, newest first.
     async fn release_commits(&self, org_id: i64, version: &str) -> StoreResult<Vec<ReleaseCommit>>;
+    /// The number of commits of a release, and the newest.
+    async fn commit_summary(
+        &self,
+        org_id: i64,
+        version: &str,
+    ) -> StoreResult<(u64, Option<ReleaseCommit>)>;
     /// The release other than `version` whose commits were set most recently before those of
     /// `version` (before now when it has none), with its newest commit.
     async fn previous_release_with_commits(

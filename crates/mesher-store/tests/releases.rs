@@ -158,6 +158,14 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
         [commit("b"), commit("a")]
     );
     assert_eq!(
+        store.commit_summary(org, "shop@1.0").await.unwrap(),
+        (2, Some(commit("b")))
+    );
+    assert_eq!(
+        store.commit_summary(org, "shop@1.2").await.unwrap(),
+        (0, None)
+    );
+    assert_eq!(
         store.release_commits(org, "shop@1.1").await.unwrap(),
         std::slice::from_ref(&bare)
     );

@@ -183,9 +183,9 @@ fn time(t: OffsetDateTime) -> Option<String> {
 }
 
 /// What a release's body says of its commits and deploys.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Extras {
-    commit_count: usize,
+    commit_count: u64,
     last_commit: Option<ReleaseCommit>,
     deploy_count: u64,
     last_deploy: Option<Deploy>,
@@ -193,11 +193,11 @@ struct Extras {
 
 impl Extras {
     async fn of(state: &AppState, org: &Organization, version: &str) -> Result<Extras, ApiError> {
-        let commits = state.store().release_commits(org.id, version).await?;
+        let (commit_count, last_commit) = state.store().commit_summary(org.id, version).await?;
         let (deploy_count, last_deploy) = state.store().deploy_summary(org.id, version).await?;
         Ok(Extras {
-            commit_count: commits.len(),
-            last_commit: commits.into_iter().next(),
+            commit_count,
+            last_commit,
             deploy_count,
             last_deploy,
         })
@@ -450,13 +450,8 @@ async fn previous_with_commits(
     };
     let (first, with) = having(&state, &org, &[], &previous).await?;
     let extras = Extras {
-        commit_count: state
-            .store()
-            .release_commits(org.id, &previous)
-            .await?
-            .len(),
         last_commit: Some(last),
-        ..Extras::default()
+        ..Extras::of(&state, &org, &previous).await?
     };
     Ok(Json(release_body(&previous, first, None, &with, &extras)))
 }

@@ -33,6 +33,8 @@ pub enum Nav {
     Live,
     /// Alerts and alert rules.
     Alerts,
+    /// Releases, their commits and deploys.
+    Releases,
     /// Project settings.
     Settings,
 }
@@ -209,6 +211,7 @@ impl Layout {
             (Nav::Events, "Events", paths::events(project.id)),
             (Nav::Live, "Live", paths::live(project.id)),
             (Nav::Alerts, "Alerts", paths::alerts(project.id)),
+            (Nav::Releases, "Releases", paths::releases(project.id)),
             (Nav::Settings, "Settings", paths::settings(project.id)),
         ]
         .into_iter()

@@ -40,6 +40,7 @@ mod members;
 mod orgs;
 mod overview;
 mod preferences;
+mod releases;
 mod search;
 mod settings;
 mod signin;
@@ -85,6 +86,7 @@ pub fn routes(prefix: &str) -> Router<AppState> {
         .route("/projects/{id}/events/{event}", get(events::permalink))
         .route("/projects/{id}/live", get(live::page))
         .route("/projects/{id}/alerts", get(alerts::page))
+        .route("/projects/{id}/releases", get(releases::page))
         .route(
             "/projects/{id}/alerts/rules",
             get(alert_rules::page).post(alert_rules::create),
@@ -211,6 +213,11 @@ pub mod paths {
     /// A project's live stream of events.
     pub fn live(id: i64) -> String {
         format!("/projects/{id}/live")
+    }
+
+    /// A project's releases.
+    pub fn releases(id: i64) -> String {
+        format!("/projects/{id}/releases")
     }
 
     /// A project's alerts.

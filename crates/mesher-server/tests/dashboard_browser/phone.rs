@@ -40,6 +40,39 @@ pub async fn signed_in_tour(server: &TestServer, browser: &Browser) -> Vec<(&'st
     let event = browser
         .eval("return document.querySelector('table.events-table tbody a').getAttribute('href')")
         .await;
+    // A release as a build pipeline records one, so that the Releases page has a full row.
+    let now = mesher_store::now();
+    server
+        .store
+        .declare_release(p, "shop@2.0", now)
+        .await
+        .unwrap();
+    let commit = mesher_store::ReleaseCommit {
+        id: "0123456789abcdef0123456789abcdef01234567".into(),
+        repository: Some("acme/shop".into()),
+        message: Some("Fix coupon rounding for carts with more than one discount applied".into()),
+        author_name: Some("Ada Lovelace".into()),
+        author_email: None,
+        timestamp: Some(now),
+    };
+    server
+        .store
+        .set_release_commits(server.org_id, "shop@2.0", &[commit], now)
+        .await
+        .unwrap();
+    server
+        .store
+        .add_deploy(&mesher_store::NewDeploy {
+            org_id: server.org_id,
+            version: "shop@2.0",
+            environment: "production",
+            name: Some("blue"),
+            url: None,
+            date_started: None,
+            date_finished: now,
+        })
+        .await
+        .unwrap();
     let path = |v: Value| v.as_str().expect("a link").to_string();
     vec![
         ("overview", format!("/projects/{p}")),
@@ -50,6 +83,7 @@ pub async fn signed_in_tour(server: &TestServer, browser: &Browser) -> Vec<(&'st
         ("live", format!("/projects/{p}/live")),
         ("alerts", format!("/projects/{p}/alerts")),
         ("alert rules", format!("/projects/{p}/alerts/rules")),
+        ("releases", format!("/projects/{p}/releases")),
         ("new alert rule", format!("/projects/{p}/alerts/rules/new")),
         ("settings", format!("/projects/{p}/settings")),
         ("members", "/orgs/test-org/members".to_string()),

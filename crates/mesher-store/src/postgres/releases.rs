@@ -228,6 +228,36 @@ impl ReleaseStore for PostgresStore {
         Ok(rows.iter().map(|r| commit(r, 0)).collect())
     }
 
+    async fn commit_summary(
+        &self,
+        org_id: i64,
+        version: &str,
+    ) -> StoreResult<(u64, Option<ReleaseCommit>)> {
+        let conn = self.conn().await?;
+        let count: i64 = conn
+            .query_one(
+                "SELECT count(*) FROM release_commits WHERE org_id = $1 AND version = $2",
+                &[&org_id, &version],
+            )
+            .await
+            .map_err(map_err)?
+            .get(0);
+        let newest = conn
+            .query_opt(
+                &format!(
+                    "SELECT {COMMIT_COLUMNS} FROM release_commits \
+                     WHERE org_id = $1 AND version = $2 AND position = 0"
+                ),
+                &[&org_id, &version],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok((
+            u64::try_from(count).unwrap_or(0),
+            newest.as_ref().map(|r| commit(r, 0)),
+        ))
+    }
+
     async fn previous_release_with_commits(
         &self,
         org_id: i64,

@@ -229,6 +229,34 @@ impl ReleaseStore for SqliteStore {
         .await
     }
 
+    async fn commit_summary(
+        &self,
+        org_id: i64,
+        version: &str,
+    ) -> StoreResult<(u64, Option<ReleaseCommit>)> {
+        let version = version.to_string();
+        self.read(move |c| {
+            let count: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM release_commits WHERE org_id = ?1 AND version = ?2",
+                )
+                .map_err(map_err)?
+                .query_row(params![org_id, version], |r| r.get(0))
+                .map_err(map_err)?;
+            let newest = c
+                .prepare_cached(&format!(
+                    "SELECT {COMMIT_COLUMNS} FROM release_commits \
+                     WHERE org_id = ?1 AND version = ?2 AND position = 0"
+                ))
+                .map_err(map_err)?
+                .query_row(params![org_id, version], |r| commit(r, 0))
+                .optional()
+                .map_err(map_err)?;
+            Ok((u64::try_from(count).unwrap_or(0), newest))
+        })
+        .await
+    }
+
     async fn previous_release_with_commits(
         &self,
         org_id: i64,
