@@ -37,6 +37,8 @@ const STALLED_RECV_BUFFER: u32 = 4096;
 /// How long the stalled subscriber, once read, waits before nudging the server (see
 /// [`read_stalled`]).
 const STALLED_NUDGE: Duration = Duration::from_millis(200);
+/// The longest pause between the stalled subscriber's pings.
+const STALLED_NUDGE_MAX: Duration = Duration::from_secs(5);
 /// How long the stalled subscriber, once read, waits for the rest before it gives up: longer
 /// than the stall itself (see [`read_stalled`]).
 const STALLED_QUIET: Duration = Duration::from_secs(30);
@@ -582,24 +584,26 @@ async fn read(
 /// nothing arrives for [`STALLED_NUDGE`]. But an acknowledgement that opens less than the
 /// server's next segment re-arms that timer from now: pings at a steady pace kept it from
 /// ever firing (a CI run heard nothing more after 14 messages). So the pause between pings
-/// doubles each time, and the reader waits [`STALLED_QUIET`], longer than the stall, before
-/// it gives up; it stops as soon as every event is in.
+/// doubles each time (up to [`STALLED_NUDGE_MAX`]), and the reader waits [`STALLED_QUIET`]
+/// without a message, longer than the stall, before it gives up; it stops as soon as every
+/// event is in.
 async fn read_stalled(mut ws: Ws, acknowledged: u64) -> Stalled {
     let mut s = Stalled::default();
     let mut last_heard = Instant::now();
     let mut nudge = STALLED_NUDGE;
     loop {
-        if s.events >= acknowledged {
+        // Pongs and the server's pings do not count as heard: only messages do.
+        let left = STALLED_QUIET.saturating_sub(last_heard.elapsed());
+        if s.events >= acknowledged || left.is_zero() {
             break;
         }
-        let next = match tokio::time::timeout(nudge, ws.next()).await {
-            Err(_) if last_heard.elapsed() >= STALLED_QUIET => break,
+        let next = match tokio::time::timeout(nudge.min(left), ws.next()).await {
             Err(_) => {
                 if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
                     s.closed = Some(e.to_string());
                     break;
                 }
-                nudge *= 2;
+                nudge = (nudge * 2).min(STALLED_NUDGE_MAX);
                 continue;
             }
             Ok(next) => next,

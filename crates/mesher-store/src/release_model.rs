@@ -3,9 +3,9 @@
 
 use time::OffsetDateTime;
 
-/// The most commits one call may set on a release (`sentry-cli` sends 20 unless told
-/// otherwise); more is refused, not cut.
-pub const MAX_RELEASE_COMMITS: usize = 1000;
+/// The most commits one call may set on a release; more is refused, not cut. `sentry-cli`
+/// sends 20 for a first release, then every commit since the previous release.
+pub const MAX_RELEASE_COMMITS: usize = 10_000;
 
 /// A deploy to record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -484,14 +484,12 @@ pub trait ReleaseStore: Send + Sync {
         org_id: i64,
         version: &str,
     ) -> StoreResult<(u64, Option<Deploy>)>;
-    /// Replaces the commits of a release (newest first) in one transaction, noting `now` as
-    /// when they were set.
+    /// Replaces the commits of a release (newest first) in one transaction.
     async fn set_release_commits(
         &self,
         org_id: i64,
         version: &str,
         commits: &[ReleaseCommit],
-        now: OffsetDateTime,
     ) -> StoreResult<()>;
     /// The commits of a release, newest first.
     async fn release_commits(&self, org_id: i64, version: &str) -> StoreResult<Vec<ReleaseCommit>>;
@@ -501,8 +499,9 @@ pub trait ReleaseStore: Send + Sync {
         org_id: i64,
         version: &str,
     ) -> StoreResult<(u64, Option<ReleaseCommit>)>;
-    /// The release other than `version` whose commits were set most recently before those of
-    /// `version` (before now when it has none), with its newest commit.
+    /// The newest release of the organization older than `version` (by when its projects
+    /// first had each; any release when `version` is unknown) that has commits, with its
+    /// newest commit: where `sentry-cli set-commits` starts the next range.
     async fn previous_release_with_commits(
         &self,
         org_id: i64,

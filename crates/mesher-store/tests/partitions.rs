@@ -432,7 +432,7 @@ async fn migration_v16_partitions_an_existing_database() {
          ALTER TABLE users DROP COLUMN time_zone;
          DROP TABLE artifact_files;
          DROP TABLE artifact_chunks;
-         DROP TABLE deploys; DROP TABLE release_commits; DROP TABLE release_commit_sets;
+         DROP TABLE deploys; DROP TABLE release_commits;
          DELETE FROM refinery_schema_history WHERE version >= 16;
          COMMIT;",
     )

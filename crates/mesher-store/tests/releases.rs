@@ -116,8 +116,23 @@ fn commit(id: &str) -> ReleaseCommit {
 
 async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<dyn Store>) {
     let (_, p) = project(&store, "web").await;
+    let (_, q) = project(&store, "api").await;
     let org = org_of(&store, p).await;
     let other = store.create_org("Other", "other").await.unwrap().id;
+    // Releases by age: 1.0, then 1.1 (first had by the second project), then 1.2.
+    store.declare_release(p, "shop@1.0", T).await.unwrap();
+    store
+        .declare_release(q, "shop@1.1", T + Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .declare_release(p, "shop@1.1", T + Duration::hours(3))
+        .await
+        .unwrap();
+    store
+        .declare_release(p, "shop@1.2", T + Duration::hours(2))
+        .await
+        .unwrap();
     assert!(
         store
             .release_commits(org, "shop@1.0")
@@ -126,16 +141,16 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
             .is_empty()
     );
     assert_eq!(
+        store.commit_summary(org, "shop@1.0").await.unwrap(),
+        (0, None)
+    );
+    assert_eq!(
         store
-            .previous_release_with_commits(org, "shop@1.0")
+            .previous_release_with_commits(org, "shop@1.2")
             .await
             .unwrap(),
         None
     );
-    store
-        .set_release_commits(org, "shop@1.0", &[commit("b"), commit("a")], T)
-        .await
-        .unwrap();
     let bare = ReleaseCommit {
         id: "c".repeat(40),
         repository: None,
@@ -144,13 +159,13 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
         author_email: None,
         timestamp: None,
     };
+    // Set newest first: the order of setting does not matter, the releases' age does.
     store
-        .set_release_commits(
-            org,
-            "shop@1.1",
-            std::slice::from_ref(&bare),
-            T + Duration::hours(1),
-        )
+        .set_release_commits(org, "shop@1.1", std::slice::from_ref(&bare))
+        .await
+        .unwrap();
+    store
+        .set_release_commits(org, "shop@1.0", &[commit("b"), commit("a")])
         .await
         .unwrap();
     assert_eq!(
@@ -162,35 +177,26 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
         (2, Some(commit("b")))
     );
     assert_eq!(
-        store.commit_summary(org, "shop@1.2").await.unwrap(),
-        (0, None)
-    );
-    assert_eq!(
         store.release_commits(org, "shop@1.1").await.unwrap(),
         std::slice::from_ref(&bare)
     );
-    // A new release starts from the one set last; a release set before starts from the one
-    // set before it.
+    let previous = |v: &'static str| {
+        let store = store.clone();
+        async move { store.previous_release_with_commits(org, v).await.unwrap() }
+    };
     assert_eq!(
-        store
-            .previous_release_with_commits(org, "shop@1.2")
-            .await
-            .unwrap(),
-        Some(("shop@1.1".to_string(), bare))
+        previous("shop@1.2").await,
+        Some(("shop@1.1".to_string(), bare.clone()))
     );
     assert_eq!(
-        store
-            .previous_release_with_commits(org, "shop@1.1")
-            .await
-            .unwrap(),
+        previous("shop@1.1").await,
         Some(("shop@1.0".to_string(), commit("b")))
     );
+    assert_eq!(previous("shop@1.0").await, None);
+    // A release no project has yet: after the newest with commits.
     assert_eq!(
-        store
-            .previous_release_with_commits(org, "shop@1.0")
-            .await
-            .unwrap(),
-        None
+        previous("shop@9.0").await.map(|p| p.0).as_deref(),
+        Some("shop@1.1")
     );
     assert_eq!(
         store
@@ -201,7 +207,7 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
     );
     // Setting again replaces the whole set; an empty set clears it.
     store
-        .set_release_commits(org, "shop@1.0", &[commit("d")], T + Duration::hours(2))
+        .set_release_commits(org, "shop@1.0", &[commit("d")])
         .await
         .unwrap();
     assert_eq!(
@@ -209,29 +215,22 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
         [commit("d")]
     );
     assert_eq!(
-        store
-            .previous_release_with_commits(org, "shop@1.2")
-            .await
-            .unwrap(),
+        previous("shop@1.1").await,
         Some(("shop@1.0".to_string(), commit("d")))
     );
     store
-        .set_release_commits(org, "shop@1.0", &[], T + Duration::hours(3))
+        .set_release_commits(org, "shop@1.1", &[])
         .await
         .unwrap();
     assert!(
         store
-            .release_commits(org, "shop@1.0")
+            .release_commits(org, "shop@1.1")
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store
-            .previous_release_with_commits(org, "shop@1.2")
-            .await
-            .unwrap()
-            .map(|p| p.0),
-        Some("shop@1.1".to_string())
+        previous("shop@1.2").await.map(|p| p.0).as_deref(),
+        Some("shop@1.0")
     );
 }

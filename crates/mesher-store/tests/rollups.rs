@@ -407,7 +407,7 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE projects DROP COLUMN events_expired_before;
                  ALTER TABLE users DROP COLUMN time_zone;
                  DROP TABLE artifact_files; DROP TABLE artifact_chunks;
-                 DROP TABLE deploys; DROP TABLE release_commits; DROP TABLE release_commit_sets;
+                 DROP TABLE deploys; DROP TABLE release_commits;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
             Backend::Postgres => {
@@ -451,7 +451,7 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE projects DROP COLUMN storage_bytes, DROP COLUMN events_expired_before;
                  ALTER TABLE users DROP COLUMN time_zone;
                  DROP TABLE artifact_files; DROP TABLE artifact_chunks;
-                 DROP TABLE deploys; DROP TABLE release_commits; DROP TABLE release_commit_sets;
+                 DROP TABLE deploys; DROP TABLE release_commits;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
         },

@@ -13,10 +13,12 @@
 //! release's commits; `previous-with-commits` tells `sentry-cli` where the next range starts.
 //! Archiving is refused: Mesher has no archived releases.
 
+use std::collections::HashMap;
+
 use super::extract::Json as Body;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use mesher_protocol::normalize::valid_release;
@@ -55,7 +57,15 @@ pub fn routes() -> Router<AppState> {
             get(previous_with_commits),
         )
         .route("/api/0/organizations/{org}/repos/", get(repos))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
+
+/// The largest release body: `set-commits` sends each commit with the paths it changed, and
+/// [`MAX_RELEASE_COMMITS`] of them exceed the 2 MB that other routes take. The paths are not
+/// kept.
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The most projects one call may name.
+const MAX_PROJECTS: usize = 100;
 
 /// The most releases a list answers (newest first), as Sentry's first page does.
 const LIST_LIMIT: usize = 100;
@@ -162,6 +172,14 @@ async fn projects(
     if slugs.is_empty() {
         return Ok(all);
     }
+    if slugs.len() > MAX_PROJECTS {
+        return Err(ApiError::BadRequest(format!(
+            "projects: at most {MAX_PROJECTS}"
+        )));
+    }
+    let mut slugs = slugs.to_vec();
+    slugs.sort();
+    slugs.dedup();
     slugs
         .iter()
         .map(|slug| {
@@ -335,7 +353,7 @@ async fn update(
     let commits = match body.commits {
         Some(commits) if commits.len() > MAX_RELEASE_COMMITS => {
             return Err(ApiError::BadRequest(format!(
-                "commits: at most {MAX_RELEASE_COMMITS} at once (--initial-depth)"
+                "commits: at most {MAX_RELEASE_COMMITS} at once"
             )));
         }
         Some(commits) => Some(
@@ -351,7 +369,7 @@ async fn update(
     if let Some(commits) = commits {
         state
             .store()
-            .set_release_commits(org.id, &version, &commits, mesher_store::now())
+            .set_release_commits(org.id, &version, &commits)
             .await?;
     }
     let extras = Extras::of(&state, &org, &version).await?;
@@ -370,18 +388,20 @@ async fn listed(
     org: &Organization,
     projects: Vec<Project>,
 ) -> Result<Json<Value>, ApiError> {
-    let mut releases: Vec<(String, OffsetDateTime, Vec<Project>)> = Vec::new();
+    // Each project's newest: a release beyond one project's first LIST_LIMIT is not among
+    // the organization's newest either, unless every project has it.
+    let mut merged: HashMap<String, (OffsetDateTime, Vec<Project>)> = HashMap::new();
     for p in projects {
         for (version, first) in state.store().project_releases(p.id, LIST_LIMIT).await? {
-            match releases.iter_mut().find(|r| r.0 == version) {
-                Some(r) => {
-                    r.1 = r.1.min(first);
-                    r.2.push(p.clone());
-                }
-                None => releases.push((version, first, vec![p.clone()])),
-            }
+            let entry = merged.entry(version).or_insert((first, Vec::new()));
+            entry.0 = entry.0.min(first);
+            entry.1.push(p.clone());
         }
     }
+    let mut releases: Vec<(String, OffsetDateTime, Vec<Project>)> = merged
+        .into_iter()
+        .map(|(version, (first, with))| (version, first, with))
+        .collect();
     releases.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
     releases.truncate(LIST_LIMIT);
     let mut out = Vec::with_capacity(releases.len());
@@ -441,7 +461,7 @@ async fn previous_with_commits(
     Path((slug, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
-    let Some((previous, last)) = state
+    let Some((previous, _newest)) = state
         .store()
         .previous_release_with_commits(org.id, &version)
         .await?
@@ -449,10 +469,7 @@ async fn previous_with_commits(
         return Ok(Json(json!({})));
     };
     let (first, with) = having(&state, &org, &[], &previous).await?;
-    let extras = Extras {
-        last_commit: Some(last),
-        ..Extras::of(&state, &org, &previous).await?
-    };
+    let extras = Extras::of(&state, &org, &previous).await?;
     Ok(Json(release_body(&previous, first, None, &with, &extras)))
 }
 

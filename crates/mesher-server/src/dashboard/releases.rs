@@ -27,6 +27,8 @@ pub struct ReleasesPage {
     rows: Vec<ReleaseRow>,
     /// The build script's commands for this project, shown while it has no release.
     pipeline: String,
+    /// The most rows shown.
+    limit: usize,
 }
 impl_page!(ReleasesPage);
 
@@ -79,6 +81,7 @@ pub(super) async fn page(
     let to = format!("--org {} --project {}", scope.org.slug, scope.project.slug);
     Ok(ReleasesPage {
         rows,
+        limit: ROWS,
         pipeline: format!(
             "sentry-cli releases new \"$VERSION\" {to}\n\
              sentry-cli releases set-commits \"$VERSION\" --auto {to}\n\

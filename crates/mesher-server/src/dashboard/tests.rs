@@ -64,7 +64,7 @@ fn a_signed_in_layout_has_navigation_switcher_and_sign_out() {
     assert_eq!(current.len(), 1);
     assert_eq!(text(&current[0]), "Issues");
     assert_eq!(current[0].attr("href"), Some("/mesher/projects/7/issues"));
-    assert_eq!(select(&doc, r#"nav[aria-label="Main"] a"#).len(), 6);
+    assert_eq!(select(&doc, r#"nav[aria-label="Main"] a"#).len(), 7);
 
     let summary = text(&select(&doc, "details.switcher > summary")[0]);
     assert_eq!(summary, "Acme <Corp> / web");

@@ -57,7 +57,7 @@ pub async fn signed_in_tour(server: &TestServer, browser: &Browser) -> Vec<(&'st
     };
     server
         .store
-        .set_release_commits(server.org_id, "shop@2.0", &[commit], now)
+        .set_release_commits(server.org_id, "shop@2.0", &[commit])
         .await
         .unwrap();
     server

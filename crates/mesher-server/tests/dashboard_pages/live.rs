@@ -47,7 +47,9 @@ async fn an_empty_project_has_a_live_page_in_the_navigation() {
     );
     assert_eq!(
         page.texts(r#"nav[aria-label="Main"] a"#),
-        ["Overview", "Issues", "Events", "Live", "Alerts", "Settings"]
+        [
+            "Overview", "Issues", "Events", "Live", "Alerts", "Releases", "Settings"
+        ]
     );
     assert_eq!(
         page.texts("#live-level option"),

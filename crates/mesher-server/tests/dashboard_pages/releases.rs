@@ -51,7 +51,7 @@ async fn the_releases_page_lists_releases_with_their_commits_and_deploys() {
         timestamp: Some(now),
     };
     store
-        .set_release_commits(world.org.id, "shop@1.1", &[commit.clone(), commit], now)
+        .set_release_commits(world.org.id, "shop@1.1", &[commit.clone(), commit])
         .await
         .unwrap();
     for (environment, name) in [("staging", None), ("production", Some("blue"))] {

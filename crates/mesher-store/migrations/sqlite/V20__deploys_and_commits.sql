@@ -14,7 +14,9 @@ CREATE TABLE deploys (
 );
 CREATE INDEX deploys_by_release ON deploys (org_id, version, id);
 
--- The last set of commits given for a release, newest first (`position` 0 is the head).
+-- The last set of commits given for a release, newest first (`position` 0 is the head). The
+-- release before one, for `previous-with-commits`, is the newest older one (by `releases`'
+-- `first_seen`) that has commits.
 CREATE TABLE release_commits (
     org_id       INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
     version      TEXT NOT NULL,
@@ -28,12 +30,3 @@ CREATE TABLE release_commits (
     PRIMARY KEY (org_id, version, position)
 ) WITHOUT ROWID;
 
--- When a release's commits were last set: "the previous release with commits" is the one set
--- most recently before.
-CREATE TABLE release_commit_sets (
-    org_id  INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    version TEXT NOT NULL,
-    set_at  INTEGER NOT NULL,
-    PRIMARY KEY (org_id, version)
-) WITHOUT ROWID;
-CREATE INDEX release_commit_sets_by_time ON release_commit_sets (org_id, set_at);

@@ -166,7 +166,6 @@ impl ReleaseStore for PostgresStore {
         org_id: i64,
         version: &str,
         commits: &[ReleaseCommit],
-        now: OffsetDateTime,
     ) -> StoreResult<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(map_err)?;
@@ -203,13 +202,6 @@ impl ReleaseStore for PostgresStore {
             .await
             .map_err(map_err)?;
         }
-        tx.execute(
-            "INSERT INTO release_commit_sets (org_id, version, set_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (org_id, version) DO UPDATE SET set_at = excluded.set_at",
-            &[&org_id, &version, &now],
-        )
-        .await
-        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -267,13 +259,16 @@ impl ReleaseStore for PostgresStore {
         let row = conn
             .query_opt(
                 &format!(
-                    "SELECT s.version, {COMMIT_COLUMNS} FROM release_commit_sets s \
-                     JOIN release_commits c ON c.org_id = s.org_id AND c.version = s.version \
+                    "WITH firsts AS ( \
+                       SELECT r.version, min(r.first_seen) AS first_seen FROM releases r \
+                       JOIN projects p ON p.id = r.project_id WHERE p.org_id = $1 \
+                       GROUP BY r.version) \
+                     SELECT f.version, {COMMIT_COLUMNS} FROM firsts f \
+                     JOIN release_commits c ON c.org_id = $1 AND c.version = f.version \
                        AND c.position = 0 \
-                     WHERE s.org_id = $1 AND s.version <> $2 AND s.set_at <= coalesce( \
-                       (SELECT set_at FROM release_commit_sets WHERE org_id = $1 AND version = $2), \
-                       'infinity') \
-                     ORDER BY s.set_at DESC, s.version DESC LIMIT 1"
+                     WHERE f.version <> $2 AND f.first_seen < coalesce( \
+                       (SELECT first_seen FROM firsts WHERE version = $2), 'infinity') \
+                     ORDER BY f.first_seen DESC, f.version DESC LIMIT 1"
                 ),
                 &[&org_id, &version],
             )

@@ -170,7 +170,6 @@ impl ReleaseStore for SqliteStore {
         org_id: i64,
         version: &str,
         commits: &[ReleaseCommit],
-        now: OffsetDateTime,
     ) -> StoreResult<()> {
         let version = version.to_string();
         let commits = commits.to_vec();
@@ -202,12 +201,6 @@ impl ReleaseStore for SqliteStore {
                     ])
                     .map_err(map_err)?;
             }
-            tx.execute(
-                "INSERT INTO release_commit_sets (org_id, version, set_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (org_id, version) DO UPDATE SET set_at = excluded.set_at",
-                params![org_id, version, to_millis(now)],
-            )
-            .map_err(map_err)?;
             Ok(())
         })
         .await
@@ -265,13 +258,16 @@ impl ReleaseStore for SqliteStore {
         let version = version.to_string();
         self.read(move |c| {
             c.prepare_cached(&format!(
-                "SELECT s.version, {COMMIT_COLUMNS} FROM release_commit_sets s \
-                 JOIN release_commits c ON c.org_id = s.org_id AND c.version = s.version \
+                "WITH firsts AS ( \
+                   SELECT r.version, min(r.first_seen) AS first_seen FROM releases r \
+                   JOIN projects p ON p.id = r.project_id WHERE p.org_id = ?1 \
+                   GROUP BY r.version) \
+                 SELECT f.version, {COMMIT_COLUMNS} FROM firsts f \
+                 JOIN release_commits c ON c.org_id = ?1 AND c.version = f.version \
                    AND c.position = 0 \
-                 WHERE s.org_id = ?1 AND s.version <> ?2 AND s.set_at <= coalesce( \
-                   (SELECT set_at FROM release_commit_sets WHERE org_id = ?1 AND version = ?2), \
-                   9223372036854775807) \
-                 ORDER BY s.set_at DESC, s.version DESC LIMIT 1"
+                 WHERE f.version <> ?2 AND f.first_seen < coalesce( \
+                   (SELECT first_seen FROM firsts WHERE version = ?2), 9223372036854775807) \
+                 ORDER BY f.first_seen DESC, f.version DESC LIMIT 1"
             ))
             .map_err(map_err)?
             .query_row(params![org_id, version], |r| Ok((r.get(0)?, commit(r, 1)?)))
