@@ -232,6 +232,9 @@ async fn a_release_pipeline_records_commits_and_deploys(backend: Backend) {
     assert_eq!(release["deployCount"], 2);
     assert_eq!(release["lastDeploy"]["environment"], "staging");
     assert_eq!(release["lastCommit"]["message"], "Fix coupon rounding");
+    // Finalized: dated, and listed as released; 1.0 was not finalized.
+    assert!(release["dateReleased"].is_string(), "{release}");
+    assert!(release_api(&api, &org, "shop@1.0/").await["dateReleased"].is_null());
     let info = ok(cli.releases(&token, &["info", "shop@1.1"]), "releases info");
     assert!(info.contains("shop@1.1"), "{info}");
     let all = ok(cli.releases(&token, &["list"]), "releases list");
@@ -239,6 +242,14 @@ async fn a_release_pipeline_records_commits_and_deploys(backend: Backend) {
         all.contains("shop@1.0") && all.contains("shop@1.1"),
         "{all}"
     );
+    let line = |v: &str| {
+        all.lines()
+            .find(|l| l.contains(v))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(!line("shop@1.1").contains("(unreleased)"), "{all}");
+    assert!(line("shop@1.0").contains("(unreleased)"), "{all}");
     let org_list = api
         .ok(
             Method::GET,

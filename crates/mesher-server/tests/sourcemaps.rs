@@ -183,7 +183,7 @@ async fn uploaded_maps_turn_minified_frames_into_the_original_source(backend: Ba
     assert!(said_new.contains("Created release shop@1.0"), "{said_new}");
     assert!(
         s.store
-            .release_first_seen(s.project_id, "shop@1.0")
+            .project_release(s.project_id, "shop@1.0")
             .await
             .unwrap()
             .is_some()

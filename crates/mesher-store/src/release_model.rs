@@ -7,6 +7,17 @@ use time::OffsetDateTime;
 /// sends 20 for a first release, then every commit since the previous release.
 pub const MAX_RELEASE_COMMITS: usize = 10_000;
 
+/// A project's release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRelease {
+    /// Its version.
+    pub version: String,
+    /// When the project first had it (its first event, or `sentry-cli releases new`).
+    pub first_seen: OffsetDateTime,
+    /// When it was released (`sentry-cli releases finalize`), if it was.
+    pub date_released: Option<OffsetDateTime>,
+}
+
 /// A deploy to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDeploy<'a> {

@@ -28,7 +28,7 @@ use crate::outcome::OutcomeCount;
 use crate::query::{
     Bucket, EventQuery, EventSummary, Health, IssueCount, IssueQuery, Member, Page, Session,
 };
-use crate::release_model::{Deploy, NewDeploy, ReleaseCommit};
+use crate::release_model::{Deploy, NewDeploy, ProjectRelease, ReleaseCommit};
 use crate::retention::{ProjectStorage, Upkeep};
 
 /// Organizations (ORG-01).
@@ -462,18 +462,26 @@ pub trait ReleaseStore: Send + Sync {
         version: &str,
         at: OffsetDateTime,
     ) -> StoreResult<bool>;
-    /// When the project first had release `version`, if it has it.
-    async fn release_first_seen(
+    /// The project's release `version`, if it has it.
+    async fn project_release(
         &self,
         project_id: i64,
         version: &str,
-    ) -> StoreResult<Option<OffsetDateTime>>;
-    /// The project's releases with when each was first seen, newest first, at most `limit`.
+    ) -> StoreResult<Option<ProjectRelease>>;
+    /// The project's releases, newest (first seen) first, at most `limit`.
     async fn project_releases(
         &self,
         project_id: i64,
         limit: usize,
-    ) -> StoreResult<Vec<(String, OffsetDateTime)>>;
+    ) -> StoreResult<Vec<ProjectRelease>>;
+    /// Records when the project's release `version` was released (`releases finalize`);
+    /// answers whether the project has it.
+    async fn finalize_release(
+        &self,
+        project_id: i64,
+        version: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool>;
     /// Records a deploy of a release.
     async fn add_deploy(&self, deploy: &NewDeploy<'_>) -> StoreResult<Deploy>;
     /// The deploys of a release, newest first, at most `limit`.

@@ -433,6 +433,7 @@ async fn migration_v16_partitions_an_existing_database() {
          DROP TABLE artifact_files;
          DROP TABLE artifact_chunks;
          DROP TABLE deploys; DROP TABLE release_commits;
+         ALTER TABLE releases DROP COLUMN date_released;
          DELETE FROM refinery_schema_history WHERE version >= 16;
          COMMIT;",
     )

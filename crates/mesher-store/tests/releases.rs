@@ -1,6 +1,7 @@
 //! Releases as a build pipeline records them, on both backends: declared releases listed
-//! newest first, deploys per release, and commits replaced as a whole, with "the previous
-//! release with commits" that `sentry-cli releases set-commits` starts its range from.
+//! newest first and dated when finalized, deploys per release, and commits replaced as a
+//! whole, with "the previous release with commits" that `sentry-cli releases set-commits`
+//! starts its range from.
 
 mod common;
 #[path = "support/events.rs"]
@@ -33,14 +34,32 @@ async fn releases_are_listed_newest_first(store: Arc<dyn Store>) {
         assert!(store.declare_release(p, v, at).await.unwrap());
     }
     store.declare_release(q, "api@7", T).await.unwrap();
+    // Finalizing one project's release dates it there only.
+    assert!(
+        store
+            .finalize_release(p, "shop@1.1", T + Duration::hours(5))
+            .await
+            .unwrap()
+    );
+    assert!(!store.finalize_release(q, "shop@1.1", T).await.unwrap());
+    let release = |version: &str, hours: i64, released: Option<i64>| ProjectRelease {
+        version: version.into(),
+        first_seen: T + Duration::hours(hours),
+        date_released: released.map(|h| T + Duration::hours(h)),
+    };
     let listed = store.project_releases(p, 2).await.unwrap();
     assert_eq!(
         listed,
         [
-            ("shop@1.2".to_string(), T + Duration::hours(2)),
-            ("shop@1.1".to_string(), T + Duration::hours(1)),
+            release("shop@1.2", 2, None),
+            release("shop@1.1", 1, Some(5))
         ]
     );
+    assert_eq!(
+        store.project_release(p, "shop@1.1").await.unwrap(),
+        Some(release("shop@1.1", 1, Some(5)))
+    );
+    assert_eq!(store.project_release(q, "shop@1.1").await.unwrap(), None);
     assert_eq!(store.project_releases(q, 10).await.unwrap().len(), 1);
 }
 

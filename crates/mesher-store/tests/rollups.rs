@@ -408,6 +408,7 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE users DROP COLUMN time_zone;
                  DROP TABLE artifact_files; DROP TABLE artifact_chunks;
                  DROP TABLE deploys; DROP TABLE release_commits;
+                 ALTER TABLE releases DROP COLUMN date_released;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
             Backend::Postgres => {
@@ -452,6 +453,7 @@ async fn backfill_builds_what_the_writer_builds(backend: Backend) {
                  ALTER TABLE users DROP COLUMN time_zone;
                  DROP TABLE artifact_files; DROP TABLE artifact_chunks;
                  DROP TABLE deploys; DROP TABLE release_commits;
+                 ALTER TABLE releases DROP COLUMN date_released;
                  DELETE FROM refinery_schema_history WHERE version >= 11;"
             }
         },

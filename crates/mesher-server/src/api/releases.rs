@@ -6,9 +6,8 @@
 //!
 //! Mesher knows a project's releases from its events; a release created here is recorded as
 //! the project's since then, so that "resolved in the next release" counts it before its first
-//! event, as Sentry does. Finalizing checks the release exists and answers it with the
-//! `dateReleased` given, which Mesher does not keep: it knows a release by when it was first
-//! seen only. Commits sent by `set-commits` (read from the local git tree: Mesher has no
+//! event, as Sentry does. Finalizing records the `dateReleased` given for each project that
+//! has the release (404 when none has it). Commits sent by `set-commits` (read from the local git tree: Mesher has no
 //! repository integrations, so `/repos/` is empty and `--auto` takes that path) replace the
 //! release's commits; `previous-with-commits` tells `sentry-cli` where the next range starts.
 //! Archiving is refused: Mesher has no archived releases.
@@ -22,7 +21,9 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use mesher_protocol::normalize::valid_release;
-use mesher_store::{Deploy, MAX_RELEASE_COMMITS, Organization, Project, ReleaseCommit};
+use mesher_store::{
+    Deploy, MAX_RELEASE_COMMITS, Organization, Project, ProjectRelease, ReleaseCommit,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -78,6 +79,13 @@ struct NewRelease {
     projects: Vec<String>,
     #[serde(default, rename = "dateStarted", with = "time::serde::rfc3339::option")]
     date_started: Option<OffsetDateTime>,
+    /// `releases new --finalize`.
+    #[serde(
+        default,
+        rename = "dateReleased",
+        with = "time::serde::rfc3339::option"
+    )]
+    date_released: Option<OffsetDateTime>,
     /// `releases archive`/`restore` post the release with a status.
     #[serde(default)]
     status: Option<String>,
@@ -223,20 +231,14 @@ impl Extras {
 }
 
 /// A release as Sentry's API shows one (the fields `sentry-cli` reads).
-fn release_body(
-    version: &str,
-    created: OffsetDateTime,
-    released: Option<OffsetDateTime>,
-    projects: &[Project],
-    extras: &Extras,
-) -> Value {
+fn release_body(version: &str, having: &Having, extras: &Extras) -> Value {
     json!({
         "version": version,
         "shortVersion": version,
         "ref": null,
         "url": null,
-        "dateCreated": time(created),
-        "dateReleased": released.and_then(time),
+        "dateCreated": time(having.first),
+        "dateReleased": having.released.and_then(time),
         "data": {},
         "newGroups": 0,
         "authors": [],
@@ -246,7 +248,7 @@ fn release_body(
         "lastDeploy": extras.last_deploy.as_ref().map(super::deploys::deploy_body),
         "lastEvent": null,
         "firstEvent": null,
-        "projects": projects.iter().map(|p| json!({"slug": p.slug, "name": p.name})).collect::<Vec<_>>(),
+        "projects": having.projects.iter().map(|p| json!({"slug": p.slug, "name": p.name})).collect::<Vec<_>>(),
     })
 }
 
@@ -296,6 +298,12 @@ async fn create(
     let mut created = false;
     for p in &projects {
         created |= state.store().declare_release(p.id, version, at).await?;
+        if let Some(released) = body.date_released {
+            state
+                .store()
+                .finalize_release(p.id, version, released)
+                .await?;
+        }
     }
     let status = if created {
         StatusCode::CREATED
@@ -305,28 +313,61 @@ async fn create(
     let extras = Extras::of(&state, &org, version).await?;
     Ok((
         status,
-        Json(release_body(version, at, None, &projects, &extras)),
+        Json(release_body(
+            version,
+            &Having {
+                first: at,
+                released: body.date_released,
+                projects,
+            },
+            &extras,
+        )),
     ))
 }
 
-/// The projects of `org` that have release `version`, with when the first of them had it.
+/// The projects of an organization that have a release, and its dates across them.
+pub(super) struct Having {
+    /// When the first of them had it.
+    first: OffsetDateTime,
+    /// When it was released in one of them (the latest), if it was.
+    released: Option<OffsetDateTime>,
+    projects: Vec<Project>,
+}
+
+impl Having {
+    fn add(&mut self, p: Project, r: &ProjectRelease) {
+        self.first = self.first.min(r.first_seen);
+        self.released = self.released.max(r.date_released);
+        self.projects.push(p);
+    }
+
+    fn new(p: Project, r: &ProjectRelease) -> Having {
+        Having {
+            first: r.first_seen,
+            released: r.date_released,
+            projects: vec![p],
+        }
+    }
+}
+
+/// The projects of `org` (those named by `slugs`, or all) that have release `version`; 404
+/// when none has it.
 pub(super) async fn having(
     state: &AppState,
     org: &Organization,
     slugs: &[String],
     version: &str,
-) -> Result<(OffsetDateTime, Vec<Project>), ApiError> {
-    let mut first: Option<OffsetDateTime> = None;
-    let mut with = Vec::new();
+) -> Result<Having, ApiError> {
+    let mut having: Option<Having> = None;
     for p in projects(state, org, slugs).await? {
-        if let Some(t) = state.store().release_first_seen(p.id, version).await? {
-            first = Some(first.map_or(t, |f| f.min(t)));
-            with.push(p);
+        if let Some(r) = state.store().project_release(p.id, version).await? {
+            match &mut having {
+                Some(h) => h.add(p, &r),
+                None => having = Some(Having::new(p, &r)),
+            }
         }
     }
-    let first =
-        first.ok_or_else(|| ApiError::NotFound(format!("release {version:?} not found")))?;
-    Ok((first, with))
+    having.ok_or_else(|| ApiError::NotFound(format!("release {version:?} not found")))
 }
 
 /// `GET …/releases/{version}/`.
@@ -336,9 +377,9 @@ async fn read(
     Path((slug, version)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let org = org_for(&state, &caller, &slug, mesher_store::Scope::Read).await?;
-    let (first, with) = having(&state, &org, &[], &version).await?;
+    let having = having(&state, &org, &[], &version).await?;
     let extras = Extras::of(&state, &org, &version).await?;
-    Ok(Json(release_body(&version, first, None, &with, &extras)))
+    Ok(Json(release_body(&version, &having, &extras)))
 }
 
 /// `PUT …/releases/{version}/` (`releases finalize`): the release as it stands.
@@ -365,21 +406,24 @@ async fn update(
         ),
         None => None,
     };
-    let (first, with) = having(&state, &org, &body.projects, &version).await?;
+    let mut having = having(&state, &org, &body.projects, &version).await?;
     if let Some(commits) = commits {
         state
             .store()
             .set_release_commits(org.id, &version, &commits)
             .await?;
     }
+    if let Some(released) = body.date_released {
+        for p in &having.projects {
+            state
+                .store()
+                .finalize_release(p.id, &version, released)
+                .await?;
+        }
+        having.released = Some(released);
+    }
     let extras = Extras::of(&state, &org, &version).await?;
-    Ok(Json(release_body(
-        &version,
-        first,
-        body.date_released,
-        &with,
-        &extras,
-    )))
+    Ok(Json(release_body(&version, &having, &extras)))
 }
 
 /// Releases of `projects`, newest first, each with the projects that have it.
@@ -390,24 +434,24 @@ async fn listed(
 ) -> Result<Json<Value>, ApiError> {
     // Each project's newest: a release beyond one project's first LIST_LIMIT is not among
     // the organization's newest either, unless every project has it.
-    let mut merged: HashMap<String, (OffsetDateTime, Vec<Project>)> = HashMap::new();
+    let mut merged: HashMap<String, Having> = HashMap::new();
     for p in projects {
-        for (version, first) in state.store().project_releases(p.id, LIST_LIMIT).await? {
-            let entry = merged.entry(version).or_insert((first, Vec::new()));
-            entry.0 = entry.0.min(first);
-            entry.1.push(p.clone());
+        for r in state.store().project_releases(p.id, LIST_LIMIT).await? {
+            match merged.get_mut(&r.version) {
+                Some(h) => h.add(p.clone(), &r),
+                None => {
+                    merged.insert(r.version.clone(), Having::new(p.clone(), &r));
+                }
+            }
         }
     }
-    let mut releases: Vec<(String, OffsetDateTime, Vec<Project>)> = merged
-        .into_iter()
-        .map(|(version, (first, with))| (version, first, with))
-        .collect();
-    releases.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+    let mut releases: Vec<(String, Having)> = merged.into_iter().collect();
+    releases.sort_by(|a, b| b.1.first.cmp(&a.1.first).then_with(|| b.0.cmp(&a.0)));
     releases.truncate(LIST_LIMIT);
     let mut out = Vec::with_capacity(releases.len());
-    for (version, first, with) in &releases {
+    for (version, having) in &releases {
         let extras = Extras::of(state, org, version).await?;
-        out.push(release_body(version, *first, None, with, &extras));
+        out.push(release_body(version, having, &extras));
     }
     Ok(Json(Value::Array(out)))
 }
@@ -468,9 +512,9 @@ async fn previous_with_commits(
     else {
         return Ok(Json(json!({})));
     };
-    let (first, with) = having(&state, &org, &[], &previous).await?;
+    let having = having(&state, &org, &[], &previous).await?;
     let extras = Extras::of(&state, &org, &previous).await?;
-    Ok(Json(release_body(&previous, first, None, &with, &extras)))
+    Ok(Json(release_body(&previous, &having, &extras)))
 }
 
 /// `GET …/organizations/{org}/repos/`: none. Mesher has no repository integrations, so

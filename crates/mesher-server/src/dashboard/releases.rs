@@ -36,6 +36,8 @@ impl_page!(ReleasesPage);
 pub struct ReleaseRow {
     version: String,
     first_seen: When,
+    /// When `sentry-cli releases finalize` said it was released.
+    released: Option<When>,
     issues_href: String,
     commit_count: u64,
     /// The newest commit: its short hash, first line and author.
@@ -57,12 +59,14 @@ pub(super) async fn page(
     let now = mesher_store::now();
     let org = scope.org.id;
     let mut rows = Vec::new();
-    for (version, first_seen) in store.project_releases(id, ROWS).await? {
+    for release in store.project_releases(id, ROWS).await? {
+        let version = release.version;
         let (commit_count, commit) = store.commit_summary(org, &version).await?;
         let (deploy_count, deploy) = store.deploy_summary(org, &version).await?;
         rows.push(ReleaseRow {
             issues_href: scope.layout.url(&issues_of(id, &version)),
-            first_seen: user.zone.when(first_seen, now),
+            first_seen: user.zone.when(release.first_seen, now),
+            released: release.date_released.map(|at| user.zone.when(at, now)),
             commit_count,
             last_commit: commit.map(|c| {
                 let subject = c.message.as_deref().unwrap_or("").lines().next();

@@ -54,6 +54,10 @@ async fn the_releases_page_lists_releases_with_their_commits_and_deploys() {
         .set_release_commits(world.org.id, "shop@1.1", &[commit.clone(), commit])
         .await
         .unwrap();
+    store
+        .finalize_release(world.project.id, "shop@1.1", now)
+        .await
+        .unwrap();
     for (environment, name) in [("staging", None), ("production", Some("blue"))] {
         store
             .add_deploy(&NewDeploy {
@@ -93,6 +97,8 @@ async fn the_releases_page_lists_releases_with_their_commits_and_deploys() {
         "{}",
         rows[1]
     );
+    assert!(rows[0].contains("released"), "{}", rows[0]);
+    assert!(!rows[1].contains("released"), "{}", rows[1]);
     // Each release links to its issues, of any status.
     let issues = page.select("tbody tr a");
     let href = issues[1].value().attr("href").unwrap();

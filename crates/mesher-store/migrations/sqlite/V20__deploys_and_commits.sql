@@ -1,7 +1,10 @@
 -- What a build pipeline tells about its releases besides their source maps (issue 18's
 -- follow-up): `sentry-cli deploys new` records a deploy of a release to an environment;
 -- `sentry-cli releases set-commits` sends the commits a release is made of. Both belong to the
--- organization, as releases do in Sentry's API, and stay as long as it does.
+-- organization, as releases do in Sentry's API, and stay as long as it does. `releases finalize`
+-- records when a project's release was released.
+ALTER TABLE releases ADD COLUMN date_released INTEGER;
+
 CREATE TABLE deploys (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     org_id        INTEGER NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,

@@ -7,8 +7,18 @@ use tokio_postgres::Row;
 
 use super::{PostgresStore, map_err};
 use crate::StoreResult;
-use crate::release_model::{Deploy, NewDeploy, ReleaseCommit};
+use crate::release_model::{Deploy, NewDeploy, ProjectRelease, ReleaseCommit};
 use crate::traits::ReleaseStore;
+
+const RELEASE_COLUMNS: &str = "version, first_seen, date_released";
+
+fn release(r: &Row) -> ProjectRelease {
+    ProjectRelease {
+        version: r.get(0),
+        first_seen: r.get(1),
+        date_released: r.get(2),
+    }
+}
 
 const DEPLOY_COLUMNS: &str = "id, version, environment, name, url, date_started, date_finished";
 
@@ -63,37 +73,58 @@ impl ReleaseStore for PostgresStore {
         Ok(added == 1)
     }
 
-    async fn release_first_seen(
+    async fn project_release(
         &self,
         project_id: i64,
         version: &str,
-    ) -> StoreResult<Option<OffsetDateTime>> {
+    ) -> StoreResult<Option<ProjectRelease>> {
         let conn = self.conn().await?;
         let row = conn
             .query_opt(
-                "SELECT first_seen FROM releases WHERE project_id = $1 AND version = $2",
+                &format!(
+                    "SELECT {RELEASE_COLUMNS} FROM releases WHERE project_id = $1 AND version = $2"
+                ),
                 &[&project_id, &version],
             )
             .await
             .map_err(map_err)?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.as_ref().map(release))
     }
 
     async fn project_releases(
         &self,
         project_id: i64,
         n: usize,
-    ) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+    ) -> StoreResult<Vec<ProjectRelease>> {
         let conn = self.conn().await?;
         let rows = conn
             .query(
-                "SELECT version, first_seen FROM releases WHERE project_id = $1 \
-                 ORDER BY first_seen DESC, version DESC LIMIT $2",
+                &format!(
+                    "SELECT {RELEASE_COLUMNS} FROM releases WHERE project_id = $1 \
+                     ORDER BY first_seen DESC, version DESC LIMIT $2"
+                ),
                 &[&project_id, &limit(n)],
             )
             .await
             .map_err(map_err)?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows.iter().map(release).collect())
+    }
+
+    async fn finalize_release(
+        &self,
+        project_id: i64,
+        version: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let conn = self.conn().await?;
+        let changed = conn
+            .execute(
+                "UPDATE releases SET date_released = $3 WHERE project_id = $1 AND version = $2",
+                &[&project_id, &version, &at],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(changed == 1)
     }
 
     async fn add_deploy(&self, d: &NewDeploy<'_>) -> StoreResult<Deploy> {

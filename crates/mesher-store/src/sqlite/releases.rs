@@ -7,9 +7,19 @@ use time::OffsetDateTime;
 
 use super::{SqliteStore, map_err};
 use crate::StoreResult;
-use crate::release_model::{Deploy, NewDeploy, ReleaseCommit};
+use crate::release_model::{Deploy, NewDeploy, ProjectRelease, ReleaseCommit};
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::ReleaseStore;
+
+const RELEASE_COLUMNS: &str = "version, first_seen, date_released";
+
+fn release(r: &Row<'_>) -> rusqlite::Result<ProjectRelease> {
+    Ok(ProjectRelease {
+        version: r.get(0)?,
+        first_seen: from_millis(r.get(1)?),
+        date_released: r.get::<_, Option<i64>>(2)?.map(from_millis),
+    })
+}
 
 const DEPLOY_COLUMNS: &str = "id, version, environment, name, url, date_started, date_finished";
 
@@ -62,21 +72,20 @@ impl ReleaseStore for SqliteStore {
         .await
     }
 
-    async fn release_first_seen(
+    async fn project_release(
         &self,
         project_id: i64,
         version: &str,
-    ) -> StoreResult<Option<OffsetDateTime>> {
+    ) -> StoreResult<Option<ProjectRelease>> {
         let version = version.to_string();
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT first_seen FROM releases WHERE project_id = ?1 AND version = ?2",
-            )
+            c.prepare_cached(&format!(
+                "SELECT {RELEASE_COLUMNS} FROM releases WHERE project_id = ?1 AND version = ?2"
+            ))
             .map_err(map_err)?
-            .query_row(params![project_id, version], |r| r.get::<_, i64>(0))
+            .query_row(params![project_id, version], release)
             .optional()
             .map_err(map_err)
-            .map(|t| t.map(from_millis))
         })
         .await
     }
@@ -85,20 +94,37 @@ impl ReleaseStore for SqliteStore {
         &self,
         project_id: i64,
         limit: usize,
-    ) -> StoreResult<Vec<(String, OffsetDateTime)>> {
+    ) -> StoreResult<Vec<ProjectRelease>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT version, first_seen FROM releases WHERE project_id = ?1 \
-                 ORDER BY first_seen DESC, version DESC LIMIT ?2",
-            )
+            c.prepare_cached(&format!(
+                "SELECT {RELEASE_COLUMNS} FROM releases WHERE project_id = ?1 \
+                 ORDER BY first_seen DESC, version DESC LIMIT ?2"
+            ))
             .map_err(map_err)?
-            .query_map(params![project_id, limit], |r| {
-                Ok((r.get::<_, String>(0)?, from_millis(r.get(1)?)))
-            })
+            .query_map(params![project_id, limit], release)
             .map_err(map_err)?
             .collect::<Result<_, _>>()
             .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn finalize_release(
+        &self,
+        project_id: i64,
+        version: &str,
+        at: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let version = version.to_string();
+        self.transact(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE releases SET date_released = ?3 WHERE project_id = ?1 AND version = ?2",
+                    params![project_id, version, to_millis(at)],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
         })
         .await
     }
