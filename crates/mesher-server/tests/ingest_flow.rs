@@ -108,6 +108,8 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
         TestServer::start_with(backend, |settings| settings.limits.queue_max_events = 2).await,
     );
     assert_eq!(send(&s, &new_id(), "warm-up").await.0, 200);
+    // The warm-up's place in the queue is given back just after its answer.
+    queue_reaches(&s, 0.0).await;
     let lock = WriteLock::take(&s).await;
     let ids: Vec<String> = (0..2).map(|_| new_id()).collect();
     let held: Vec<_> = ids
@@ -117,7 +119,9 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
             tokio::spawn(async move { send(&s, &id, "queued").await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both held events are in the queue before the next one comes (a fixed pause here once
+    // let the next one in first, under a loaded CI machine).
+    queue_reaches(&s, 2.0).await;
     let (status, body, headers) = send(&s, &new_id(), "one too many").await;
     assert_eq!(status, 503, "{body}");
     assert!(headers.contains_key("retry-after"));
@@ -138,6 +142,18 @@ async fn a_full_queue_answers_503_and_loses_nothing_accepted(backend: Backend) {
         let (status, _, _) = h.await.unwrap();
         assert_eq!(status, 200);
         assert!(stored(&s, id).await);
+    }
+}
+
+/// Waits until the queue holds `n` events (`mesher_queue_events`).
+async fn queue_reaches(s: &TestServer, n: f64) {
+    let started = std::time::Instant::now();
+    while s.metric("mesher_queue_events").await != n {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the queue never held {n} events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
