@@ -69,6 +69,9 @@ pub struct Config {
     /// Bytes of request bodies being read or decompressed at once, across all ingest requests;
     /// a request that would go over answers 503 with `Retry-After`.
     pub max_inflight_body_bytes: u64,
+    /// Bytes of source map chunks an organization may hold before they are assembled; an
+    /// upload that would go over answers 413.
+    pub max_pending_chunk_bytes: u64,
     /// Most tags kept per event; the excess is dropped and noted in the event's `errors`.
     pub max_tags_per_event: u64,
     /// Longest tag key, in characters (at most 200, Relay's limit).
@@ -205,6 +208,7 @@ impl Default for Config {
             shutdown_timeout_secs: 30,
             restart_budget: 10,
             max_inflight_body_bytes: 128 * MIB,
+            max_pending_chunk_bytes: 1024 * MIB,
             max_tags_per_event: 100,
             max_tag_key_chars: 200,
             max_tag_value_chars: 200,
@@ -291,6 +295,8 @@ pub struct Limits {
     pub restart_budget: usize,
     /// Bytes of ingest bodies read or decompressed at once, across all requests.
     pub max_inflight_body_bytes: usize,
+    /// Bytes of source map chunks an organization may hold before they are assembled.
+    pub max_pending_chunk_bytes: u64,
     /// Tags kept per event and their sizes.
     pub tags: mesher_protocol::normalize::TagLimits,
     /// A request body gets this long before the rate floor applies…
@@ -411,6 +417,7 @@ impl Config {
             ("batch_max_events", self.batch_max_events),
             ("health_check_interval_ms", self.health_check_interval_ms),
             ("max_inflight_body_bytes", self.max_inflight_body_bytes),
+            ("max_pending_chunk_bytes", self.max_pending_chunk_bytes),
             ("max_connections", self.max_connections),
             ("header_read_timeout_secs", self.header_read_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
@@ -497,6 +504,7 @@ impl Config {
             shutdown_timeout: std::time::Duration::from_secs(self.shutdown_timeout_secs),
             restart_budget: size(self.restart_budget),
             max_inflight_body_bytes: size(self.max_inflight_body_bytes),
+            max_pending_chunk_bytes: self.max_pending_chunk_bytes,
             tags: mesher_protocol::normalize::TagLimits {
                 max_tags: size(self.max_tags_per_event),
                 max_key_chars: size(self.max_tag_key_chars),

@@ -24,6 +24,7 @@ on_both_backends!(
     uploaded_maps_turn_minified_frames_into_the_original_source,
     maps_without_debug_ids_are_found_by_release_and_url,
     bad_uploads_are_refused_with_a_reason_and_store_nothing,
+    unassembled_chunks_are_bounded_per_organization,
 );
 
 /// The app: a checkout whose total throws on an item without a price. `padding` adds code
@@ -333,6 +334,50 @@ async fn maps_without_debug_ids_are_found_by_release_and_url(backend: Backend) {
     assert_eq!(
         unmapped["function"], "n",
         "another release has no maps: {unmapped:#}"
+    );
+}
+
+/// Chunks wait for their bundle's assembly; an organization may hold `max_pending_chunk_bytes`
+/// of them, so that a client that never assembles cannot fill the disk.
+async fn unassembled_chunks_are_bounded_per_organization(backend: Backend) {
+    const MIB: usize = 1024 * 1024;
+    let s = TestServer::start_with(backend, |settings| {
+        settings.limits.max_pending_chunk_bytes = 3 * MIB as u64;
+    })
+    .await;
+    let token = owner_token(&s).await;
+    let org = org_slug(&s).await;
+    let api = reqwest::Client::new();
+    let base = format!("{}/api/0/organizations/{org}", s.url);
+    let chunk = |fill: u8, size: usize| vec![fill; size];
+    let r = upload_chunk(&api, &base, &token, chunk(b'a', 2 * MIB)).await;
+    assert_eq!(r.status(), 200);
+    // Sent again (a retry): already held, not counted twice.
+    let r = upload_chunk(&api, &base, &token, chunk(b'a', 2 * MIB)).await;
+    assert_eq!(r.status(), 200);
+    let over = chunk(b'b', 2 * MIB);
+    let over_sum = sha1_hex(&over);
+    let r = upload_chunk(&api, &base, &token, over).await;
+    assert_eq!(r.status(), 413);
+    let said = r.text().await.unwrap();
+    assert!(said.contains("max_pending_chunk_bytes"), "{said}");
+    assert_eq!(
+        s.store
+            .missing_chunks(s.org_id, std::slice::from_ref(&over_sum))
+            .await
+            .unwrap(),
+        [over_sum]
+    );
+    assert_eq!(
+        s.store.pending_chunk_bytes(s.org_id).await.unwrap(),
+        2 * MIB as u64
+    );
+    // What fits still goes in.
+    let r = upload_chunk(&api, &base, &token, chunk(b'c', MIB)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        s.store.pending_chunk_bytes(s.org_id).await.unwrap(),
+        3 * MIB as u64
     );
 }
 

@@ -527,6 +527,8 @@ pub trait ArtifactStore: Send + Sync {
         chunks: &[(String, Vec<u8>)],
         now: OffsetDateTime,
     ) -> StoreResult<()>;
+    /// The bytes of the chunks the organization keeps, not yet assembled.
+    async fn pending_chunk_bytes(&self, org_id: i64) -> StoreResult<u64>;
     /// Which of `checksums` the organization has no chunk for, in their order.
     async fn missing_chunks(&self, org_id: i64, checksums: &[String]) -> StoreResult<Vec<String>>;
     /// The bytes of the chunks in the order given; `None` when one is missing.

@@ -175,6 +175,25 @@ async fn upload(
         }
         chunks.push((checksum, data));
     }
+    // An organization's chunks wait for their bundle's assembly (or a day): without a bound, a
+    // client that never assembles could fill the disk within that day. Chunks it has already
+    // are not counted twice; concurrent uploads may pass the bound by one request each.
+    let limit = state.settings().limits.max_pending_chunk_bytes;
+    let names: Vec<String> = chunks.iter().map(|(c, _)| c.clone()).collect();
+    let missing = state.store().missing_chunks(org.id, &names).await?;
+    let adding: u64 = chunks
+        .iter()
+        .filter(|(c, _)| missing.contains(c))
+        .map(|(_, data)| data.len() as u64)
+        .sum();
+    let pending = state.store().pending_chunk_bytes(org.id).await?;
+    if adding > 0 && pending + adding > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the organization holds {pending} bytes of chunks not yet assembled, and at most \
+             {limit} (max_pending_chunk_bytes): assemble them, or wait until they expire, a day \
+             after their upload"
+        )));
+    }
     state
         .store()
         .put_chunks(org.id, &chunks, mesher_store::now())

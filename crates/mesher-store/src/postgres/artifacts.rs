@@ -62,6 +62,20 @@ impl ArtifactStore for PostgresStore {
         Ok(())
     }
 
+    async fn pending_chunk_bytes(&self, org_id: i64) -> StoreResult<u64> {
+        let conn = self.conn().await?;
+        let n: i64 = conn
+            .query_one(
+                "SELECT coalesce(sum(octet_length(data)), 0)::BIGINT FROM artifact_chunks \
+                 WHERE org_id = $1",
+                &[&org_id],
+            )
+            .await
+            .map_err(map_err)?
+            .get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn missing_chunks(&self, org_id: i64, checksums: &[String]) -> StoreResult<Vec<String>> {
         let conn = self.conn().await?;
         let rows = conn

@@ -90,6 +90,19 @@ impl ArtifactStore for SqliteStore {
         .await
     }
 
+    async fn pending_chunk_bytes(&self, org_id: i64) -> StoreResult<u64> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT coalesce(sum(length(data)), 0) FROM artifact_chunks WHERE org_id = ?1",
+            )
+            .map_err(map_err)?
+            .query_row(params![org_id], |r| r.get::<_, i64>(0))
+            .map_err(map_err)
+            .map(|n| u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn missing_chunks(&self, org_id: i64, checksums: &[String]) -> StoreResult<Vec<String>> {
         let checksums = checksums.to_vec();
         self.read(move |c| {
