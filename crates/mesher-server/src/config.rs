@@ -417,7 +417,6 @@ impl Config {
             ("batch_max_events", self.batch_max_events),
             ("health_check_interval_ms", self.health_check_interval_ms),
             ("max_inflight_body_bytes", self.max_inflight_body_bytes),
-            ("max_pending_chunk_bytes", self.max_pending_chunk_bytes),
             ("max_connections", self.max_connections),
             ("header_read_timeout_secs", self.header_read_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
@@ -429,6 +428,12 @@ impl Config {
         }
         if self.max_event_bytes > self.max_envelope_bytes {
             problems.push("max_event_bytes: must not exceed max_envelope_bytes".into());
+        }
+        let bundle = crate::api::artifacts::MAX_BUNDLE_BYTES as u64;
+        if self.max_pending_chunk_bytes < bundle {
+            problems.push(format!(
+                "max_pending_chunk_bytes: must hold at least one source map bundle ({bundle} bytes)"
+            ));
         }
         if self.max_event_bytes > self.queue_max_bytes {
             problems
@@ -631,6 +636,7 @@ mod tests {
             admin_email: "bad".into(),
             admin_password: Some("short".into()),
             log_level: "mesher=loud".into(),
+            max_pending_chunk_bytes: 1024,
             ..Config::default()
         };
         let e = cfg.validate().unwrap_err();
@@ -647,7 +653,8 @@ mod tests {
                 "public_url",
                 "admin_email",
                 "admin_password",
-                "log_level"
+                "log_level",
+                "max_pending_chunk_bytes"
             ]
         );
     }

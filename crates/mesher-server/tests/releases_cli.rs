@@ -155,6 +155,12 @@ async fn a_release_pipeline_records_commits_and_deploys(backend: Backend) {
         cli.releases(&token, &["new", "shop@1.1"]),
         "releases new 1.1",
     );
+    // `new --finalize` dates a release at once.
+    ok(
+        cli.releases(&token, &["new", "shop@0.9", "--finalize"]),
+        "releases new --finalize",
+    );
+    assert!(release_api(&api, &org, "shop@0.9/").await["dateReleased"].is_string());
     let previous = release_api(&api, &org, "shop@1.1/previous-with-commits/").await;
     assert_eq!(previous["version"], "shop@1.0");
     assert_eq!(previous["lastCommit"]["id"], commits[0]["id"]);
@@ -170,7 +176,7 @@ async fn a_release_pipeline_records_commits_and_deploys(backend: Backend) {
         .map(|c| c["message"].as_str().unwrap())
         .collect();
     assert_eq!(messages, ["Fix coupon rounding", "Add coupons"]);
-    // A release whose commits were set first has no earlier one.
+    // The oldest release has no earlier one.
     assert_eq!(
         release_api(&api, &org, "shop@1.0/previous-with-commits/").await,
         serde_json::json!({})
@@ -360,4 +366,29 @@ async fn wrong_release_calls_fail_with_a_reason(backend: Backend) {
         .await;
     assert_eq!(status, 400);
     assert!(answer.to_string().contains("at most 10000"), "{answer}");
+    // As many as may go, each with the paths it changed as sentry-cli sends them: a body far
+    // over the 2 MB that other routes take.
+    let most: Vec<Value> = (0..10_000)
+        .map(|i| {
+            let paths: Vec<Value> = (0..8)
+                .map(|f| serde_json::json!({"path": format!("src/module_{i}/file_{f}.js"), "type": "M"}))
+                .collect();
+            serde_json::json!({
+                "id": format!("{i:040x}"),
+                "repository": "acme/shop",
+                "message": "A change of the shop's checkout",
+                "patch_set": paths,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({"commits": most});
+    assert!(body.to_string().len() > 4 * 1024 * 1024);
+    let release = api
+        .ok(
+            Method::PUT,
+            &format!("/api/0/organizations/{org}/releases/shop@1.0/"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(release["commitCount"], 10_000);
 }

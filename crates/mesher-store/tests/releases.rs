@@ -252,4 +252,23 @@ async fn commits_replace_the_last_set_and_name_the_previous_release(store: Arc<d
         previous("shop@1.2").await.map(|p| p.0).as_deref(),
         Some("shop@1.0")
     );
+    // Releases first seen at the same moment: the one named lower comes first.
+    for v in ["shop@1.3", "shop@1.4"] {
+        store
+            .declare_release(p, v, T + Duration::hours(4))
+            .await
+            .unwrap();
+    }
+    store
+        .set_release_commits(org, "shop@1.3", &[commit("e")])
+        .await
+        .unwrap();
+    assert_eq!(
+        previous("shop@1.4").await,
+        Some(("shop@1.3".to_string(), commit("e")))
+    );
+    assert_eq!(
+        previous("shop@1.3").await.map(|p| p.0).as_deref(),
+        Some("shop@1.0")
+    );
 }

@@ -181,9 +181,10 @@ async fn upload(
     let limit = state.settings().limits.max_pending_chunk_bytes;
     let names: Vec<String> = chunks.iter().map(|(c, _)| c.clone()).collect();
     let missing = state.store().missing_chunks(org.id, &names).await?;
+    let mut counted = std::collections::HashSet::new();
     let adding: u64 = chunks
         .iter()
-        .filter(|(c, _)| missing.contains(c))
+        .filter(|(c, _)| missing.contains(c) && counted.insert(c))
         .map(|(_, data)| data.len() as u64)
         .sum();
     let pending = state.store().pending_chunk_bytes(org.id).await?;

@@ -7,9 +7,10 @@
 //! Mesher knows a project's releases from its events; a release created here is recorded as
 //! the project's since then, so that "resolved in the next release" counts it before its first
 //! event, as Sentry does. Finalizing records the `dateReleased` given for each project that
-//! has the release (404 when none has it). Commits sent by `set-commits` (read from the local git tree: Mesher has no
-//! repository integrations, so `/repos/` is empty and `--auto` takes that path) replace the
-//! release's commits; `previous-with-commits` tells `sentry-cli` where the next range starts.
+//! has the release (404 when none has it). Commits sent by `set-commits` (read from the local
+//! git tree: Mesher has no repository integrations, so `/repos/` is empty and `--auto` takes
+//! that path) replace the release's commits; `previous-with-commits` tells `sentry-cli` where
+//! the next range starts: after the newest commit of the newest older release that has any.
 //! Archiving is refused: Mesher has no archived releases.
 
 use std::collections::HashMap;
@@ -185,11 +186,10 @@ async fn projects(
             "projects: at most {MAX_PROJECTS}"
         )));
     }
-    let mut slugs = slugs.to_vec();
-    slugs.sort();
-    slugs.dedup();
+    let mut seen = std::collections::HashSet::new();
     slugs
         .iter()
+        .filter(|slug| seen.insert(slug.as_str()))
         .map(|slug| {
             all.iter()
                 .find(|p| &p.slug == slug)
@@ -310,19 +310,11 @@ async fn create(
     } else {
         StatusCode::ALREADY_REPORTED
     };
+    // As stored: a release the projects had already keeps its first sighting.
+    let slugs: Vec<String> = projects.into_iter().map(|p| p.slug).collect();
+    let having = having(&state, &org, &slugs, version).await?;
     let extras = Extras::of(&state, &org, version).await?;
-    Ok((
-        status,
-        Json(release_body(
-            version,
-            &Having {
-                first: at,
-                released: body.date_released,
-                projects,
-            },
-            &extras,
-        )),
-    ))
+    Ok((status, Json(release_body(version, &having, &extras))))
 }
 
 /// The projects of an organization that have a release, and its dates across them.
@@ -432,8 +424,8 @@ async fn listed(
     org: &Organization,
     projects: Vec<Project>,
 ) -> Result<Json<Value>, ApiError> {
-    // Each project's newest: a release beyond one project's first LIST_LIMIT is not among
-    // the organization's newest either, unless every project has it.
+    // Each project's newest LIST_LIMIT. A release beyond that in one project but among the
+    // newest in another is listed without the first, and with the other's first sighting.
     let mut merged: HashMap<String, Having> = HashMap::new();
     for p in projects {
         for r in state.store().project_releases(p.id, LIST_LIMIT).await? {
@@ -496,9 +488,9 @@ async fn commits(
     )))
 }
 
-/// `GET …/releases/{version}/previous-with-commits/`: the release whose commits were set last
-/// before, with its newest commit (`sentry-cli set-commits` sends the commits since); `{}`
-/// when there is none.
+/// `GET …/releases/{version}/previous-with-commits/`: the newest release older than `version`
+/// (by first sighting) that has commits, with its newest commit (`sentry-cli set-commits`
+/// sends the commits since); `{}` when there is none.
 async fn previous_with_commits(
     State(state): State<AppState>,
     caller: Caller,

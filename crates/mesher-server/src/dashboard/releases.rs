@@ -1,6 +1,6 @@
-//! A project's releases, newest first: when each was first seen, the commits `sentry-cli
-//! releases set-commits` gave it and where `sentry-cli deploys new` sent it, with a link to its
-//! issues. Releases, commits and deploys come from the build pipeline (`api/releases.rs`,
+//! A project's releases, newest first: when each was first seen and released (`sentry-cli
+//! releases finalize`), the commits `sentry-cli releases set-commits` gave it and where
+//! `sentry-cli deploys new` sent it, with a link to its issues. Releases, commits and deploys come from the build pipeline (`api/releases.rs`,
 //! `api/deploys.rs`) and from events.
 
 use askama::Template;

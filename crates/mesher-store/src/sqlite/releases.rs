@@ -287,12 +287,14 @@ impl ReleaseStore for SqliteStore {
                 "WITH firsts AS ( \
                    SELECT r.version, min(r.first_seen) AS first_seen FROM releases r \
                    JOIN projects p ON p.id = r.project_id WHERE p.org_id = ?1 \
-                   GROUP BY r.version) \
-                 SELECT f.version, {COMMIT_COLUMNS} FROM firsts f \
+                   GROUP BY r.version), \
+                 cur AS (SELECT coalesce( \
+                   (SELECT first_seen FROM firsts WHERE version = ?2), 9223372036854775807) AS t) \
+                 SELECT f.version, {COMMIT_COLUMNS} FROM firsts f CROSS JOIN cur \
                  JOIN release_commits c ON c.org_id = ?1 AND c.version = f.version \
                    AND c.position = 0 \
-                 WHERE f.version <> ?2 AND f.first_seen < coalesce( \
-                   (SELECT first_seen FROM firsts WHERE version = ?2), 9223372036854775807) \
+                 WHERE f.version <> ?2 AND (f.first_seen < cur.t \
+                   OR (f.first_seen = cur.t AND f.version < ?2)) \
                  ORDER BY f.first_seen DESC, f.version DESC LIMIT 1"
             ))
             .map_err(map_err)?
