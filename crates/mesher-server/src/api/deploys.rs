@@ -13,11 +13,10 @@ use mesher_store::{Deploy, NewDeploy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::artifacts::{org_for, org_for_upload};
 use super::auth::Caller;
-use super::releases::having;
+use super::releases::{having, time};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -59,7 +58,6 @@ struct NewDeployBody {
 
 /// A deploy as Sentry's API shows one.
 pub(super) fn deploy_body(d: &Deploy) -> Value {
-    let time = |t: OffsetDateTime| t.format(&Rfc3339).ok();
     json!({
         "id": d.id.to_string(),
         "environment": d.environment,

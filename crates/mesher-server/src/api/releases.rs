@@ -204,7 +204,8 @@ async fn projects(
         .collect()
 }
 
-fn time(t: OffsetDateTime) -> Option<String> {
+/// A time as Sentry's API writes one.
+pub(super) fn time(t: OffsetDateTime) -> Option<String> {
     t.format(&Rfc3339).ok()
 }
 

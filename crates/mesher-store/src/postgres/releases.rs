@@ -49,6 +49,24 @@ fn commit(r: &Row, at: usize) -> ReleaseCommit {
     }
 }
 
+/// The rows of `table` (deploys or commits) of one release.
+async fn count_rows(
+    conn: &tokio_postgres::Client,
+    table: &str,
+    org_id: i64,
+    version: &str,
+) -> StoreResult<u64> {
+    let n: i64 = conn
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE org_id = $1 AND version = $2"),
+            &[&org_id, &version],
+        )
+        .await
+        .map_err(map_err)?
+        .get(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -171,14 +189,7 @@ impl ReleaseStore for PostgresStore {
         version: &str,
     ) -> StoreResult<(u64, Option<Deploy>)> {
         let conn = self.conn().await?;
-        let count: i64 = conn
-            .query_one(
-                "SELECT count(*) FROM deploys WHERE org_id = $1 AND version = $2",
-                &[&org_id, &version],
-            )
-            .await
-            .map_err(map_err)?
-            .get(0);
+        let count = count_rows(&conn, "deploys", org_id, version).await?;
         let last = conn
             .query_opt(
                 &format!(
@@ -189,7 +200,7 @@ impl ReleaseStore for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        Ok((u64::try_from(count).unwrap_or(0), last.as_ref().map(deploy)))
+        Ok((count, last.as_ref().map(deploy)))
     }
 
     async fn set_release_commits(
@@ -257,14 +268,7 @@ impl ReleaseStore for PostgresStore {
         version: &str,
     ) -> StoreResult<(u64, Option<ReleaseCommit>)> {
         let conn = self.conn().await?;
-        let count: i64 = conn
-            .query_one(
-                "SELECT count(*) FROM release_commits WHERE org_id = $1 AND version = $2",
-                &[&org_id, &version],
-            )
-            .await
-            .map_err(map_err)?
-            .get(0);
+        let count = count_rows(&conn, "release_commits", org_id, version).await?;
         let newest = conn
             .query_opt(
                 &format!(
@@ -275,10 +279,7 @@ impl ReleaseStore for PostgresStore {
             )
             .await
             .map_err(map_err)?;
-        Ok((
-            u64::try_from(count).unwrap_or(0),
-            newest.as_ref().map(|r| commit(r, 0)),
-        ))
+        Ok((count, newest.as_ref().map(|r| commit(r, 0))))
     }
 
     async fn previous_release_with_commits(

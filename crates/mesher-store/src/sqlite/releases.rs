@@ -2,7 +2,7 @@
 //! (`sentry-cli releases new`), their deploys and their commits.
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
 use super::{SqliteStore, map_err};
@@ -10,6 +10,18 @@ use crate::StoreResult;
 use crate::release_model::{Deploy, NewDeploy, ProjectRelease, ReleaseCommit};
 use crate::time_util::{from_millis, to_millis};
 use crate::traits::ReleaseStore;
+
+/// The rows of `table` (deploys or commits) of one release.
+fn count_rows(c: &Connection, table: &str, org_id: i64, version: &str) -> StoreResult<u64> {
+    let n: i64 = c
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM {table} WHERE org_id = ?1 AND version = ?2"
+        ))
+        .map_err(map_err)?
+        .query_row(params![org_id, version], |r| r.get(0))
+        .map_err(map_err)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
 
 const RELEASE_COLUMNS: &str = "version, first_seen, date_released";
 
@@ -172,11 +184,7 @@ impl ReleaseStore for SqliteStore {
     ) -> StoreResult<(u64, Option<Deploy>)> {
         let version = version.to_string();
         self.read(move |c| {
-            let count: i64 = c
-                .prepare_cached("SELECT count(*) FROM deploys WHERE org_id = ?1 AND version = ?2")
-                .map_err(map_err)?
-                .query_row(params![org_id, version], |r| r.get(0))
-                .map_err(map_err)?;
+            let count = count_rows(c, "deploys", org_id, &version)?;
             let last = c
                 .prepare_cached(&format!(
                     "SELECT {DEPLOY_COLUMNS} FROM deploys WHERE org_id = ?1 AND version = ?2 \
@@ -186,7 +194,7 @@ impl ReleaseStore for SqliteStore {
                 .query_row(params![org_id, version], deploy)
                 .optional()
                 .map_err(map_err)?;
-            Ok((u64::try_from(count).unwrap_or(0), last))
+            Ok((count, last))
         })
         .await
     }
@@ -255,13 +263,7 @@ impl ReleaseStore for SqliteStore {
     ) -> StoreResult<(u64, Option<ReleaseCommit>)> {
         let version = version.to_string();
         self.read(move |c| {
-            let count: i64 = c
-                .prepare_cached(
-                    "SELECT count(*) FROM release_commits WHERE org_id = ?1 AND version = ?2",
-                )
-                .map_err(map_err)?
-                .query_row(params![org_id, version], |r| r.get(0))
-                .map_err(map_err)?;
+            let count = count_rows(c, "release_commits", org_id, &version)?;
             let newest = c
                 .prepare_cached(&format!(
                     "SELECT {COMMIT_COLUMNS} FROM release_commits \
@@ -271,7 +273,7 @@ impl ReleaseStore for SqliteStore {
                 .query_row(params![org_id, version], |r| commit(r, 0))
                 .optional()
                 .map_err(map_err)?;
-            Ok((u64::try_from(count).unwrap_or(0), newest))
+            Ok((count, newest))
         })
         .await
     }
